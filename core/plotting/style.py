@@ -1,0 +1,66 @@
+"""The lab's one figure style (scienceplots + seaborn) and a vector-and-raster saver."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import scienceplots  # noqa: E402,F401  (registers the 'science' styles)
+import seaborn as sns  # noqa: E402
+
+_STYLE_APPLIED = False
+
+
+def apply_style() -> None:
+    """Apply the shared style: scienceplots' 'science' without LaTeX, seaborn ticks, readable sizes."""
+    global _STYLE_APPLIED
+    if _STYLE_APPLIED:
+        return
+    sns.set_theme(style="ticks", context="paper")
+    plt.style.use(["science", "no-latex"])
+    plt.rcParams.update(
+        {
+            "figure.dpi": 150,
+            "savefig.dpi": 200,
+            "font.size": 8,
+            "axes.titlesize": 9,
+            "axes.labelsize": 8,
+            "legend.fontsize": 7,
+            "xtick.labelsize": 7,
+            "ytick.labelsize": 7,
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+        }
+    )
+    _STYLE_APPLIED = True
+
+
+def save_figure(fig: plt.Figure, path: str | os.PathLike, formats: tuple[str, ...] = ("pdf", "png")
+                ) -> list[Path]:
+    """Save ``fig`` as ``path`` with each suffix in ``formats`` (vector PDF and PNG by default).
+
+    Each file is written to a temporary name in the same folder and renamed, so an interrupted save
+    never leaves a half-written figure. Returns the written paths; the figure is closed.
+    """
+    base = Path(path)
+    base.parent.mkdir(parents=True, exist_ok=True)
+    stem = base.with_suffix("") if base.suffix.lstrip(".") in formats else base
+    written = []
+    for fmt in formats:
+        target = stem.with_suffix(f".{fmt}")
+        fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=f".{fmt}")
+        os.close(fd)
+        try:
+            fig.savefig(tmp, format=fmt, bbox_inches="tight")
+            os.replace(tmp, target)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+        written.append(target)
+    plt.close(fig)
+    return written
