@@ -57,6 +57,7 @@ def save_figure(fig: plt.Figure, path: str | os.PathLike, formats: tuple[str, ..
         os.close(fd)
         try:
             fig.savefig(tmp, format=fmt, bbox_inches="tight")
+            os.chmod(tmp, 0o644)  # mkstemp creates 0600; figures are meant to be shared
             os.replace(tmp, target)
         finally:
             if os.path.exists(tmp):

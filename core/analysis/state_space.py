@@ -1,0 +1,243 @@
+"""State-space analyses of hidden activity.
+
+- :func:`run_model`: run a model on numpy inputs in trial chunks (eval mode, no gradients) and
+  return numpy outputs and recorded states.
+- :class:`StateSpace`: PCA of hidden activity (scikit-learn style ``fit``/``transform``), fitted on
+  trial-averaged activity of several rules; :func:`epoch_dimensionality` gives the explained
+  variance spectrum and participation ratio per (rule, epoch).
+- Task-set geometry (Yang et al., 2019, Nat. Neurosci. 22:297, Fig. 6): the stimulus-averaged
+  state at the end of the stimulus epoch, one point per rule; for Go / Anti / Dly Go / Dly Anti
+  the Go→Anti and Dly Go→Dly Anti vectors are nearly parallel (:func:`parallelogram`).
+- Rule-input compositionality (ibid.): a rule is performed with a combined rule input, e.g.
+  Dly Anti trials with ``Anti + Dly Go − Go`` (:func:`compose_rule_input`).
+- State-space shift: how much a rule's trajectory moves when a trial of another task precedes it
+  in the same sequence (:func:`state_space_shift`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+import torch
+from sklearn.decomposition import PCA
+
+__all__ = [
+    "run_model",
+    "trial_average",
+    "StateSpace",
+    "epoch_dimensionality",
+    "participation_ratio",
+    "task_set_points",
+    "parallelogram",
+    "compose_rule_input",
+    "trajectory_shift",
+    "prepend_trials",
+    "state_space_shift",
+]
+
+
+def run_model(model: torch.nn.Module, x: np.ndarray, track_states: bool = False,
+              chunk_size: int | None = None, **forward_kwargs
+              ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Run ``model`` on ``x (T, B, n_in)`` in chunks of ``chunk_size`` trials (all at once if None).
+
+    The model is put in eval mode and run without gradients; ``forward_kwargs`` (e.g.
+    ``hidden_mask``) are passed to every call. Returns ``y (T, B, n_out)`` and the recorded
+    ``states`` (``{name: (T, B, ...)}``, empty unless ``track_states``) as float32 numpy arrays.
+    """
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim != 3:
+        raise ValueError(f"x must be (T, B, n_in), got shape {x.shape}")
+    chunk = x.shape[1] if chunk_size is None else max(1, int(chunk_size))
+    was_training = model.training
+    model.eval()
+    ys, states = [], {}
+    try:
+        with torch.no_grad():
+            for lo in range(0, x.shape[1], chunk):
+                y, st = model(torch.from_numpy(x[:, lo:lo + chunk]), track_states=track_states,
+                              **forward_kwargs)
+                ys.append(y.float().numpy())
+                for name, value in st.items():
+                    states.setdefault(name, []).append(value.float().numpy())
+    finally:
+        model.train(was_training)
+    return np.concatenate(ys, axis=1), {k: np.concatenate(v, axis=1) for k, v in states.items()}
+
+
+def trial_average(activity: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """Mean over trials of ``activity (T, B, N)`` aligned at ``start (B,)``: ``(L, N)``.
+
+    ``L`` is the shortest ``end - start``, so every trial contributes to every step.
+    """
+    activity = np.asarray(activity)
+    start, end = np.asarray(start, int), np.asarray(end, int)
+    length = int((end - start).min())
+    if length < 1:
+        raise ValueError("every trial needs a non-empty segment to average")
+    rows = start[None, :] + np.arange(length)[:, None]
+    return activity[rows, np.arange(activity.shape[1])[None, :]].mean(axis=1)
+
+
+def participation_ratio(explained_variance: np.ndarray) -> float:
+    """``(sum λ)² / sum λ²`` of a variance spectrum (effective dimensionality)."""
+    lam = np.asarray(explained_variance, dtype=float)
+    return float(lam.sum() ** 2 / np.sum(lam ** 2)) if np.sum(lam ** 2) > 0 else 0.0
+
+
+class StateSpace:
+    """PCA of hidden activity, scikit-learn style.
+
+    Args:
+        n_components: number of principal components kept.
+
+    Fitted attributes: ``pca_`` (the sklearn PCA), ``explained_variance_ratio_`` ``(k,)``,
+    ``mean_`` ``(N,)``.
+    """
+
+    def __init__(self, n_components: int = 3):
+        self.n_components = n_components
+
+    def fit(self, activity: np.ndarray | Sequence[np.ndarray]) -> StateSpace:
+        """Fit on ``(samples, N)`` activity or a list of ``(T_i, N)`` trajectories (stacked)."""
+        data = np.concatenate([np.asarray(a).reshape(-1, np.shape(a)[-1]) for a in activity]) \
+            if isinstance(activity, (list, tuple)) else np.asarray(activity)
+        if data.ndim != 2 or data.shape[0] < 2:
+            raise ValueError(f"need (samples >= 2, N) activity, got shape {data.shape}")
+        k = min(self.n_components, *data.shape)
+        self.pca_ = PCA(n_components=k).fit(data)
+        self.explained_variance_ratio_ = self.pca_.explained_variance_ratio_
+        self.mean_ = self.pca_.mean_
+        return self
+
+    def transform(self, activity: np.ndarray) -> np.ndarray:
+        """Project ``(..., N)`` activity to ``(..., k)``."""
+        activity = np.asarray(activity)
+        flat = self.pca_.transform(activity.reshape(-1, activity.shape[-1]))
+        return flat.reshape(*activity.shape[:-1], flat.shape[-1])
+
+
+def epoch_dimensionality(activity: np.ndarray, epochs: Mapping[str, np.ndarray],
+                         names: Sequence[str] = ("stim1", "delay1", "stim2", "delay2", "go"),
+                         n_components: int = 10) -> dict[str, dict[str, np.ndarray | float]]:
+    """PCA of the trial-by-time activity ``(T, B, N)`` within each epoch present.
+
+    Returns ``{epoch: {"explained_variance_ratio": (k,), "participation_ratio": float}}``.
+    """
+    out: dict[str, dict[str, np.ndarray | float]] = {}
+    for name in names:
+        if name not in epochs:
+            continue
+        bounds = np.asarray(epochs[name])
+        if (bounds[:, 0] < 0).any():
+            continue
+        samples = np.concatenate([activity[s:e, b] for b, (s, e) in enumerate(bounds)])
+        if samples.shape[0] < 2:
+            continue
+        pca = PCA(n_components=min(n_components, *samples.shape)).fit(samples)
+        out[name] = {"explained_variance_ratio": pca.explained_variance_ratio_,
+                     "participation_ratio": participation_ratio(pca.explained_variance_)}
+    return out
+
+
+def task_set_points(hidden_by_rule: Mapping[str, np.ndarray],
+                    stim_end_by_rule: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Stimulus-averaged state at the end of the stimulus epoch, one row per rule: ``(R, N)``.
+
+    Args:
+        hidden_by_rule: ``{rule: (T, B, N)}`` hidden activity of test-mode trials.
+        stim_end_by_rule: ``{rule: (B,)}`` the step after the stimulus epoch (its ``end``);
+            the state read is at ``end - 1`` (Yang et al., 2019).
+    """
+    rows = []
+    for rule, hidden in hidden_by_rule.items():
+        end = np.asarray(stim_end_by_rule[rule], int)
+        if (end < 1).any():
+            raise ValueError(f"rule {rule!r} has trials without a stimulus epoch")
+        rows.append(np.asarray(hidden)[end - 1, np.arange(hidden.shape[1])].mean(axis=0))
+    return np.stack(rows)
+
+
+def parallelogram(points: np.ndarray) -> dict[str, float]:
+    """How close four task-set points (Go, Anti, Dly Go, Dly Anti) ``(4, D)`` are to a
+    parallelogram: cosine between the Go→Anti and Dly Go→Dly Anti vectors, the same for
+    Go→Dly Go and Anti→Dly Anti, and the relative length mismatch of the first pair."""
+    p = np.asarray(points, dtype=float)
+    if p.shape[0] != 4:
+        raise ValueError(f"need 4 points (Go, Anti, Dly Go, Dly Anti), got {p.shape[0]}")
+
+    def cos(a: np.ndarray, b: np.ndarray) -> float:
+        norm = np.linalg.norm(a) * np.linalg.norm(b)
+        return float(a @ b / norm) if norm > 0 else 0.0
+
+    anti, dly_anti = p[1] - p[0], p[3] - p[2]
+    delay, delay_anti = p[2] - p[0], p[3] - p[1]
+    lengths = np.linalg.norm([anti, dly_anti], axis=1)
+    return {"cos_anti": cos(anti, dly_anti), "cos_delay": cos(delay, delay_anti),
+            "length_mismatch": float(abs(lengths[0] - lengths[1]) / max(lengths.max(), 1e-12))}
+
+
+def compose_rule_input(x: np.ndarray, rule_columns: np.ndarray, weights: Mapping[int, float]
+                       ) -> np.ndarray:
+    """Replace the rule input of ``x (T, B, n_in)`` by a weighted sum of one-hot rule inputs.
+
+    Args:
+        rule_columns: ``(n_rule,)`` input indices of the rule units.
+        weights: ``{input index: weight}``, e.g. ``{anti: 1, dly_go: 1, go: -1}``. Each trial's
+            rule-input time course (its current rule unit, on during the whole trial) scales
+            the new combination, so padding stays zero.
+    """
+    x = np.array(x, dtype=np.float32, copy=True)
+    rule_columns = np.asarray(rule_columns, int)
+    on = x[:, :, rule_columns].max(axis=2)  # (T, B): where the rule input is given
+    x[:, :, rule_columns] = 0.0
+    for column, weight in weights.items():
+        if column not in rule_columns:
+            raise ValueError(f"input {column} is not a rule unit")
+        x[:, :, column] = weight * on
+    return x
+
+
+def prepend_trials(previous: np.ndarray, probe: np.ndarray) -> np.ndarray:
+    """Sequences of a preceding trial then a probe trial: ``(T1 + T2, B, n_in)``."""
+    previous, probe = np.asarray(previous), np.asarray(probe)
+    if previous.shape[1:] != probe.shape[1:]:
+        raise ValueError(f"batch/input shapes differ: {previous.shape} vs {probe.shape}")
+    return np.concatenate([previous, probe], axis=0)
+
+
+def trajectory_shift(reference: np.ndarray, shifted: np.ndarray) -> float:
+    """Relative state-space shift of a trial-averaged trajectory ``(L, N)``.
+
+    ``mean_t ||shifted(t) − reference(t)|| / mean_t ||reference(t) − mean_t reference||``: 0
+    when the preceding trial leaves no trace; 1 when the trajectory moves by as much as it
+    spreads on its own.
+    """
+    reference, shifted = np.asarray(reference, float), np.asarray(shifted, float)
+    if reference.shape != shifted.shape:
+        raise ValueError(f"trajectory shapes differ: {reference.shape} vs {shifted.shape}")
+    spread = np.linalg.norm(reference - reference.mean(axis=0), axis=1).mean()
+    moved = np.linalg.norm(shifted - reference, axis=1).mean()
+    return float(moved / spread) if spread > 0 else float("inf") if moved > 0 else 0.0
+
+
+def state_space_shift(run: Callable[[np.ndarray], np.ndarray], probe_x: np.ndarray,
+                      probe_start: np.ndarray, probe_end: np.ndarray,
+                      previous_x: Mapping[str, np.ndarray]) -> dict[str, float]:
+    """Shift of a probe rule's trajectory caused by each kind of preceding trial.
+
+    Args:
+        run: ``x (T, B, n_in) -> hidden (T, B, N)`` (e.g. a closure over :func:`run_model`).
+        probe_x: ``(T2, B, n_in)`` probe trials; ``probe_start``/``probe_end`` ``(B,)`` the
+            segment compared (e.g. end of ``fix1`` to the trial's end).
+        previous_x: ``{task: (T1, B, n_in)}`` preceding trials, one batch per preceding task.
+
+    Returns ``{task: shift}`` (see :func:`trajectory_shift`) against the probe run alone.
+    """
+    reference = trial_average(run(probe_x), probe_start, probe_end)
+    out = {}
+    for task, prev in previous_x.items():
+        hidden = run(prepend_trials(prev, probe_x))[prev.shape[0]:]
+        out[task] = trajectory_shift(reference, trial_average(hidden, probe_start, probe_end))
+    return out

@@ -1,0 +1,192 @@
+"""Analysis results in compressed HDF5, keyed by run name.
+
+One file holds one group per run (``/<run name>``); inside it, nested dicts of arrays become
+sub-groups and datasets. Every non-scalar dataset is compressed with Blosc/Zstd (bit-shuffled)
+from ``hdf5plugin`` and carries a Fletcher-32 checksum, so a flipped byte is detected on read.
+The run's config is stored as a JSON string attribute ``config`` on the run group.
+
+Writes are atomic: the whole file is written to a temporary name in the same folder and renamed
+with ``os.replace``, so a crash never leaves a half-written file. An existing entry is never
+overwritten silently (``overwrite=True`` is required).
+
+A file that cannot be read (not HDF5, truncated, failed checksum) raises :class:`ResultsFileError`
+whose message is one line, fit for ``SystemExit(f"error: {exc}")`` in a script.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import h5py
+import hdf5plugin
+import numpy as np
+
+__all__ = [
+    "ResultsFileError",
+    "save_results",
+    "load_results",
+    "load_config",
+    "list_runs",
+]
+
+_COMPRESSION = hdf5plugin.Blosc(cname="zstd", clevel=5, shuffle=hdf5plugin.Blosc.BITSHUFFLE)
+
+
+class ResultsFileError(RuntimeError):
+    """A results file is missing, corrupted or lacks the requested entry (one-line message)."""
+
+
+def _one_line(path: os.PathLike | str, what: str, exc: BaseException | None = None) -> str:
+    detail = f" ({type(exc).__name__}: {exc})" if exc is not None else ""
+    return " ".join(f"{path}: {what}{detail}".split())
+
+
+def _validate_key(key: str) -> str:
+    if not isinstance(key, str) or not key or "/" in key or key in (".", ".."):
+        raise ValueError(f"result keys must be non-empty strings without '/', got {key!r}")
+    return key
+
+
+def _write_value(group: h5py.Group, key: str, value: Any) -> None:
+    key = _validate_key(key)
+    if isinstance(value, Mapping):
+        sub = group.create_group(key)
+        for k, v in value.items():
+            _write_value(sub, k, v)
+        return
+    array = np.asarray(value)
+    if array.dtype.kind in "OU":
+        if array.dtype.kind == "O" and not all(isinstance(v, str) for v in array.ravel()):
+            raise TypeError(f"result {key!r}: object arrays must hold strings only")
+        encoded = [str(v).encode("utf-8") for v in array.ravel()]
+        width = max((len(b) for b in encoded), default=1) or 1
+        array = np.array(encoded, dtype=f"S{width}").reshape(array.shape).astype(
+            h5py.string_dtype("utf-8", length=width))
+    elif array.dtype.kind not in "biuf":
+        raise TypeError(f"result {key!r}: unsupported dtype {array.dtype}")
+    if array.ndim == 0 or array.size == 0:
+        group.create_dataset(key, data=array)
+    else:
+        group.create_dataset(key, data=array, fletcher32=True, **_COMPRESSION)
+
+
+def save_results(path: str | os.PathLike, run_name: str, results: Mapping[str, Any],
+                 config: Mapping[str, Any] | None = None, overwrite: bool = False) -> Path:
+    """Store ``results`` under ``/<run_name>`` of the HDF5 file ``path`` (created if absent).
+
+    Args:
+        path: the ``.h5`` file; other runs already stored in it are kept.
+        run_name: group name (the run's name, see ``core.training.naming``).
+        results: nested mapping of array-likes (numeric, bool or string); sub-mappings become
+            sub-groups.
+        config: JSON-able mapping stored as the ``config`` attribute of the run group.
+        overwrite: replace an existing ``run_name`` entry; otherwise FileExistsError.
+
+    Returns the file path. The file is rewritten atomically (temp file + ``os.replace``).
+    """
+    path = Path(path)
+    _validate_key(run_name)
+    config_json = json.dumps(dict(config) if config is not None else {}, sort_keys=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".h5.tmp")
+    os.close(fd)
+    try:
+        if path.exists():
+            _check_readable(path)
+            shutil.copyfile(path, tmp)
+            mode = "a"
+        else:
+            mode = "w"
+        with h5py.File(tmp, mode) as f:
+            if run_name in f:
+                if not overwrite:
+                    raise FileExistsError(
+                        f"{path}: results for run {run_name!r} already exist (use overwrite)")
+                del f[run_name]
+            group = f.create_group(run_name)
+            group.attrs["config"] = config_json
+            for key, value in results.items():
+                _write_value(group, key, value)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def _check_readable(path: Path) -> None:
+    if not path.is_file():
+        raise ResultsFileError(_one_line(path, "no such results file"))
+    try:
+        with h5py.File(path, "r") as f:
+            f.visititems(lambda name, obj: obj[()] if isinstance(obj, h5py.Dataset) else None)
+    except (OSError, ValueError, RuntimeError, KeyError) as exc:
+        raise ResultsFileError(_one_line(path, "corrupted or not an HDF5 results file", exc)
+                               ) from None
+
+
+def _read_group(group: h5py.Group) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, item in group.items():
+        if isinstance(item, h5py.Group):
+            out[key] = _read_group(item)
+        elif h5py.check_string_dtype(item.dtype) is not None:
+            data = item.asstr()[()]
+            out[key] = np.asarray(data, dtype=str) if isinstance(data, np.ndarray) else str(data)
+        else:
+            out[key] = item[()]
+    return out
+
+
+def _open_run(path: Path, run_name: str, reader):
+    try:
+        with h5py.File(path, "r") as f:
+            if run_name not in f:
+                raise ResultsFileError(_one_line(
+                    path, f"no results for run {run_name!r} (stored: {sorted(f.keys())})"))
+            return reader(f[run_name])
+    except ResultsFileError:
+        raise
+    except (OSError, ValueError, RuntimeError, KeyError) as exc:
+        raise ResultsFileError(_one_line(path, "corrupted or not an HDF5 results file", exc)
+                               ) from None
+
+
+def load_results(path: str | os.PathLike, run_name: str) -> dict[str, Any]:
+    """Read ``/<run_name>`` of ``path`` back as nested dicts of plain numpy arrays.
+
+    Numeric datasets come back as ``np.ndarray`` (scalars as numpy scalars), string datasets as
+    ``str`` arrays. Raises :class:`ResultsFileError` (one-line message) if the file is missing,
+    corrupted (including a failed Fletcher-32 checksum) or lacks the run.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ResultsFileError(_one_line(path, "no such results file"))
+    return _open_run(path, run_name, _read_group)
+
+
+def load_config(path: str | os.PathLike, run_name: str) -> dict[str, Any]:
+    """The config mapping stored with ``run_name`` in ``path``."""
+    path = Path(path)
+    if not path.is_file():
+        raise ResultsFileError(_one_line(path, "no such results file"))
+    return _open_run(path, run_name, lambda g: json.loads(g.attrs.get("config", "{}")))
+
+
+def list_runs(path: str | os.PathLike) -> list[str]:
+    """Names of the runs stored in ``path`` (sorted)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ResultsFileError(_one_line(path, "no such results file"))
+    try:
+        with h5py.File(path, "r") as f:
+            return sorted(f.keys())
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise ResultsFileError(_one_line(path, "corrupted or not an HDF5 results file", exc)
+                               ) from None

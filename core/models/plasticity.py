@@ -1,0 +1,343 @@
+"""Per-time-step math of a multi-plastic layer, and a fused sequence kernel with a hand-written backward.
+
+Multi-plastic network (MPN; Aitken & Mihalas 2023, "Neural population dynamics of computing with
+synaptic modulations", eLife; the MultiTaskMPN lab code). One plastic layer, one time step::
+
+    W_eff = W + W ⊙ M          ("mult")      or      W + M          ("add")
+    a     = W_eff x + b [+ W_rec h_prev]
+    h     = f(a) ⊙ hidden_mask
+    Z     = λ ⊙ M + η ⊙ (post preᵀ)                       ("hebb_assoc", post = h, pre = x)
+            λ ⊙ M + η ⊙ (c preᵀ),  c = 1/√N_post           ("hebb_pre")
+            λ ⊙ M + η ⊙ (post preᵀ) − |η| ⊙ post² ⊙ M      ("oja", batched)
+    M'    = clamp(g(Z), m_min, m_max)                     (clamp only when bounds are set)
+    M'    = P ⊙ M' + (1 − P) ⊙ M_0                        (P: plasticity mask, 0 freezes a synapse)
+
+``M`` has shape ``(B, N_post, N_pre)``; η and λ broadcast against it as ``(1, 1)`` ("scalar"),
+``(1, N_pre)`` ("pre_vector"), ``(N_post, 1)`` ("post_vector") or ``(N_post, N_pre)`` ("matrix").
+
+Deviations from the reference code: under "oja" the reference applies no λ decay (λ = 1); here λ
+still multiplies M so that λ → 1 recovers it. Under "add" the reference scales the bounds by |W|;
+here the bounds are the same constants for both combination types.
+
+:func:`plastic_step` is the reference semantics (plain autograd). :class:`PlasticSequence` runs a
+whole sequence without keeping any ``(B, N, N)`` tensor for autograd: it stores per-step vectors
+(``x``, ``a``, ``h``), processes the batch in small chunks that stay in cache, and in the backward
+pass recomputes the chunk's M trajectory and applies the adjoint equations by hand. It treats the
+clamp's gradient as zero where ``M'`` sits exactly on a bound (``torch.clamp`` passes it there);
+the two differ only on that measure-zero set.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "linear": lambda z: z,
+    "relu": torch.relu,
+    "tanh": torch.tanh,
+    "sigmoid": torch.sigmoid,
+    "softplus": F.softplus,
+}
+MP_TYPES = ("mult", "add")
+UPDATE_RULES = ("hebb_assoc", "hebb_pre", "oja")
+PARAM_KINDS = ("scalar", "pre_vector", "post_vector", "matrix")
+
+
+@dataclass(frozen=True)
+class PlasticRule:
+    """Static description of a plastic layer (everything that is not a tensor)."""
+
+    mp_type: str = "mult"
+    update: str = "hebb_assoc"
+    activation: str = "tanh"
+    m_activation: str = "linear"
+    m_bounds: tuple[float, float] | None = (-1.0, 1.0)
+
+
+def expand_param(p: torch.Tensor, kind: str) -> torch.Tensor:
+    """η or λ in its stored shape → a 2-D tensor that broadcasts against ``(N_post, N_pre)``.
+
+    scalar ``()`` → ``(1, 1)``; pre_vector ``(N_pre,)`` → ``(1, N_pre)``;
+    post_vector ``(N_post,)`` → ``(N_post, 1)``; matrix stays ``(N_post, N_pre)``.
+    """
+    if kind == "scalar":
+        return p.reshape(1, 1)
+    if kind == "pre_vector":
+        return p.reshape(1, -1)
+    if kind == "post_vector":
+        return p.reshape(-1, 1)
+    return p
+
+
+def activation_grad(name: str, a: torch.Tensor) -> torch.Tensor:
+    """``f'(a)`` for the named activation, same shape as ``a``."""
+    if name == "linear":
+        return torch.ones_like(a)
+    if name == "relu":
+        return (a > 0).to(a.dtype)
+    if name == "tanh":
+        return 1.0 - torch.tanh(a) ** 2
+    s = torch.sigmoid(a)
+    return s * (1.0 - s) if name == "sigmoid" else s
+
+
+def _grad_from_output(name: str, y: torch.Tensor) -> torch.Tensor:
+    """``g'(z)`` written in terms of ``y = g(z)`` (used for the M activation)."""
+    if name == "relu":
+        return (y > 0).to(y.dtype)
+    if name == "tanh":
+        return 1.0 - y * y
+    if name == "sigmoid":
+        return y * (1.0 - y)
+    return -torch.expm1(-y)  # softplus: sigmoid(z) = 1 − exp(−softplus(z))
+
+
+def plastic_step(x: torch.Tensor, h_prev: torch.Tensor | None, M: torch.Tensor,
+                 W: torch.Tensor, b: torch.Tensor | None, w_rec: torch.Tensor | None,
+                 eta: torch.Tensor, lam: torch.Tensor, M0: torch.Tensor,
+                 plasticity_mask: torch.Tensor | None, hidden_mask: torch.Tensor | None,
+                 rule: PlasticRule) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One step of a plastic layer (module docstring), differentiable with plain autograd.
+
+    ``x (B, N_pre)``, ``h_prev (B, N_post)`` or None, ``M (B, N_post, N_pre)``, ``W (N_post, N_pre)``,
+    ``b (N_post,)``, ``w_rec (N_post, N_post)`` or None, ``eta``/``lam`` already expanded to 2-D
+    (:func:`expand_param`), ``M0 (N_post, N_pre)``, ``plasticity_mask (N_post, N_pre)`` of 0/1,
+    ``hidden_mask (N_post,)``. Returns ``a (B, N_post)``, ``h (B, N_post)``, ``M' (B, N_post, N_pre)``.
+    """
+    mod = (W * M) if rule.mp_type == "mult" else M
+    a = x @ W.T + torch.bmm(mod, x.unsqueeze(-1)).squeeze(-1)
+    if b is not None:
+        a = a + b
+    if w_rec is not None and h_prev is not None:
+        a = a + h_prev @ w_rec.T
+    h = ACTIVATIONS[rule.activation](a)
+    if hidden_mask is not None:
+        h = h * hidden_mask
+    post = h
+    if rule.update == "hebb_pre":
+        post = torch.full_like(h, 1.0 / math.sqrt(h.shape[-1]))
+    outer = post.unsqueeze(-1) * x.unsqueeze(-2)
+    Z = lam * M + eta * outer
+    if rule.update == "oja":
+        Z = Z - eta.abs() * post.unsqueeze(-1) ** 2 * M
+    M_new = ACTIVATIONS[rule.m_activation](Z)
+    if rule.m_bounds is not None:
+        M_new = torch.clamp(M_new, rule.m_bounds[0], rule.m_bounds[1])
+    if plasticity_mask is not None:
+        M_new = plasticity_mask * M_new + (1.0 - plasticity_mask) * M0
+    return a, h, M_new
+
+
+def _reduce_to(t: torch.Tensor, kind: str) -> torch.Tensor:
+    """Sum a ``(B, N_post, N_pre)`` tensor down to the stored shape of a parameter of ``kind``."""
+    if kind == "scalar":
+        return t.sum()
+    if kind == "pre_vector":
+        return t.sum(dim=(0, 1))
+    if kind == "post_vector":
+        return t.sum(dim=(0, 2))
+    return t.sum(dim=0)
+
+
+def _outer_adjoint(dZ: torch.Tensor, E: torch.Tensor, kind: str, post: torch.Tensor,
+                   pre: torch.Tensor, need_dE: bool
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Adjoint of ``Z += E ⊙ (post preᵀ)``: returns ``(d post, d pre, d E)`` (dE in stored shape)."""
+    if kind == "matrix":
+        dZE = dZ * E
+        d_post = torch.bmm(dZE, pre.unsqueeze(-1)).squeeze(-1)
+        d_pre = torch.bmm(post.unsqueeze(1), dZE).squeeze(1)
+        dE = torch.einsum("bij,bi,bj->ij", dZ, post, pre) if need_dE else None
+        return d_post, d_pre, dE
+    u = torch.bmm(dZ, pre.unsqueeze(-1)).squeeze(-1)  # Σ_j dZ_ij pre_j
+    v = torch.bmm(post.unsqueeze(1), dZ).squeeze(1)   # Σ_i dZ_ij post_i
+    if kind == "scalar":
+        e = E.reshape(())
+        dE = (post * u).sum() if need_dE else None
+        return u * e, v * e, dE
+    if kind == "post_vector":
+        e = E[:, 0]
+        dE = (post * u).sum(0) if need_dE else None
+        return u * e, torch.bmm((post * e).unsqueeze(1), dZ).squeeze(1), dE
+    e = E[0]
+    dE = (pre * v).sum(0) if need_dE else None
+    return torch.bmm(dZ, (pre * e).unsqueeze(-1)).squeeze(-1), v * e, dE
+
+
+def _update_inplace(M: torch.Tensor, pre: torch.Tensor, post: torch.Tensor, E: torch.Tensor,
+                    L: torch.Tensor, M0: torch.Tensor, P: torch.Tensor | None,
+                    rule: PlasticRule, eta_scalar: float | None,
+                    lam_scalar: float | None) -> None:
+    """``M ← M'`` of the module docstring, computed in place (no autograd)."""
+    if rule.update == "oja":
+        decay = L - E.abs() * post.unsqueeze(-1) ** 2
+        M.mul_(decay)
+        M.add_(E * (post.unsqueeze(-1) * pre.unsqueeze(-2)))
+    elif eta_scalar is not None and lam_scalar is not None:
+        M.baddbmm_(post.unsqueeze(-1), pre.unsqueeze(-2), beta=lam_scalar, alpha=eta_scalar)
+    else:
+        M.mul_(L)
+        M.add_(E * (post.unsqueeze(-1) * pre.unsqueeze(-2)))
+    if rule.m_activation != "linear":
+        M.copy_(ACTIVATIONS[rule.m_activation](M))
+    if rule.m_bounds is not None:
+        F.hardtanh_(M, rule.m_bounds[0], rule.m_bounds[1])
+    if P is not None:
+        M.mul_(P).add_(M0 * (1.0 - P))
+
+
+class PlasticSequence(torch.autograd.Function):
+    """A plastic layer over a whole sequence: ``x (T, B, N_pre)`` → ``h (T, B, N_post)``.
+
+    Arguments (in order): ``x, W, b, w_rec, eta, lam, M0, plasticity_mask, hidden_mask, rule,
+    eta_kind, lam_kind, chunk``. ``eta``/``lam`` are given in their stored shapes (after any
+    reparametrisation such as the sigmoid on λ); ``b``, ``w_rec``, the masks may be None;
+    ``chunk`` is the number of samples processed together (memory ≈ T·chunk·N_post·N_pre floats
+    in the backward pass). Gradients flow to ``x, W, b, w_rec, eta, lam, M0``.
+    """
+
+    @staticmethod
+    def forward(ctx, x, W, b, w_rec, eta, lam, M0, plasticity_mask, hidden_mask, rule,
+                eta_kind, lam_kind, chunk):
+        T, B, _ = x.shape
+        n_post = W.shape[0]
+        E, L = expand_param(eta, eta_kind), expand_param(lam, lam_kind)
+        eta_s = float(eta) if eta_kind == "scalar" else None
+        lam_s = float(lam) if lam_kind == "scalar" else None
+        act = ACTIVATIONS[rule.activation]
+        a_all = x.new_empty(T, B, n_post)
+        h_all = x.new_empty(T, B, n_post)
+        drive = torch.matmul(x, W.T)
+        if b is not None:
+            drive = drive + b
+        const_post = None
+        if rule.update == "hebb_pre":
+            const_post = x.new_full((1, n_post), 1.0 / math.sqrt(n_post))
+        for start in range(0, B, chunk):
+            sl = slice(start, min(start + chunk, B))
+            M = M0.expand(sl.stop - sl.start, *M0.shape).clone()
+            mod = torch.empty_like(M) if rule.mp_type == "mult" else M
+            h_prev = None
+            for t in range(T):
+                pre = x[t, sl]
+                if rule.mp_type == "mult":
+                    torch.mul(M, W, out=mod)
+                a = drive[t, sl] + torch.bmm(mod, pre.unsqueeze(-1)).squeeze(-1)
+                if w_rec is not None and h_prev is not None:
+                    a = a + h_prev @ w_rec.T
+                h = act(a)
+                if hidden_mask is not None:
+                    h = h * hidden_mask
+                a_all[t, sl] = a
+                h_all[t, sl] = h
+                h_prev = h
+                if t < T - 1:
+                    post = h if const_post is None else const_post.expand_as(h)
+                    _update_inplace(M, pre, post, E, L, M0, plasticity_mask, rule, eta_s, lam_s)
+        ctx.save_for_backward(x, W, b, w_rec, eta, lam, M0, plasticity_mask, hidden_mask,
+                              a_all, h_all)
+        ctx.rule, ctx.eta_kind, ctx.lam_kind, ctx.chunk = rule, eta_kind, lam_kind, chunk
+        return h_all
+
+    @staticmethod
+    def backward(ctx, dh_ext):
+        x, W, b, w_rec, eta, lam, M0, P, hm, a_all, h_all = ctx.saved_tensors
+        rule, eta_kind, lam_kind, chunk = ctx.rule, ctx.eta_kind, ctx.lam_kind, ctx.chunk
+        need = ctx.needs_input_grad
+        T, B, _ = x.shape
+        n_post = W.shape[0]
+        E, L = expand_param(eta, eta_kind), expand_param(lam, lam_kind)
+        eta_s = float(eta) if eta_kind == "scalar" else None
+        lam_s = float(lam) if lam_kind == "scalar" else None
+        lo_hi = rule.m_bounds
+        dh_ext = dh_ext.contiguous()
+        dx = torch.zeros_like(x)
+        dW = torch.zeros_like(W)
+        db = torch.zeros(n_post, dtype=x.dtype, device=x.device) if b is not None else None
+        dW_rec = torch.zeros_like(w_rec) if w_rec is not None else None
+        d_eta = torch.zeros_like(eta)
+        d_lam = torch.zeros_like(lam)
+        dM0 = torch.zeros_like(M0)
+        fprime = activation_grad(rule.activation, a_all)
+        if hm is not None:
+            fprime = fprime * hm
+        const_post = None
+        if rule.update == "hebb_pre":
+            const_post = x.new_full((1, n_post), 1.0 / math.sqrt(n_post))
+        for start in range(0, B, chunk):
+            sl = slice(start, min(start + chunk, B))
+            Ms = [M0.expand(sl.stop - sl.start, *M0.shape).clone()]
+            for t in range(T - 1):
+                post = h_all[t, sl] if const_post is None else const_post.expand(
+                    sl.stop - sl.start, n_post)
+                M = Ms[-1].clone()
+                _update_inplace(M, x[t, sl], post, E, L, M0, P, rule, eta_s, lam_s)
+                Ms.append(M)
+            G = None  # gradient w.r.t. M_{t+1}
+            dh_rec = None
+            for t in range(T - 1, -1, -1):
+                M = Ms[t]
+                pre, h = x[t, sl], h_all[t, sl]
+                dh = dh_ext[t, sl]
+                d_pre = None
+                G_direct = None
+                if G is not None:
+                    M_next = Ms[t + 1]
+                    dZ = G if P is None else G * P
+                    if need[6] and P is not None:
+                        dM0 += (G * (1.0 - P)).sum(0)
+                    if lo_hi is not None:
+                        dZ = torch.ops.aten.hardtanh_backward(dZ, M_next, lo_hi[0], lo_hi[1])
+                    if rule.m_activation != "linear":
+                        dZ = dZ * _grad_from_output(rule.m_activation, M_next)
+                    post = h if const_post is None else const_post.expand_as(h)
+                    d_post, d_pre, dE = _outer_adjoint(dZ, E, eta_kind, post, pre, need[4])
+                    if need[4]:
+                        d_eta += dE
+                    if need[5]:
+                        d_lam += (torch.dot(dZ.reshape(-1), M.reshape(-1)) if lam_kind == "scalar"
+                                  else _reduce_to(dZ * M, lam_kind))
+                    if rule.update == "oja":
+                        p2 = post.unsqueeze(-1) ** 2
+                        dZM = dZ * M
+                        if need[4]:
+                            d_eta -= torch.sign(eta) * _reduce_to(dZM * p2, eta_kind)
+                        d_post = d_post - 2.0 * post * (dZM * E.abs()).sum(-1)
+                        G_direct = dZ * (L - E.abs() * p2)
+                    elif lam_s is not None:
+                        G_direct = dZ.mul_(lam_s)  # G_{t+1} is not needed any more
+                    else:
+                        G_direct = dZ * L
+                    if rule.update != "hebb_pre":
+                        dh = dh + d_post
+                if dh_rec is not None:
+                    dh = dh + dh_rec
+                da = dh * fprime[t, sl]
+                outer = torch.bmm(da.unsqueeze(-1), pre.unsqueeze(-2))
+                if rule.mp_type == "mult":
+                    dx_t = da @ W + torch.bmm((W * M).transpose(1, 2), da.unsqueeze(-1)).squeeze(-1)
+                    if need[1]:
+                        dW += (outer * M).sum(0)
+                    outer.mul_(W)
+                else:
+                    dx_t = da @ W + torch.bmm(M.transpose(1, 2), da.unsqueeze(-1)).squeeze(-1)
+                if d_pre is not None:
+                    dx_t = dx_t + d_pre
+                dx[t, sl] = dx_t
+                if need[1]:
+                    dW += da.T @ pre
+                if db is not None:
+                    db += da.sum(0)
+                if w_rec is not None and t > 0:
+                    dW_rec += da.T @ h_all[t - 1, sl]
+                    dh_rec = da @ w_rec
+                G = outer if G_direct is None else G_direct.add_(outer)
+            if need[6]:
+                dM0 += G.sum(0)
+        return (dx, dW, db, dW_rec, d_eta if need[4] else None, d_lam if need[5] else None,
+                dM0 if need[6] else None, None, None, None, None, None, None)

@@ -1,0 +1,246 @@
+"""Figures of the multi-task analysis: task variance, clusters, lesions, pruning, state space.
+
+Every function takes plain arrays and readable labels (``core.tasks.rulesets.RULE_LABELS``),
+returns a ``matplotlib`` Figure in the lab style (call ``apply_style`` first) and draws nothing
+it computes: the numbers come from ``core.analysis``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import seaborn as sns
+from matplotlib.colors import ListedColormap, TwoSlopeNorm
+
+__all__ = [
+    "cluster_colors",
+    "plot_task_variance_map",
+    "plot_silhouette",
+    "plot_ftv_histograms",
+    "plot_pca_trajectories",
+    "plot_task_set",
+    "plot_lesion_map",
+    "plot_pruning_curves",
+    "plot_state_space_shift",
+]
+
+
+def cluster_colors(n: int) -> list[tuple[float, float, float]]:
+    """``n`` distinguishable cluster colours (seaborn ``tab10``, ``tab20``, then ``husl``)."""
+    if n <= 10:
+        return sns.color_palette("tab10", 10)[:n]
+    if n <= 20:
+        return sns.color_palette("tab20", 20)[:n]
+    return sns.color_palette("husl", n)
+
+
+def _check_2d(a: np.ndarray, rows: int, cols: int | None, name: str) -> np.ndarray:
+    a = np.asarray(a, dtype=float)
+    if a.ndim != 2 or a.shape[0] != rows or (cols is not None and a.shape[1] != cols):
+        raise ValueError(f"{name} must have shape ({rows}, {cols or 'n'}), got {a.shape}")
+    return a
+
+
+def plot_task_variance_map(normalized_tv: np.ndarray, labels: np.ndarray,
+                           rule_labels: Sequence[str], title: str = "",
+                           colorbar_label: str = "Normalised task variance") -> plt.Figure:
+    """Heat map rules × units, units sorted by cluster, with a cluster colour bar underneath.
+
+    Args:
+        normalized_tv: ``(N, R)`` max-normalised task variance of the units to show, already in
+            display order (e.g. ``features_`` re-ordered by cluster).
+        labels: ``(N,)`` cluster label of each shown unit (contiguous runs).
+        rule_labels: ``(R,)`` readable rule names.
+    """
+    labels = np.asarray(labels)
+    tv = _check_2d(normalized_tv, len(labels), len(rule_labels), "normalized_tv")
+    n_units, n_rules = tv.shape
+    fig = plt.figure(figsize=(max(3.5, 0.012 * n_units + 2.2), 0.16 * n_rules + 1.0))
+    grid = fig.add_gridspec(2, 2, height_ratios=[n_rules, 0.6], width_ratios=[1, 0.03],
+                            hspace=0.06, wspace=0.03)
+    ax = fig.add_subplot(grid[0, 0])
+    im = ax.imshow(tv.T, aspect="auto", cmap="magma", vmin=0, vmax=1, interpolation="nearest")
+    ax.set_yticks(range(n_rules), rule_labels)
+    ax.set_xticks([])
+    ax.tick_params(length=0)
+    ax.set_title(title or f"Task variance of {n_units} active units")
+    cax = fig.add_subplot(grid[0, 1])
+    fig.colorbar(im, cax=cax, ticks=[0, 1]).set_label(colorbar_label)
+    bar = fig.add_subplot(grid[1, 0], sharex=ax)
+    uniq = list(dict.fromkeys(labels.tolist()))
+    colors = cluster_colors(len(uniq))
+    index = np.array([uniq.index(v) for v in labels])
+    bar.imshow(index[None, :], aspect="auto", cmap=ListedColormap(colors), vmin=-0.5,
+               vmax=len(uniq) - 0.5, interpolation="nearest")
+    for i, value in enumerate(uniq):
+        where = np.flatnonzero(labels == value)
+        bar.text(where.mean(), 0, str(value + 1), ha="center", va="center", fontsize=5,
+                 color="white")
+    ax.minorticks_off()
+    bar.minorticks_off()
+    bar.set_yticks([])
+    bar.set_xticks([])
+    bar.set_xlabel("Units sorted by cluster")
+    for spine in bar.spines.values():
+        spine.set_visible(False)
+    return fig
+
+
+def plot_silhouette(k_values: np.ndarray, scores: np.ndarray, chosen_k: int,
+                    title: str = "") -> plt.Figure:
+    """Silhouette score against the number of clusters ``(n_k,)``, chosen k marked."""
+    k_values, scores = np.asarray(k_values), np.asarray(scores, dtype=float)
+    if k_values.shape != scores.shape:
+        raise ValueError(f"k_values {k_values.shape} and scores {scores.shape} differ")
+    fig, ax = plt.subplots(figsize=(2.6, 2.0))
+    ax.plot(k_values, scores, "o-", ms=2.5, color="0.2")
+    ax.axvline(chosen_k, color="tab:red", lw=0.8, ls="--")
+    ax.set_xlabel("Number of clusters")
+    ax.set_ylabel("Silhouette score")
+    ax.set_title(title or f"Chosen: {chosen_k} clusters")
+    return fig
+
+
+def plot_ftv_histograms(ftvs: Mapping[tuple[str, str], np.ndarray], bins: int = 20
+                        ) -> plt.Figure:
+    """One histogram of fractional task variance per rule pair ``{(label_a, label_b): (N,)}``."""
+    if not ftvs:
+        raise ValueError("no rule pairs to plot")
+    n = len(ftvs)
+    cols = min(n, 4)
+    rows = int(np.ceil(n / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(1.7 * cols, 1.4 * rows), squeeze=False)
+    for ax, ((a, b), values) in zip(axes.flat, ftvs.items(), strict=False):
+        values = np.asarray(values, dtype=float)
+        values = values[np.isfinite(values)]
+        ax.hist(values, bins=bins, range=(-1, 1), color=sns.color_palette()[0], edgecolor="none")
+        ax.set_xlim(-1.05, 1.05)
+        ax.set_xticks([-1, 0, 1])
+        ax.set_xlabel(f"FTV({a}, {b})")
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    axes[0, 0].set_ylabel("Units")
+    fig.tight_layout()
+    return fig
+
+
+def plot_pca_trajectories(trajectories: Mapping[str, np.ndarray],
+                          explained: np.ndarray | None = None, title: str = ""
+                          ) -> plt.Figure:
+    """Trial-averaged trajectories in the first two PCs, one line per rule ``{label: (T, 2)}``.
+
+    Circles mark trajectory starts, triangles their ends.
+    """
+    if not trajectories:
+        raise ValueError("no trajectories to plot")
+    fig, ax = plt.subplots(figsize=(3.2, 2.8))
+    colors = cluster_colors(len(trajectories))
+    for color, (label, traj) in zip(colors, trajectories.items(), strict=True):
+        traj = np.asarray(traj)
+        if traj.ndim != 2 or traj.shape[1] < 2:
+            raise ValueError(f"trajectory {label!r} must be (T, >=2), got {traj.shape}")
+        ax.plot(traj[:, 0], traj[:, 1], color=color, lw=0.9, label=label)
+        ax.plot(*traj[0, :2], "o", color=color, ms=2.5)
+        ax.plot(*traj[-1, :2], "^", color=color, ms=3)
+    pc = [f"PC{i + 1}" + (f" ({100 * explained[i]:.0f}%)" if explained is not None else "")
+          for i in range(2)]
+    ax.set_xlabel(pc[0])
+    ax.set_ylabel(pc[1])
+    ax.set_title(title)
+    ax.legend(frameon=False, fontsize=5, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    return fig
+
+
+def plot_task_set(points: np.ndarray, rule_labels: Sequence[str],
+                  edges: Sequence[tuple[int, int]] = (), title: str = "") -> plt.Figure:
+    """Task-set geometry: one point per rule ``(R, 2)`` in PC space, with ``edges`` drawn
+    between rule indices (e.g. the Go/Anti/Dly Go/Dly Anti parallelogram)."""
+    points = _check_2d(points, len(rule_labels), None, "points")
+    fig, ax = plt.subplots(figsize=(2.8, 2.6))
+    for i, j in edges:
+        ax.plot(points[[i, j], 0], points[[i, j], 1], color="0.6", lw=0.8, zorder=1)
+    colors = cluster_colors(len(rule_labels))
+    for color, label, (x, y) in zip(colors, rule_labels, points[:, :2], strict=True):
+        ax.scatter(x, y, color=color, s=14, zorder=2)
+        ax.annotate(label, (x, y), textcoords="offset points", xytext=(3, 3), fontsize=6)
+    ax.set_xlabel("PC1")
+    ax.set_ylabel("PC2")
+    ax.set_title(title)
+    return fig
+
+
+def plot_lesion_map(delta: np.ndarray, rule_labels: Sequence[str],
+                    cluster_labels: Sequence[str], title: str = "",
+                    colorbar_label: str = "Accuracy change (random − cluster)",
+                    annotate: bool | None = None) -> plt.Figure:
+    """Rules × lesioned clusters heat map of the lesion effect, diverging colormap centred at 0.
+
+    Args:
+        delta: ``(R, C)`` effect per rule and lesioned cluster (positive: the cluster lesion
+            hurts more than a size-matched random one).
+        annotate: write the values in the cells (default: when there are at most 200 cells).
+    """
+    delta = _check_2d(delta, len(rule_labels), len(cluster_labels), "delta")
+    n_rules, n_clusters = delta.shape
+    limit = float(np.nanmax(np.abs(delta))) if np.isfinite(delta).any() else 1.0
+    limit = limit if limit > 0 else 1.0
+    fig, ax = plt.subplots(figsize=(0.32 * n_clusters + 2.2, 0.2 * n_rules + 1.0))
+    im = ax.imshow(delta, cmap="RdBu_r", norm=TwoSlopeNorm(0.0, -limit, limit), aspect="auto",
+                   interpolation="nearest")
+    ax.set_yticks(range(n_rules), rule_labels)
+    ax.set_xticks(range(n_clusters), cluster_labels, rotation=90)
+    ax.tick_params(length=0)
+    ax.minorticks_off()
+    ax.set_xlabel("Lesioned cluster")
+    ax.set_title(title)
+    if annotate if annotate is not None else delta.size <= 200:
+        for (i, j), value in np.ndenumerate(delta):
+            if np.isfinite(value):
+                ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=4,
+                        color="white" if abs(value) > 0.6 * limit else "black")
+    fig.colorbar(im, ax=ax, fraction=0.05, pad=0.02).set_label(colorbar_label)
+    return fig
+
+
+def plot_pruning_curves(fractions: np.ndarray, accuracy: np.ndarray,
+                        rule_labels: Sequence[str], title: str = "") -> plt.Figure:
+    """Accuracy per rule ``(R, F)`` against the pruned fraction of weights ``(F,)`` in [0, 1)
+    (axis ``-log10(1 - fraction)``: 0, 90, 99, 99.9 % equally spaced), mean over rules in black."""
+    fractions = np.asarray(fractions, dtype=float)
+    accuracy = _check_2d(accuracy, len(rule_labels), len(fractions), "accuracy")
+    if np.any(fractions < 0) or np.any(fractions >= 1):
+        raise ValueError("pruned fractions must lie in [0, 1)")
+    position = -np.log10(1.0 - fractions)  # 0, 90, 99, 99.9 % -> 0, 1, 2, 3
+    fig, ax = plt.subplots(figsize=(3.6, 2.4))
+    colors = cluster_colors(len(rule_labels))
+    for color, label, acc in zip(colors, rule_labels, accuracy, strict=True):
+        ax.plot(position, acc, color=color, lw=0.7, alpha=0.8, label=label)
+    ax.plot(position, accuracy.mean(axis=0), color="black", lw=1.6, label="Mean")
+    ticks = [t for t in (0.0, 0.9, 0.99, 0.999) if t <= fractions.max() + 1e-12]
+    ax.set_xticks(-np.log10(1.0 - np.array(ticks)), [f"{100 * t:g}" for t in ticks])
+    ax.set_xlabel("Weights pruned (%)")
+    ax.set_ylabel("Accuracy")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title(title)
+    ax.legend(frameon=False, fontsize=5, ncol=2, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    return fig
+
+
+def plot_state_space_shift(shift: np.ndarray, previous_labels: Sequence[str],
+                           probe_labels: Sequence[str], title: str = "") -> plt.Figure:
+    """Heat map of the state-space shift ``(P, Q)``: probe rule (rows) × preceding task
+    (columns), relative to the probe's trajectory without a preceding trial."""
+    shift = _check_2d(shift, len(probe_labels), len(previous_labels), "shift")
+    fig, ax = plt.subplots(figsize=(0.3 * len(previous_labels) + 2.0,
+                                    0.22 * len(probe_labels) + 1.2))
+    im = ax.imshow(shift, cmap="viridis", aspect="auto", interpolation="nearest", vmin=0)
+    ax.set_yticks(range(len(probe_labels)), probe_labels)
+    ax.set_xticks(range(len(previous_labels)), previous_labels, rotation=90)
+    ax.minorticks_off()
+    ax.set_xlabel("Preceding task")
+    ax.set_ylabel("Probe task")
+    ax.set_title(title)
+    fig.colorbar(im, ax=ax, fraction=0.05, pad=0.02).set_label("Relative trajectory shift")
+    return fig

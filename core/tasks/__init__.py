@@ -1,0 +1,20 @@
+"""Task batches: the 20 Yang et al. (2019) rules under the YANG19 and MPN_LAB presets.
+
+``generate_trials(rule, config, batch_size, rng, mode="random", params=None, noise=True)`` returns
+a :class:`Trials` batch (``x (T, B, n_in)``, ``y``/``c_mask (T, B, n_out)``, ``y_loc (T, B)``,
+``rule``, ``epochs``, ``params``); ``accuracy(y_hat, trials, config)`` scores it.
+"""
+
+from core.tasks.accuracy import accuracy, accuracy_by_rule, decode_response
+from core.tasks.config import MPN_LAB, PRESETS, YANG19, Duration, TaskConfig, get_preset
+from core.tasks.rulesets import RULE_LABELS, RULE_SETS, RULES, resolve_rules
+from core.tasks.sampler import RuleSampler, generate_mixed_trials
+from core.tasks.trials import EPOCHS, Trials, concat
+from core.tasks.yang import RULE_SPECS, RuleSpec, encode_angle, generate_trials, rule_target
+
+__all__ = [
+    "EPOCHS", "MPN_LAB", "PRESETS", "RULES", "RULE_LABELS", "RULE_SETS", "RULE_SPECS", "YANG19",
+    "Duration", "RuleSampler", "RuleSpec", "TaskConfig", "Trials", "accuracy", "accuracy_by_rule",
+    "concat", "decode_response", "encode_angle", "generate_mixed_trials", "generate_trials",
+    "get_preset", "resolve_rules", "rule_target",
+]

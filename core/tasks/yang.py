@@ -1,0 +1,524 @@
+"""The 20 rules of Yang et al. (2019), built from three declarative families.
+
+Yang, Joglekar, Song, Newsome & Wang (2019), *Task representations in neural networks trained to
+perform many cognitive tasks*, Nat. Neurosci. 22:297 (Methods; public code gyyang/multitask).
+
+A rule is a :class:`RuleSpec` (data): its family (``reach`` go/anti; ``decision`` dm / context
+dm / multi-sensory dm, with or without delay; ``match`` DMS/DMC go/no-go), its timing group and
+a few flags. :func:`generate_trials` draws a batch in three vectorised stages, none of which loops
+over trials: stimulus parameters (random, test grid or explicit), the rule's target (one pure
+function per family, :func:`rule_target`), and the rendering of inputs, targets and cost mask.
+
+Differences from the reference code, on purpose:
+
+* every random draw comes from the ``numpy.random.Generator`` passed in (the reference's multi-
+  sensory DM split draws from the global ``np.random``);
+* stimulus modalities of reach and match rules are drawn per trial, not once per batch (same
+  marginal distribution per trial);
+* in DMS psychometric mode a match is a circular distance below 5 degrees (as in the reference);
+  in random mode matches are exact and non-matches at least 20 degrees away.
+
+Returned ``Trials.params`` (every rule has every key, so mixed batches concatenate):
+``stim1_loc``, ``stim2_loc`` (radians, NaN if absent); ``stim1_mod``, ``stim2_mod`` (1, 2,
+3 = both modalities, 0 = absent); ``stim{1,2}_mod{1,2}_strength`` (0 where not shown);
+``target_loc`` (NaN on no-go trials); ``target_strength``; ``respond`` (bool); ``match`` (1/0,
+-1 for non-match rules).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from core.tasks.config import TEST_TIMINGS, TIMING_EPOCHS, TaskConfig
+from core.tasks.rulesets import RULES
+from core.tasks.trials import EPOCHS, Trials
+
+TWO_PI = 2.0 * math.pi
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    """Declarative description of one rule.
+
+    family: 'reach' (respond to the stimulus, or its opposite when ``anti``), 'decision' (respond
+    to the stronger of two stimuli) or 'match' (respond to the second stimulus depending on whether
+    it matches the first). ``timing``: key into the config's timing groups. ``modality``: the
+    stimulus modality of single-modality DM, or the attended one of context DM. ``stimuli``:
+    'single', 'context' (both modalities, attend ``modality``) or 'multi' (sum both). ``category``:
+    DMC (category match, category boundary at pi) instead of DMS. ``nogo``: respond on non-match.
+    """
+
+    family: Literal["reach", "decision", "match"]
+    timing: str
+    anti: bool = False
+    modality: int = 1
+    stimuli: Literal["single", "context", "multi"] = "single"
+    category: bool = False
+    nogo: bool = False
+
+
+def _decision(timing: str, stimuli: str, modality: int = 1) -> RuleSpec:
+    return RuleSpec("decision", timing, modality=modality, stimuli=stimuli)
+
+
+RULE_SPECS: dict[str, RuleSpec] = {
+    "fdgo": RuleSpec("reach", "fd"),
+    "reactgo": RuleSpec("reach", "react"),
+    "delaygo": RuleSpec("reach", "delay"),
+    "fdanti": RuleSpec("reach", "fd", anti=True),
+    "reactanti": RuleSpec("reach", "react", anti=True),
+    "delayanti": RuleSpec("reach", "delay", anti=True),
+    "dm1": _decision("dm", "single", 1),
+    "dm2": _decision("dm", "single", 2),
+    "contextdm1": _decision("dm", "context", 1),
+    "contextdm2": _decision("dm", "context", 2),
+    "multidm": _decision("dm", "multi"),
+    "delaydm1": _decision("delaydm", "single", 1),
+    "delaydm2": _decision("delaydm", "single", 2),
+    "contextdelaydm1": _decision("delaydm", "context", 1),
+    "contextdelaydm2": _decision("delaydm", "context", 2),
+    "multidelaydm": _decision("delaydm", "multi"),
+    "dmsgo": RuleSpec("match", "dms"),
+    "dmsnogo": RuleSpec("match", "dms", nogo=True),
+    "dmcgo": RuleSpec("match", "dmc", category=True),
+    "dmcnogo": RuleSpec("match", "dmc", category=True, nogo=True),
+}
+assert tuple(RULE_SPECS) == RULES
+
+#: Where each stimulus is shown, per timing group: (first epoch, last epoch) inclusive, or
+#: (first epoch, None) = until the trial's end.
+STIMULUS_WINDOWS: dict[str, tuple[tuple[str, str | None], ...]] = {
+    "fd": (("stim1", None),),
+    "react": (("go", None),),
+    "delay": (("stim1", "stim1"),),
+    "dm": (("stim1", "stim1"), ("stim1", "stim1")),
+    "delaydm": (("stim1", "stim1"), ("stim2", "stim2")),
+    "dms": (("stim1", "stim1"), ("go", None)),
+    "dmc": (("stim1", "stim1"), ("go", None)),
+}
+
+#: Timing groups whose fixation input stays on for the whole trial (the stimulus is the go cue).
+FIXATION_STAYS_ON = frozenset({"react", "dms", "dmc"})
+
+#: Fixed DMS non-match distance range (radians): 20 to 340 degrees (Yang et al. 2019).
+DMS_NONMATCH_RANGE = (math.pi / 9, 17 * math.pi / 9)
+#: Stimulus separation in two-stimulus decision rules (radians): 90 to 270 degrees.
+DM_SEPARATION_RANGE = (0.5 * math.pi, 1.5 * math.pi)
+#: Psychometric-mode DMS match tolerance (radians), 5 degrees.
+DMS_MATCH_TOLERANCE = math.pi / 36
+
+PARAM_KEYS: tuple[str, ...] = (
+    "stim1_loc", "stim2_loc", "stim1_mod", "stim2_mod",
+    "stim1_mod1_strength", "stim1_mod2_strength", "stim2_mod1_strength", "stim2_mod2_strength",
+    "target_loc", "target_strength", "respond", "match",
+)
+
+
+#: Stimulus keys accepted in psychometric mode (plus ``<epoch>_ms`` durations).
+PSYCHOMETRIC_KEYS = frozenset({
+    "stim1_loc", "stim2_loc", "stim1_mod", "stim2_mod", "stim1_strength", "stim2_strength",
+    "stim1_mod1_strength", "stim1_mod2_strength", "stim2_mod1_strength", "stim2_mod2_strength",
+})
+
+
+def circular_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Elementwise distance on the circle, in ``[0, pi]``."""
+    d = np.abs(np.asarray(a) - np.asarray(b)) % TWO_PI
+    return np.minimum(d, TWO_PI - d)
+
+
+# --------------------------------------------------------------------------- stimulus parameters
+@dataclass
+class _Stimuli:
+    """Stimulus parameters of a batch: ``loc (2, B)`` (NaN absent) and ``strength (2, 2, B)``
+    indexed [stimulus, modality, trial]."""
+
+    loc: np.ndarray
+    strength: np.ndarray
+
+
+def _angles(rng: np.random.Generator, config: TaskConfig, size: int) -> np.ndarray:
+    """Uniform angles on [0, 2pi), or on ``config.n_directions`` equally spaced directions."""
+    if config.n_directions is None:
+        return rng.uniform(0.0, TWO_PI, size)
+    return rng.integers(0, config.n_directions, size) * (TWO_PI / config.n_directions)
+
+
+def _offsets(rng: np.random.Generator, config: TaskConfig, size: int,
+             low: float, high: float) -> np.ndarray:
+    """Signed angular offsets with magnitude in ``[low, high]`` (on the direction grid if any)."""
+    sign = rng.choice(np.array([-1.0, 1.0]), size)
+    if config.n_directions is None:
+        return rng.uniform(low, high, size) * sign
+    step = TWO_PI / config.n_directions
+    ks = np.arange(1, config.n_directions)
+    ks = ks[(ks * step >= low - 1e-9) & (ks * step <= high + 1e-9)]
+    return rng.choice(ks, size) * step * sign
+
+
+def _category_grid(config: TaskConfig, n: int | None = None) -> np.ndarray:
+    """DMC stimulus locations, none on the category boundary (0 or pi).
+
+    Yang et al. (2019): 0.1pi, 0.3pi, ..., 1.9pi; with a direction grid: its directions shifted by
+    half a step. ``n`` (even) overrides the number of locations.
+    """
+    n = n or config.n_directions or 10
+    return (np.arange(n) + 0.5) * (TWO_PI / n)
+
+
+def _paired_strengths(rng: np.random.Generator, config: TaskConfig, size: int,
+                      coherences: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Two stimulus strengths ``mean +- coherence`` (Yang et al. 2019): mean ~ U(0.8, 1.2),
+    coherence from the rule's set, random sign."""
+    mean = rng.uniform(*config.strength_mean_range, size)
+    coh = rng.choice(np.asarray(coherences), size) * rng.choice(np.array([-1.0, 1.0]), size)
+    return mean + coh, mean - coh
+
+
+def _place(config: TaskConfig, spec: RuleSpec, loc1: np.ndarray, loc2: np.ndarray | None,
+           s1: np.ndarray, s2: np.ndarray | None, mod1: np.ndarray,
+           mod2: np.ndarray | None) -> _Stimuli:
+    """Put single-modality stimuli with strengths ``s1, s2`` on modalities ``mod1, mod2``."""
+    b = loc1.shape[0]
+    strength = np.zeros((2, 2, b))
+    cols = np.arange(b)
+    strength[0, mod1 - 1, cols] = s1
+    loc = np.full((2, b), np.nan)
+    loc[0] = loc1
+    if loc2 is not None:
+        if config.second_stim_other_modality:
+            mod2 = 3 - mod1
+        strength[1, mod2 - 1, cols] = s2
+        loc[1] = loc2
+    return _Stimuli(loc % TWO_PI, strength)
+
+
+def _random_stimuli(spec: RuleSpec, config: TaskConfig, b: int,
+                    rng: np.random.Generator) -> _Stimuli:
+    if spec.family == "reach":
+        mod = rng.integers(1, 3, b)
+        return _place(config, spec, _angles(rng, config, b), None, np.ones(b), None, mod, None)
+    if spec.family == "match":
+        if spec.category:
+            grid = _category_grid(config)
+            loc1, loc2 = rng.choice(grid, b), rng.choice(grid, b)
+        else:
+            match = rng.integers(0, 2, b)
+            loc1 = _angles(rng, config, b)
+            loc2 = loc1 + (1 - match) * _offsets(rng, config, b, *DMS_NONMATCH_RANGE)
+        mod1, mod2 = rng.integers(1, 3, b), rng.integers(1, 3, b)
+        return _place(config, spec, loc1, loc2, np.ones(b), np.ones(b), mod1, mod2)
+    loc1 = _angles(rng, config, b)
+    loc2 = loc1 + _offsets(rng, config, b, *DM_SEPARATION_RANGE)
+    cohs = config.dm_coherences if spec.timing == "dm" else config.delaydm_coherences
+    if spec.stimuli == "single":
+        s1, s2 = _paired_strengths(rng, config, b, cohs)
+        mod = np.full(b, spec.modality)
+        return _place(config, spec, loc1, loc2, s1, s2, mod, mod)
+    strength = np.zeros((2, 2, b))
+    if spec.stimuli == "context":
+        strength[0, 0], strength[1, 0] = _paired_strengths(rng, config, b, cohs)
+        strength[0, 1], strength[1, 1] = _paired_strengths(rng, config, b, cohs)
+    else:  # multi: split each stimulus's strength unevenly over the two modalities
+        for k, s in enumerate(_paired_strengths(rng, config, b, cohs)):
+            diff = s * rng.uniform(0.2, 0.8, b) * rng.choice(np.array([-1.0, 1.0]), b)
+            strength[k, 0], strength[k, 1] = s + diff / 2, s - diff / 2
+    return _Stimuli(np.stack([loc1, loc2]) % TWO_PI, strength)
+
+
+def _test_stimuli(spec: RuleSpec, config: TaskConfig) -> _Stimuli:
+    """Fixed condition grids (Yang et al. 2019 test mode): locations x strengths x modalities."""
+    n_loc = config.n_directions or 20
+    ring = TWO_PI * np.arange(n_loc) / n_loc
+    if spec.family == "reach":
+        il, im = np.unravel_index(np.arange(n_loc * 2), (n_loc, 2))
+        b = il.size
+        return _place(config, spec, ring[il], None, np.ones(b), None, im + 1, None)
+    if spec.family == "match":
+        n_mod2 = 1 if config.second_stim_other_modality else 2
+        il, im1, im2 = np.unravel_index(np.arange(n_loc * 2 * n_mod2), (n_loc, 2, n_mod2))
+        base = _category_grid(config, n_loc) if spec.category else ring
+        loc1 = base[il]
+        # every test trial asks for a response: match for go rules, opposite location for no-go
+        loc2 = loc1 + (math.pi if spec.nogo else 0.0)
+        b = il.size
+        return _place(config, spec, loc1, loc2, np.ones(b), np.ones(b), im1 + 1, im2 + 1)
+    levels = np.arange(5) / 5
+    if spec.stimuli == "single":
+        il, i1 = np.unravel_index(np.arange(n_loc * 5), (n_loc, 5))
+        s1 = (0.8 + 0.4 * levels[i1]) if spec.timing == "dm" else (0.5 + 1.0 * levels[i1])
+        mod = np.full(il.size, spec.modality)
+        return _place(config, spec, ring[il], ring[il] + math.pi, s1, 2 - s1, mod, mod)
+    il, i1, i2 = np.unravel_index(np.arange(n_loc * 25), (n_loc, 5, 5))
+    strength = np.zeros((2, 2, il.size))
+    strength[0, 0] = 0.8 + 0.4 * levels[i1]
+    strength[0, 1] = 0.8 + 0.4 * levels[i2]
+    strength[1] = 2 - strength[0]
+    return _Stimuli(np.stack([ring[il], ring[il] + math.pi]) % TWO_PI, strength)
+
+
+def _psychometric_stimuli(spec: RuleSpec, config: TaskConfig,
+                          params: Mapping[str, np.ndarray]) -> _Stimuli:
+    """Explicit stimuli. Keys: ``stim1_loc`` (+ ``stim2_loc`` for two-stimulus rules); reach and
+    match rules take optional ``stim1_mod`` / ``stim2_mod`` (default 1); single-modality DM takes
+    ``stim1_strength``, ``stim2_strength``; context/multi DM take ``stim{1,2}_mod{1,2}_strength``.
+    """
+    def arr(key: str, default: float | None = None) -> np.ndarray:
+        if key in params:
+            return np.atleast_1d(np.asarray(params[key], dtype=float))
+        if default is None:
+            raise ValueError(f"psychometric params for a {spec.family}/{spec.stimuli} rule need "
+                             f"{key!r}; got {sorted(params)}")
+        return np.full(b, default)
+
+    loc1 = arr("stim1_loc")
+    b = loc1.size
+    if spec.family == "reach":
+        return _place(config, spec, loc1, None, arr("stim1_strength", 1.0), None,
+                      arr("stim1_mod", 1).astype(int), None)
+    loc2 = arr("stim2_loc")
+    if spec.family == "match":
+        return _place(config, spec, loc1, loc2, np.ones(b), np.ones(b),
+                      arr("stim1_mod", 1).astype(int), arr("stim2_mod", 1).astype(int))
+    if spec.stimuli == "single":
+        mod = np.full(b, spec.modality)
+        return _place(config, spec, loc1, loc2, arr("stim1_strength"), arr("stim2_strength"),
+                      mod, mod)
+    strength = np.stack([[arr("stim1_mod1_strength"), arr("stim1_mod2_strength")],
+                         [arr("stim2_mod1_strength"), arr("stim2_mod2_strength")]])
+    return _Stimuli(np.stack([loc1, loc2]) % TWO_PI, strength)
+
+
+# --------------------------------------------------------------------------------- rule logic
+def rule_target(spec: RuleSpec, loc: np.ndarray, strength: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The rule's answer from the stimuli (Yang et al. 2019).
+
+    Args:
+        loc: ``(2, B)`` stimulus locations (radians; row 1 NaN for one-stimulus rules).
+        strength: ``(2, 2, B)`` strengths [stimulus, modality, trial].
+
+    Returns:
+        ``target_loc (B,)`` (NaN when not responding), ``target_strength (B,)``,
+        ``respond (B,)`` bool, ``match (B,)`` int8 (1/0; -1 for non-match rules).
+    """
+    b = loc.shape[1]
+    no_match = np.full(b, -1, dtype=np.int8)
+    if spec.family == "reach":
+        target = (loc[0] + (math.pi if spec.anti else 0.0)) % TWO_PI
+        return target, strength[0].sum(0), np.ones(b, dtype=bool), no_match
+    if spec.family == "decision":
+        if spec.stimuli == "context":
+            evidence = strength[:, spec.modality - 1]
+            n_mod = 1
+        else:  # single: each stimulus lies on one modality; multi: sum over both
+            evidence = strength.sum(1)
+            n_mod = 2 if spec.stimuli == "multi" else 1
+        first = evidence[0] > evidence[1]  # ties go to stimulus 2, as in the reference
+        target = np.where(first, loc[0], loc[1])
+        return target, np.where(first, evidence[0], evidence[1]) / n_mod, np.ones(b, bool), no_match
+    if spec.category:
+        match = (loc[0] < math.pi) == (loc[1] < math.pi)
+    else:
+        match = circular_distance(loc[0], loc[1]) < DMS_MATCH_TOLERANCE
+    respond = match != spec.nogo
+    target = np.where(respond, loc[1], np.nan)
+    return target, np.where(respond, strength[1].sum(0), 0.0), respond, match.astype(np.int8)
+
+
+# ----------------------------------------------------------------------------------- timing
+def _epoch_steps(spec: RuleSpec, config: TaskConfig, b: int, rng: np.random.Generator,
+                 mode: str, params: Mapping[str, np.ndarray] | None) -> dict[str, np.ndarray]:
+    """Per-trial duration in steps of each epoch of the rule's timing group (``floor(ms / dt)``)."""
+    steps = {}
+    for epoch in TIMING_EPOCHS[spec.timing]:
+        if mode == "random":
+            dist = config.timings[spec.timing][epoch]
+            size = b if config.timing_per_trial else 1
+            if dist.kind == "uniform":
+                ms = rng.uniform(dist.values[0], dist.values[1], size)
+            elif dist.kind == "choice":
+                ms = rng.choice(np.asarray(dist.values), size)
+            else:
+                ms = np.full(size, dist.values[0])
+        else:
+            ms = np.asarray((params or {}).get(f"{epoch}_ms", TEST_TIMINGS[spec.timing][epoch]),
+                            dtype=float)
+            if np.any(ms < 0):
+                raise ValueError(f"{epoch}_ms must be >= 0, got {ms}")
+        steps[epoch] = np.broadcast_to((ms / config.dt + 1e-9).astype(np.int64), (b,))
+    return steps
+
+
+# -------------------------------------------------------------------------------- rendering
+def encode_angle(config: TaskConfig, loc: np.ndarray) -> np.ndarray:
+    """Unit-strength population code of angles ``loc (B,)`` -> ``(B, n_modality_units)``.
+
+    ring: ``amp * exp(-0.5 * (d / width)^2)`` with d the circular distance to each unit's preferred
+    angle ``2 pi i / n_eachring`` (Yang et al. 2019); lowdim: ``(sin, cos)``.
+    """
+    loc = np.asarray(loc, dtype=np.float64)
+    if config.encoding == "lowdim":
+        return np.stack([np.sin(loc), np.cos(loc)], axis=-1)
+    pref = TWO_PI * np.arange(config.n_eachring) / config.n_eachring
+    d = circular_distance(loc[:, None], pref[None, :]) / config.stim_width
+    return config.stim_amplitude * np.exp(-0.5 * d * d)
+
+
+def _add_window(arr: np.ndarray, cols: slice, on: np.ndarray, off: np.ndarray,
+                pattern: np.ndarray) -> None:
+    """``arr[t, i, cols] += pattern[i]`` for ``on[i] <= t < off[i]`` (vectorised over trials)."""
+    lo, hi = int(on.min()), int(off.max())
+    if hi <= lo:
+        return
+    pattern = pattern.astype(np.float32)
+    if np.all(on == lo) and np.all(off == hi):  # shared window (per-batch timing)
+        arr[lo:hi, :, cols] += pattern[None]
+        return
+    t = np.arange(lo, hi)[:, None]
+    active = (t >= on[None]) & (t < off[None])
+    arr[lo:hi, :, cols] += active[:, :, None] * pattern[None]
+
+
+def _render(rule: str, spec: RuleSpec, config: TaskConfig, stim: _Stimuli,
+            durations: dict[str, np.ndarray], noise: bool, rng: np.random.Generator) -> Trials:
+    b = stim.loc.shape[1]
+    order = TIMING_EPOCHS[spec.timing]
+    starts, t0 = {}, np.zeros(b, dtype=np.int64)
+    for epoch in order:
+        starts[epoch] = t0
+        t0 = t0 + durations[epoch]
+    end = t0
+    if np.any(durations["go"] <= 0):
+        raise ValueError("the response epoch must last at least one step")
+    n_steps = int(end.max())
+    epochs = {name: np.full((b, 2), -1, dtype=np.int64) for name in EPOCHS}
+    for epoch in order:
+        epochs[epoch][:, 0] = starts[epoch]
+        epochs[epoch][:, 1] = starts[epoch] + durations[epoch]
+
+    t = np.arange(n_steps)[:, None]
+    valid = t < end[None]
+    go_on = starts["go"]
+    x = np.zeros((n_steps, b, config.n_input), dtype=np.float32)
+
+    fix_off = end if spec.timing in FIXATION_STAYS_ON else go_on
+    fix_on = t < fix_off[None]
+    x[:, :, 0] = fix_on
+    if config.fixation_off_input:
+        x[:, :, 1] = valid & ~fix_on
+
+    mu = config.n_modality_units
+    first = config.n_fixation_inputs
+    stim_cols = slice(first, first + 2 * mu)
+    for k, (ep_on, ep_off) in enumerate(STIMULUS_WINDOWS[spec.timing]):
+        off = end if ep_off is None else epochs[ep_off][:, 1]
+        code = encode_angle(config, np.nan_to_num(stim.loc[k]))
+        pattern = (stim.strength[k].T[:, :, None] * code[:, None, :]).reshape(b, 2 * mu)
+        _add_window(x, stim_cols, starts[ep_on], off, pattern)
+    x[:, :, config.rule_index(rule)] = valid
+
+    if noise and config.noise_std > 0:
+        x += rng.standard_normal(x.shape, dtype=np.float32) * np.float32(config.noise_std)
+    ragged = bool(np.any(end != n_steps))
+    if ragged:
+        x *= valid[:, :, None]
+
+    target_loc, target_strength, respond, match = rule_target(spec, stim.loc, stim.strength)
+    amp = target_strength if config.target_scales_with_strength else np.ones(b)
+    code = encode_angle(config, np.where(respond, target_loc, 0.0)) * (amp * respond)[:, None]
+    y = np.empty((n_steps, b, config.n_output), dtype=np.float32)
+    responding = (t >= go_on[None]) & respond[None]
+    y[:, :, 0] = np.where(responding, config.target_baseline, config.fixation_target)
+    y[:, :, 1:] = config.target_baseline
+    _add_window(y, slice(1, None), go_on, end, code)
+    if ragged:
+        y *= valid[:, :, None]
+    y_loc = np.where(responding & valid, target_loc[None].astype(np.float32), np.float32(-1.0))
+
+    ignore = int(config.mask_ignore_ms / config.dt + 1e-9)
+    grace = int(config.mask_grace_ms / config.dt + 1e-9)
+    cost = np.where(t < go_on[None], np.float32(config.mask_pre),
+                    np.where(t < (go_on + grace)[None], np.float32(0.0),
+                             np.float32(config.mask_post)))
+    cost[:ignore] = 0.0
+    if ragged:
+        cost *= valid
+    c_mask = np.empty((n_steps, b, config.n_output), dtype=np.float32)
+    c_mask[...] = cost[:, :, None]
+    c_mask[:, :, 0] *= np.float32(config.mask_fixation)
+
+    mods = (stim.strength != 0).astype(np.int8)  # (2, 2, B)
+    stim_mod = mods[:, 0] + 2 * mods[:, 1]
+    params = {
+        "stim1_loc": stim.loc[0], "stim2_loc": stim.loc[1],
+        "stim1_mod": stim_mod[0], "stim2_mod": stim_mod[1],
+        "stim1_mod1_strength": stim.strength[0, 0], "stim1_mod2_strength": stim.strength[0, 1],
+        "stim2_mod1_strength": stim.strength[1, 0], "stim2_mod2_strength": stim.strength[1, 1],
+        "target_loc": target_loc, "target_strength": target_strength,
+        "respond": respond, "match": match,
+    }
+    return Trials(x=x, y=y, c_mask=c_mask, y_loc=y_loc.astype(np.float32),
+                  rule=np.full(b, rule, dtype=object), epochs=epochs, params=params, dt=config.dt)
+
+
+def generate_trials(rule: str, config: TaskConfig, batch_size: int | None,
+                    rng: np.random.Generator, mode: str = "random",
+                    params: Mapping[str, np.ndarray] | None = None, noise: bool = True) -> Trials:
+    """One batch of ``rule`` (Yang et al. 2019) under ``config``.
+
+    Args:
+        rule: one of :data:`core.tasks.RULES`, with a rule unit in ``config.rules``.
+        config: a :class:`TaskConfig` (e.g. ``YANG19``, ``MPN_LAB``).
+        batch_size: number of trials (``random`` mode). In ``test`` mode the grid fixes the size:
+            pass None or the grid size; in ``psychometric`` mode the params' length does.
+        rng: the only source of randomness (stimuli, timings, input noise).
+        mode: ``random`` (training distribution), ``test`` (fixed condition grid and timings) or
+            ``psychometric`` (explicit stimuli in ``params``; optional ``<epoch>_ms`` durations,
+            scalar or per trial, override the test timings).
+        params: stimulus parameters for ``psychometric`` mode (see :func:`_psychometric_stimuli`).
+        noise: add input noise ``N(0, config.noise_std^2)`` to every valid input entry.
+
+    Returns:
+        :class:`Trials` with ``x (T, B, n_input)``, ``y``/``c_mask (T, B, n_output)``, ...
+    """
+    if rule not in RULE_SPECS:
+        raise ValueError(f"unknown rule {rule!r}; expected one of {list(RULES)}")
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+    config.rule_index(rule)
+    spec = RULE_SPECS[rule]
+    if mode == "random":
+        if params is not None:
+            raise ValueError("params are only used in mode='psychometric'")
+        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        stim = _random_stimuli(spec, config, int(batch_size), rng)
+    elif mode == "test":
+        if params is not None:
+            raise ValueError("params are only used in mode='psychometric'")
+        stim = _test_stimuli(spec, config)
+        if batch_size is not None and batch_size != stim.loc.shape[1]:
+            raise ValueError(f"test mode of {rule!r} has a fixed grid of {stim.loc.shape[1]} "
+                             f"trials; got batch_size={batch_size} (pass None)")
+    elif mode == "psychometric":
+        if params is None:
+            raise ValueError("mode='psychometric' needs params (explicit stimulus parameters)")
+        allowed = PSYCHOMETRIC_KEYS | {f"{e}_ms" for e in TIMING_EPOCHS[spec.timing]}
+        unknown = sorted(set(params) - allowed)
+        if unknown:
+            raise ValueError(f"unknown psychometric params {unknown} for {rule!r}; "
+                             f"expected some of {sorted(allowed)}")
+        stim = _psychometric_stimuli(spec, config, params)
+        if batch_size is not None and batch_size != stim.loc.shape[1]:
+            raise ValueError(f"batch_size={batch_size} but params describe {stim.loc.shape[1]} "
+                             f"trials")
+    else:
+        raise ValueError(f"unknown mode {mode!r}; expected 'random', 'test' or 'psychometric'")
+    durations = _epoch_steps(spec, config, stim.loc.shape[1], rng, mode, params)
+    return _render(rule, spec, config, stim, durations, noise, rng)

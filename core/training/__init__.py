@@ -1,0 +1,26 @@
+"""Training engine: run names, pickle-free checkpoints, losses, configs and the training loop."""
+
+from core.training.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    load_model_state,
+    model_state,
+    save_checkpoint,
+)
+from core.training.config import TrainConfig, get_preset
+from core.training.losses import masked_cross_entropy, masked_mse
+from core.training.naming import RunName, parse_run_name, run_name
+from core.training.trainer import (
+    RunExistsError,
+    Trainer,
+    TrainingDiverged,
+    TrainResult,
+    Validation,
+)
+
+__all__ = [
+    "CheckpointError", "RunExistsError", "RunName", "TrainConfig", "TrainResult", "Trainer",
+    "TrainingDiverged", "Validation", "get_preset", "load_checkpoint", "load_model_state",
+    "masked_cross_entropy", "masked_mse", "model_state", "parse_run_name", "run_name",
+    "save_checkpoint",
+]

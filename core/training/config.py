@@ -1,0 +1,170 @@
+"""Training configuration: one dataclass and two presets (``quick`` and ``paper``).
+
+``paper`` is the multi-task MPN setting of the MPN lab (AllenInstitute/MultiTaskMPN,
+``multiple_task.py``): hidden 300, batch 128, dt 40 ms, rule set ``everything``, tanh,
+multiplicative ``hebb_assoc`` plasticity with a trainable scalar η and a fixed λ set from
+``m_time_scale`` = 4000 ms, Adam lr 1e-3, gradient clipping at 10, L2 weight penalty 1e-4,
+accuracy measured on the response angle. ``quick`` is a small version that finishes in minutes on
+a 2-core CPU and still learns.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.training.naming import regulariser_feature
+
+OPTIMIZERS = ("adam", "adamw")
+SCHEDULERS = ("none", "plateau", "step")
+LOSSES = ("mse", "cross_entropy")
+NETWORKS = ("mpn", "vanilla", "gru")
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run besides the seed.
+
+    Task: ``rules`` (rule-set name or rule), ``task_preset`` (``core.tasks.config`` preset),
+    ``dt`` (ms) and ``task`` (field overrides of that ``TaskConfig``). Model: ``network`` kind,
+    ``hidden`` units and ``model`` (keyword overrides of the model's config dataclass, e.g.
+    ``{"activation": "tanh"}``). Optimisation: ``n_steps`` gradient steps of ``batch_size``
+    trials, ``optimizer`` with ``lr``/``weight_decay``, ``grad_clip`` (max gradient norm, 0 =
+    off), ``scheduler`` ('none', 'plateau' on the validation loss, or 'step' every
+    ``scheduler_step`` steps) with ``scheduler_gamma`` and ``plateau_patience`` (validations).
+    Loss: ``loss`` ('mse' or 'cross_entropy') plus L1/L2 penalties on weight matrices (``l1``,
+    ``l2``) and hidden activity (``act_l1``, ``act_l2``). Sampling: ``adaptive_sampling`` draws
+    rules with lower validation accuracy more often. Bookkeeping: validate every ``val_every``
+    steps on ``val_trials`` fixed trials per rule; stop early when every rule reaches
+    ``target_accuracy`` (None = never); checkpoint every ``checkpoint_every`` steps.
+    ``accuracy`` names the performance criterion (the run name's ``accfeature``).
+    """
+
+    rules: str = "everything"
+    task_preset: str = "mpn_lab"
+    dt: float = 40.0
+    task: dict[str, Any] = field(default_factory=dict)
+    network: str = "mpn"
+    hidden: int = 300
+    model: dict[str, Any] = field(default_factory=dict)
+    n_steps: int = 20000
+    batch_size: int = 128
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    grad_clip: float = 10.0
+    scheduler: str = "none"
+    scheduler_step: int = 5000
+    scheduler_gamma: float = 0.5
+    plateau_patience: int = 30
+    loss: str = "mse"
+    l1: float = 0.0
+    l2: float = 1e-4
+    act_l1: float = 0.0
+    act_l2: float = 0.0
+    adaptive_sampling: bool = True
+    val_every: int = 200
+    val_trials: int = 64
+    target_accuracy: float | None = None
+    checkpoint_every: int = 200
+    accuracy: str = "angle"
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.network in NETWORKS, f"network must be one of {NETWORKS}"),
+            (self.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}"),
+            (self.scheduler in SCHEDULERS, f"scheduler must be one of {SCHEDULERS}"),
+            (self.loss in LOSSES, f"loss must be one of {LOSSES}"),
+            (self.hidden >= 1 and self.batch_size >= 1 and self.n_steps >= 0,
+             "hidden and batch_size must be >= 1 and n_steps >= 0"),
+            (self.lr > 0 and self.dt > 0, "lr and dt must be > 0"),
+            (min(self.l1, self.l2, self.act_l1, self.act_l2, self.grad_clip,
+                 self.weight_decay) >= 0, "penalties, grad_clip and weight_decay must be >= 0"),
+            (self.val_every >= 1 and self.checkpoint_every >= 1 and self.val_trials >= 1,
+             "val_every, checkpoint_every and val_trials must be >= 1"),
+            (self.target_accuracy is None or 0 < self.target_accuracy <= 1,
+             "target_accuracy must be None or in (0, 1]"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(f"TrainConfig: {message} (got {self._short()})")
+
+    def _short(self) -> str:
+        return ", ".join(f"{k}={v!r}" for k, v in dataclasses.asdict(self).items())
+
+    @property
+    def feature(self) -> str:
+        """The run name's ``feature``: regulariser codes, then the network kind unless 'mpn'."""
+        reg = regulariser_feature(self.l1, self.l2, self.act_l1, self.act_l2)
+        return reg if self.network == "mpn" else f"{reg}{self.network}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able dict (``TrainConfig(**d)`` rebuilds it)."""
+        return dataclasses.asdict(self)
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        """A copy with ``changes`` applied (validated)."""
+        return dataclasses.replace(self, **changes)
+
+
+#: Model-config overrides of the MPN-lab setting, per network kind.
+PAPER_MODELS: dict[str, dict[str, Any]] = {
+    "mpn": {"activation": "tanh", "mp_type": "mult", "update": "hebb_assoc",
+            "eta_type": "scalar", "eta_train": True, "lam_type": "scalar", "lam_train": False,
+            "m_time_scale": 4000.0},
+    "vanilla": {"activation": "tanh"},
+    "gru": {},
+}
+
+#: MPN-lab multi-task setting (see the module docstring).
+PAPER = TrainConfig(
+    rules="everything", task_preset="mpn_lab", dt=40.0, network="mpn", hidden=300,
+    model=PAPER_MODELS["mpn"], n_steps=20000, batch_size=128, lr=1e-3, grad_clip=10.0, l2=1e-4,
+    scheduler="plateau", scheduler_gamma=0.95, plateau_patience=30,
+)
+
+#: Small and fast: minutes on a 2-core CPU, still learns the reach rules.
+QUICK = PAPER.replace(rules="reach", hidden=64, batch_size=32, n_steps=1500, val_every=100,
+                      val_trials=32, checkpoint_every=100, scheduler="none")
+
+#: One-rule reference setting of the MPN lab (``one_task.py``): delaygo, hidden 200, fixed η,
+#: λ from m_time_scale 400 ms, 5000 steps of 128 trials, one fixation input, stimuli in one
+#: modality and unit-strength targets.
+ONE_TASK = PAPER.replace(
+    rules="delaygo", hidden=200, n_steps=5000,
+    model={**PAPER_MODELS["mpn"], "eta_train": False, "m_time_scale": 400.0},
+    task={"fixation_off_input": False, "second_stim_other_modality": False,
+          "target_scales_with_strength": False},
+)
+
+#: The one-rule setting, small enough for a 2-core CPU in about a minute.
+ONE_TASK_QUICK = ONE_TASK.replace(hidden=32, batch_size=32, n_steps=300, val_every=50,
+                                  checkpoint_every=50, val_trials=32, scheduler="none")
+
+PRESETS: dict[str, TrainConfig] = {"quick": QUICK, "paper": PAPER, "one_task": ONE_TASK,
+                                   "one_task_quick": ONE_TASK_QUICK}
+
+
+def get_preset(name: str, network: str = "mpn") -> TrainConfig:
+    """A fresh copy of preset ``name`` ('quick' or 'paper') for ``network`` (its model overrides).
+
+    ValueError naming the accepted values otherwise.
+    """
+    if name not in PRESETS:
+        raise ValueError(f"unknown training preset {name!r}; expected one of {sorted(PRESETS)}")
+    if network not in NETWORKS:
+        raise ValueError(f"unknown network {network!r}; expected one of {NETWORKS}")
+    preset = PRESETS[name]
+    model = dict(preset.model) if network == preset.network else dict(PAPER_MODELS[network])
+    return preset.replace(network=network, model=model, task=dict(preset.task))
+
+
+def model_config(config: TrainConfig, n_in: int, n_out: int) -> dict[str, Any]:
+    """The model-config dict for ``config.network``: ``n_in``/``n_out`` from the task, the run's
+    ``hidden`` size and ``dt``, then the ``config.model`` overrides. For the MPN the input
+    embedding has ``hidden`` units too unless ``model`` sets ``n_embed`` (as in the MPN lab)."""
+    base: dict[str, Any] = {"n_in": n_in, "n_hidden": config.hidden, "n_out": n_out}
+    if config.network == "mpn":
+        base.update(n_embed=config.hidden, dt=config.dt)
+    return {**base, **config.model}

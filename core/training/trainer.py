@@ -1,0 +1,691 @@
+"""A generic, resumable training loop.
+
+The :class:`Trainer` knows nothing about tasks (the MoP and curriculum trainers reuse it): it
+draws a batch with ``sample_batch(rng)``, scores it with ``loss_fn(model, batch) -> (loss,
+outputs)``, adds the L1/L2 weight penalty, clips the gradient norm, steps Adam/AdamW and an
+optional StepLR / ReduceLROnPlateau scheduler, and every ``val_every`` steps calls
+``evaluate(model) -> Validation`` (validation loss and accuracy per rule). It stops early when
+every rule reaches ``target_accuracy`` and raises :class:`TrainingDiverged` on a non-finite loss
+or gradient, keeping the last good checkpoint.
+
+A run lives in one folder ``<out>/<run name>/``: ``checkpoint.pt`` (model, optimiser, scheduler,
+RNG states, curves, extra state such as the rule sampler), ``config.json``, ``curves.csv`` and
+``validation.csv``, all written atomically. Resuming restores everything, so a killed and resumed
+run ends with the same weights as an uninterrupted one (CPU, same seed).
+
+:class:`RuleTraining` wires the task suite in (adaptive rule sampling, the masked loss of
+:func:`trial_loss`, a fixed per-rule validation set).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from core.tasks import (
+    RuleSampler,
+    TaskConfig,
+    Trials,
+    accuracy_by_rule,
+    concat,
+    generate_mixed_trials,
+    generate_trials,
+)
+from core.training.checkpoint import (
+    CheckpointError,
+    atomic_write_text,
+    load_checkpoint,
+    load_json,
+    load_model_state,
+    model_state,
+    restore_rng_state,
+    rng_state,
+    save_checkpoint,
+    save_json,
+)
+from core.training.config import TrainConfig
+from core.training.losses import OUTPUT_LOSSES, activity_penalty, weight_matrices, weight_penalty
+
+CHECKPOINT_FILE = "checkpoint.pt"
+CONFIG_FILE = "config.json"
+CURVES_FILE = "curves.csv"
+VALIDATION_FILE = "validation.csv"
+RUN_FILES = (CHECKPOINT_FILE, CONFIG_FILE, CURVES_FILE, VALIDATION_FILE)
+
+LossFn = Callable[[torch.nn.Module, Any], tuple[torch.Tensor, Any]]
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss or gradient became NaN/inf; the last good checkpoint is kept."""
+
+
+class RunExistsError(RuntimeError):
+    """The run folder already holds a run and neither resume nor overwrite was asked for."""
+
+
+class Stateful(Protocol):
+    """Anything whose state must survive a resume (e.g. an adaptive rule sampler)."""
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+@dataclass
+class Validation:
+    """One validation pass: mean loss and accuracy per rule (fraction correct in [0, 1])."""
+
+    loss: float
+    accuracy: dict[str, float]
+
+    @property
+    def mean_accuracy(self) -> float:
+        """Mean accuracy over rules."""
+        return float(np.mean(list(self.accuracy.values())))
+
+    @property
+    def min_accuracy(self) -> float:
+        """Accuracy of the weakest rule."""
+        return float(min(self.accuracy.values()))
+
+
+@dataclass
+class Curves:
+    """Training curves: per step (``step``, ``loss`` with penalties, ``lr``) and per validation."""
+
+    step: list[int] = field(default_factory=list)
+    loss: list[float] = field(default_factory=list)
+    lr: list[float] = field(default_factory=list)
+    val_step: list[int] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    val_accuracy: list[dict[str, float]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain lists/dicts (checkpoint-safe)."""
+        return {k: list(v) for k, v in self.__dict__.items()}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Curves:
+        """Inverse of :meth:`to_dict`."""
+        return cls(**{k: list(v) for k, v in d.items()})
+
+    def last_validation(self) -> Validation | None:
+        """The most recent validation, or None."""
+        if not self.val_step:
+            return None
+        return Validation(self.val_loss[-1], dict(self.val_accuracy[-1]))
+
+    def curves_csv(self) -> str:
+        """``step,loss,lr`` rows."""
+        out = io.StringIO()
+        w = csv.writer(out)
+        w.writerow(["step", "loss", "lr"])
+        w.writerows(zip(self.step, self.loss, self.lr, strict=True))
+        return out.getvalue()
+
+    def validation_csv(self) -> str:
+        """``step,loss,mean_accuracy,<rule>...`` rows."""
+        rules = list(self.val_accuracy[0]) if self.val_accuracy else []
+        out = io.StringIO()
+        w = csv.writer(out)
+        w.writerow(["step", "loss", "mean_accuracy", *rules])
+        for s, loss, acc in zip(self.val_step, self.val_loss, self.val_accuracy, strict=True):
+            w.writerow([s, loss, float(np.mean([acc[r] for r in rules])), *(acc[r] for r in rules)])
+        return out.getvalue()
+
+
+@dataclass
+class TrainResult:
+    """What :meth:`Trainer.fit` returns: final step, why it stopped, curves and wall time (s)."""
+
+    step: int
+    stopped: str
+    curves: Curves
+    seconds: float
+
+    @property
+    def final_validation(self) -> Validation | None:
+        """The last validation pass."""
+        return self.curves.last_validation()
+
+
+def make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    """Adam or AdamW on the trainable parameters, with ``lr`` and ``weight_decay``."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    cls = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
+    return cls(params, lr=config.lr, weight_decay=config.weight_decay)
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig):
+    """StepLR (per step), ReduceLROnPlateau (per validation, on the validation loss) or None."""
+    if config.scheduler == "step":
+        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.scheduler_step,
+                                               gamma=config.scheduler_gamma)
+    if config.scheduler == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode="min", factor=config.scheduler_gamma,
+            patience=config.plateau_patience, min_lr=1e-8)
+    return None
+
+
+class Trainer:
+    """Train ``model`` with ``config``; see the module docstring.
+
+    Args:
+        model: any ``nn.Module``.
+        config: a :class:`TrainConfig`, or any object with its fields ``n_steps``, ``lr``,
+            ``optimizer``, ``weight_decay``, ``grad_clip``, ``scheduler`` (+ ``scheduler_step``/
+            ``scheduler_gamma``/``plateau_patience`` when used), ``l1``, ``l2``, ``val_every``,
+            ``checkpoint_every`` and ``target_accuracy``.
+        sample_batch: ``sample_batch(rng: np.random.Generator) -> batch``, the only source of
+            training randomness besides torch's RNG.
+        loss_fn: ``loss_fn(model, batch) -> (loss, outputs)``; the trainer adds the weight penalty.
+        evaluate: ``evaluate(model) -> Validation`` on a fixed validation set (called without
+            gradients, model in eval mode), or None for no validation.
+        on_validation: called with each :class:`Validation` (e.g. to update an adaptive sampler).
+        run_dir: folder for checkpoint/config/curves, or None to keep nothing on disk.
+        run_config: the run's full config (JSON-able), stored in ``config.json`` and the checkpoint.
+        seed: seeds the numpy Generator passed to ``sample_batch`` and torch's RNG.
+        extra_state: named :class:`Stateful` objects saved in and restored from checkpoints.
+        on_step: called with the trainer after every step (after validation, before the
+            checkpoint) and once at step 0 of a fresh run, e.g. a :class:`StageRecorder`.
+        progress: show a tqdm bar with the loss and the mean validation accuracy.
+    """
+
+    def __init__(self, model: torch.nn.Module, config: TrainConfig, *,
+                 sample_batch: Callable[[np.random.Generator], Any], loss_fn: LossFn,
+                 evaluate: Callable[[torch.nn.Module], Validation] | None = None,
+                 on_validation: Callable[[Validation], None] | None = None,
+                 run_dir: str | Path | None = None, run_config: dict[str, Any] | None = None,
+                 seed: int = 0, extra_state: Mapping[str, Stateful] | None = None,
+                 on_step: Callable[[Trainer], None] | None = None, progress: bool = True):
+        self.model = model
+        self.config = config
+        self.sample_batch = sample_batch
+        self.loss_fn = loss_fn
+        self.evaluate = evaluate
+        self.on_validation = on_validation
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.run_config = run_config if run_config is not None else {"train": config.to_dict()}
+        self.seed = seed
+        self.extra_state = dict(extra_state or {})
+        self.on_step = on_step
+        self.progress = progress
+        self.optimizer = make_optimizer(model, config)
+        self.scheduler = make_scheduler(self.optimizer, config)
+        self.rng = np.random.default_rng(seed)
+        torch.manual_seed(seed)
+        self.step = 0
+        self.curves = Curves()
+        self.last_checkpoint_step: int | None = None
+
+    # ----------------------------------------------------------------------------- run folder
+    @property
+    def checkpoint_path(self) -> Path | None:
+        """``<run_dir>/checkpoint.pt`` or None."""
+        return self.run_dir / CHECKPOINT_FILE if self.run_dir is not None else None
+
+    def prepare(self, resume: bool = False, overwrite: bool = False) -> bool:
+        """Claim the run folder; returns True if training resumed from a checkpoint.
+
+        An existing run is continued (``resume``, after checking its stored config matches apart
+        from ``n_steps``/``target_accuracy``), replaced (``overwrite``), or refused with
+        :class:`RunExistsError`. With ``resume`` and no checkpoint yet, training starts afresh.
+        """
+        if self.run_dir is None:
+            return False
+        existing = [f for f in RUN_FILES if (self.run_dir / f).exists()]
+        if existing and not (resume or overwrite):
+            raise RunExistsError(
+                f"{self.run_dir} already holds a run ({', '.join(existing)}); pass --resume to "
+                "continue it or --overwrite to replace it")
+        if existing and overwrite and not resume:
+            for f in existing:
+                (self.run_dir / f).unlink()
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        if resume and (self.run_dir / CHECKPOINT_FILE).exists():
+            stored = load_json(self.run_dir / CONFIG_FILE)
+            _check_same_run(stored, self.run_config, self.run_dir)
+            self.load(self.run_dir / CHECKPOINT_FILE)
+            save_json(self.run_dir / CONFIG_FILE, self.run_config)
+            return True
+        save_json(self.run_dir / CONFIG_FILE, self.run_config)
+        return False
+
+    def state_payload(self) -> dict[str, Any]:
+        """Everything needed to resume, as a pickle-free checkpoint payload."""
+        return {
+            "format": "mtplab-train-v1",
+            "step": self.step,
+            "model": model_state(self.model),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else {},
+            "rng": rng_state(self.rng),
+            "curves": self.curves.to_dict(),
+            "extra": {k: v.state_dict() for k, v in self.extra_state.items()},
+            "config": self.run_config,
+        }
+
+    def save(self) -> None:
+        """Write the checkpoint, curves and validation table atomically (no-op without run_dir)."""
+        if self.run_dir is None:
+            return
+        save_checkpoint(self.run_dir / CHECKPOINT_FILE, self.state_payload())
+        atomic_write_text(self.run_dir / CURVES_FILE, self.curves.curves_csv())
+        atomic_write_text(self.run_dir / VALIDATION_FILE, self.curves.validation_csv())
+        self.last_checkpoint_step = self.step
+
+    def load(self, path: str | Path) -> None:
+        """Restore model, optimiser, scheduler, RNG states, curves and extra state from ``path``."""
+        payload = load_checkpoint(path)
+        if payload.get("format") != "mtplab-train-v1":
+            raise CheckpointError(f"{path}: not a training checkpoint (format "
+                                  f"{payload.get('format')!r})")
+        load_model_state(self.model, payload["model"], source=str(path))
+        try:
+            self.optimizer.load_state_dict(payload["optimizer"])
+            if self.scheduler is not None:
+                self.scheduler.load_state_dict(payload["scheduler"])
+            for k, obj in self.extra_state.items():
+                obj.load_state_dict(payload["extra"][k])
+        except (KeyError, ValueError, RuntimeError) as e:
+            raise CheckpointError(f"{path}: optimiser/scheduler/extra state does not fit "
+                                  f"({type(e).__name__}: {str(e).splitlines()[0]})") from None
+        restore_rng_state(self.rng, payload["rng"])
+        self.curves = Curves.from_dict(payload["curves"])
+        self.step = int(payload["step"])
+        self.last_checkpoint_step = self.step
+
+    # ----------------------------------------------------------------------------- training
+    def validate(self) -> Validation | None:
+        """Run ``evaluate`` (eval mode, no gradients), record it and call ``on_validation``."""
+        if self.evaluate is None:
+            return None
+        self.model.eval()
+        with torch.no_grad():
+            val = self.evaluate(self.model)
+        self.model.train()
+        self.curves.val_step.append(self.step)
+        self.curves.val_loss.append(float(val.loss))
+        self.curves.val_accuracy.append({k: float(v) for k, v in val.accuracy.items()})
+        if self.on_validation is not None:
+            self.on_validation(val)
+        return val
+
+    def train_step(self) -> float:
+        """One gradient step; returns the loss (task loss + weight penalty)."""
+        cfg = self.config
+        batch = self.sample_batch(self.rng)
+        loss, _ = self.loss_fn(self.model, batch)
+        loss = loss + weight_penalty(weight_matrices(self.model), cfg.l1, cfg.l2)
+        if not torch.isfinite(loss):
+            self._diverged(f"loss is {loss.item()}")
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        params = [p for g in self.optimizer.param_groups for p in g["params"]]
+        if cfg.grad_clip > 0:
+            norm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+        else:
+            norm = torch.linalg.vector_norm(
+                torch.stack([p.grad.norm() for p in params if p.grad is not None]))
+        if not torch.isfinite(norm):
+            self._diverged(f"gradient norm is {norm.item()}")
+        self.optimizer.step()
+        if isinstance(self.scheduler, torch.optim.lr_scheduler.StepLR):
+            self.scheduler.step()
+        self.step += 1
+        value = float(loss.detach())
+        self.curves.step.append(self.step)
+        self.curves.loss.append(value)
+        self.curves.lr.append(float(self.optimizer.param_groups[0]["lr"]))
+        return value
+
+    def _diverged(self, what: str) -> None:
+        kept = (f"last good checkpoint (step {self.last_checkpoint_step}) kept at "
+                f"{self.checkpoint_path}" if self.last_checkpoint_step is not None
+                else "no checkpoint written yet")
+        raise TrainingDiverged(f"{what} at step {self.step + 1}; {kept}; try a lower lr or "
+                               "stronger gradient clipping")
+
+    def fit(self, resume: bool = False, overwrite: bool = False) -> TrainResult:
+        """Train to ``config.n_steps`` (or early stop); see :meth:`prepare` for resume/overwrite."""
+        cfg = self.config
+        start = time.perf_counter()
+        resumed = self.prepare(resume=resume, overwrite=overwrite)
+        self.model.train()
+        if not resumed:
+            self.validate()
+            if self.on_step is not None:
+                self.on_step(self)
+            self.save()
+        stopped = "n_steps"
+        last = self.curves.last_validation()
+        if self._reached_target(last):
+            stopped = "target_accuracy"
+        bar = tqdm(total=cfg.n_steps, initial=self.step, disable=not self.progress,
+                   desc=self.run_dir.name if self.run_dir is not None else "train",
+                   dynamic_ncols=True)
+        try:
+            while self.step < cfg.n_steps and stopped == "n_steps":
+                loss = self.train_step()
+                val = None
+                if self.step % cfg.val_every == 0 or self.step == cfg.n_steps:
+                    val = self.validate()
+                    if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau) \
+                            and val is not None:
+                        self.scheduler.step(val.loss)
+                    if self._reached_target(val):
+                        stopped = "target_accuracy"
+                if self.on_step is not None:
+                    self.on_step(self)
+                if (self.step % cfg.checkpoint_every == 0 or self.step == cfg.n_steps
+                        or stopped != "n_steps"):
+                    self.save()
+                bar.update(1)
+                last = self.curves.last_validation()
+                postfix = {"loss": f"{loss:.4f}"}
+                if last is not None:
+                    postfix["acc"] = f"{last.mean_accuracy:.2f}"
+                bar.set_postfix(postfix, refresh=False)
+        finally:
+            bar.close()
+        return TrainResult(self.step, stopped, self.curves, time.perf_counter() - start)
+
+    def _reached_target(self, val: Validation | None) -> bool:
+        target = self.config.target_accuracy
+        return target is not None and val is not None and val.min_accuracy >= target
+
+
+def trial_loss(kind: str = "mse", act_l1: float = 0.0, act_l2: float = 0.0,
+               device: str | torch.device = "cpu") -> LossFn:
+    """``loss_fn(model, trials) -> (loss, y_hat)`` for a :class:`Trials` batch.
+
+    ``kind`` is 'mse' (:func:`masked_mse`) or 'cross_entropy'; the hidden-activity penalty (which
+    asks the model for ``states["hidden"]``) is added when ``act_l1`` or ``act_l2`` is non-zero.
+    """
+    output_loss = OUTPUT_LOSSES[kind]
+    track = bool(act_l1 or act_l2)
+
+    def loss_fn(model: torch.nn.Module, trials: Trials) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y, c_mask = trials.to_torch(device)
+        y_hat, states = model(x, track_states=track)
+        loss = output_loss(y_hat, y, c_mask)
+        if track:
+            loss = loss + activity_penalty(states["hidden"], act_l1, act_l2)
+        return loss, y_hat
+
+    return loss_fn
+
+
+class RuleTraining:
+    """Multi-task wiring for :class:`Trainer`: rule sampling, loss and per-rule validation.
+
+    Training batches mix rules drawn by a :class:`core.tasks.RuleSampler` (adaptive when
+    ``config.adaptive_sampling``: rules with lower validation accuracy are drawn more often).
+    Validation uses ``config.val_trials`` fixed trials per rule, drawn once from a Generator
+    seeded with ``(seed, 1)`` so it never touches the training RNG. Pass ``extra_state={"sampler":
+    rule_training}`` to the trainer so the sampler's accuracies survive a resume.
+    """
+
+    def __init__(self, task_config: TaskConfig, config: TrainConfig, seed: int,
+                 device: str | torch.device = "cpu"):
+        self.task_config = task_config
+        self.config = config
+        self.sampler = RuleSampler(config.rules, adaptive=config.adaptive_sampling)
+        self.loss_fn = trial_loss(config.loss, config.act_l1, config.act_l2, device)
+        val_rng = np.random.default_rng([seed, 1])
+        self.validation_trials = concat([
+            generate_trials(rule, task_config, config.val_trials, val_rng)
+            for rule in self.sampler.rules])
+
+    @property
+    def rules(self) -> list[str]:
+        """The rules trained on."""
+        return self.sampler.rules
+
+    def sample_batch(self, rng: np.random.Generator) -> Trials:
+        """``config.batch_size`` trials of rules drawn by the sampler."""
+        return generate_mixed_trials(self.sampler.sample(rng, self.config.batch_size),
+                                     self.task_config, rng)
+
+    def evaluate(self, model: torch.nn.Module) -> Validation:
+        """Loss and accuracy per rule on the fixed validation trials."""
+        loss, y_hat = self.loss_fn(model, self.validation_trials)
+        acc = accuracy_by_rule(y_hat, self.validation_trials, self.task_config)
+        return Validation(float(loss), {r: acc[r] for r in self.rules})
+
+    def on_validation(self, validation: Validation) -> None:
+        """Feed the per-rule accuracies to the sampler."""
+        self.sampler.update(validation.accuracy)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The sampler's current per-rule accuracies."""
+        return {"accuracy": [float(a) for a in self.sampler.accuracy]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`."""
+        self.sampler.accuracy = np.asarray(state["accuracy"], dtype=float)
+
+
+def _check_same_run(stored: dict[str, Any], current: dict[str, Any], run_dir: Path) -> None:
+    """RunExistsError naming the first differing key unless only the step budget changed."""
+    free = {"n_steps", "target_accuracy"}
+    difference = _first_difference(stored, current, "", free)
+    if difference is not None:
+        raise RunExistsError(
+            f"{run_dir} holds a different run ({difference}); use another --out or --overwrite")
+
+
+def _first_difference(a: Any, b: Any, where: str, free: set[str]) -> str | None:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in sorted(set(a) | set(b)):
+            if key in free:
+                continue
+            if key not in a or key not in b:
+                return f"{where}{key} present in only one config"
+            found = _first_difference(a[key], b[key], f"{where}{key}.", free)
+            if found is not None:
+                return found
+        return None
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        a, b = list(a), list(b)
+    if isinstance(a, float) and isinstance(b, float) and math.isclose(a, b):
+        return None
+    return None if a == b else f"{where.rstrip('.')}: stored {a!r}, now {b!r}"
+
+
+def load_run(run_dir: str | Path) -> tuple[torch.nn.Module, dict[str, Any], dict[str, Any]]:
+    """Rebuild a trained model from ``<run_dir>/checkpoint.pt`` (no pickled code is run).
+
+    Returns ``(model, config, payload)``: the model (CPU, eval mode) built with
+    :func:`core.models.build_model` from the stored ``model_kind``/``model`` config, the run's
+    full config and the checkpoint payload (step, curves, ...).
+    """
+    from core.models import build_model
+
+    path = Path(run_dir) / CHECKPOINT_FILE
+    payload = load_checkpoint(path)
+    config = payload.get("config", {})
+    if "model_kind" not in config or "model" not in config:
+        raise CheckpointError(f"{path}: no model_kind/model config stored")
+    model = build_model(config["model_kind"], config["model"])
+    load_model_state(model, payload["model"], source=str(path))
+    return model.eval(), config, payload
+
+
+def plot_curves(curves: Curves, path: str | Path, title: str = "") -> list[Path]:
+    """Training loss (log scale) and mean validation accuracy against step; PDF + PNG."""
+    import matplotlib.pyplot as plt
+
+    from core.plotting import apply_style, save_figure
+
+    apply_style()
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(6.0, 2.2))
+    ax_loss.plot(curves.step, curves.loss, lw=0.6, color="0.5", label="train")
+    if curves.val_step:
+        ax_loss.plot(curves.val_step, curves.val_loss, lw=1.0, color="C0", label="validation")
+        mean = [float(np.mean(list(a.values()))) for a in curves.val_accuracy]
+        worst = [float(min(a.values())) for a in curves.val_accuracy]
+        ax_acc.plot(curves.val_step, mean, color="C0", label="mean over rules")
+        ax_acc.plot(curves.val_step, worst, color="C3", lw=0.8, ls="--", label="weakest rule")
+    ax_loss.set(xlabel="step", ylabel="loss", yscale="log")
+    ax_loss.legend(frameon=False)
+    ax_acc.set(xlabel="step", ylabel="validation accuracy", ylim=(-0.02, 1.02))
+    ax_acc.legend(frameon=False)
+    if title:
+        fig.suptitle(title, fontsize=7)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def plot_rule_accuracy(accuracy: Mapping[str, float], path: str | Path,
+                       title: str = "") -> list[Path]:
+    """Bar chart of the final validation accuracy of each rule (readable labels); PDF + PNG."""
+    import matplotlib.pyplot as plt
+
+    from core.plotting import apply_style, save_figure
+    from core.tasks import RULE_LABELS
+
+    apply_style()
+    rules = list(accuracy)
+    fig, ax = plt.subplots(figsize=(max(2.5, 0.32 * len(rules) + 0.8), 2.2))
+    ax.bar(range(len(rules)), [accuracy[r] for r in rules], color="C0")
+    ax.axhline(1.0, color="0.7", lw=0.5)
+    ax.set_xticks(range(len(rules)), [RULE_LABELS.get(r, r) for r in rules], rotation=60,
+                  ha="right")
+    ax.set(ylabel="accuracy", ylim=(0, 1.05))
+    if title:
+        ax.set_title(title, fontsize=7)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def accuracy_table(accuracy: Mapping[str, float]) -> str:
+    """Markdown table ``| rule | accuracy |`` (plus the mean) of per-rule accuracies."""
+    from core.tasks import RULE_LABELS
+
+    rows = ["| rule | accuracy |", "|---|---|"]
+    rows += [f"| {r} ({RULE_LABELS.get(r, r)}) | {a:.3f} |" for r, a in accuracy.items()]
+    rows.append(f"| **mean** | {float(np.mean(list(accuracy.values()))):.3f} |")
+    return "\n".join(rows)
+
+
+@dataclass
+class RuleRun:
+    """A ready-to-train rule-based run: its name, folder, task config, model, wiring and trainer."""
+
+    name: str
+    run_dir: Path
+    task_config: TaskConfig
+    model: torch.nn.Module
+    wiring: RuleTraining
+    trainer: Trainer
+
+
+def build_rule_run(config: TrainConfig, seed: int, out: str | Path,
+                   device: str | torch.device = "cpu", progress: bool = True) -> RuleRun:
+    """Wire a :class:`TrainConfig` and a seed into a named run under ``out``.
+
+    The task config is the ``task_preset`` with rule units for ``config.rules``, step
+    ``config.dt`` and the ``config.task`` overrides; the model is ``config.network`` built by
+    :func:`core.models.build_model` from :func:`core.training.config.model_config` (initialised
+    from ``seed``). The run is named
+    ``{rules}_seed{seed}_{feature}+hidden{hidden}+batch{batch}+{accuracy}`` and its full config
+    (name, seed, model kind and config, task config, training config) goes to ``config.json`` and
+    every checkpoint.
+    """
+    from core.models import build_model
+    from core.tasks import get_preset as get_task_preset
+    from core.training.config import model_config
+    from core.training.naming import run_name
+
+    task_config = dataclasses.replace(get_task_preset(config.task_preset).with_rules(config.rules),
+                                      dt=config.dt, **config.task)
+    name = run_name(config.rules, seed, config.feature, config.hidden, config.batch_size,
+                    f"+{config.accuracy}")
+    torch.manual_seed(seed)
+    model = build_model(config.network, model_config(config, task_config.n_input,
+                                                     task_config.n_output)).to(device)
+    wiring = RuleTraining(task_config, config, seed, device=device)
+    run_config = {"name": name, "seed": seed, "model_kind": config.network,
+                  "model": model.config_dict(), "task": dataclasses.asdict(task_config),
+                  "train": config.to_dict()}
+    run_dir = Path(out) / name
+    trainer = Trainer(model, config, sample_batch=wiring.sample_batch, loss_fn=wiring.loss_fn,
+                      evaluate=wiring.evaluate, on_validation=wiring.on_validation,
+                      run_dir=run_dir, run_config=run_config, seed=seed,
+                      extra_state={"sampler": wiring}, progress=progress)
+    return RuleRun(name, run_dir, task_config, model, wiring, trainer)
+
+
+class StageRecorder:
+    """Record weights, hidden activity and state on a fixed test set at chosen training steps.
+
+    Called by the :class:`Trainer` after each step (``on_step``). At every step in ``stages`` the
+    model runs on ``trials`` with ``track_states=True`` and ``<run_dir>/stages/step_XXXXXX.npz``
+    (compressed, written atomically) receives: ``param/<name>`` every tensor of the model's state
+    (e.g. W), ``output (T, B, n_out)``, ``state/<key>`` each recorded state — full ``(T, B, N)``
+    for activity such as ``hidden``, and at each epoch's last step ``(n_epochs, B, ...)`` for
+    per-trial matrices such as ``M`` (NaN where a trial lacks the epoch) — plus the test inputs,
+    targets, epochs (``epoch_names``, ``epoch/<name>``) and trial parameters (``trial/<name>``).
+    """
+
+    def __init__(self, trials: Trials, stages: list[int], run_dir: str | Path,
+                 device: str | torch.device = "cpu"):
+        self.trials = trials
+        self.stages = sorted(set(stages))
+        self.folder = Path(run_dir) / "stages"
+        self.device = device
+
+    def path(self, step: int) -> Path:
+        """File of the stage at ``step``."""
+        return self.folder / f"step_{step:06d}.npz"
+
+    def __call__(self, trainer: Trainer) -> None:
+        if trainer.step in self.stages:
+            self.record(trainer.model, trainer.step)
+
+    def record(self, model: torch.nn.Module, step: int) -> Path:
+        """Run the test set through ``model`` and write the stage file for ``step``."""
+        from core.training.checkpoint import atomic_write_bytes
+
+        trials = self.trials
+        x = torch.from_numpy(trials.x).to(self.device)
+        was_training = model.training
+        model.eval()
+        with torch.no_grad():
+            y_hat, states = model(x, track_states=True)
+        model.train(was_training)
+        names = [e for e in trials.epochs if (trials.epochs[e][:, 1] > 0).any()]
+        ends = np.stack([trials.epochs[e][:, 1] - 1 for e in names])  # (n_epochs, B)
+        arrays: dict[str, np.ndarray] = {
+            "step": np.array(step), "x": trials.x, "y": trials.y, "c_mask": trials.c_mask,
+            "output": y_hat.cpu().numpy(), "rule": trials.rule.astype(str),
+            "epoch_names": np.array(names), "epoch_end_step": ends,
+        }
+        arrays.update({f"epoch/{k}": v for k, v in trials.epochs.items()})
+        arrays.update({f"trial/{k}": np.asarray(v) for k, v in trials.params.items()})
+        arrays.update({f"param/{k}": v.detach().cpu().numpy()
+                       for k, v in model.state_dict().items()})
+        cols = np.arange(trials.batch_size)
+        for key, value in states.items():
+            value = value.detach().cpu().numpy()
+            if value.ndim > 3:  # per-trial matrices: keep each epoch's last step
+                taken = value[np.clip(ends, 0, None), cols].astype(np.float32)
+                taken[ends < 0] = np.nan
+                value = taken
+            arrays[f"state/{key}"] = value
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, **arrays)
+        return atomic_write_bytes(self.path(step), buffer.getvalue())

@@ -1,0 +1,161 @@
+"""Pathway-complexity analysis of a trained Mixture-of-Pathways run (Cook et al. 2025).
+
+On held-out Mod-Cog streams (drawn from the run's evaluation Generator, never used for
+training) it measures, per task: accuracy, learned pathway complexity (LPC) and the mean routing
+weight of every expert, also with inference-time pruning and with each layer's most complex
+expert disabled. With ``--difficulty-runs`` it reads the single-task runs of
+``difficulty_runs.py``, computes each task's difficulty (log median steps before the loss stays
+below ``--loss-threshold``) and the Spearman correlation between LPC and difficulty. Results go
+to HDF5 (``core.io``), figures to ``--figures`` (``mop_*.png`` / ``.pdf``).
+
+    python mixture_of_pathways/analyze.py runs/mixture_of_pathways/<run name> \\
+        --difficulty-runs runs/mixture_of_pathways_difficulty
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from core.analysis.routing import (
+    intervention_effects,
+    lpc_difficulty_correlation,
+    steps_to_threshold,
+    task_difficulty,
+)
+from core.io import ResultsFileError, save_results
+from core.models import build_model
+from core.plotting import save_figure
+from core.plotting.routing import (
+    plot_intervention_effects,
+    plot_lpc_vs_difficulty,
+    plot_routing_maps,
+)
+from core.tasks.modcog import ModCogConfig, generate_stream, split_generators
+from core.training import CheckpointError, load_checkpoint, load_model_state
+from core.training.checkpoint import load_json
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("run", type=Path, help="folder of a run_experiment.py run")
+    p.add_argument("--difficulty-runs", type=Path, default=None,
+                   help="folder of difficulty_runs.py single-task runs (omit to skip difficulty)")
+    p.add_argument("--loss-threshold", type=float, default=0.25,
+                   help="training loss defining 'learned' for the difficulty measure")
+    p.add_argument("--min-accuracy", type=float, default=0.8,
+                   help="tasks the multi-task run solves below this held-out accuracy are "
+                        "marked 'not learned' and left out of the second correlation")
+    p.add_argument("--eval-batches", type=int, default=None,
+                   help="held-out batches (default: the run's own --eval-batches)")
+    p.add_argument("--prune-thresholds", type=float, nargs="+", default=[0.05, 0.1, 0.2],
+                   help="inference-time routing thresholds below which experts are pruned")
+    p.add_argument("--results", type=Path, default=Path("results/mixture_of_pathways.h5"),
+                   help="HDF5 file for the results (one group per run)")
+    p.add_argument("--figures", type=Path, default=Path("docs/figures"),
+                   help="folder for the mop_* figures")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace this run's entry in --results if present")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    return p.parse_args(argv)
+
+
+def load_run(run: Path) -> tuple[torch.nn.Module, dict]:
+    """Model (eval mode) and stored config of a run folder."""
+    config = load_json(run / "config.json")
+    if config.get("kind") != "mop":
+        raise CheckpointError(f"{run}: not a Mixture-of-Pathways run (kind {config.get('kind')!r})")
+    model = build_model("mop", config["model"])
+    load_model_state(model, load_checkpoint(run / "checkpoint.pt")["model"], source=str(run))
+    return model.eval(), config
+
+
+def read_difficulties(folder: Path, threshold: float
+                      ) -> tuple[dict[str, float], dict[str, list], int]:
+    """Per task: difficulty and the steps-to-threshold of each seed, from single-task runs, and
+    the largest step budget among the runs (a run that never gets below the threshold counts
+    its whole budget)."""
+    steps: dict[str, list[int]] = defaultdict(list)
+    budget = 0
+    for run in sorted(p for p in folder.iterdir() if (p / "curves.csv").is_file()):
+        tasks = load_json(run / "config.json")["task"]["tasks"]
+        if len(tasks) != 1:
+            continue
+        with open(run / "curves.csv", newline="") as f:
+            losses = [float(row["loss"]) for row in csv.DictReader(f)]
+        steps[tasks[0]].append(max(1, steps_to_threshold(losses, threshold)))
+        budget = max(budget, len(losses))
+    return {t: task_difficulty(s) for t, s in steps.items()}, dict(steps), budget
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    try:
+        model, config = load_run(args.run)
+        if args.difficulty_runs is not None and not args.difficulty_runs.is_dir():
+            raise CheckpointError(f"{args.difficulty_runs}: no such folder")
+    except CheckpointError as e:
+        raise SystemExit(f"error: {e}") from None
+    task = config["task"]
+    tasks = tuple(task["tasks"])
+    n_batches = args.eval_batches or task["eval_batches"]
+    _, held_out = split_generators(config["seed"])
+    task_cfg = ModCogConfig(n_ring=task["n_ring"], dt=task["dt"], sigma=task["sigma"])
+    batches = [generate_stream(tasks, task["batch_size"], task["seq_len"], held_out,
+                               task_cfg).to_torch()
+               for _ in range(n_batches)]
+    effects = intervention_effects(model, batches, tasks, args.prune_thresholds)
+    base = effects["baseline"]
+    results: dict = {name: stats.to_dict() for name, stats in effects.items()}
+    for name, stats in effects.items():
+        print(f"{name:>16}: mean accuracy {stats.accuracy.mean():.3f}, mean LPC "
+              f"{stats.lpc.mean():.1f}")
+
+    stem = args.run.name
+    figures = [save_figure(plot_routing_maps(base.gates, tasks, model.config.layers),
+                           args.figures / "mop_routing_maps.png")]
+    figures.append(save_figure(plot_intervention_effects(
+        {name: s.accuracy for name, s in effects.items()}, base.lpc, tasks),
+        args.figures / "mop_interventions.png"))
+
+    if args.difficulty_runs is not None:
+        difficulty, steps, budget = read_difficulties(args.difficulty_runs, args.loss_threshold)
+        common = [t for t in tasks if t in difficulty]
+        if len(common) < 3:
+            raise SystemExit(f"error: only {len(common)} tasks of the run have single-task runs "
+                             f"in {args.difficulty_runs}; need >= 3")
+        idx = [tasks.index(t) for t in common]
+        lpc = base.lpc[idx]
+        diff = np.array([difficulty[t] for t in common])
+        learned = base.accuracy[idx] >= args.min_accuracy
+        correlations = {"all": (*lpc_difficulty_correlation(lpc, diff), len(common))}
+        if learned.sum() >= 3:
+            correlations["learned"] = (*lpc_difficulty_correlation(lpc[learned], diff[learned]),
+                                       int(learned.sum()))
+        for label, (rho, p, n) in correlations.items():
+            print(f"LPC vs difficulty, {label} ({n} tasks): Spearman rho {rho:.3f} (p {p:.3g})")
+        results["difficulty"] = {
+            "tasks": np.asarray(common), "difficulty": diff, "lpc": lpc, "learned": learned,
+            "median_steps": np.array([np.median(steps[t]) for t in common]),
+            "step_budget": budget, "loss_threshold": args.loss_threshold,
+            **{f"spearman_{label}": np.array(v[:2]) for label, v in correlations.items()}}
+        figures.append(save_figure(
+            plot_lpc_vs_difficulty(lpc, diff, common, correlations, learned, np.log(budget)),
+            args.figures / "mop_lpc_vs_difficulty.png"))
+    try:
+        save_results(args.results, stem, results, config=config, overwrite=args.overwrite)
+    except (FileExistsError, ResultsFileError) as e:
+        raise SystemExit(f"error: {e}") from None
+    print(f"results: {args.results} [{stem}]")
+    print("figures: " + ", ".join(str(p) for group in figures for p in group))
+
+
+if __name__ == "__main__":
+    main()

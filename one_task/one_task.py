@@ -1,0 +1,100 @@
+"""Train a network on a single rule and record how W, M and hidden activity evolve.
+
+The MPN lab's one-rule reference setting (``--preset one_task``): delaygo, hidden 200, fixed η,
+λ from m_time_scale 400 ms, 5000 steps of 128 trials. At each step listed in ``--stages`` (and at
+the last step) the network runs on a fixed test set and the run folder receives
+``stages/step_XXXXXX.npz`` with the weights, the hidden activity ``(T, B, N)``, M at the end of
+each trial epoch and the test trials; see :class:`core.training.trainer.StageRecorder`. The run
+folder also holds the checkpoint, config, curves and the figures ``curves.{pdf,png}``.
+
+Examples::
+
+    python one_task/one_task.py --preset one_task_quick
+    python one_task/one_task.py --rule dmsgo --seed 1 2 3 --device cuda
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+import torch
+
+from core.tasks import RULES, generate_trials
+from core.training.checkpoint import CheckpointError
+from core.training.config import NETWORKS, get_preset
+from core.training.trainer import (
+    RunExistsError,
+    StageRecorder,
+    TrainingDiverged,
+    accuracy_table,
+    build_rule_run,
+    plot_curves,
+)
+
+ONE_TASK_PRESETS = ("one_task", "one_task_quick")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options (every one documented in ``--help``)."""
+    p = argparse.ArgumentParser(
+        description="Train on one rule and record W, M and hidden activity at training stages.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--preset", choices=ONE_TASK_PRESETS, default="one_task",
+                   help="'one_task' (reference: hidden 200, 5000 steps, batch 128) or "
+                        "'one_task_quick' (about a minute on a 2-core CPU)")
+    p.add_argument("--rule", choices=RULES, default=None,
+                   help="the rule to train on (default: the preset's, delaygo)")
+    p.add_argument("--network", choices=NETWORKS, default="mpn", help="model kind")
+    p.add_argument("--seed", type=int, nargs="+", default=[0],
+                   help="one or several seeds; each trains its own run")
+    p.add_argument("--stages", type=int, nargs="+", default=[0, 1, 32, 256, 1024, 2048],
+                   help="training steps at which to record (the last step is always added)")
+    p.add_argument("--test-trials", type=int, default=50,
+                   help="trials in the fixed test set recorded at each stage")
+    p.add_argument("--steps", type=int, default=None, help="training steps (default: preset's)")
+    p.add_argument("--hidden", type=int, default=None, help="hidden units (default: preset's)")
+    p.add_argument("--out", default="runs", help="folder holding one sub-folder per run")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an existing run from its last checkpoint")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing run of the same name")
+    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Train one run per seed, recording the chosen stages."""
+    args = parse_args(argv)
+    if args.resume and args.overwrite:
+        raise SystemExit("error: --resume and --overwrite exclude each other")
+    if args.test_trials < 1 or any(s < 0 for s in args.stages):
+        raise SystemExit("error: --test-trials must be >= 1 and --stages non-negative")
+    overrides = {"rules": args.rule, "n_steps": args.steps, "hidden": args.hidden}
+    try:
+        torch.device(args.device)
+        config = get_preset(args.preset, args.network).replace(
+            **{k: v for k, v in overrides.items() if v is not None})
+    except (ValueError, RuntimeError) as e:
+        raise SystemExit(f"error: {e}") from None
+    stages = sorted({s for s in args.stages if s <= config.n_steps} | {config.n_steps})
+    for seed in args.seed:
+        try:
+            run = build_rule_run(config, seed, args.out, device=args.device,
+                                 progress=not args.no_progress)
+            test = generate_trials(config.rules, run.task_config, args.test_trials,
+                                   np.random.default_rng([seed, 2]))
+            run.trainer.on_step = StageRecorder(test, stages, run.run_dir, device=args.device)
+            result = run.trainer.fit(resume=args.resume, overwrite=args.overwrite)
+        except (RunExistsError, CheckpointError, TrainingDiverged, ValueError) as e:
+            raise SystemExit(f"error: {e}") from None
+        plot_curves(result.curves, run.run_dir / "curves", title=run.name)
+        print(f"\n{run.name}: {result.step} steps in {result.seconds:.0f} s; stages {stages} "
+              f"recorded in {run.run_dir / 'stages'}")
+        print(accuracy_table(result.final_validation.accuracy))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

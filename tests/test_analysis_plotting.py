@@ -1,0 +1,55 @@
+import numpy as np
+import pytest
+
+from core.plotting import apply_style, save_figure
+from core.plotting.analysis import (
+    plot_ftv_histograms,
+    plot_lesion_map,
+    plot_pca_trajectories,
+    plot_pruning_curves,
+    plot_silhouette,
+    plot_state_space_shift,
+    plot_task_set,
+    plot_task_variance_map,
+)
+
+RULES = ["Go", "Anti", "Dly Go", "Dly Anti"]
+
+
+def _figures(rng):
+    labels = np.repeat([0, 1, 2], [5, 7, 3])
+    yield "tv_map", plot_task_variance_map(rng.random((15, 4)), labels, RULES)
+    yield "silhouette", plot_silhouette(np.arange(2, 10), rng.random(8), 4)
+    yield "ftv", plot_ftv_histograms({("Go", "Anti"): rng.uniform(-1, 1, 50),
+                                      ("Go", "Dly Go"): np.array([np.nan, 0.5])})
+    yield "pca", plot_pca_trajectories({r: rng.random((10, 2)) for r in RULES},
+                                       explained=np.array([0.5, 0.2]))
+    yield "task_set", plot_task_set(rng.random((4, 2)), RULES, edges=[(0, 1), (2, 3)])
+    yield "lesion", plot_lesion_map(rng.uniform(-0.5, 0.5, (4, 3)), RULES, ["1", "2", "3"])
+    yield "pruning", plot_pruning_curves(np.array([0, 0.5, 0.9, 0.99, 0.999]),
+                                         rng.random((4, 5)), RULES)
+    yield "shift", plot_state_space_shift(rng.random((4, 4)), RULES, RULES)
+
+
+def test_every_analysis_figure_is_drawn_and_saved(tmp_path):
+    apply_style()
+    rng = np.random.default_rng(0)
+    for name, fig in _figures(rng):
+        paths = save_figure(fig, tmp_path / name)
+        assert all(p.stat().st_size > 1000 for p in paths), name
+
+
+def test_lesion_map_is_centred_on_zero():
+    apply_style()
+    fig = plot_lesion_map(np.array([[0.1, -0.4]]), ["Go"], ["1", "2"])
+    norm = fig.axes[0].images[0].norm
+    assert norm.vcenter == 0 and norm.vmin == pytest.approx(-0.4) and norm.vmax == pytest.approx(0.4)
+
+
+def test_shapes_are_validated():
+    with pytest.raises(ValueError, match="shape"):
+        plot_task_variance_map(np.zeros((3, 2)), np.zeros(3, int), RULES)
+    with pytest.raises(ValueError, match="shape"):
+        plot_lesion_map(np.zeros((2, 2)), RULES, ["1", "2"])
+    with pytest.raises(ValueError, match="fractions"):
+        plot_pruning_curves(np.array([0.0, 1.0]), np.zeros((4, 2)), RULES)

@@ -1,0 +1,147 @@
+"""Mod-Cog tasks: every task's targets follow its rule from the returned parameters."""
+
+import numpy as np
+import pytest
+
+from core.tasks.modcog import (
+    INTSEQ_TASKS,
+    MODCOG_16,
+    MODCOG_TASKS,
+    ModCogConfig,
+    generate_modcog,
+    generate_stream,
+    resolve_tasks,
+    split_generators,
+)
+
+N = 16
+
+
+def split_name(task: str) -> tuple[str, int, int]:
+    """(base task, interval sign, sequence sign) read from the task's name."""
+    for suffix, integ, seq in (("intseq", 1, 1), ("intr", 1, 0), ("intl", -1, 0),
+                               ("seqr", 0, 1), ("seql", 0, -1)):
+        if task.endswith(suffix):
+            return task[: -len(suffix)], integ, seq
+    return task, 0, 0
+
+
+def rule_answer(base: str, p: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Independent statement of each base rule: (respond (B,), direction (B,))."""
+    b = len(p["dir1"])
+    if base in ("go", "rtgo", "dlygo"):
+        return np.ones(b, bool), p["dir1"]
+    if base in ("anti", "rtanti", "dlyanti"):
+        return np.ones(b, bool), (p["dir1"] + N // 2) % N
+    if base in ("dms", "dnms", "dmc", "dnmc"):
+        if base in ("dms", "dnms"):
+            match = p["dir1"] == p["dir2"]
+            assert np.all(match | (p["dir2"] == (p["dir1"] + N // 2) % N))
+        else:
+            match = (p["dir1"] >= N // 2) == (p["dir2"] >= N // 2)
+        assert np.array_equal(match, p["match"] == 1)
+        respond = match if base in ("dms", "dmc") else ~match
+        return respond, p["dir2"]
+    weights = {"1": (1, 0), "2": (0, 1)}
+    if base.startswith("ctx"):
+        w = weights[base[-1]]
+    elif base.startswith("multi"):
+        w = (1, 1)
+    else:  # dm1 / dm2 / dlydm1 / dlydm2: only that modality carries stimuli
+        w = weights[base[-1]]
+        other = 2 if base[-1] == "1" else 1
+        assert np.all(p[f"strength1_mod{other}"] == 0) and np.all(p[f"strength2_mod{other}"] == 0)
+    e1 = w[0] * p["strength1_mod1"] + w[1] * p["strength1_mod2"]
+    e2 = w[0] * p["strength2_mod1"] + w[1] * p["strength2_mod2"]
+    assert np.all(e1 != e2)
+    assert np.all(p["dir1"] != p["dir2"])
+    return np.ones(b, bool), np.where(e1 > e2, p["dir1"], p["dir2"])
+
+
+@pytest.mark.parametrize("task", MODCOG_TASKS + INTSEQ_TASKS)
+def test_targets_follow_rule(task):
+    trials = generate_modcog(f"modcog/{task}", 48, np.random.default_rng(3), noise=False)
+    p, ep = trials.params, trials.epochs
+    base, integ, seq = split_name(task)
+    respond, direction = rule_answer(base, p)
+    delay = np.where(ep["delay1"][:, 0] >= 0, ep["delay1"][:, 1] - ep["delay1"][:, 0], 0)
+    if integ:
+        assert ep["delay1"][:, 0].min() >= 0 and delay.max() > delay.min()
+    labels = trials.y.argmax(-1)
+    for i in range(trials.batch_size):
+        go0, go1 = ep["go"][i]
+        before = labels[:go0, i]
+        assert np.all(before == 0), "must fixate before the response period"
+        assert np.all(trials.x[:go0, i, 0] == 1) and np.all(trials.x[go0:, i, 0] == 0)
+        assert np.all(trials.c_mask[go1:, i] == 0) and np.all(trials.c_mask[:go1, i] == 1)
+        steps = np.arange(go1 - go0)
+        expected = (1 + (direction[i] + integ * delay[i] + seq * steps) % N if respond[i]
+                    else np.zeros_like(steps))
+        assert np.array_equal(labels[go0:go1, i], expected), (task, i)
+    assert np.array_equal(p["respond"], respond)
+
+
+@pytest.mark.parametrize("task", ["go", "dlyanti", "ctxdlydm2", "multidlydm", "dmc", "dnms"])
+def test_stimulus_shown_where_params_say(task):
+    trials = generate_modcog(task, 32, np.random.default_rng(5), noise=False)
+    p, ep = trials.params, trials.epochs
+    for i in range(32):
+        for epoch, which in (("stim1", 1), ("stim2", 2)):
+            if ep[epoch][i, 0] < 0:
+                continue
+            for m in (1, 2):
+                ring = trials.x[ep[epoch][i, 0], i, 1 + (m - 1) * N: 1 + m * N]
+                strength = p[f"strength{which}_mod{m}"][i]
+                if strength == 0:
+                    assert not ring.any()
+                else:
+                    assert ring.argmax() == p[f"dir{which}"][i]
+                    assert ring.max() == pytest.approx(0.8 * strength, abs=1e-6)
+        delay = ep["delay1"][i]
+        if delay[0] >= 0 and delay[1] > delay[0]:
+            assert not trials.x[delay[0]:delay[1], i, 1:].any(), "memory period is blank"
+
+
+def test_seeded_and_held_out_differs():
+    a = generate_stream(MODCOG_16, 8, 60, np.random.default_rng(1))
+    b = generate_stream(MODCOG_16, 8, 60, np.random.default_rng(1))
+    assert np.array_equal(a.x, b.x) and np.array_equal(a.labels, b.labels)
+    train, held_out = split_generators(0)
+    c = generate_stream(MODCOG_16, 8, 60, train)
+    d = generate_stream(MODCOG_16, 8, 60, held_out)
+    assert not np.array_equal(c.x, d.x)
+
+
+def test_every_label_reachable_including_last_direction():
+    rng = np.random.default_rng(0)
+    for task in ("dlygointr", "goseqr", "dmsseql", "dlydm1intl"):
+        labels = generate_modcog(task, 400, rng, noise=False).y.argmax(-1)
+        assert set(np.unique(labels)) == set(range(N + 1)), task
+
+
+def test_stream_layout():
+    tasks = resolve_tasks("modcog/go,dm1,dnmc")
+    s = generate_stream(tasks, 6, 120, np.random.default_rng(2))
+    cfg = ModCogConfig()
+    assert s.x.shape == (120, 6, cfg.n_input + 3)
+    onehot = s.x[..., cfg.n_input:]
+    assert np.all(onehot.sum(-1) == 1)
+    assert np.array_equal(onehot.argmax(-1), s.task_ids)
+    assert np.array_equal(s.response, s.x[..., 0] == 0)
+    assert np.all(s.labels[~s.response] == 0)
+    assert s.trial_start[0].all() and s.trial_start.sum() > 6
+    # a task switch only happens at a trial start
+    switch = np.zeros_like(s.trial_start)
+    switch[1:] = s.task_ids[1:] != s.task_ids[:-1]
+    assert np.all(s.trial_start[switch])
+
+
+def test_task_names_and_errors():
+    assert len(MODCOG_TASKS) == 82 and len(set(MODCOG_TASKS)) == 82
+    assert resolve_tasks("modcog/all") == MODCOG_TASKS
+    assert len(resolve_tasks("modcog/16")) == 16
+    assert resolve_tasks("modcog/dm1") == ("dm1",)
+    with pytest.raises(ValueError, match="unknown Mod-Cog task"):
+        resolve_tasks("modcog/dm1intr")  # dm1 has no delay, so no interval variant
+    with pytest.raises(ValueError, match="must start"):
+        resolve_tasks("yang/go")

@@ -1,0 +1,111 @@
+"""Routing analysis and the Mixture-of-Pathways scripts (tiny, CPU)."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from core.analysis.routing import (
+    lpc_difficulty_correlation,
+    routing_statistics,
+    steps_to_threshold,
+    task_difficulty,
+)
+from core.io import load_results
+from core.models.mop import MixtureOfPathways, MixtureOfPathwaysConfig
+from core.tasks.modcog import generate_stream
+from core.training import parse_run_name
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "mixture_of_pathways"))
+import analyze  # noqa: E402
+import difficulty_runs  # noqa: E402
+import run_experiment  # noqa: E402
+
+
+def test_steps_to_threshold_and_difficulty():
+    assert steps_to_threshold([1.0, 0.5, 0.2, 0.3, 0.1, 0.05], 0.25) == 4
+    assert steps_to_threshold([0.1, 0.2], 0.25) == 0
+    assert steps_to_threshold([1.0, 0.9], 0.25) == 2
+    assert task_difficulty([10, 1000, 100]) == pytest.approx(np.log(100))
+    with pytest.raises(ValueError):
+        task_difficulty([0, 3])
+    rho, _ = lpc_difficulty_correlation(np.array([1.0, 2.0, 3.0, 4.0]),
+                                        np.array([0.1, 0.5, 0.4, 0.9]))
+    assert rho == pytest.approx(0.8)
+    assert np.isnan(lpc_difficulty_correlation(np.arange(3.0), np.ones(3))[0])
+
+
+def test_routing_statistics_matches_manual_computation():
+    torch.manual_seed(0)
+    tasks = ("go", "dm1")
+    model = MixtureOfPathways(MixtureOfPathwaysConfig(
+        n_stimulus=33, n_tasks=2, n_output=17, layers=((0, 4, 6), (0, 3)), intermediate_dim=8,
+        router_dim=5, task_dim=2)).eval()
+    batch = generate_stream(tasks, 5, 40, np.random.default_rng(0)).to_torch()
+    stats = routing_statistics(model, [batch], tasks)
+    x, labels, task_ids, response = batch
+    with torch.no_grad():
+        logits, states = model(x, track_states=True)
+    sizes = [(0, 4, 6), (0, 3)]
+    for k in range(2):
+        sel = (task_ids == k) & response
+        acc = (logits.argmax(-1) == labels)[sel].double().mean()
+        lpc = sum(float((states[f"gates{l}"][sel] @ torch.tensor([s ** 2.0 for s in sz])).mean())
+                  for l, sz in enumerate(sizes))
+        assert stats.accuracy[k] == pytest.approx(float(acc))
+        assert stats.lpc[k] == pytest.approx(lpc, rel=1e-5)
+        assert stats.n_steps[k] == int(sel.sum())
+        np.testing.assert_allclose(stats.gates[0][k], states["gates0"][sel].mean(0).numpy(),
+                                   rtol=1e-5)
+    pruned = routing_statistics(model, [batch], tasks, disable_complex=True)
+    assert np.all(pruned.gates[0][:, 2] == 0) and np.all(pruned.gates[1][:, 1] == 0)
+    assert np.all(pruned.lpc < stats.lpc)
+
+
+TINY = ["-l", "0,4", "--intermediate-dim", "8", "--router-dim", "4", "--task-dim", "2",
+        "--batch-size", "4", "--seq-len", "30", "--num-steps", "2", "--eval-batches", "1",
+        "--no-progress"]
+
+
+def test_run_experiment_resume_and_refuse(tmp_path):
+    run = run_experiment.main(["--task-id", "modcog/go,dms", "--num-epochs", "1",
+                               "--out", str(tmp_path), *TINY])
+    assert {"checkpoint.pt", "config.json", "curves.csv", "validation.csv"} <= {
+        p.name for p in run.iterdir()}
+    name = parse_run_name(run.name)
+    assert name.task == "modcog-go.dms" and name.hidden == 8 and name.batch == 4
+    assert "+mop+L0-4" in name.accfeature
+    with pytest.raises(SystemExit, match="^error: .*--resume"):
+        run_experiment.main(["--task-id", "modcog/go,dms", "--num-epochs", "1",
+                             "--out", str(tmp_path), *TINY])
+    run_experiment.main(["--task-id", "modcog/go,dms", "--num-epochs", "2", "--resume",
+                         "--out", str(tmp_path), *TINY])
+    lines = (run / "curves.csv").read_text().strip().splitlines()
+    assert len(lines) == 1 + 4  # header + 4 steps
+    with pytest.raises(SystemExit, match="^error: unknown Mod-Cog task"):
+        run_experiment.main(["--task-id", "modcog/nope", "--out", str(tmp_path), *TINY])
+    with pytest.raises(SystemExit, match="^error: layer spec"):
+        run_experiment.main(["--task-id", "modcog/go", "-l", "0,x", "--out", str(tmp_path)])
+
+
+def test_difficulty_runs_and_analysis(tmp_path):
+    tasks = "modcog/go,dm1,dms"
+    multi = run_experiment.main(["--task-id", tasks, "--num-epochs", "1",
+                                 "--out", str(tmp_path / "multi"), *TINY])
+    difficulty_runs.main(["--task-id", tasks, "-l", "0,4", "--num-steps", "3",
+                          "--batch-size", "4", "--seq-len", "30", "--out",
+                          str(tmp_path / "single")])
+    results = tmp_path / "res.h5"
+    analyze.main([str(multi), "--difficulty-runs", str(tmp_path / "single"), "--results",
+                  str(results), "--figures", str(tmp_path / "fig"), "--loss-threshold", "0.5"])
+    stored = load_results(results, multi.name)
+    assert set(stored) >= {"baseline", "disable_complex", "prune0.1", "difficulty"}
+    assert list(stored["difficulty"]["tasks"]) == ["go", "dm1", "dms"]
+    assert np.all(stored["difficulty"]["difficulty"] > 0)
+    assert {p.name for p in (tmp_path / "fig").iterdir()} >= {
+        "mop_lpc_vs_difficulty.png", "mop_routing_maps.png", "mop_interventions.png"}
+    with pytest.raises(SystemExit, match="^error: .*already exist"):
+        analyze.main([str(multi), "--results", str(results), "--figures",
+                      str(tmp_path / "fig")])

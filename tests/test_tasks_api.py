@@ -1,0 +1,131 @@
+"""Accuracy, seeding, concatenation, rule sets, presets and rule sampling."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from core.tasks import (
+    MPN_LAB,
+    RULE_LABELS,
+    RULE_SETS,
+    RULES,
+    YANG19,
+    RuleSampler,
+    accuracy,
+    accuracy_by_rule,
+    concat,
+    encode_angle,
+    generate_mixed_trials,
+    generate_trials,
+    get_preset,
+    resolve_rules,
+)
+
+MPN_ALL = MPN_LAB.with_rules("all")
+CONFIGS = {"yang19": YANG19, "mpn_lab": MPN_ALL}
+
+
+def _wrong_answer(tr, cfg):
+    """Respond 180 degrees off on go trials; respond (stop fixating) on no-go trials."""
+    y = np.zeros_like(tr.y)
+    respond = tr.params["respond"]
+    loc = np.where(respond, tr.params["target_loc"] + math.pi, tr.params["stim2_loc"])
+    y[:, :, 1:] = encode_angle(cfg, np.nan_to_num(loc))[None]
+    return y
+
+
+@pytest.mark.parametrize("cfg", CONFIGS.values(), ids=CONFIGS.keys())
+@pytest.mark.parametrize("rule", RULES)
+def test_accuracy_targets_wrong_and_zero(rule, cfg):
+    tr = generate_trials(rule, cfg, 64, np.random.default_rng(4))
+    assert accuracy(tr.y, tr, cfg).all()
+    assert not accuracy(_wrong_answer(tr, cfg), tr, cfg).any()
+    assert not accuracy(np.zeros_like(tr.y), tr, cfg).any()
+    fixate = np.zeros_like(tr.y)
+    fixate[:, :, 0] = 1.0
+    assert np.array_equal(accuracy(fixate, tr, cfg), ~tr.params["respond"])
+    assert np.array_equal(accuracy(torch.from_numpy(tr.y), tr, cfg), accuracy(tr.y, tr, cfg))
+
+
+def test_accuracy_angle_tolerance():
+    tr = generate_trials("fdgo", MPN_LAB, 64, np.random.default_rng(0))
+    for offset, ok in ((0.19 * math.pi, True), (0.21 * math.pi, False)):
+        y = np.zeros_like(tr.y)
+        y[:, :, 1:] = encode_angle(MPN_LAB, tr.params["target_loc"] + offset)[None]
+        assert accuracy(y, tr, MPN_LAB).all() == ok and accuracy(y, tr, MPN_LAB).any() == ok
+
+
+@pytest.mark.parametrize("cfg", CONFIGS.values(), ids=CONFIGS.keys())
+def test_same_seed_same_batch_different_seed_differs(cfg):
+    for rule in ("delayanti", "contextdelaydm2", "dmcnogo"):
+        a = generate_trials(rule, cfg, 16, np.random.default_rng(11))
+        b = generate_trials(rule, cfg, 16, np.random.default_rng(11))
+        c = generate_trials(rule, cfg, 16, np.random.default_rng(12))
+        assert np.array_equal(a.x, b.x) and np.array_equal(a.c_mask, b.c_mask)
+        assert all(np.array_equal(a.params[k], b.params[k], equal_nan=True) for k in a.params)
+        assert not np.array_equal(a.params["stim1_loc"], c.params["stim1_loc"])
+
+
+def test_concat_pads_with_zero_mask_and_keeps_response():
+    rng = np.random.default_rng(0)
+    parts = [generate_trials(r, MPN_LAB, 8, rng) for r in ("reactgo", "delaydm1", "dmsgo")]
+    tr = concat(parts)
+    assert tr.n_steps == max(p.n_steps for p in parts) and tr.batch_size == 24
+    assert list(tr.rule) == ["reactgo"] * 8 + ["delaydm1"] * 8 + ["dmsgo"] * 8
+    assert accuracy(tr.y, tr, MPN_LAB).all()
+    t = np.arange(tr.n_steps)[:, None]
+    pad = t >= tr.n_steps_valid[None]
+    assert pad.any() and np.all(tr.c_mask[pad] == 0) and np.all(tr.y_loc[pad] == -1)
+    x, y, m = tr.to_torch("cpu")
+    assert x.shape == tr.x.shape and x.dtype == torch.float32 and m.shape == tr.c_mask.shape
+    xn, yn, _ = tr.to_torch("cpu", noise_std=0.5, generator=torch.Generator().manual_seed(0))
+    diff = (xn - x).numpy()
+    assert np.all(diff[pad] == 0) and abs(diff[~pad].std() / 0.5 - 1) < 0.02
+    assert torch.equal(yn, y)
+
+
+def test_mixed_trials_follow_requested_rules():
+    sampler = RuleSampler("everything")
+    rules = sampler.sample(np.random.default_rng(0), 40)
+    tr = generate_mixed_trials(rules, MPN_LAB, np.random.default_rng(1))
+    assert list(tr.rule) == list(rules)
+    assert accuracy(tr.y, tr, MPN_LAB).all()
+    scores = accuracy_by_rule(tr.y, tr, MPN_LAB)
+    assert set(scores) == set(rules) and all(v == 1.0 for v in scores.values())
+
+
+def test_sampler_fixed_and_adaptive():
+    s = RuleSampler(["fdgo", "dm1", "dmsgo"], probabilities=[2, 1, 1])
+    assert np.allclose(s.probabilities, [0.5, 0.25, 0.25])
+    draws = s.sample(np.random.default_rng(0), 4000)
+    assert abs(np.mean(draws == "fdgo") - 0.5) < 0.03
+    a = RuleSampler(["fdgo", "dm1"], adaptive=True)
+    a.update({"fdgo": 1.0, "dm1": 0.5})
+    assert np.allclose(a.probabilities, np.array([0.05, 0.5]) / 0.55)
+    assert a.sample(np.random.default_rng(0)) in ("fdgo", "dm1")
+    with pytest.raises(ValueError):
+        a.update({"delaygo": 0.3})
+    with pytest.raises(ValueError):
+        RuleSampler(["fdgo"], probabilities=[-1])
+
+
+def test_rule_sets_presets_and_errors():
+    assert len(RULES) == 20 and set(RULE_LABELS) == set(RULES)
+    assert len(RULE_SETS["everything"]) == 15 and set(RULE_SETS["everything"]) <= set(RULES)
+    assert RULE_LABELS["delaygo"] == "Dly Go" and RULE_LABELS["contextdelaydm1"] == "Ctx Dly DM 1"
+    assert resolve_rules("anti") == ["fdanti", "reactanti", "delayanti"]
+    assert get_preset("MPN_LAB") is MPN_LAB and MPN_LAB.rules == RULE_SETS["everything"]
+    with pytest.raises(ValueError, match="unknown task preset"):
+        get_preset("nope")
+    with pytest.raises(ValueError, match="no rule unit"):
+        generate_trials("dm1", MPN_LAB, 4, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="unknown rule"):
+        generate_trials("gogo", YANG19, 4, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="unknown mode"):
+        generate_trials("fdgo", YANG19, 4, np.random.default_rng(0), mode="sample")
+    with pytest.raises(ValueError, match="fixed grid"):
+        generate_trials("fdgo", YANG19, 4, np.random.default_rng(0), mode="test")
+    with pytest.raises(TypeError):
+        generate_trials("fdgo", YANG19, 4, np.random.RandomState(0))

@@ -1,0 +1,219 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from core.tasks import MPN_LAB
+from core.training.checkpoint import load_checkpoint
+from core.training.config import TrainConfig, get_preset
+from core.training.losses import (
+    activity_penalty,
+    masked_cross_entropy,
+    masked_mse,
+    weight_matrices,
+    weight_penalty,
+)
+from core.training.trainer import (
+    RuleTraining,
+    RunExistsError,
+    StageRecorder,
+    Trainer,
+    TrainingDiverged,
+    Validation,
+)
+
+
+class ToyRNN(torch.nn.Module):
+    """A minimal model with the project's interface: ``y, states = model(x, track_states)``."""
+
+    def __init__(self, n_in, n_hidden, n_out):
+        super().__init__()
+        self.w_in = torch.nn.Linear(n_in, n_hidden)
+        self.w_rec = torch.nn.Linear(n_hidden, n_hidden, bias=False)
+        self.w_out = torch.nn.Linear(n_hidden, n_out)
+
+    def forward(self, x, track_states=False, hidden_mask=None):
+        h = x.new_zeros(x.shape[1], self.w_rec.in_features)
+        hs = []
+        for t in range(x.shape[0]):
+            h = torch.tanh(self.w_in(x[t]) + self.w_rec(h))
+            hs.append(h)
+        hidden = torch.stack(hs)
+        return self.w_out(hidden), ({"hidden": hidden} if track_states else {})
+
+
+def test_masked_mse_matches_hand_computation():
+    y_hat = torch.tensor([[[1.0, 2.0]], [[0.0, -1.0]]])  # (T=2, B=1, n_out=2)
+    y = torch.tensor([[[0.0, 0.0]], [[1.0, 1.0]]])
+    c_mask = torch.tensor([[[2.0, 0.0]], [[1.0, 0.5]]])
+    # errors*mask: (2*1, 0*2, 1*(-1), 0.5*(-2)) -> squares 4, 0, 1, 1 -> mean 6/4
+    assert masked_mse(y_hat, y, c_mask).item() == pytest.approx(1.5)
+
+
+def test_masked_cross_entropy_matches_softmax_xent():
+    torch.manual_seed(0)
+    logits = torch.randn(3, 4, 5)
+    labels = torch.randint(0, 5, (3, 4))
+    y = F.one_hot(labels, 5).float()
+    c_mask = torch.rand(3, 4, 1).expand(3, 4, 5)
+    expected = (c_mask[..., 0] * F.cross_entropy(logits.reshape(-1, 5), labels.reshape(-1),
+                                                 reduction="none").reshape(3, 4)).mean()
+    assert masked_cross_entropy(logits, y, c_mask).item() == pytest.approx(expected.item())
+
+
+def test_penalties_match_hand_computation():
+    w1, w2 = torch.tensor([[1.0, -2.0]]), torch.tensor([[3.0]])
+    assert weight_penalty([w1, w2], l1=0.1, l2=0.01).item() == pytest.approx(
+        0.1 * (1.5 + 3.0) + 0.01 * (2.5 + 9.0))
+    h = torch.tensor([[[1.0, -3.0]]])
+    assert activity_penalty(h, l1=1.0, l2=0.5).item() == pytest.approx(2.0 + 0.5 * 5.0)
+    model = ToyRNN(2, 3, 1)
+    assert len(weight_matrices(model)) == 3  # biases excluded
+
+
+def _setup(tmp_path, seed=0, model_cls=ToyRNN, **changes):
+    cfg = TrainConfig(rules="go", hidden=12, batch_size=8, n_steps=12, val_every=4,
+                      checkpoint_every=4, val_trials=4, l2=1e-4, act_l2=1e-3,
+                      scheduler="step", scheduler_step=5).replace(**changes)
+    task = MPN_LAB.with_rules(cfg.rules)
+    torch.manual_seed(seed + 100)  # model init differs from the trainer's seeding
+    model = model_cls(task.n_input, cfg.hidden, task.n_output)
+    wiring = RuleTraining(task, cfg, seed)
+    trainer = Trainer(model, cfg, sample_batch=wiring.sample_batch, loss_fn=wiring.loss_fn,
+                      evaluate=wiring.evaluate, on_validation=wiring.on_validation,
+                      run_dir=tmp_path / "run", run_config={"train": cfg.to_dict(), "seed": seed},
+                      seed=seed, extra_state={"sampler": wiring}, progress=False)
+    return trainer, wiring
+
+
+def test_killed_and_resumed_run_matches_uninterrupted(tmp_path):
+    full, _ = _setup(tmp_path / "a")
+    result = full.fit()
+    assert result.step == 12 and result.stopped == "n_steps"
+
+    killed, _ = _setup(tmp_path / "b")
+    original = killed.sample_batch
+    calls = {"n": 0}
+
+    def dying_sample(rng):
+        calls["n"] += 1
+        if calls["n"] == 11:  # dies during step 11, after the checkpoint at step 8
+            raise KeyboardInterrupt
+        return original(rng)
+
+    killed.sample_batch = dying_sample
+    with pytest.raises(KeyboardInterrupt):
+        killed.fit()
+    assert load_checkpoint(tmp_path / "b" / "run" / "checkpoint.pt")["step"] == 8
+
+    resumed, wiring = _setup(tmp_path / "b", seed=0)
+    with torch.no_grad():  # a different starting point, to show everything comes from the file
+        for p in resumed.model.parameters():
+            p.add_(1.0)
+    out = resumed.fit(resume=True)
+    assert out.step == 12
+    for (k, a), b in zip(full.model.state_dict().items(), resumed.model.state_dict().values(),
+                         strict=True):
+        assert torch.equal(a, b), k
+    assert out.curves.loss == result.curves.loss
+    assert out.curves.val_accuracy == result.curves.val_accuracy
+    assert np.array_equal(wiring.sampler.accuracy,
+                          [result.curves.val_accuracy[-1][r] for r in wiring.rules])
+    lines = (tmp_path / "b" / "run" / "curves.csv").read_text().splitlines()
+    assert lines[0] == "step,loss,lr" and len(lines) == 13
+
+
+def test_existing_run_is_never_overwritten_silently(tmp_path):
+    first, _ = _setup(tmp_path, n_steps=4)
+    first.fit()
+    again, _ = _setup(tmp_path, n_steps=4)
+    with pytest.raises(RunExistsError, match="--resume"):
+        again.fit()
+    different, _ = _setup(tmp_path, n_steps=4, lr=5e-4)
+    with pytest.raises(RunExistsError, match="lr"):
+        different.fit(resume=True)
+    replaced, _ = _setup(tmp_path, n_steps=4, lr=5e-4)
+    assert replaced.fit(overwrite=True).step == 4
+    assert load_checkpoint(tmp_path / "run" / "checkpoint.pt")["config"]["train"]["lr"] == 5e-4
+
+
+def test_nan_loss_raises_and_keeps_last_checkpoint(tmp_path):
+    trainer, wiring = _setup(tmp_path, checkpoint_every=2)
+
+    def loss_fn(model, batch):
+        loss, out = wiring.loss_fn(model, batch)
+        return (loss * math.nan if trainer.step == 4 else loss), out
+
+    trainer.loss_fn = loss_fn
+    with pytest.raises(TrainingDiverged, match="step 5.*step 4"):
+        trainer.fit()
+    kept = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    assert kept["step"] == 4
+    assert all(torch.isfinite(v).all() for v in kept["model"].values())
+
+
+def test_early_stop_at_target_accuracy(tmp_path):
+    trainer, wiring = _setup(tmp_path, target_accuracy=0.5, n_steps=40, val_every=2)
+    trainer.evaluate = lambda model: Validation(1.0, {r: min(1.0, trainer.step / 10)
+                                                      for r in wiring.rules})
+    result = trainer.fit()
+    assert result.stopped == "target_accuracy" and result.step == 6  # first validation >= 0.5
+
+
+def test_schedulers_and_optimizers(tmp_path):
+    trainer, _ = _setup(tmp_path, optimizer="adamw", weight_decay=0.01)
+    result = trainer.fit()
+    assert isinstance(trainer.optimizer, torch.optim.AdamW)
+    assert result.curves.lr[3] == pytest.approx(1e-3) and result.curves.lr[5] == pytest.approx(
+        5e-4)  # StepLR: gamma 0.5 every 5 steps
+    plateau, _ = _setup(tmp_path / "p", scheduler="plateau", plateau_patience=0,
+                        scheduler_gamma=0.5)
+    plateau.evaluate = lambda model: Validation(1.0, {"fdgo": 0.0})  # never improves
+    out = plateau.fit()
+    assert out.curves.lr[-1] < 1e-3
+
+
+def test_presets():
+    paper = get_preset("paper")
+    assert (paper.hidden, paper.batch_size, paper.dt, paper.rules) == (300, 128, 40.0,
+                                                                       "everything")
+    assert (paper.lr, paper.grad_clip, paper.l2, paper.feature) == (1e-3, 10.0, 1e-4, "L21e4")
+    assert paper.model["m_time_scale"] == 4000.0
+    assert get_preset("quick").replace(network="gru").feature == "L21e4gru"
+    with pytest.raises(ValueError, match="preset"):
+        get_preset("huge")
+    with pytest.raises(ValueError, match="optimizer"):
+        TrainConfig(optimizer="sgd")
+
+
+def test_stage_recorder_writes_weights_activity_and_epoch_states(tmp_path):
+    class WithM(ToyRNN):  # adds a per-trial matrix state, like an MPN's M
+        def forward(self, x, track_states=False, hidden_mask=None):
+            y, states = super().forward(x, track_states)
+            if track_states:
+                h = states["hidden"]
+                states["M"] = h[..., :, None] * h[..., None, :]
+            return y, states
+
+    trainer, wiring = _setup(tmp_path, n_steps=5, model_cls=WithM)
+    test = wiring.validation_trials.take(np.arange(3))
+    recorder = StageRecorder(test, [0, 2, 5], trainer.run_dir)
+    trainer.on_step = recorder
+    trainer.fit()
+    assert sorted(p.name for p in recorder.folder.iterdir()) == [
+        "step_000000.npz", "step_000002.npz", "step_000005.npz"]
+    with np.load(recorder.path(5)) as stage:
+        assert int(stage["step"]) == 5
+        final = trainer.model.state_dict()
+        assert np.array_equal(stage["param/w_rec.weight"], final["w_rec.weight"].numpy())
+        hidden, m = stage["state/hidden"], stage["state/M"]
+        assert hidden.shape == (test.n_steps, 3, 12)
+        ends = stage["epoch_end_step"]
+        assert m.shape == (len(stage["epoch_names"]), 3, 12, 12)
+        b = 1
+        expected = np.outer(hidden[ends[0, b], b], hidden[ends[0, b], b])
+        np.testing.assert_allclose(m[0, b], expected, rtol=1e-6)
+    with np.load(recorder.path(0)) as first:
+        assert not np.array_equal(first["param/w_rec.weight"], final["w_rec.weight"].numpy())

@@ -1,0 +1,121 @@
+"""Train timescale RNNs on N-parity / N-DMS along curricula (Khajehabdollahi, Zeraati et al. 2024).
+
+Each (curriculum, seed) pair trains one fresh network for the same number of steps, writes a
+checkpoint each time an N is solved (``<out>/<run name>+N{n}/checkpoint.pt``) and stores its
+curve (accuracy per head, N reached) in ``--results`` under the run name.
+
+Example (CPU, a few minutes)::
+
+    python timescales/train.py --curricula single multi --seeds 0 1 2 --hidden 64 --batch 64 \\
+        --steps 3000 --eval-every 100 --eval-batches 4 --optimizer adam --lr 0.003
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from core.io import ResultsFileError, list_runs, save_results
+from core.models.timescale_rnn import (
+    ACTIVATIONS,
+    CELLS,
+    PLACEMENTS,
+    TimescaleRNN,
+    TimescaleRNNConfig,
+)
+from core.tasks.memory import MEMORY_TASKS
+from core.training.curriculum import (
+    CURRICULA,
+    OPTIMIZERS,
+    CurriculumConfig,
+    curriculum_run_name,
+    save_reached_checkpoint,
+    train_curriculum,
+)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--task", choices=MEMORY_TASKS, default="parity", help="memory task")
+    p.add_argument("--curricula", nargs="+", choices=CURRICULA, default=["multi"],
+                   help="curricula to train (one network per curriculum and seed)")
+    p.add_argument("--seeds", nargs="+", type=int, default=[0], help="random seeds")
+    p.add_argument("--steps", type=int, default=600_000, help="training steps per network")
+    p.add_argument("--n-start", type=int, default=2, help="first N of the curriculum")
+    p.add_argument("--n-max", type=int, default=None, help="stop once this N is solved")
+    p.add_argument("--window", type=int, default=5, help="Ns kept by the sliding curriculum")
+    p.add_argument("--threshold", type=float, default=0.98,
+                   help="accuracy (fraction) that mean and newest head must exceed to advance")
+    p.add_argument("--hidden", type=int, default=500, help="hidden units")
+    p.add_argument("--cell", choices=CELLS, default="rnn",
+                   help="rnn = trainable-timescale RNN; lstm / gru for comparison")
+    p.add_argument("--activation", choices=sorted(ACTIVATIONS), default="leaky_relu",
+                   help="non-linearity f of the timescale RNN")
+    p.add_argument("--placement", choices=PLACEMENTS, default="after_leak",
+                   help="after_leak: h'=f((1-a)h+a(Wh+Ux+b)); before_leak: h'=(1-a)h+a f(...)")
+    p.add_argument("--fixed-tau", type=float, default=None,
+                   help="keep every tau fixed at this value (>= 1) instead of training it")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default="sgd",
+                   help="sgd (Nesterov momentum) or adam")
+    p.add_argument("--lr", type=float, default=0.05, help="learning rate")
+    p.add_argument("--momentum", type=float, default=0.1, help="SGD momentum")
+    p.add_argument("--clip", type=float, default=2.0, help="gradient-norm clip")
+    p.add_argument("--batch", type=int, default=256, help="batch size")
+    p.add_argument("--eval-every", type=int, default=600, help="steps between evaluations")
+    p.add_argument("--eval-batches", type=int, default=50, help="batches per evaluation")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    p.add_argument("--out", type=Path, default=Path("runs/timescales"),
+                   help="folder for the per-N checkpoints")
+    p.add_argument("--results", type=Path, default=Path("results/timescales/curricula.h5"),
+                   help="HDF5 file for the training curves (one entry per run name)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    try:
+        model_config = TimescaleRNNConfig(
+            n_hidden=args.hidden, heads=(args.n_start,), cell=args.cell,
+            activation=args.activation, placement=args.placement,
+            train_tau=args.fixed_tau is None,
+            tau_fixed=1.0 if args.fixed_tau is None else args.fixed_tau)
+        jobs = [CurriculumConfig(
+            task=args.task, curriculum=c, n_start=args.n_start, window=args.window,
+            threshold=args.threshold, optimizer=args.optimizer, lr=args.lr,
+            momentum=args.momentum, clip=args.clip, batch_size=args.batch,
+            eval_every=args.eval_every, eval_batches=args.eval_batches, max_steps=args.steps,
+            n_max=args.n_max, seed=s) for s in args.seeds for c in args.curricula]
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    try:
+        stored = set(list_runs(args.results)) if args.results.exists() else set()
+    except ResultsFileError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    for job in jobs:
+        name = curriculum_run_name(job, model_config)
+        clash = [p for p in (args.out.glob(f"{name}+N*")) if p.is_dir()]
+        if name in stored or clash:
+            raise SystemExit(f"error: run {name} already exists in {args.results} or {args.out}; "
+                             "choose another --out/--results or remove it")
+    for job in jobs:
+        torch.manual_seed(job.seed)
+        model = TimescaleRNN(TimescaleRNNConfig(**asdict(model_config)))
+        history = train_curriculum(
+            model, job, progress=not args.quiet,
+            on_reached=lambda n, m, step, acc, job=job: save_reached_checkpoint(
+                args.out, m, job, n, step, acc))
+        name = curriculum_run_name(job, model.config)
+        save_results(args.results, name, history.as_arrays(),
+                     config={"model_kind": "timescale_rnn", "model_config": model.config_dict(),
+                             "curriculum": asdict(job)})
+        print(f"{name}: reached N={history.n_reached} in {job.max_steps} steps", flush=True)
+
+
+if __name__ == "__main__":
+    main()
