@@ -132,7 +132,13 @@ class TaskConfig:
     :meth:`with_rules`; the presets are :data:`YANG19` and :data:`MPN_LAB`.
 
     Cost-mask values multiply the error *inside* the square (Yang et al. 2019):
-    ``loss = mean((c_mask * (y_hat - y)) ** 2)``.
+    ``loss = mean((c_mask * (y_hat - y)) ** 2)``; hence ``mask_fixation = sqrt(0.5)`` in MPN_LAB
+    weighs the fixation channel's squared error by 0.5, and 2 in YANG19 weighs it by 4.
+
+    The low-dimensional encoding carries one direction per modality at a time: rules that show two
+    stimuli at once in one modality (dm1/dm2, context and multi-sensory DM without delay) sum two
+    (sin, cos) vectors there, and with ``second_stim_other_modality`` dm1 and dm2 differ only in
+    their rule cue. MPN_LAB's default rule set (``everything``) contains none of these rules.
     """
 
     name: str
@@ -148,7 +154,7 @@ class TaskConfig:
     fixation_target: float = 0.8
     fixation_off_input: bool = False
     timing_per_trial: bool = False
-    timings: Timings = field(default_factory=lambda: YANG19_TIMINGS)
+    timings: Timings = field(default_factory=lambda: YANG19_TIMINGS, hash=False)
     second_stim_other_modality: bool = False
     target_scales_with_strength: bool = False
     strength_mean_range: tuple[float, float] = (0.8, 1.2)
