@@ -84,7 +84,7 @@ def main() -> None:
             acc = SegmentVariance(n_syn, args.steps - fix_end, dtype=np.float32)
             chunk = 4
             t0 = time.perf_counter()
-            for lo in range(0, args.trials, chunk):
+            for _ in range(0, args.trials, chunk):
                 m = rng.standard_normal((args.steps, chunk, n_syn), dtype=np.float32)
                 acc.update(m, start[:chunk], end[:chunk])
             acc.variance()

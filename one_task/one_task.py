@@ -39,28 +39,32 @@ ONE_TASK_PRESETS = ("one_task", "one_task_quick")
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options (every one documented in ``--help``)."""
     p = argparse.ArgumentParser(
-        description="Train on one rule and record W, M and hidden activity at training stages.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        description="Train on one rule and record W, M and hidden activity at training stages.")
     p.add_argument("--preset", choices=ONE_TASK_PRESETS, default="one_task",
-                   help="'one_task' (reference: hidden 200, 5000 steps, batch 128) or "
-                        "'one_task_quick' (about a minute on a 2-core CPU)")
+                   help="'one_task' (reference: hidden 200, 5000 steps, batch 128; the default) "
+                        "or 'one_task_quick' (about a minute on a 2-core CPU)")
     p.add_argument("--rule", choices=RULES, default=None,
                    help="the rule to train on (default: the preset's, delaygo)")
-    p.add_argument("--network", choices=NETWORKS, default="mpn", help="model kind")
+    p.add_argument("--network", choices=NETWORKS, default="mpn", help="model kind (default: mpn)")
     p.add_argument("--seed", type=int, nargs="+", default=[0],
-                   help="one or several seeds; each trains its own run")
+                   help="one or several seeds; each trains its own run (default: 0)")
     p.add_argument("--stages", type=int, nargs="+", default=[0, 1, 32, 256, 1024, 2048],
-                   help="training steps at which to record (the last step is always added)")
+                   help="training steps at which to record; the last step is always added "
+                        "(default: 0 1 32 256 1024 2048)")
     p.add_argument("--test-trials", type=int, default=50,
-                   help="trials in the fixed test set recorded at each stage")
+                   help="trials in the fixed test set recorded at each stage (default: 50)")
     p.add_argument("--steps", type=int, default=None, help="training steps (default: preset's)")
     p.add_argument("--hidden", type=int, default=None, help="hidden units (default: preset's)")
-    p.add_argument("--out", default="runs", help="folder holding one sub-folder per run")
+    p.add_argument("--out", default="runs",
+                   help="folder holding one sub-folder per run (default: runs)")
     p.add_argument("--resume", action="store_true",
                    help="continue an existing run from its last checkpoint")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing run of the same name")
-    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch CPU threads (default: 1, the fastest for these small sequential "
+                        "models on a shared CPU; raise it for big batches on a free machine)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return p.parse_args(argv)
 
@@ -73,6 +77,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.test_trials < 1 or any(s < 0 for s in args.stages):
         raise SystemExit("error: --test-trials must be >= 1 and --stages non-negative")
     overrides = {"rules": args.rule, "n_steps": args.steps, "hidden": args.hidden}
+    if args.threads < 1:
+        raise SystemExit("error: --threads must be >= 1")
+    torch.set_num_threads(args.threads)
     try:
         torch.device(args.device)
         config = get_preset(args.preset, args.network).replace(

@@ -43,7 +43,8 @@ def test_lesion_map_is_centred_on_zero():
     apply_style()
     fig = plot_lesion_map(np.array([[0.1, -0.4]]), ["Go"], ["1", "2"])
     norm = fig.axes[0].images[0].norm
-    assert norm.vcenter == 0 and norm.vmin == pytest.approx(-0.4) and norm.vmax == pytest.approx(0.4)
+    assert norm.vcenter == 0
+    assert norm.vmin == pytest.approx(-0.4) and norm.vmax == pytest.approx(0.4)
 
 
 def test_shapes_are_validated():

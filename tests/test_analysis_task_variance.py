@@ -20,7 +20,7 @@ def _epochs(batch, fix_end, stim_end, go_end):
 
 
 def test_known_variances_after_fixation():
-    n_steps, batch, n_units, fix_end = 30, 8, 5, 10
+    n_steps, batch, fix_end = 30, 8, 10
     scale = np.array([0.0, 0.5, 1.0, 2.0, 3.0])
     signs = np.where(np.arange(batch) % 2 == 0, 1.0, -1.0)  # population variance exactly 1
     t = np.arange(n_steps)[:, None, None]

@@ -26,6 +26,7 @@ from scipy.cluster.hierarchy import fcluster, leaves_list, linkage, optimal_leaf
 from scipy.spatial.distance import pdist, squareform
 from sklearn.cluster import KMeans, MiniBatchKMeans
 from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
+from threadpoolctl import threadpool_limits
 
 __all__ = [
     "active_units",
@@ -131,8 +132,16 @@ class TaskVarianceClustering:
                              "are required")
 
     def fit(self, task_variance: np.ndarray) -> TaskVarianceClustering:
-        """Fit on ``task_variance`` ``(N, R)`` (units × rules, or any non-negative profile)."""
+        """Fit on ``task_variance`` ``(N, R)`` (units × rules, or any non-negative profile).
+
+        Runs single-threaded: the matrices are small, and KMeans' OpenMP threads on a busy
+        2-core machine made the k = 2..29 sweep 50x slower (see benchmarks/bench_analysis.py).
+        """
         self._validate()
+        with threadpool_limits(limits=1):
+            return self._fit(task_variance)
+
+    def _fit(self, task_variance: np.ndarray) -> TaskVarianceClustering:
         tv = _check_matrix(task_variance, "task_variance")
         rng = np.random.default_rng(self.random_state)
         self.active_ = active_units(tv, self.threshold)
@@ -241,13 +250,8 @@ def cluster_quality(features: np.ndarray, labels: np.ndarray, n_permutations: in
                (calinski_harabasz_score, 1), "davies_bouldin": (davies_bouldin_score, -1)}
     rng = np.random.default_rng(random_state)
     null = {name: np.empty(n_permutations) for name in scorers}
-    for i in range(n_permutations):
-        shuffled = np.column_stack([rng.permutation(col) for col in x.T])
-        null_labels = KMeans(n_clusters=k, n_init=4, random_state=int(rng.integers(2**31))
-                             ).fit_predict(shuffled)
-        for name, (fn, _) in scorers.items():
-            null[name][i] = fn(shuffled, null_labels) if len(np.unique(null_labels)) > 1 \
-                else np.nan
+    with threadpool_limits(limits=1):
+        _fill_null(x, k, rng, scorers, null)
     out: dict[str, np.ndarray | float] = {}
     for name, (fn, sign) in scorers.items():
         observed = float(fn(x, labels))
@@ -256,6 +260,17 @@ def cluster_quality(features: np.ndarray, labels: np.ndarray, n_permutations: in
         out[f"{name}_null"] = null[name]
         out[f"{name}_p"] = float((1 + at_least) / (1 + n_permutations))
     return out
+
+
+def _fill_null(x: np.ndarray, k: int, rng: np.random.Generator, scorers: dict,
+               null: dict[str, np.ndarray]) -> None:
+    for i in range(len(next(iter(null.values())))):
+        shuffled = np.column_stack([rng.permutation(col) for col in x.T])
+        null_labels = KMeans(n_clusters=k, n_init=4, random_state=int(rng.integers(2**31))
+                             ).fit_predict(shuffled)
+        single = len(np.unique(null_labels)) < 2
+        for name, (fn, _) in scorers.items():
+            null[name][i] = np.nan if single else fn(shuffled, null_labels)
 
 
 def cluster_weight_structure(matrix: np.ndarray, axis: int = 0, method: str = "ward",

@@ -34,6 +34,7 @@ __all__ = [
     "trajectory_shift",
     "prepend_trials",
     "state_space_shift",
+    "state_at",
 ]
 
 
@@ -241,3 +242,21 @@ def state_space_shift(run: Callable[[np.ndarray], np.ndarray], probe_x: np.ndarr
         hidden = run(prepend_trials(prev, probe_x))[prev.shape[0]:]
         out[task] = trajectory_shift(reference, trial_average(hidden, probe_start, probe_end))
     return out
+
+
+def state_at(model: torch.nn.Module, x: np.ndarray, steps: np.ndarray, name: str,
+             chunk_size: int = 16) -> np.ndarray:
+    """Recorded state ``name`` of each trial at its own step ``steps (B,)``: ``(B, ...)``.
+
+    Runs ``chunk_size`` trials at a time, so only one chunk's trace is ever held (for ``M`` of
+    an MPN: ``(T, chunk, n_hidden, n_pre)``).
+    """
+    steps = np.asarray(steps, int)
+    out = []
+    for lo in range(0, x.shape[1], chunk_size):
+        _, states = run_model(model, x[:, lo:lo + chunk_size], track_states=True)
+        if name not in states:
+            raise ValueError(f"model records {sorted(states)}, not {name!r}")
+        part = states[name]
+        out.append(part[steps[lo:lo + chunk_size], np.arange(part.shape[1])])
+    return np.concatenate(out)

@@ -39,6 +39,9 @@ __all__ = [
     "fractional_task_variance",
     "ftv_histogram",
     "TaskVarianceResult",
+    "noise_free_trials",
+    "compute_task_variance",
+    "effective_modulation_variance",
 ]
 
 EPOCHS: tuple[str, ...] = ("stim1", "delay1", "stim2", "delay2", "go")
@@ -89,15 +92,20 @@ class SegmentVariance:
         length = int((end - start)[present].max())
         if length > self.mean.shape[0]:
             raise ValueError(f"segment of {length} steps exceeds max_length {self.mean.shape[0]}")
-        tau = np.arange(length)[:, None]
-        inside = present[None, :] & (tau < (end - start)[None, :])  # (L, b)
-        rows = np.clip(start[None, :] + tau, 0, n_steps - 1)
-        values = activity[rows, np.arange(batch)[None, :]].astype(self.mean.dtype)  # (L, b, F)
-        weight = inside[..., None].astype(self.mean.dtype)
-        n_new = inside.sum(axis=1)  # (L,)
-        safe = np.maximum(n_new, 1)[:, None]
-        mean_new = (values * weight).sum(axis=1) / safe
-        m2_new = (((values - mean_new[:, None, :]) * weight) ** 2).sum(axis=1)
+        if present.all() and (start == start[0]).all() and (end == end[0]).all():
+            values = activity[start[0]:end[0]].astype(self.mean.dtype, copy=False)  # (L, b, F)
+            n_new = np.full(length, batch)
+            mean_new = values.mean(axis=1)
+            m2_new = ((values - mean_new[:, None, :]) ** 2).sum(axis=1)
+        else:  # per-trial timing: gather each trial's segment, mask steps past its end
+            tau = np.arange(length)[:, None]
+            inside = present[None, :] & (tau < (end - start)[None, :])  # (L, b)
+            rows = np.clip(start[None, :] + tau, 0, n_steps - 1)
+            values = activity[rows, np.arange(batch)[None, :]].astype(self.mean.dtype)
+            weight = inside[..., None].astype(self.mean.dtype)
+            n_new = inside.sum(axis=1)  # (L,)
+            mean_new = (values * weight).sum(axis=1) / np.maximum(n_new, 1)[:, None]
+            m2_new = (((values - mean_new[:, None, :]) * weight) ** 2).sum(axis=1)
         n_old = self.count[:length]
         total = n_old + n_new
         delta = mean_new - self.mean[:length]
@@ -253,3 +261,80 @@ def accumulate_task_variance(chunks: Iterable[tuple[Mapping[str, np.ndarray],
                 acc_by_seg[seg].update(activity[name], start, end)
     return {name: {seg: acc.variance() for seg, acc in by_seg.items()}
             for name, by_seg in accs.items()}
+
+
+def noise_free_trials(task_config, rules: Iterable[str], rng: np.random.Generator) -> dict:
+    """Noise-free ``test``-mode trials per rule: ``{rule: Trials}`` (input noise off)."""
+    from core.tasks import generate_trials
+
+    return {rule: generate_trials(rule, task_config, None, rng, mode="test", noise=False)
+            for rule in rules}
+
+
+def compute_task_variance(model, trials_by_rule: Mapping, populations: Iterable[str] | None = None,
+                          max_chunk_bytes: float = 2**28) -> dict[str, TaskVarianceResult]:
+    """Task variance of a model's recorded populations on test trials, streamed over trials.
+
+    Args:
+        model: any ``core.models`` network (run in eval mode: recurrent noise off).
+        trials_by_rule: ``{rule: Trials}`` noise-free test trials (see :func:`noise_free_trials`).
+        populations: state names to analyse (default: those recorded among ``"input"``,
+            ``"hidden"``, ``"M"``); ``"M"`` is flattened to ``n_hidden * n_pre`` synapses.
+        max_chunk_bytes: trials are run in chunks whose recorded states stay below this size,
+            so a ``(T, B, N, N)`` trace of all trials is never held.
+
+    Returns ``{population: TaskVarianceResult}`` with ``by_rule (F, R)`` and ``by_epoch (F, K)``
+    (keys ``"rule/epoch"``). For an MPN, ``W ⊙ M`` is :func:`effective_modulation_variance`.
+    """
+    import torch
+
+    rules = list(trials_by_rule)
+    by_rule: dict[str, list[np.ndarray]] = {}
+    by_epoch: dict[str, list[np.ndarray]] = {}
+    epoch_keys: list[str] = []
+    for rule in rules:
+        trials = trials_by_rule[rule]
+        x = np.ascontiguousarray(trials.x, dtype=np.float32)
+        model.eval()
+        with torch.no_grad():
+            _, probe = model(torch.from_numpy(x[:, :1]), track_states=True)
+        names = [n for n in (populations or ("input", "hidden", "M")) if n in probe]
+        if populations is not None and len(names) != len(list(populations)):
+            raise ValueError(f"model records {sorted(probe)}, asked for {list(populations)}")
+        n_features = {n: int(np.prod(probe[n].shape[2:])) for n in names}
+        per_trial = x.shape[0] * sum(n_features.values()) * 4
+        chunk = max(1, int(max_chunk_bytes // per_trial))
+        lengths = segment_lengths(trials.epochs, x.shape[0])
+        dtype = np.float32 if max(n_features.values()) > 10_000 else np.float64
+
+        def chunks(trials=trials, x=x, chunk=chunk, names=names):
+            for lo in range(0, x.shape[1], chunk):
+                with torch.no_grad():
+                    _, states = model(torch.from_numpy(x[:, lo:lo + chunk]), track_states=True)
+                yield ({n: states[n].reshape(*states[n].shape[:2], -1).numpy() for n in names},
+                       {k: v[lo:lo + chunk] for k, v in trials.epochs.items()})
+
+        result = accumulate_task_variance(chunks(), n_features, lengths, dtype=dtype)
+        for name in names:
+            by_rule.setdefault(name, []).append(result[name]["trial"])
+            for epoch in EPOCHS:
+                if epoch in result[name]:
+                    by_epoch.setdefault(name, []).append(result[name][epoch])
+        epoch_keys += [f"{rule}/{e}" for e in EPOCHS if e in lengths]
+    return {name: TaskVarianceResult(rules, np.stack(by_rule[name], axis=1), epoch_keys,
+                                     np.stack(by_epoch[name], axis=1))
+            for name in by_rule}
+
+
+def effective_modulation_variance(tv_m: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """Task variance of ``W ⊙ M`` from that of ``M``: ``W_ij² · TV(M_ij)``.
+
+    Args:
+        tv_m: ``(n_hidden * n_pre, K)`` task variance of the flattened ``M``.
+        weight: ``(n_hidden, n_pre)`` the fixed plastic-layer ``W``.
+    Exact because ``W`` does not change within a trial: ``Var(W M) = W² Var(M)``.
+    """
+    w2 = np.asarray(weight, dtype=float).reshape(-1, 1) ** 2
+    if w2.shape[0] != np.shape(tv_m)[0]:
+        raise ValueError(f"W has {w2.shape[0]} entries, tv_m has {np.shape(tv_m)[0]} rows")
+    return w2 * np.asarray(tv_m)

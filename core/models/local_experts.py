@@ -102,7 +102,7 @@ class TrainConfig:
     criterion; a run that has not reached it after ``max_epochs`` is *not converged*.
     """
 
-    max_epochs: int = 5000
+    max_epochs: int = 3000
     criterion: float = 0.88
     stop_at_criterion: bool = True
 
@@ -167,7 +167,7 @@ def gate_probabilities(params: Params, x: np.ndarray) -> np.ndarray:
 
 def mixture_output(params: Params, x: np.ndarray) -> np.ndarray:
     """The gate-weighted mean output ``y = sum_i p_i o_i``, shape ``(S, N, C)``."""
-    return np.einsum("snk,snkc->snc", gate_probabilities(params, x), expert_outputs(params, x))
+    return (gate_probabilities(params, x)[..., None] * expert_outputs(params, x)).sum(axis=2)
 
 
 def responsibilities(params: Params, x: np.ndarray, d: np.ndarray, sigma: float = 1.0
@@ -219,18 +219,19 @@ def cooperative_grads(params: Params, x: np.ndarray, d: np.ndarray) -> tuple[np.
     """
     o = expert_outputs(params, x)
     p = gate_probabilities(params, x)
-    y = np.einsum("snk,snkc->snc", p, o)
+    y = (p[..., None] * o).sum(axis=2)
     err = d[None] - y
     n = x.shape[0]
     d_o = -p[..., None] * err[:, :, None, :] / n
-    d_u = -p * np.einsum("snkc,snc->snk", o - y[:, :, None, :], err) / n
+    d_u = -p * ((o - y[:, :, None, :]) * err[:, :, None, :]).sum(-1) / n
     return 0.5 * (err**2).sum(-1).mean(-1), _linear_grads(x, d_o, d_u)
 
 
 def _linear_grads(x: np.ndarray, d_o: np.ndarray, d_u: np.ndarray) -> Params:
     """Chain ``dE/do (S, N, K, C)`` and ``dE/du (S, N, K)`` through the linear maps."""
-    return {"W": np.einsum("nd,snkc->skdc", x, d_o), "b": d_o.sum(axis=1),
-            "V": np.einsum("nd,snk->sdk", x, d_u), "c": d_u.sum(axis=1)}
+    S, N, K, C = d_o.shape
+    d_w = (x.T @ d_o.reshape(S, N, K * C)).reshape(S, x.shape[1], K, C).transpose(0, 2, 1, 3)
+    return {"W": d_w, "b": d_o.sum(axis=1), "V": x.T @ d_u, "c": d_u.sum(axis=1)}
 
 
 # --------------------------------------------------------------------------------------------
@@ -255,8 +256,8 @@ def backprop_grads(params: Params, x: np.ndarray, d: np.ndarray, output: str = "
     if output == "logistic":
         delta_out = delta_out * y * (1.0 - y)
     delta_hidden = (delta_out @ params["W2"].transpose(0, 2, 1)) * a * (1.0 - a)
-    grads = {"W1": np.einsum("nd,snh->sdh", x, delta_hidden), "b1": delta_hidden.sum(axis=1),
-             "W2": np.einsum("snh,snc->shc", a, delta_out), "b2": delta_out.sum(axis=1)}
+    grads = {"W1": x.T @ delta_hidden, "b1": delta_hidden.sum(axis=1),
+             "W2": a.transpose(0, 2, 1) @ delta_out, "b2": delta_out.sum(axis=1)}
     return 0.5 * (err**2).sum(-1).mean(-1), grads
 
 
@@ -298,8 +299,9 @@ class TrainResult:
     ``epochs_to_criterion (S,)``: epochs (full-batch updates) until the training accuracy first
     reached the criterion, ``-1`` if never (not converged). ``train_accuracy``/``test_accuracy
     (S,)``: at that epoch, or at the last epoch for non-converged runs. ``curves``: arrays
-    ``(E + 1, S)`` per epoch from 0 (``loss``, ``train_accuracy``, ``test_accuracy``); after a run
-    stops its entries repeat the stopping values. ``initial_params``/``params``: start and end.
+    ``(E + 1, S)`` per epoch from 0 (``loss``, ``train_accuracy`` and, when tracked,
+    ``test_accuracy``); after a network stops its column repeats its stopping values.
+    ``initial_params``/``params``: at the start and at the end (the stopping epoch).
     """
 
     config: ModelConfig
@@ -310,7 +312,7 @@ class TrainResult:
     train_accuracy: np.ndarray
     test_accuracy: np.ndarray
     curves: dict[str, np.ndarray]
-    initial_params: Params
+    initial_params: Params = field(repr=False)
     params: Params = field(repr=False)
 
     @property
@@ -318,16 +320,25 @@ class TrainResult:
         return self.epochs_to_criterion >= 0
 
 
+def _forward_fill(curve: np.ndarray) -> np.ndarray:
+    """Replace NaN entries of ``(E, S)`` by the last finite value above them."""
+    rows = np.where(np.isnan(curve), 0, np.arange(curve.shape[0])[:, None])
+    return np.take_along_axis(curve, np.maximum.accumulate(rows, axis=0), axis=0)
+
+
 def train_population(config: ModelConfig, x_train: np.ndarray, y_train: np.ndarray,
                      x_test: np.ndarray, y_test: np.ndarray, seeds: np.ndarray | list[int],
                      learning_rates: np.ndarray | list[float] | float,
-                     train_config: TrainConfig = TrainConfig(), progress=None) -> TrainResult:
+                     train_config: TrainConfig = TrainConfig(), progress=None,
+                     track_test: bool = False) -> TrainResult:
     """Train one network per seed by full-batch gradient descent (vectorised over seeds).
 
     ``x_* (N, D)`` inputs, ``y_* (N,)`` class indices; ``learning_rates`` a scalar or ``(S,)``.
     A network stops updating once its training accuracy reaches the criterion (when
-    ``stop_at_criterion``); the loop ends early when every network has stopped. ``progress`` is an
-    optional callable taking the number of epochs just done (e.g. a tqdm bar's ``update``).
+    ``stop_at_criterion``) or its loss is no longer finite (diverged, not converged), and leaves
+    the vectorised batch; the loop ends when none is left.
+    ``track_test`` records the test accuracy at every epoch (otherwise only at the stop).
+    ``progress`` is an optional callable taking the number of epochs just done.
     """
     seeds = np.asarray(seeds, dtype=np.int64)
     lrs = np.broadcast_to(np.asarray(learning_rates, dtype=np.float64), seeds.shape).copy()
@@ -340,30 +351,45 @@ def train_population(config: ModelConfig, x_train: np.ndarray, y_train: np.ndarr
     epochs = np.full(S, -1, dtype=np.int64)
     train_acc = np.zeros(S)
     test_acc = np.zeros(S)
-    curves = {k: np.zeros((E + 1, S)) for k in ("loss", "train_accuracy", "test_accuracy")}
-    active = np.ones(S, dtype=bool)
+    keys = ("loss", "train_accuracy") + (("test_accuracy",) if track_test else ())
+    curves = {k: np.full((E + 1, S), np.nan) for k in keys}
+    live = np.arange(S)
+    live_params = {k: v.copy() for k, v in params.items()}
     last = 0
     for epoch in range(E + 1):
-        loss, grads = loss_and_grads(config, params, x_train, d)
-        acc_tr = accuracy(config, params, x_train, y_train)
-        acc_te = accuracy(config, params, x_test, y_test)
-        reached = active & (acc_tr >= train_config.criterion) & (epochs < 0)
-        epochs[reached] = epoch
-        record = active.copy()
-        train_acc[record], test_acc[record] = acc_tr[record], acc_te[record]
-        for key, value in (("loss", loss), ("train_accuracy", acc_tr), ("test_accuracy", acc_te)):
-            curves[key][epoch] = np.where(record, value, curves[key][epoch - 1])
+        with np.errstate(over="ignore", invalid="ignore"):
+            loss, grads = loss_and_grads(config, live_params, x_train, d)
+        acc_tr = accuracy(config, live_params, x_train, y_train)
+        curves["loss"][epoch, live] = loss
+        curves["train_accuracy"][epoch, live] = acc_tr
+        if track_test:
+            curves["test_accuracy"][epoch, live] = accuracy(config, live_params, x_test, y_test)
+        reached = (acc_tr >= train_config.criterion) & (epochs[live] < 0)
+        epochs[live[reached]] = epoch
+        stop = reached if train_config.stop_at_criterion else np.zeros_like(reached)
+        if epoch == E:
+            stop = np.ones_like(reached)
+        stop = stop | ~np.isfinite(loss)  # diverged: stops, counted as not converged
+        if stop.any():
+            gone = live[stop]
+            train_acc[gone] = acc_tr[stop]
+            test_acc[gone] = accuracy(config, {k: v[stop] for k, v in live_params.items()},
+                                      x_test, y_test)
+            for key in params:
+                params[key][gone] = live_params[key][stop]
+            keep = ~stop
+            live = live[keep]
+            live_params = {k: v[keep] for k, v in live_params.items()}
+            grads = {k: v[keep] for k, v in grads.items()}
         last = epoch
-        if train_config.stop_at_criterion:
-            active &= ~reached
-        if epoch == E or not active.any():
+        if live.size == 0:
             break
-        step = np.where(active, lrs, 0.0)
-        for key in params:
-            params[key] -= step.reshape((S,) + (1,) * (params[key].ndim - 1)) * grads[key]
+        step = lrs[live]
+        for key in live_params:
+            live_params[key] -= step.reshape((-1,) + (1,) * (grads[key].ndim - 1)) * grads[key]
         if progress is not None:
             progress(1)
-    curves = {k: v[: last + 1] for k, v in curves.items()}
+    curves = {k: _forward_fill(v[: last + 1]) for k, v in curves.items()}
     return TrainResult(config, train_config, seeds, lrs, epochs, train_acc, test_acc, curves,
                        initial, params)
 
@@ -386,7 +412,7 @@ class ProtocolConfig:
     seed: int = 0
     n_tune_seeds: int = 10
     tune_seed_start: int = 100_000
-    learning_rates: tuple[float, ...] = (0.03, 0.1, 0.3, 1.0, 3.0)
+    learning_rates: tuple[float, ...] = (0.3, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0)
     train: TrainConfig = TrainConfig()
 
     def __post_init__(self) -> None:

@@ -82,7 +82,8 @@ class MPNConfig:
         if self.m_bounds is not None:
             self.m_bounds = (float(self.m_bounds[0]), float(self.m_bounds[1]))
             if not self.m_bounds[0] < self.m_bounds[1]:
-                raise ValueError(f"m_bounds must be (low, high) with low < high, got {self.m_bounds}")
+                raise ValueError(f"m_bounds must be (low, high) with low < high, "
+                                 f"got {self.m_bounds}")
         for name, value, allowed in (
             ("activation", self.activation, tuple(ACTIVATIONS)),
             ("m_activation", self.m_activation, tuple(ACTIVATIONS)),
@@ -107,7 +108,9 @@ class MPNConfig:
     @property
     def lam_value(self) -> float:
         """Initial λ: ``lam_init`` or 1 − dt / m_time_scale."""
-        return float(self.lam_init) if self.lam_init is not None else 1.0 - self.dt / self.m_time_scale
+        if self.lam_init is not None:
+            return float(self.lam_init)
+        return 1.0 - self.dt / self.m_time_scale
 
 
 def _param_shape(kind: str, n_post: int, n_pre: int) -> tuple[int, ...]:
@@ -241,10 +244,11 @@ class DeepMultiPlasticNet(nn.Module):
         """``x (T, B, n_in)`` → ``y (T, B, n_out)`` and states.
 
         ``hidden_mask (n_hidden,)`` multiplies the last plastic layer's activity every step;
-        ``input_mask (n_embed,)`` the input layer's. With ``track_states``: ``"input"`` (T, B, n_pre)
-        (activity entering the first plastic layer), ``"hidden"`` (T, B, n_hidden) and
-        ``"M"`` (T, B, n_hidden, n_pre) of the last layer (M as used at each step, before the
-        update), plus ``"hidden{l}"``/``"M{l}"`` per layer when there are several.
+        ``input_mask (n_embed,)`` the input layer's. With ``track_states``: ``"input"``
+        (T, B, n_pre), the activity entering the first plastic layer; ``"hidden"``
+        (T, B, n_hidden) and ``"M"`` (T, B, n_hidden, n_pre) of the last layer (M as used at
+        each step, before its update); plus ``"hidden{l}"``/``"M{l}"`` per layer when there
+        are several.
         """
         if x.ndim != 3 or x.shape[-1] != self.config.n_in:
             raise ValueError(f"x must have shape (T, B, {self.config.n_in}), got {tuple(x.shape)}")

@@ -1,4 +1,4 @@
-"""Per-time-step math of a multi-plastic layer, and a fused sequence kernel with a hand-written backward.
+"""Per-step math of a multi-plastic layer, and a fused sequence kernel with a hand-written backward.
 
 Multi-plastic network (MPN; Aitken & Mihalas 2023, "Neural population dynamics of computing with
 synaptic modulations", eLife; the MultiTaskMPN lab code). One plastic layer, one time step::
@@ -104,10 +104,11 @@ def plastic_step(x: torch.Tensor, h_prev: torch.Tensor | None, M: torch.Tensor,
                  rule: PlasticRule) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """One step of a plastic layer (module docstring), differentiable with plain autograd.
 
-    ``x (B, N_pre)``, ``h_prev (B, N_post)`` or None, ``M (B, N_post, N_pre)``, ``W (N_post, N_pre)``,
-    ``b (N_post,)``, ``w_rec (N_post, N_post)`` or None, ``eta``/``lam`` already expanded to 2-D
-    (:func:`expand_param`), ``M0 (N_post, N_pre)``, ``plasticity_mask (N_post, N_pre)`` of 0/1,
-    ``hidden_mask (N_post,)``. Returns ``a (B, N_post)``, ``h (B, N_post)``, ``M' (B, N_post, N_pre)``.
+    Shapes: ``x (B, N_pre)``, ``h_prev (B, N_post)`` or None, ``M (B, N_post, N_pre)``,
+    ``W (N_post, N_pre)``, ``b (N_post,)``, ``w_rec (N_post, N_post)`` or None; ``eta``/``lam``
+    already expanded to 2-D (:func:`expand_param`); ``M0 (N_post, N_pre)``;
+    ``plasticity_mask (N_post, N_pre)`` of 0/1; ``hidden_mask (N_post,)``.
+    Returns ``a (B, N_post)``, ``h (B, N_post)`` and ``M' (B, N_post, N_pre)``.
     """
     mod = (W * M) if rule.mp_type == "mult" else M
     a = x @ W.T + torch.bmm(mod, x.unsqueeze(-1)).squeeze(-1)
@@ -147,7 +148,7 @@ def _reduce_to(t: torch.Tensor, kind: str) -> torch.Tensor:
 def _outer_adjoint(dZ: torch.Tensor, E: torch.Tensor, kind: str, post: torch.Tensor,
                    pre: torch.Tensor, need_dE: bool
                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """Adjoint of ``Z += E ⊙ (post preᵀ)``: returns ``(d post, d pre, d E)`` (dE in stored shape)."""
+    """Adjoint of ``Z += E ⊙ (post preᵀ)``: ``(d post, d pre, d E)``, dE in E's stored shape."""
     if kind == "matrix":
         dZE = dZ * E
         d_post = torch.bmm(dZE, pre.unsqueeze(-1)).squeeze(-1)
@@ -169,26 +170,42 @@ def _outer_adjoint(dZ: torch.Tensor, E: torch.Tensor, kind: str, post: torch.Ten
     return torch.bmm(dZ, (pre * e).unsqueeze(-1)).squeeze(-1), v * e, dE
 
 
-def _update_inplace(M: torch.Tensor, pre: torch.Tensor, post: torch.Tensor, E: torch.Tensor,
-                    L: torch.Tensor, M0: torch.Tensor, P: torch.Tensor | None,
-                    rule: PlasticRule, eta_scalar: float | None,
-                    lam_scalar: float | None) -> None:
-    """``M ← M'`` of the module docstring, computed in place (no autograd)."""
-    if rule.update == "oja":
-        decay = L - E.abs() * post.unsqueeze(-1) ** 2
-        M.mul_(decay)
-        M.add_(E * (post.unsqueeze(-1) * pre.unsqueeze(-2)))
-    elif eta_scalar is not None and lam_scalar is not None:
-        M.baddbmm_(post.unsqueeze(-1), pre.unsqueeze(-2), beta=lam_scalar, alpha=eta_scalar)
-    else:
-        M.mul_(L)
-        M.add_(E * (post.unsqueeze(-1) * pre.unsqueeze(-2)))
+def _update_into(out: torch.Tensor, M: torch.Tensor, pre: torch.Tensor, post: torch.Tensor,
+                 E: torch.Tensor, L: torch.Tensor, M0: torch.Tensor, P: torch.Tensor | None,
+                 rule: PlasticRule, eta_scalar: float | None, lam_scalar: float | None) -> None:
+    """Write ``M'`` of the module docstring into ``out`` (may be ``M`` itself; no autograd)."""
+    if rule.update != "oja" and eta_scalar is not None and lam_scalar is not None:
+        torch.baddbmm(M, post.unsqueeze(-1), pre.unsqueeze(-2), beta=lam_scalar,
+                      alpha=eta_scalar, out=out)
+        _finish_update(out, M0, P, rule)
+        return
+    if out is not M:
+        out.copy_(M)
+    _update_inplace(out, pre, post, E, L, rule)
+    _finish_update(out, M0, P, rule)
+
+
+def _finish_update(M: torch.Tensor, M0: torch.Tensor, P: torch.Tensor | None,
+                   rule: PlasticRule) -> None:
+    """M activation g, bounds and frozen synapses, in place."""
     if rule.m_activation != "linear":
         M.copy_(ACTIVATIONS[rule.m_activation](M))
     if rule.m_bounds is not None:
         F.hardtanh_(M, rule.m_bounds[0], rule.m_bounds[1])
     if P is not None:
         M.mul_(P).add_(M0 * (1.0 - P))
+
+
+def _update_inplace(M: torch.Tensor, pre: torch.Tensor, post: torch.Tensor, E: torch.Tensor,
+                    L: torch.Tensor, rule: PlasticRule) -> None:
+    """``M ← Z`` (before g, bounds and freezing), in place."""
+    if rule.update == "oja":
+        decay = L - E.abs() * post.unsqueeze(-1) ** 2
+        M.mul_(decay)
+        M.add_(E * (post.unsqueeze(-1) * pre.unsqueeze(-2)))
+    else:
+        M.mul_(L)
+        M.add_(E * (post.unsqueeze(-1) * pre.unsqueeze(-2)))
 
 
 class PlasticSequence(torch.autograd.Function):
@@ -238,7 +255,7 @@ class PlasticSequence(torch.autograd.Function):
                 h_prev = h
                 if t < T - 1:
                     post = h if const_post is None else const_post.expand_as(h)
-                    _update_inplace(M, pre, post, E, L, M0, plasticity_mask, rule, eta_s, lam_s)
+                    _update_into(M, M, pre, post, E, L, M0, plasticity_mask, rule, eta_s, lam_s)
         ctx.save_for_backward(x, W, b, w_rec, eta, lam, M0, plasticity_mask, hidden_mask,
                               a_all, h_all)
         ctx.rule, ctx.eta_kind, ctx.lam_kind, ctx.chunk = rule, eta_kind, lam_kind, chunk
@@ -269,15 +286,18 @@ class PlasticSequence(torch.autograd.Function):
         const_post = None
         if rule.update == "hebb_pre":
             const_post = x.new_full((1, n_post), 1.0 / math.sqrt(n_post))
+        traj = scratch = None  # M_t of the current chunk (T, chunk, N_post, N_pre); a work buffer
         for start in range(0, B, chunk):
             sl = slice(start, min(start + chunk, B))
-            Ms = [M0.expand(sl.stop - sl.start, *M0.shape).clone()]
+            n = sl.stop - sl.start
+            if traj is None or traj.shape[1] != n:
+                traj = x.new_empty(T, n, *M0.shape)
+                scratch = x.new_empty(n, *M0.shape)
+            Ms = traj
+            Ms[0].copy_(M0.expand(n, *M0.shape))
             for t in range(T - 1):
-                post = h_all[t, sl] if const_post is None else const_post.expand(
-                    sl.stop - sl.start, n_post)
-                M = Ms[-1].clone()
-                _update_inplace(M, x[t, sl], post, E, L, M0, P, rule, eta_s, lam_s)
-                Ms.append(M)
+                post = h_all[t, sl] if const_post is None else const_post.expand(n, n_post)
+                _update_into(Ms[t + 1], Ms[t], x[t, sl], post, E, L, M0, P, rule, eta_s, lam_s)
             G = None  # gradient w.r.t. M_{t+1}
             dh_rec = None
             for t in range(T - 1, -1, -1):
@@ -292,7 +312,8 @@ class PlasticSequence(torch.autograd.Function):
                     if need[6] and P is not None:
                         dM0 += (G * (1.0 - P)).sum(0)
                     if lo_hi is not None:
-                        dZ = torch.ops.aten.hardtanh_backward(dZ, M_next, lo_hi[0], lo_hi[1])
+                        torch.ops.aten.hardtanh_backward.grad_input(
+                            dZ, M_next, lo_hi[0], lo_hi[1], grad_input=dZ)
                     if rule.m_activation != "linear":
                         dZ = dZ * _grad_from_output(rule.m_activation, M_next)
                     post = h if const_post is None else const_post.expand_as(h)
@@ -318,12 +339,13 @@ class PlasticSequence(torch.autograd.Function):
                 if dh_rec is not None:
                     dh = dh + dh_rec
                 da = dh * fprime[t, sl]
-                outer = torch.bmm(da.unsqueeze(-1), pre.unsqueeze(-2))
+                outer = da.unsqueeze(-1) * pre.unsqueeze(-2)
                 if rule.mp_type == "mult":
-                    dx_t = da @ W + torch.bmm((W * M).transpose(1, 2), da.unsqueeze(-1)).squeeze(-1)
+                    torch.mul(M, W, out=scratch)
+                    dx_t = da @ W + torch.bmm(scratch.transpose(1, 2),
+                                              da.unsqueeze(-1)).squeeze(-1)
                     if need[1]:
-                        dW += (outer * M).sum(0)
-                    outer.mul_(W)
+                        dW += torch.mul(outer, M, out=scratch).sum(0)
                 else:
                     dx_t = da @ W + torch.bmm(M.transpose(1, 2), da.unsqueeze(-1)).squeeze(-1)
                 if d_pre is not None:
@@ -336,7 +358,10 @@ class PlasticSequence(torch.autograd.Function):
                 if w_rec is not None and t > 0:
                     dW_rec += da.T @ h_all[t - 1, sl]
                     dh_rec = da @ w_rec
-                G = outer if G_direct is None else G_direct.add_(outer)
+                if rule.mp_type == "mult":
+                    G = outer.mul_(W) if G_direct is None else G_direct.addcmul_(outer, W)
+                else:
+                    G = outer if G_direct is None else G_direct.add_(outer)
             if need[6]:
                 dM0 += G.sum(0)
         return (dx, dW, db, dW_rec, d_eta if need[4] else None, d_lam if need[5] else None,

@@ -58,6 +58,9 @@ class TimescaleRNNConfig:
     def __post_init__(self) -> None:
         self.heads = tuple(int(n) for n in self.heads)
         self.tau_init_range = tuple(float(t) for t in self.tau_init_range)
+        if self.n_in < 1 or self.n_hidden < 1 or self.n_classes < 2:
+            raise ValueError(f"need n_in >= 1, n_hidden >= 1, n_classes >= 2; got {self.n_in}, "
+                             f"{self.n_hidden}, {self.n_classes}")
         if self.cell not in CELLS:
             raise ValueError(f"cell must be one of {CELLS}, got {self.cell!r}")
         if self.activation not in ACTIVATIONS:

@@ -57,7 +57,7 @@ def plot_task_variance_map(normalized_tv: np.ndarray, labels: np.ndarray,
     labels = np.asarray(labels)
     tv = _check_2d(normalized_tv, len(labels), len(rule_labels), "normalized_tv")
     n_units, n_rules = tv.shape
-    fig = plt.figure(figsize=(max(3.5, 0.012 * n_units + 2.2), 0.16 * n_rules + 1.0))
+    fig = plt.figure(figsize=(min(7.5, max(3.5, 0.012 * n_units + 2.2)), 0.16 * n_rules + 1.0))
     grid = fig.add_gridspec(2, 2, height_ratios=[n_rules, 0.6], width_ratios=[1, 0.03],
                             hspace=0.06, wspace=0.03)
     ax = fig.add_subplot(grid[0, 0])
@@ -74,7 +74,7 @@ def plot_task_variance_map(normalized_tv: np.ndarray, labels: np.ndarray,
     index = np.array([uniq.index(v) for v in labels])
     bar.imshow(index[None, :], aspect="auto", cmap=ListedColormap(colors), vmin=-0.5,
                vmax=len(uniq) - 0.5, interpolation="nearest")
-    for i, value in enumerate(uniq):
+    for value in uniq:
         where = np.flatnonzero(labels == value)
         bar.text(where.mean(), 0, str(value + 1), ha="center", va="center", fontsize=5,
                  color="white")

@@ -158,7 +158,7 @@ def stratified_speaker_split(seed: int, n_test: int = 25, tokens: VowelTokens | 
     if not 0 < n_test < speakers.size:
         raise ValueError(f"n_test must be in 1..{speakers.size - 1}, got {n_test}")
     rng = np.random.default_rng(seed)
-    group_of = {int(s): str(g) for s, g in zip(tokens.speakers, tokens.groups)}
+    group_of = {int(s): str(g) for s, g in zip(tokens.speakers, tokens.groups, strict=True)}
     test: list[int] = []
     remaining = n_test
     groups = [g for g in SPEAKER_GROUPS if any(group_of[int(s)] == g for s in speakers)]

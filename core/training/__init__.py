@@ -11,16 +11,20 @@ from core.training.config import TrainConfig, get_preset
 from core.training.losses import masked_cross_entropy, masked_mse
 from core.training.naming import RunName, parse_run_name, run_name
 from core.training.trainer import (
+    RuleTraining,
     RunExistsError,
+    StageRecorder,
     Trainer,
     TrainingDiverged,
     TrainResult,
     Validation,
+    build_rule_run,
+    load_run,
 )
 
 __all__ = [
-    "CheckpointError", "RunExistsError", "RunName", "TrainConfig", "TrainResult", "Trainer",
-    "TrainingDiverged", "Validation", "get_preset", "load_checkpoint", "load_model_state",
-    "masked_cross_entropy", "masked_mse", "model_state", "parse_run_name", "run_name",
-    "save_checkpoint",
+    "CheckpointError", "RuleTraining", "RunExistsError", "RunName", "StageRecorder",
+    "TrainConfig", "TrainResult", "Trainer", "TrainingDiverged", "Validation", "build_rule_run",
+    "get_preset", "load_checkpoint", "load_model_state", "load_run", "masked_cross_entropy",
+    "masked_mse", "model_state", "parse_run_name", "run_name", "save_checkpoint",
 ]

@@ -334,11 +334,8 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         params = [p for g in self.optimizer.param_groups for p in g["params"]]
-        if cfg.grad_clip > 0:
-            norm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-        else:
-            norm = torch.linalg.vector_norm(
-                torch.stack([p.grad.norm() for p in params if p.grad is not None]))
+        norm = torch.nn.utils.clip_grad_norm_(  # max_norm inf: measure without clipping
+            params, cfg.grad_clip if cfg.grad_clip > 0 else math.inf)
         if not torch.isfinite(norm):
             self._diverged(f"gradient norm is {norm.item()}")
         self.optimizer.step()
@@ -422,7 +419,11 @@ def trial_loss(kind: str = "mse", act_l1: float = 0.0, act_l2: float = 0.0,
         y_hat, states = model(x, track_states=track)
         loss = output_loss(y_hat, y, c_mask)
         if track:
-            loss = loss + activity_penalty(states["hidden"], act_l1, act_l2)
+            hidden = states["hidden"]
+            if torch.is_grad_enabled() and not hidden.requires_grad:
+                raise ValueError(f"{type(model).__name__} returns detached hidden states, so an "
+                                 "activity penalty (act_l1/act_l2) would not train anything")
+            loss = loss + activity_penalty(hidden, act_l1, act_l2)
         return loss, y_hat
 
     return loss_fn

@@ -1,0 +1,283 @@
+"""Lesions and pruning of trained networks, always on a copy of the model.
+
+- Unit lesions silence a population's units: by their weights (``mode="weights"``: an input-
+  embedding unit loses its ``W_in`` row and its ``W`` column; a hidden unit its ``W`` row, bias
+  and readout column, plus recurrent rows/columns for RNNs) or by their activity
+  (``mode="activity"``: the models' ``hidden_mask`` / MPN ``input_mask``).
+- Synapse lesions act on entries of the plastic ``W`` (``n_hidden, n_pre``): ``"weights"`` zeroes
+  ``W`` there (removes the connection), ``"freeze"`` zeroes the MPN ``plasticity_mask`` there
+  (removes the plasticity, M stays at its initial value).
+- Every cluster lesion is compared with size-matched random lesions of the same population
+  (``n_random`` >= 10 repeats); effect = random − cluster accuracy, so a positive effect means
+  the cluster matters more than its size alone explains (the MPN lab's convention).
+- Pruning zeroes the lowest-magnitude fraction of the main weight matrix (MPN: plastic ``W``;
+  leaky RNN: ``W_rec``).
+
+The loaded model is never modified: :func:`lesioned_copy` deep-copies it first.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from core.analysis.state_space import run_model
+from core.tasks import Trials, accuracy
+
+__all__ = [
+    "POPULATIONS",
+    "Lesion",
+    "lesioned_copy",
+    "main_weight",
+    "evaluate",
+    "cluster_lesion_effects",
+    "pair_lesion_effects",
+    "synapse_lesion_effects",
+    "pruning_curve",
+]
+
+POPULATIONS = ("input", "hidden")
+
+
+@dataclass(frozen=True)
+class Lesion:
+    """One lesion: ``units`` of a ``population`` (``"input"``/``"hidden"``), or ``synapses``
+    (``(n_hidden, n_pre)`` bool) of the plastic ``W``.
+
+    ``mode``: ``"weights"`` or ``"activity"`` for units; ``"weights"`` or ``"freeze"`` for
+    synapses.
+    """
+
+    population: str
+    units: tuple[int, ...] = ()
+    synapses: np.ndarray | None = None
+    mode: str = "weights"
+
+
+def _slices(model: torch.nn.Module, population: str) -> list[tuple[torch.Tensor, int]]:
+    """``(tensor, axis)`` pairs whose index along ``axis`` is a unit of ``population``."""
+    name = type(model).__name__
+    if name == "DeepMultiPlasticNet":
+        layer = model.layers[-1]
+        if population == "input":
+            if model.w_in is None:
+                raise ValueError("this MPN has no input layer to lesion")
+            return [(model.w_in.weight, 0), (model.layers[0].W, 1)]
+        out = [(layer.W, 0), (model.readout.weight, 1)]
+        if layer.b is not None:
+            out.append((layer.b, 0))
+        if getattr(layer, "w_rec", None) is not None:
+            out += [(layer.w_rec, 0), (layer.w_rec, 1)]
+        return out
+    if name == "LeakyRNN" and population == "hidden":
+        return [(model.w_in.weight, 0), (model.w_in.bias, 0), (model.w_rec, 0),
+                (model.w_rec, 1), (model.readout.weight, 1)]
+    raise ValueError(f"no weight lesion of population {population!r} for {name}; "
+                     "use mode='activity'")
+
+
+def main_weight(model: torch.nn.Module) -> torch.Tensor:
+    """The matrix pruned by :func:`pruning_curve`: MPN plastic ``W``, leaky-RNN ``W_rec``."""
+    name = type(model).__name__
+    if name == "DeepMultiPlasticNet":
+        return model.layers[-1].W
+    if name == "LeakyRNN":
+        return model.w_rec
+    raise ValueError(f"no prunable main weight known for {name}")
+
+
+def lesioned_copy(model: torch.nn.Module, lesions: Sequence[Lesion] = (),
+                  prune_fraction: float = 0.0) -> tuple[torch.nn.Module, dict[str, torch.Tensor]]:
+    """A lesioned deep copy of ``model`` and the forward keyword arguments it needs.
+
+    Returns ``(copy, forward_kwargs)``; activity lesions come back as ``hidden_mask`` /
+    ``input_mask`` in ``forward_kwargs``. ``prune_fraction`` in [0, 1) zeroes that fraction of
+    the smallest-magnitude entries of :func:`main_weight`.
+    """
+    if not 0.0 <= prune_fraction < 1.0:
+        raise ValueError(f"prune_fraction must be in [0, 1), got {prune_fraction}")
+    lesioned = copy.deepcopy(model)
+    kwargs: dict[str, torch.Tensor] = {}
+    with torch.no_grad():
+        for lesion in lesions:
+            if lesion.population not in POPULATIONS:
+                raise ValueError(f"population must be one of {POPULATIONS}, "
+                                 f"got {lesion.population!r}")
+            if lesion.synapses is not None:
+                _lesion_synapses(lesioned, lesion)
+                continue
+            units = torch.as_tensor(lesion.units, dtype=torch.long)
+            if lesion.mode == "activity":
+                key = f"{lesion.population}_mask"
+                size = (model.config.n_hidden if lesion.population == "hidden"
+                        else model.config.n_embed)
+                mask = kwargs.setdefault(key, torch.ones(size))
+                mask[units] = 0.0
+            elif lesion.mode == "weights":
+                for tensor, axis in _slices(lesioned, lesion.population):
+                    tensor.index_fill_(axis, units, 0.0)
+            else:
+                raise ValueError(f"unit lesion mode must be 'weights' or 'activity', "
+                                 f"got {lesion.mode!r}")
+        if prune_fraction > 0:
+            weight = main_weight(lesioned)
+            k = int(round(prune_fraction * weight.numel()))
+            if k > 0:
+                order = torch.argsort(weight.abs().flatten())[:k]
+                weight.view(-1)[order] = 0.0
+    return lesioned, kwargs
+
+
+def _lesion_synapses(model: torch.nn.Module, lesion: Lesion) -> None:
+    if type(model).__name__ != "DeepMultiPlasticNet":
+        raise ValueError("synapse lesions need a DeepMultiPlasticNet")
+    mask = torch.as_tensor(np.asarray(lesion.synapses, dtype=bool))
+    weight = model.layers[-1].W
+    if mask.shape != weight.shape:
+        raise ValueError(f"synapse mask must have shape {tuple(weight.shape)}, "
+                         f"got {tuple(mask.shape)}")
+    if lesion.mode == "weights":
+        weight[mask] = 0.0
+    elif lesion.mode == "freeze":
+        model.plasticity_mask[mask] = 0.0
+    else:
+        raise ValueError(f"synapse lesion mode must be 'weights' or 'freeze', got {lesion.mode!r}")
+
+
+def evaluate(model: torch.nn.Module, trials_by_rule: Mapping[str, Trials], task_config,
+             forward_kwargs: Mapping[str, torch.Tensor] | None = None
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """Per-rule accuracy ``(R,)`` and cost ``(R,)`` (masked MSE, c_mask inside the square)."""
+    acc, cost = [], []
+    for trials in trials_by_rule.values():
+        y, _ = run_model(model, trials.x, **(forward_kwargs or {}))
+        acc.append(float(accuracy(y, trials, task_config).mean()))
+        cost.append(float(np.mean((trials.c_mask * (y - trials.y)) ** 2)))
+    return np.asarray(acc), np.asarray(cost)
+
+
+def _population_size(model: torch.nn.Module, population: str) -> int:
+    return int(model.config.n_hidden if population == "hidden" else model.config.n_embed)
+
+
+def cluster_lesion_effects(model: torch.nn.Module, clusters: Mapping[str, np.ndarray],
+                           population: str, trials_by_rule: Mapping[str, Trials], task_config,
+                           mode: str = "weights", n_random: int = 10,
+                           rng: np.random.Generator | None = None, progress: bool = False
+                           ) -> dict[str, np.ndarray]:
+    """Lesion each cluster of ``population`` and size-matched random unit sets.
+
+    Args:
+        clusters: ``{name: (n_c,) unit indices}``.
+    Returns ``accuracy`` / ``cost`` ``(R, C)`` after each cluster lesion, ``random_accuracy`` /
+    ``random_cost`` ``(R, C)`` means over ``n_random`` random lesions of the same size,
+    ``effect`` ``(R, C)`` = random − cluster accuracy, ``cost_effect`` = cluster − random cost,
+    and the intact ``baseline_accuracy`` / ``baseline_cost`` ``(R,)``.
+    """
+    if n_random < 1:
+        raise ValueError(f"n_random must be >= 1, got {n_random}")
+    rng = rng if rng is not None else np.random.default_rng(0)
+    n_units = _population_size(model, population)
+    base_acc, base_cost = evaluate(model, trials_by_rule, task_config)
+    shape = (len(trials_by_rule), len(clusters))
+    out = {k: np.zeros(shape) for k in ("accuracy", "cost", "random_accuracy", "random_cost")}
+    items = list(clusters.items())
+    for j, (_, units) in enumerate(tqdm(items, desc=f"{population} lesions", disable=not progress)):
+        units = tuple(int(u) for u in np.asarray(units))
+        lesioned, kw = lesioned_copy(model, [Lesion(population, units, mode=mode)])
+        out["accuracy"][:, j], out["cost"][:, j] = evaluate(lesioned, trials_by_rule,
+                                                            task_config, kw)
+        for _ in range(n_random):
+            rand = tuple(int(u) for u in rng.choice(n_units, size=len(units), replace=False))
+            lesioned, kw = lesioned_copy(model, [Lesion(population, rand, mode=mode)])
+            acc, cost = evaluate(lesioned, trials_by_rule, task_config, kw)
+            out["random_accuracy"][:, j] += acc / n_random
+            out["random_cost"][:, j] += cost / n_random
+    out["effect"] = out["random_accuracy"] - out["accuracy"]
+    out["cost_effect"] = out["cost"] - out["random_cost"]
+    out["baseline_accuracy"], out["baseline_cost"] = base_acc, base_cost
+    return out
+
+
+def pair_lesion_effects(model: torch.nn.Module, input_clusters: Mapping[str, np.ndarray],
+                        hidden_clusters: Mapping[str, np.ndarray],
+                        trials_by_rule: Mapping[str, Trials], task_config,
+                        mode: str = "weights", n_random: int = 10,
+                        rng: np.random.Generator | None = None, progress: bool = False
+                        ) -> dict[str, np.ndarray]:
+    """Lesion every (input cluster, hidden cluster) pair together, against random pairs of the
+    same sizes. Returns ``accuracy``/``random_accuracy``/``effect`` ``(R, n_in_c, n_hid_c)``."""
+    rng = rng if rng is not None else np.random.default_rng(0)
+    n_in, n_hid = _population_size(model, "input"), _population_size(model, "hidden")
+    shape = (len(trials_by_rule), len(input_clusters), len(hidden_clusters))
+    acc_out, rand_out = np.zeros(shape), np.zeros(shape)
+    pairs = [(i, h, np.asarray(u_in), np.asarray(u_hid))
+             for i, u_in in enumerate(input_clusters.values())
+             for h, u_hid in enumerate(hidden_clusters.values())]
+    for i, h, u_in, u_hid in tqdm(pairs, desc="pair lesions", disable=not progress):
+        lesions = [Lesion("input", tuple(int(u) for u in u_in), mode=mode),
+                   Lesion("hidden", tuple(int(u) for u in u_hid), mode=mode)]
+        lesioned, kw = lesioned_copy(model, lesions)
+        acc_out[:, i, h] = evaluate(lesioned, trials_by_rule, task_config, kw)[0]
+        for _ in range(n_random):
+            rand = [Lesion("input", tuple(int(u) for u in rng.choice(n_in, len(u_in), False)),
+                           mode=mode),
+                    Lesion("hidden", tuple(int(u) for u in rng.choice(n_hid, len(u_hid), False)),
+                           mode=mode)]
+            lesioned, kw = lesioned_copy(model, rand)
+            rand_out[:, i, h] += evaluate(lesioned, trials_by_rule, task_config, kw)[0] / n_random
+    return {"accuracy": acc_out, "random_accuracy": rand_out, "effect": rand_out - acc_out}
+
+
+def synapse_lesion_effects(model: torch.nn.Module, labels: np.ndarray,
+                           trials_by_rule: Mapping[str, Trials], task_config,
+                           n_random: int = 10, rng: np.random.Generator | None = None,
+                           progress: bool = False) -> dict[str, np.ndarray]:
+    """Lesion each synapse cluster two ways, zero ``W`` (``weights``) or freeze ``M``
+    (``freeze``), against size-matched random synapse sets.
+
+    Args:
+        labels: ``(n_hidden, n_pre)`` int cluster label per synapse (negative = not clustered).
+    Returns ``{mode: {"accuracy", "random_accuracy", "effect"}}`` flattened as
+    ``"<mode>_accuracy"`` etc., each ``(R, C)`` with C the non-negative labels in order.
+    """
+    rng = rng if rng is not None else np.random.default_rng(0)
+    labels = np.asarray(labels)
+    clusters = [c for c in np.unique(labels) if c >= 0]
+    out: dict[str, np.ndarray] = {"clusters": np.asarray(clusters)}
+    jobs = [(mode, j, c) for mode in ("weights", "freeze") for j, c in enumerate(clusters)]
+    for mode in ("weights", "freeze"):
+        out[f"{mode}_accuracy"] = np.zeros((len(trials_by_rule), len(clusters)))
+        out[f"{mode}_random_accuracy"] = np.zeros_like(out[f"{mode}_accuracy"])
+    for mode, j, c in tqdm(jobs, desc="synapse lesions", disable=not progress):
+        mask = labels == c
+        lesioned, _ = lesioned_copy(model, [Lesion("hidden", synapses=mask, mode=mode)])
+        out[f"{mode}_accuracy"][:, j] = evaluate(lesioned, trials_by_rule, task_config)[0]
+        for _ in range(n_random):
+            rand = np.zeros(labels.size, dtype=bool)
+            rand[rng.choice(labels.size, size=int(mask.sum()), replace=False)] = True
+            lesioned, _ = lesioned_copy(
+                model, [Lesion("hidden", synapses=rand.reshape(labels.shape), mode=mode)])
+            out[f"{mode}_random_accuracy"][:, j] += evaluate(
+                lesioned, trials_by_rule, task_config)[0] / n_random
+    for mode in ("weights", "freeze"):
+        out[f"{mode}_effect"] = out[f"{mode}_random_accuracy"] - out[f"{mode}_accuracy"]
+    return out
+
+
+def pruning_curve(model: torch.nn.Module, trials_by_rule: Mapping[str, Trials], task_config,
+                  fractions: Sequence[float] = (0.0, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.999),
+                  progress: bool = False) -> dict[str, np.ndarray]:
+    """Accuracy and cost per rule ``(R, F)`` after pruning each fraction ``(F,)`` of weights."""
+    fractions = np.asarray(fractions, dtype=float)
+    acc = np.zeros((len(trials_by_rule), len(fractions)))
+    cost = np.zeros_like(acc)
+    for i, fraction in enumerate(tqdm(fractions, desc="pruning", disable=not progress)):
+        pruned, _ = lesioned_copy(model, prune_fraction=float(fraction))
+        acc[:, i], cost[:, i] = evaluate(pruned, trials_by_rule, task_config)
+    return {"fractions": fractions, "accuracy": acc, "cost": cost}

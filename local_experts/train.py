@@ -1,0 +1,105 @@
+"""Train one system of Jacobs et al. (1991) on the Peterson-Barney vowels for several seeds.
+
+Writes ``<out>/<system>_seeds<first>-<last>_lr<lr>/`` with ``config.json`` (system, training and
+split settings), ``summary.csv`` (per seed: epochs to criterion, train and test accuracy),
+``curves.csv`` (per epoch and seed: loss, train and test accuracy) and ``params.npz`` (initial
+and final parameters, keys ``initial_<name>`` and ``final_<name>``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from core.models.local_experts import TrainConfig, train_population
+from core.tasks.vowels import make_split
+from local_experts.common import SYSTEMS, refuse_overwrite, write_text_atomic
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--system", choices=list(SYSTEMS), default="mix4",
+                        help="which network (default mix4: 4 linear experts, competitive)")
+    parser.add_argument("--lr", type=float, default=2.0, help="learning rate (default 2)")
+    parser.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
+    parser.add_argument("--seeds", type=int, default=5, help="number of seeds (default 5)")
+    parser.add_argument("--max-epochs", type=int, default=3000,
+                        help="epoch budget (default 3000)")
+    parser.add_argument("--criterion", type=float, default=0.88,
+                        help="training accuracy that counts as converged (default 0.88)")
+    parser.add_argument("--no-stop", action="store_true",
+                        help="keep training after the criterion until --max-epochs")
+    parser.add_argument("--split", choices=("paper", "stratified"), default="paper",
+                        help="speaker split (default: the fixed 50/25 paper split)")
+    parser.add_argument("--split-seed", type=int, default=0, help="seed of a stratified split")
+    parser.add_argument("--out", type=Path, default=Path("runs/local_experts"),
+                        help="parent folder of the run folder (default runs/local_experts)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing run")
+    args = parser.parse_args(argv)
+    if args.seeds < 1 or args.lr <= 0:
+        raise SystemExit("error: --seeds and --lr must be positive")
+    try:
+        train_config = TrainConfig(max_epochs=args.max_epochs, criterion=args.criterion,
+                                   stop_at_criterion=not args.no_stop)
+    except ValueError as err:
+        raise SystemExit(f"error: {err}") from None
+    seeds = np.arange(args.seed, args.seed + args.seeds)
+    run = args.out / f"{args.system}_seeds{seeds[0]}-{seeds[-1]}_lr{args.lr:g}"
+    files = [run / n for n in ("config.json", "summary.csv", "curves.csv", "params.npz")]
+    refuse_overwrite(files, args.overwrite)
+
+    split = make_split(args.split, args.split_seed)
+    config = SYSTEMS[args.system]
+    with tqdm(total=train_config.max_epochs, desc=args.system, unit="epoch") as bar:
+        result = train_population(config, split.x_train, split.y_train, split.x_test,
+                                  split.y_test, seeds, args.lr, train_config, bar.update,
+                                  track_test=True)
+
+    write_text_atomic(files[0], json.dumps({
+        "system": args.system, "kind": type(config).__name__, "model": asdict(config),
+        "train": asdict(train_config), "learning_rate": args.lr, "seeds": seeds.tolist(),
+        "split": args.split, "split_seed": args.split_seed}, indent=2) + "\n")
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["seed", "epochs_to_criterion", "train_accuracy", "test_accuracy"])
+    for row in zip(seeds, result.epochs_to_criterion, result.train_accuracy,
+                   result.test_accuracy, strict=True):
+        writer.writerow([int(row[0]), int(row[1]), f"{row[2]:.4f}", f"{row[3]:.4f}"])
+    write_text_atomic(files[1], buf.getvalue())
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["epoch", "seed", "loss", "train_accuracy", "test_accuracy"])
+    for epoch in range(result.curves["loss"].shape[0]):
+        for s, seed in enumerate(seeds):
+            writer.writerow([epoch, int(seed)] + [f"{result.curves[k][epoch, s]:.6g}" for k in
+                                                  ("loss", "train_accuracy", "test_accuracy")])
+    write_text_atomic(files[2], buf.getvalue())
+    arrays = {f"initial_{k}": v for k, v in result.initial_params.items()}
+    arrays.update({f"final_{k}": v for k, v in result.params.items()})
+    fd, tmp = tempfile.mkstemp(dir=run, suffix=".npz")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            np.savez_compressed(handle, **arrays)
+        os.replace(tmp, files[3])
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    for seed, ep, tr, te in zip(seeds, result.epochs_to_criterion, result.train_accuracy,
+                                result.test_accuracy, strict=True):
+        status = f"{ep} epochs" if ep >= 0 else "not converged"
+        print(f"seed {seed}: {status}, train {tr:.3f}, test {te:.3f}")
+    print(f"wrote {run}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+"""Lesion every cluster of trained runs and prune their weights; save the accuracy changes.
+
+Needs ``multiple_task_analysis.py`` to have stored the run's clusters. For each run NAME: hidden
+clusters (weights and activity), for MPNs also input-embedding clusters, every input × hidden
+cluster pair and the synapse (modulation) clusters, each as zeroed W and as frozen M; every
+lesion against ``--random`` size-matched random lesions (effect = random − cluster accuracy);
+then pruning of the lowest-magnitude weights from 0 to 99.9 %. Accuracy and cost are measured
+per rule on fresh trials; the loaded model is never modified (lesions act on copies). Results
+go to ``<runs>/<NAME>/lesion.h5``; draw them with ``lesion_plot.py``.
+
+Example::
+
+    python multiple_task/lesion.py reach_seed0_L21e4+hidden64+batch32+angle --random 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+import torch
+
+from core.analysis import load_trained, resolve_run
+from core.analysis.lesion import (
+    cluster_lesion_effects,
+    pair_lesion_effects,
+    pruning_curve,
+    synapse_lesion_effects,
+)
+from core.io import ResultsFileError, load_results, save_results
+from core.tasks import generate_trials
+from core.training import CheckpointError
+
+PRUNE_FRACTIONS = (0.0, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.999)
+RESULTS_FILE = "lesion.h5"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("names", nargs="+", metavar="NAME", help="run names (folders under --runs)")
+    p.add_argument("--runs", default="runs", help="folder holding the runs (default: runs)")
+    p.add_argument("--method", choices=("kmeans", "ward"), default="kmeans",
+                   help="which stored unit clustering to lesion (default: kmeans)")
+    p.add_argument("--random", type=int, default=10,
+                   help="size-matched random lesions per cluster (default 10, at least 10 for "
+                        "the paper figures)")
+    p.add_argument("--trials", type=int, default=64,
+                   help="fresh trials per rule for each evaluation (default 64)")
+    p.add_argument("--no-pairs", action="store_true", help="skip input × hidden cluster pairs")
+    p.add_argument("--no-synapses", action="store_true", help="skip synapse-cluster lesions")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace this run's entry in an existing lesion.h5")
+    p.add_argument("--seed", type=int, default=0, help="seed of trials and random lesions")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    return p.parse_args(argv)
+
+
+def unit_clusters(entry: dict) -> dict[str, np.ndarray]:
+    """``{cluster number (1-based): unit indices}`` of the active clusters of a stored fit."""
+    labels, k = np.asarray(entry["labels"]), int(entry["n_clusters"])
+    return {str(c + 1): np.flatnonzero(labels == c) for c in range(k)
+            if (labels == c).any()}
+
+
+def lesion_run(name: str, args: argparse.Namespace) -> None:
+    """All lesions of one run."""
+    run_dir = resolve_run(args.runs, name)
+    analysis = load_results(run_dir / "analysis.h5", name)
+    model, task, run_config = load_trained(run_dir)
+    rng = np.random.default_rng(args.seed)
+    trials = {r: generate_trials(r, task, args.trials, rng) for r in task.rules}
+    progress = not args.no_progress
+    clusters = analysis["clusters"]
+    results: dict = {"rules": np.asarray(task.rules), "method": args.method}
+    hidden = unit_clusters(clusters["hidden"][args.method])
+    results["hidden_clusters"] = np.asarray(list(hidden))
+    for mode in ("weights", "activity"):
+        results[f"hidden_{mode}"] = cluster_lesion_effects(
+            model, hidden, "hidden", trials, task, mode=mode, n_random=args.random, rng=rng,
+            progress=progress)
+    if "input" in clusters:
+        inputs = unit_clusters(clusters["input"][args.method])
+        results["input_clusters"] = np.asarray(list(inputs))
+        results["input_weights"] = cluster_lesion_effects(
+            model, inputs, "input", trials, task, n_random=args.random, rng=rng,
+            progress=progress)
+        if not args.no_pairs:
+            results["pairs"] = pair_lesion_effects(model, inputs, hidden, trials, task,
+                                                   n_random=args.random, rng=rng,
+                                                   progress=progress)
+    if "M" in clusters and not args.no_synapses:
+        entry = clusters["M"]["ward"]
+        labels = np.where(entry["active"], entry["labels"], -1)
+        shape = tuple(model.layers[-1].W.shape)
+        results["synapses"] = synapse_lesion_effects(model, labels.reshape(shape), trials, task,
+                                                     n_random=args.random, rng=rng,
+                                                     progress=progress)
+    results["pruning"] = pruning_curve(model, trials, task, PRUNE_FRACTIONS, progress=progress)
+    out = save_results(run_dir / RESULTS_FILE, name, results, config=run_config,
+                       overwrite=args.overwrite)
+    effect = results["hidden_weights"]["effect"]
+    print(f"{name}: {len(hidden)} hidden clusters, largest effect {effect.max():+.2f} "
+          f"(rule {task.rules[int(np.argmax(effect.max(axis=1)))]}); results in {out}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Lesion every named run."""
+    args = parse_args(argv)
+    if args.random < 1 or args.trials < 1 or args.threads < 1:
+        raise SystemExit("error: --random, --trials and --threads must be >= 1")
+    torch.set_num_threads(args.threads)
+    for name in args.names:
+        try:
+            lesion_run(name, args)
+        except (ValueError, KeyError, FileNotFoundError, FileExistsError, CheckpointError,
+                ResultsFileError) as e:
+            raise SystemExit(f"error: {' '.join(str(e).split())}") from None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,256 @@
+"""Task variance, clusters and state space of trained multi-task runs (Yang et al. 2019).
+
+For each run NAME under ``--runs``: task variance of the input-embedding units, hidden units and
+(MPN) every synapse of M and W ⊙ M on noise-free test trials; KMeans and Ward clusters with
+their silhouette curves and permutation-null quality; the plastic-weight structure (rows and
+columns of W, rows of the trial-averaged M at the end of stim1); PCA of hidden activity, task-set
+geometry and rule-input compositionality. Results go to ``<runs>/<NAME>/analysis.h5`` (keyed by
+the run name), figures to ``<runs>/<NAME>/figures/`` (or ``--figures``).
+
+Example::
+
+    python multiple_task/multiple_task_analysis.py reach_seed0_L21e4+hidden64+batch32+angle
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from core.analysis import load_trained, resolve_run
+from core.analysis.clustering import (
+    TaskVarianceClustering,
+    cluster_quality,
+    cluster_weight_structure,
+)
+from core.analysis.lesion import evaluate
+from core.analysis.state_space import (
+    StateSpace,
+    compose_rule_input,
+    epoch_dimensionality,
+    parallelogram,
+    run_model,
+    state_at,
+    task_set_points,
+    trial_average,
+)
+from core.analysis.task_variance import (
+    compute_task_variance,
+    effective_modulation_variance,
+    fractional_task_variance,
+    noise_free_trials,
+    segment_bounds,
+)
+from core.io import ResultsFileError, save_results
+from core.plotting import apply_style, save_figure
+from core.plotting.analysis import (
+    plot_ftv_histograms,
+    plot_pca_trajectories,
+    plot_silhouette,
+    plot_task_set,
+    plot_task_variance_map,
+)
+from core.tasks import RULE_LABELS
+from core.training import CheckpointError
+
+#: Rule pairs of Yang et al. (2019) Fig. 3 / 4 FTV histograms (those present are drawn).
+FTV_PAIRS = (("dm1", "dm2"), ("contextdm1", "contextdm2"), ("dm1", "fdanti"),
+             ("dm1", "contextdm1"), ("fdgo", "reactgo"), ("delaydm1", "dm1"),
+             ("dmcgo", "dmcnogo"), ("fdgo", "fdanti"), ("delaygo", "delayanti"),
+             ("dmsgo", "dmsnogo"))
+TASK_SET = ("fdgo", "fdanti", "delaygo", "delayanti")  # Go, Anti, Dly Go, Dly Anti
+RESULTS_FILE = "analysis.h5"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("names", nargs="+", metavar="NAME", help="run names (folders under --runs)")
+    p.add_argument("--runs", default="runs", help="folder holding the runs (default: runs)")
+    p.add_argument("--figures", default=None,
+                   help="figure folder (default: <runs>/<NAME>/figures)")
+    p.add_argument("--k-max", type=int, default=29,
+                   help="largest number of clusters tried (default 29, Yang et al.)")
+    p.add_argument("--n-init", type=int, default=20, help="KMeans restarts (default 20)")
+    p.add_argument("--permutations", type=int, default=50,
+                   help="permutations of the cluster-quality null (default 50)")
+    p.add_argument("--max-points", type=int, default=500,
+                   help="synapses are pre-grouped by MiniBatchKMeans into this many groups "
+                        "before Ward clustering (default 500)")
+    p.add_argument("--no-synapses", action="store_true",
+                   help="skip the task variance and clusters of M and W ⊙ M")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace this run's entry in an existing analysis.h5")
+    p.add_argument("--seed", type=int, default=0, help="seed of trials and clustering (default 0)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads (default 1: fastest for small networks on a busy CPU)")
+    return p.parse_args(argv)
+
+
+def labels_of(rules) -> list[str]:
+    """Readable rule labels."""
+    return [RULE_LABELS.get(r, r) for r in rules]
+
+
+def clusters_to_dict(fit: TaskVarianceClustering) -> dict[str, np.ndarray]:
+    """Fitted clustering attributes as plain arrays."""
+    out = {"labels": fit.labels_, "active": fit.active_, "order": fit.order_,
+           "k_values": fit.k_values_, "silhouette": fit.silhouette_,
+           "n_clusters": fit.n_clusters_, "cluster_rule": fit.cluster_rule_}
+    if hasattr(fit, "linkage_"):
+        out["linkage"] = fit.linkage_
+    return out
+
+
+def analyse(name: str, args: argparse.Namespace) -> None:
+    """Analyse one run and write its results and figures."""
+    run_dir = resolve_run(args.runs, name)
+    model, task, run_config = load_trained(run_dir)
+    rng = np.random.default_rng(args.seed)
+    rules = list(task.rules)
+    trials = noise_free_trials(task, rules, rng)
+    is_mpn = type(model).__name__ == "DeepMultiPlasticNet"
+    populations = ["input", "hidden"] if is_mpn else ["hidden"]
+    if is_mpn and not args.no_synapses:
+        populations.append("M")
+    tv = compute_task_variance(model, trials, populations)
+    results: dict = {"rules": np.asarray(rules),
+                     "task_variance": {k: v.to_dict() for k, v in tv.items()}}
+    if "M" in tv:
+        weight = model.layers[-1].W.detach().numpy()
+        results["task_variance"]["WM"] = {
+            "rules": np.asarray(rules), "by_rule": effective_modulation_variance(
+                tv["M"].by_rule, weight), "epoch_keys": np.asarray(tv["M"].epoch_keys),
+            "by_epoch": effective_modulation_variance(tv["M"].by_epoch, weight)}
+
+    clusters: dict = {}
+    fits: dict = {}
+    for pop in tv:
+        synapses = pop == "M"
+        for method in (("ward",) if synapses else ("kmeans", "ward")):
+            fit = TaskVarianceClustering(method=method, k_max=args.k_max, n_init=args.n_init,
+                                         max_points=args.max_points, random_state=args.seed
+                                         ).fit(tv[pop].by_rule)
+            entry = clusters_to_dict(fit)
+            if not synapses and fit.n_clusters_ > 1:
+                quality = cluster_quality(fit.features_, fit.labels_[fit.active_],
+                                          n_permutations=args.permutations,
+                                          random_state=args.seed)
+                entry["quality"] = quality
+            clusters.setdefault(pop, {})[method] = entry
+            fits[(pop, method)] = fit
+    results["clusters"] = clusters
+    if is_mpn:
+        weight = model.layers[-1].W.detach().numpy()
+        stim_end = {r: t.epochs["stim1"][:, 1] for r, t in trials.items()
+                    if (t.epochs["stim1"][:, 0] >= 0).all()}
+        structure = {"W_rows": clusters_to_dict(cluster_weight_structure(weight, 0)),
+                     "W_columns": clusters_to_dict(cluster_weight_structure(weight, 1))}
+        if stim_end:
+            m_end = np.concatenate([state_at(model, trials[r].x, stim_end[r] - 1, "M")
+                                    .mean(axis=0) for r in stim_end], axis=1)
+            structure["M_stim1_end_rows"] = clusters_to_dict(cluster_weight_structure(m_end, 0))
+        results["weight_structure"] = structure
+
+    hidden = {r: run_model(model, t.x, track_states=True)[1]["hidden"] for r, t in trials.items()}
+    trajectories = {r: trial_average(hidden[r], *segment_bounds(trials[r].epochs,
+                                                                hidden[r].shape[0], "trial"))
+                    for r in rules}
+    space = StateSpace(n_components=3).fit(list(trajectories.values()))
+    state_space: dict = {"explained_variance_ratio": space.explained_variance_ratio_,
+                         "trajectories": {r: space.transform(v) for r, v in trajectories.items()},
+                         "dimensionality": {r: epoch_dimensionality(hidden[r], trials[r].epochs)
+                                            for r in rules}}
+    task_set_rules = [r for r in TASK_SET if r in rules]
+    if len(task_set_rules) == 4:
+        points = task_set_points({r: hidden[r] for r in TASK_SET},
+                                 {r: trials[r].epochs["stim1"][:, 1] for r in TASK_SET})
+        task_space = StateSpace(n_components=2).fit(points)
+        state_space["task_set"] = {"points": points, "pca": task_space.transform(points),
+                                   **parallelogram(points)}
+        columns = np.array([task.rule_index(r) for r in rules])
+        go, anti, dly_go, dly_anti = (task.rule_index(r) for r in TASK_SET)
+        probe = trials["delayanti"]
+        variants = {"Dly Anti": {dly_anti: 1.0}, "Anti + Dly Go - Go":
+                    {anti: 1.0, dly_go: 1.0, go: -1.0}, "Dly Go": {dly_go: 1.0}}
+        accs = []
+        for weights in variants.values():
+            probe_x = compose_rule_input(probe.x, columns, weights)
+            composed = {"delayanti": _with_x(probe, probe_x)}
+            accs.append(evaluate(model, composed, task)[0][0])
+        state_space["compositionality"] = {"inputs": np.asarray(list(variants)),
+                                           "accuracy": np.asarray(accs)}
+    results["state_space"] = state_space
+    out = save_results(run_dir / RESULTS_FILE, name, results, config=run_config,
+                       overwrite=args.overwrite)
+    draw(name, results, fits, tv, Path(args.figures) if args.figures else run_dir / "figures")
+    print(f"{name}: results in {out}")
+    for pop in clusters:
+        ks = ", ".join(f"{m} k={int(c['n_clusters'])}" for m, c in clusters[pop].items())
+        print(f"  {pop}: {ks}")
+    if "compositionality" in state_space:
+        comp = state_space["compositionality"]
+        print("  Dly Anti accuracy by rule input: " + ", ".join(
+            f"{i}: {a:.2f}" for i, a in zip(comp["inputs"], comp["accuracy"], strict=True)))
+
+
+def _with_x(trials, x):
+    """A copy of ``trials`` with input ``x``."""
+    from dataclasses import replace
+
+    return replace(trials, x=x)
+
+
+def draw(name: str, results: dict, fits: dict, tv: dict, folder: Path) -> None:
+    """Every figure of the analysis."""
+    apply_style()
+    rules = [str(r) for r in results["rules"]]
+    labels = labels_of(rules)
+    for (pop, method), fit in fits.items():
+        order = fit.order_[fit.active_[fit.order_]]
+        norm = tv[pop].by_rule[order] / tv[pop].by_rule[order].max(axis=1, keepdims=True)
+        title = f"{pop} units, {method}" if pop != "M" else f"synapses (M), {method}"
+        save_figure(plot_task_variance_map(norm, fit.labels_[order], labels, title=title),
+                    folder / f"task_variance_{pop}_{method}")
+        save_figure(plot_silhouette(fit.k_values_, fit.silhouette_, fit.n_clusters_,
+                                    title=f"{pop}, {method}: k = {fit.n_clusters_}"),
+                    folder / f"silhouette_{pop}_{method}")
+    hidden = tv["hidden"].by_rule
+    pairs = [p for p in FTV_PAIRS if p[0] in rules and p[1] in rules] or \
+        [(rules[i], rules[i + 1]) for i in range(min(4, len(rules) - 1))]
+    active = hidden.sum(axis=1) > 1e-3
+    ftvs = {(RULE_LABELS.get(a, a), RULE_LABELS.get(b, b)): fractional_task_variance(
+        hidden[active, rules.index(a)], hidden[active, rules.index(b)]) for a, b in pairs}
+    save_figure(plot_ftv_histograms(ftvs), folder / "ftv_histograms")
+    ss = results["state_space"]
+    save_figure(plot_pca_trajectories({RULE_LABELS.get(r, r): ss["trajectories"][r]
+                                       for r in rules}, ss["explained_variance_ratio"],
+                                      title="Hidden activity, trial-averaged"),
+                folder / "pca_trajectories")
+    if "task_set" in ss:
+        save_figure(plot_task_set(ss["task_set"]["pca"], labels_of(TASK_SET),
+                                  edges=[(0, 1), (2, 3), (0, 2), (1, 3)],
+                                  title=f"Task set (cos = {ss['task_set']['cos_anti']:.2f})"),
+                    folder / "task_set")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Analyse every named run."""
+    args = parse_args(argv)
+    if args.threads < 1 or args.permutations < 1 or args.k_max < 2:
+        raise SystemExit("error: --threads, --permutations must be >= 1 and --k-max >= 2")
+    torch.set_num_threads(args.threads)
+    for name in args.names:
+        try:
+            analyse(name, args)
+        except (ValueError, FileNotFoundError, FileExistsError, CheckpointError,
+                ResultsFileError) as e:
+            raise SystemExit(f"error: {' '.join(str(e).split())}") from None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

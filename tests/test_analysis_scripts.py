@@ -1,0 +1,91 @@
+"""End to end on a tiny network: train (quick preset, few steps), analyse, lesion, plot, shift."""
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from core.io import list_runs, load_results
+
+SCRIPTS = Path(__file__).resolve().parents[1] / "multiple_task"
+
+
+def _script(name):
+    """Import ``multiple_task/<name>.py`` as a module (the folder is not a package)."""
+    spec = importlib.util.spec_from_file_location(f"mt_{name}", SCRIPTS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+multiple_task = _script("multiple_task")
+multiple_task_analysis = _script("multiple_task_analysis")
+lesion = _script("lesion")
+lesion_plot = _script("lesion_plot")
+state_space_shift = _script("state_space_shift")
+
+NAME = "reach_seed0_L21e4+hidden12+batch16+angle"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    torch.set_num_threads(1)
+    runs = tmp_path_factory.mktemp("runs")
+    multiple_task.main(["--preset", "quick", "--rules", "reach", "--hidden", "12", "--batch",
+                        "16", "--steps", "4", "--out", str(runs), "--threads", "1",
+                        "--no-progress"])
+    assert (runs / NAME / "checkpoint.pt").is_file()
+    return runs
+
+
+def test_analysis_lesion_and_shift_scripts_produce_results_and_every_figure(trained):
+    runs = str(trained)
+    multiple_task_analysis.main([NAME, "--runs", runs, "--k-max", "5", "--n-init", "2",
+                                 "--permutations", "3", "--max-points", "60"])
+    lesion.main([NAME, "--runs", runs, "--random", "1", "--trials", "4", "--no-progress"])
+    lesion_plot.main([NAME, "--runs", runs])
+    state_space_shift.main([NAME, "--runs", runs, "--probes", "fdgo,delaygo", "--previous",
+                            "fdgo,fdanti", "--no-progress"])
+    run_dir = trained / NAME
+    analysis = load_results(run_dir / "analysis.h5", NAME)
+    assert list_runs(run_dir / "analysis.h5") == [NAME]
+    tv = analysis["task_variance"]
+    assert tv["hidden"]["by_rule"].shape == (12, 6)
+    assert tv["M"]["by_rule"].shape == (12 * 12, 6)
+    np.testing.assert_array_less(-1e-12, tv["WM"]["by_rule"])
+    assert set(analysis["clusters"]) == {"input", "hidden", "M"}
+    assert "task_set" in analysis["state_space"]
+    lesions = load_results(run_dir / "lesion.h5", NAME)
+    n_hidden_clusters = len(lesions["hidden_clusters"])
+    assert lesions["hidden_weights"]["effect"].shape == (6, n_hidden_clusters)
+    assert lesions["pruning"]["accuracy"].shape == (6, len(lesion.PRUNE_FRACTIONS))
+    shift = load_results(run_dir / "state_space_shift.h5", NAME)
+    assert shift["shift"].shape == (2, 2) and (shift["shift"] >= 0).all()
+    figures = {p.stem for p in (run_dir / "figures").glob("*.png")}
+    expected = {"task_variance_hidden_kmeans", "task_variance_hidden_ward",
+                "task_variance_input_kmeans", "task_variance_M_ward", "silhouette_hidden_kmeans",
+                "ftv_histograms", "pca_trajectories", "task_set", "lesion_hidden_weights",
+                "lesion_hidden_activity", "lesion_input_weights", "lesion_pairs",
+                "lesion_synapses_weights", "lesion_synapses_freeze", "pruning",
+                "state_space_shift", "state_space_shift_accuracy"}
+    assert expected <= figures, expected - figures
+    assert all((run_dir / "figures" / f"{f}.pdf").is_file() for f in expected)
+    # results are never overwritten silently
+    with pytest.raises(SystemExit, match="^error: .*already exist"):
+        multiple_task_analysis.main([NAME, "--runs", runs, "--k-max", "5"])
+
+
+def test_bad_input_gives_a_one_line_error(trained, tmp_path):
+    with pytest.raises(SystemExit, match="^error: not a run name"):
+        multiple_task_analysis.main(["not-a-run", "--runs", str(trained)])
+    with pytest.raises(SystemExit, match="^error: no trained run"):
+        lesion.main(["reach_seed9_L21e4+hidden12+batch16+angle", "--runs", str(trained)])
+    with pytest.raises(SystemExit, match="^error: .*no such results file"):
+        lesion_plot.main([NAME, "--runs", str(tmp_path)])
+    (tmp_path / NAME).mkdir()
+    (tmp_path / NAME / "lesion.h5").write_bytes(b"garbage" * 50)
+    with pytest.raises(SystemExit) as info:
+        lesion_plot.main([NAME, "--runs", str(tmp_path)])
+    assert "\n" not in str(info.value) and "corrupted" in str(info.value)

@@ -1,0 +1,83 @@
+import numpy as np
+import pytest
+import torch
+
+from core.analysis.state_space import (
+    StateSpace,
+    compose_rule_input,
+    epoch_dimensionality,
+    parallelogram,
+    participation_ratio,
+    run_model,
+    state_at,
+    state_space_shift,
+    task_set_points,
+    trajectory_shift,
+    trial_average,
+)
+from core.models.mpn import DeepMultiPlasticNet, MPNConfig
+
+
+def test_pca_recovers_a_planted_plane():
+    rng = np.random.default_rng(0)
+    basis = np.linalg.qr(rng.standard_normal((20, 2)))[0].T  # (2, 20)
+    activity = rng.standard_normal((500, 2)) * [3.0, 1.0] @ basis
+    space = StateSpace(n_components=3).fit(activity)
+    assert space.explained_variance_ratio_[:2].sum() == pytest.approx(1.0, abs=1e-9)
+    assert space.transform(activity.reshape(50, 10, 20)).shape == (50, 10, 3)
+    assert participation_ratio(np.array([1.0, 1.0, 0.0])) == pytest.approx(2.0)
+
+
+def test_trial_average_task_set_and_parallelogram():
+    activity = np.zeros((10, 3, 2))
+    activity[:, :, 0] = np.arange(10)[:, None]
+    start = np.array([0, 2, 4])
+    avg = trial_average(activity, start, start + 5)
+    np.testing.assert_allclose(avg[:, 0], np.arange(5) + 2)
+    hidden = {r: np.full((6, 4, 3), float(i)) for i, r in enumerate("abcd")}
+    points = task_set_points(hidden, {r: np.full(4, 3) for r in "abcd"})
+    assert points.shape == (4, 3)
+    square = np.array([[0, 0], [1, 0], [0, 1], [1, 1]], dtype=float)
+    assert parallelogram(square)["cos_anti"] == pytest.approx(1.0)
+    assert parallelogram(square)["length_mismatch"] == pytest.approx(0.0)
+    bent = square.copy()
+    bent[3] = [0, 2]
+    assert parallelogram(bent)["cos_anti"] < 0.5
+
+
+def test_compose_rule_input_keeps_timing_and_builds_the_combination():
+    x = np.zeros((5, 2, 6), dtype=np.float32)
+    x[:4, :, 3] = 1.0  # rule unit 3 on for 4 steps, columns 2..5 are rule units
+    out = compose_rule_input(x, np.arange(2, 6), {2: 1.0, 4: 1.0, 5: -1.0})
+    np.testing.assert_array_equal(out[:4, 0, 2:], np.tile([1.0, 0.0, 1.0, -1.0], (4, 1)))
+    assert (out[4] == 0).all() and (x[:4, :, 3] == 1).all()  # input untouched
+    with pytest.raises(ValueError):
+        compose_rule_input(x, np.arange(2, 6), {0: 1.0})
+
+
+def test_state_space_shift_is_zero_without_memory_and_positive_with_it():
+    reference = np.random.default_rng(0).standard_normal((8, 4))
+    assert trajectory_shift(reference, reference) == 0.0
+    assert trajectory_shift(reference, reference + 1.0) > 0
+    memoryless = lambda x: np.repeat(x[:, :, :1], 3, axis=2)  # noqa: E731
+    leaky = lambda x: np.cumsum(x[:, :, :3], axis=0)  # noqa: E731
+    probe = np.random.default_rng(1).random((6, 5, 3))
+    prev = {"other": np.ones((4, 5, 3))}
+    start, end = np.zeros(5, int), np.full(5, 6)
+    assert state_space_shift(memoryless, probe, start, end, prev)["other"] == 0.0
+    assert state_space_shift(leaky, probe, start, end, prev)["other"] > 0.1
+
+
+def test_model_runs_in_chunks_and_states_at_steps_match():
+    torch.manual_seed(0)
+    model = DeepMultiPlasticNet(MPNConfig(n_in=5, n_hidden=6, n_embed=4, n_out=3))
+    x = np.random.default_rng(2).standard_normal((9, 7, 5)).astype(np.float32)
+    y_all, states = run_model(model, x, track_states=True)
+    y_chunked, _ = run_model(model, x, chunk_size=3)
+    np.testing.assert_allclose(y_all, y_chunked, atol=1e-6)
+    steps = np.array([0, 8, 3, 4, 5, 6, 2])
+    m = state_at(model, x, steps, "M", chunk_size=2)
+    np.testing.assert_allclose(m, states["M"][steps, np.arange(7)], atol=1e-6)
+    epochs = {"stim1": np.tile([2, 6], (7, 1)), "go": np.tile([6, 9], (7, 1))}
+    dims = epoch_dimensionality(states["hidden"], epochs, n_components=3)
+    assert set(dims) == {"stim1", "go"} and dims["go"]["participation_ratio"] >= 1.0

@@ -1,0 +1,94 @@
+"""Curricula: advance exactly above threshold, active Ns, heads, checkpoints, a tiny real run."""
+
+import numpy as np
+import pytest
+import torch
+
+import core.training.curriculum as cur
+from core.models.timescale_rnn import TimescaleRNN, TimescaleRNNConfig
+from core.training.checkpoint import CheckpointError
+
+
+def test_should_advance_exactly_above_threshold():
+    assert not cur.should_advance([0.98, 0.98], 0.98)
+    assert cur.should_advance([0.9801, 0.9801], 0.98)
+    assert not cur.should_advance([1.0, 0.97], 0.98)  # newest head too low
+    assert not cur.should_advance([0.95, 0.99], 0.98)  # mean too low
+    assert cur.should_advance([0.975, 0.99, 0.99], 0.98)  # mean 0.985
+
+
+def test_active_ns():
+    assert cur.active_ns("single", 6, 2, 3) == [6]
+    assert cur.active_ns("multi", 6, 2, 3) == [2, 3, 4, 5, 6]
+    assert cur.active_ns("sliding", 6, 2, 3) == [4, 5, 6]
+    assert cur.active_ns("sliding", 3, 2, 3) == [2, 3]
+
+
+def _scripted(monkeypatch, values):
+    """Replace evaluate: every head gets the next scripted accuracy."""
+    seq = iter(values)
+
+    def fake(model, task, ns, batch_size, n_batches, rng, hidden_mask=None):
+        return np.full(len(ns), next(seq))
+
+    monkeypatch.setattr(cur, "evaluate", fake)
+
+
+@pytest.mark.parametrize("curriculum", ["single", "multi", "sliding"])
+def test_curriculum_advances_only_above_threshold(monkeypatch, curriculum):
+    _scripted(monkeypatch, [0.5, 0.98, 0.981, 0.98, 0.99, 0.2])
+    torch.manual_seed(0)
+    model = TimescaleRNN(TimescaleRNNConfig(n_hidden=4))
+    config = cur.CurriculumConfig(curriculum=curriculum, window=2, batch_size=4, eval_every=1,
+                                  eval_batches=1, max_steps=6)
+    reached = []
+    history = cur.train_curriculum(model, config, progress=False,
+                                   on_reached=lambda n, m, step, acc: reached.append((n, step)))
+    assert history.reached == {2: 3, 3: 5} and reached == [(2, 3), (3, 5)]
+    assert history.n_newest == [2, 2, 2, 3, 3, 4]
+    expected_heads = {"single": (4,), "multi": (2, 3, 4), "sliding": (2, 3, 4)}[curriculum]
+    assert model.heads == expected_heads
+    assert history.as_arrays()["head_accuracy"].shape == (6, 5)
+
+
+def test_new_heads_are_trained(monkeypatch):
+    snapshots = []
+
+    def fake(model, task, ns, batch_size, n_batches, rng, hidden_mask=None):
+        if "3" in model.readout:
+            snapshots.append(model.readout["3"].weight.detach().clone())
+        return np.full(len(ns), 0.99 if not snapshots else 0.1)
+
+    monkeypatch.setattr(cur, "evaluate", fake)
+    torch.manual_seed(0)
+    model = TimescaleRNN(TimescaleRNNConfig(n_hidden=4))
+    config = cur.CurriculumConfig(optimizer="adam", lr=0.01, batch_size=8, eval_every=1,
+                                  eval_batches=1, max_steps=3)
+    cur.train_curriculum(model, config, progress=False)
+    assert model.heads == (2, 3) and len(snapshots) == 2
+    assert not torch.equal(snapshots[0], snapshots[1])  # the head added mid-run is optimised
+
+
+def test_reached_checkpoint_roundtrip(tmp_path):
+    torch.manual_seed(0)
+    model = TimescaleRNN(TimescaleRNNConfig(n_hidden=5, heads=(2, 3)))
+    config = cur.CurriculumConfig(batch_size=16, seed=7)
+    path = cur.save_reached_checkpoint(tmp_path, model, config, 3, 120, np.array([0.99, 0.985]))
+    assert path.parent.name == "parity_seed7_multi+hidden5+batch16+sgd+N3"
+    loaded, payload = cur.load_reached_checkpoint(path)
+    assert payload["n"] == 3 and payload["step"] == 120 and loaded.heads == (2, 3)
+    x = torch.rand(6, 2, 1)
+    assert torch.allclose(model.final_logits(x, [2, 3]), loaded.final_logits(x, [2, 3]))
+    with pytest.raises(FileExistsError):
+        cur.save_reached_checkpoint(tmp_path, model, config, 3, 120, np.array([0.99, 0.985]))
+    with pytest.raises(CheckpointError):
+        cur.load_reached_checkpoint(tmp_path / "missing.pt")
+
+
+def test_tiny_network_solves_n2_parity():
+    torch.manual_seed(0)
+    model = TimescaleRNN(TimescaleRNNConfig(n_hidden=32))
+    config = cur.CurriculumConfig(optimizer="adam", lr=0.003, batch_size=64, eval_every=100,
+                                  eval_batches=4, max_steps=600, n_max=2)
+    history = cur.train_curriculum(model, config, progress=False)
+    assert 2 in history.reached

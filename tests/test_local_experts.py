@@ -1,0 +1,175 @@
+"""Mixture of local experts (Jacobs et al. 1991): gradients, responsibilities, specialisation."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.models.local_experts import (
+    BackpropConfig,
+    MixtureConfig,
+    ProtocolConfig,
+    TrainConfig,
+    compare_epochs,
+    competitive_loss,
+    cooperative_loss,
+    init_params,
+    loss_and_grads,
+    one_hot,
+    responsibilities,
+    responsibility_by_class,
+    run_table1,
+    train_population,
+)
+from core.models.local_experts import backprop_grads as _bp_grads
+from core.tasks.vowels import paper_split
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _loss(config, params, x, d):
+    if isinstance(config, BackpropConfig):
+        return _bp_grads(params, x, d, config.output)[0]
+    if config.objective == "competitive":
+        return competitive_loss(params, x, d, config.sigma)
+    return cooperative_loss(params, x, d)
+
+
+@pytest.mark.parametrize("config", [
+    MixtureConfig(n_experts=3, n_out=3, objective="competitive", sigma=1.0, init_scale=0.8),
+    MixtureConfig(n_experts=3, n_out=3, objective="competitive", sigma=0.5, init_scale=0.8),
+    MixtureConfig(n_experts=3, n_out=3, objective="cooperative", init_scale=0.8),
+    BackpropConfig(n_hidden=4, n_out=3, output="logistic", init_scale=0.8),
+    BackpropConfig(n_hidden=4, n_out=3, output="linear", init_scale=0.8),
+])
+def test_gradients_match_finite_differences(config):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(7, 2))
+    d = one_hot(rng.integers(0, 3, size=7), 3)
+    params = init_params(config, [1, 2])
+    _, grads = loss_and_grads(config, params, x, d)
+    eps = 1e-6
+    for key, value in params.items():
+        numeric = np.zeros_like(value)
+        for idx in np.ndindex(value.shape[1:]):
+            for s in range(value.shape[0]):
+                plus = {k: v.copy() for k, v in params.items()}
+                minus = {k: v.copy() for k, v in params.items()}
+                plus[key][(s,) + idx] += eps
+                minus[key][(s,) + idx] -= eps
+                numeric[(s,) + idx] = (_loss(config, plus, x, d)[s]
+                                       - _loss(config, minus, x, d)[s]) / (2 * eps)
+        np.testing.assert_allclose(grads[key], numeric, rtol=1e-5, atol=1e-8, err_msg=key)
+
+
+def test_responsibilities_are_a_posterior():
+    rng = np.random.default_rng(1)
+    config = MixtureConfig(n_experts=5, init_scale=1.0)
+    params = init_params(config, [0, 1, 2])
+    x = rng.normal(size=(20, 2))
+    d = one_hot(rng.integers(0, 4, size=20), 4)
+    h = responsibilities(params, x, d)
+    assert h.shape == (3, 20, 5)
+    np.testing.assert_allclose(h.sum(-1), 1.0, atol=1e-12)
+    assert (h >= 0).all()
+    # the expert whose output is closest to the target gets more responsibility, gate held equal
+    params["V"][:] = 0.0
+    params["c"][:] = 0.0
+    params["W"][:, 0] = 0.0
+    params["b"][:, 0] = d.mean(0)
+    h = responsibilities(params, x, d, sigma=0.2)
+    err = ((d[None, :, None] - np.einsum("nd,skdc->snkc", x, params["W"])
+            - params["b"][:, None]) ** 2).sum(-1)
+    assert (h.argmax(-1) == err.argmin(-1)).all()
+
+
+def _two_clusters(n=100, seed=0):
+    """Two input clusters with opposite linear rules: one expert cannot fit both."""
+    rng = np.random.default_rng(seed)
+    centre = np.where(rng.random(n) < 0.5, -3.0, 3.0)
+    x = np.stack([centre + rng.normal(scale=0.5, size=n), rng.normal(size=n)], axis=1)
+    side = centre > 0
+    labels = np.where(side, x[:, 1] > 0, x[:, 1] < 0).astype(np.int64)
+    return x, labels, side
+
+
+def test_experts_specialise_on_two_clusters():
+    x, y, side = _two_clusters()
+    config = MixtureConfig(n_out=2, n_experts=2)
+    result = train_population(config, x, y, x, y, seeds=[0, 1, 2], learning_rates=0.3,
+                              train_config=TrainConfig(max_epochs=1500, criterion=1.0,
+                                                       stop_at_criterion=False))
+    h = responsibilities(result.params, x, one_hot(y, 2))
+    # each cluster is handled mostly by one expert, and the two clusters by different experts
+    share_left = h[:, ~side].mean(axis=1)
+    share_right = h[:, side].mean(axis=1)
+    assert (share_left.max(-1) > 0.9).all() and (share_right.max(-1) > 0.9).all()
+    assert (share_left.argmax(-1) != share_right.argmax(-1)).all()
+    assert (result.train_accuracy > 0.95).all()
+    # a single linear expert cannot solve the task
+    single = train_population(MixtureConfig(n_out=2, n_experts=1), x, y, x, y, [0], 0.3,
+                              TrainConfig(max_epochs=1500, stop_at_criterion=False))
+    assert single.train_accuracy[0] < 0.8
+
+
+def test_training_stops_at_criterion_and_counts_failures():
+    split = paper_split()
+    config = MixtureConfig(n_experts=4)
+    result = train_population(config, split.x_train, split.y_train, split.x_test, split.y_test,
+                              seeds=[0, 1, 2, 3], learning_rates=[2.0, 2.0, 1e-4, 1e4],
+                              train_config=TrainConfig(max_epochs=300))
+    assert result.converged.tolist() == [True, True, False, False]
+    assert (result.train_accuracy[:2] >= 0.88).all()
+    ep = result.epochs_to_criterion[0]
+    assert result.curves["train_accuracy"][ep - 1, 0] < 0.88 <= result.curves["train_accuracy"][
+        ep, 0]
+    trained = {k: v[:2] for k, v in result.params.items()}
+    table = responsibility_by_class(config, trained, split.x_train, split.y_train, 4)
+    np.testing.assert_allclose(table.sum(-1), 1.0, atol=1e-12)
+    # the same seed gives the same run whatever else shares the population
+    alone = train_population(config, split.x_train, split.y_train, split.x_test, split.y_test,
+                             [1], 2.0, TrainConfig(max_epochs=300))
+    assert alone.epochs_to_criterion[0] == result.epochs_to_criterion[1]
+
+
+def test_tiny_table1_protocol():
+    split = paper_split()
+    protocol = ProtocolConfig(n_seeds=3, n_tune_seeds=2, learning_rates=(1.0, 3.0),
+                              train=TrainConfig(max_epochs=400))
+    summaries, grid = run_table1([MixtureConfig(n_experts=4), BackpropConfig(n_hidden=6)],
+                                 split, protocol)
+    assert [s.system for s in summaries] == ["4 experts", "backprop 6 hidden"]
+    assert len(grid) == 4 and {row["learning_rate"] for row in grid} == {1.0, 3.0}
+    for s in summaries:
+        assert s.runs == 3 and s.learning_rate in (1.0, 3.0)
+        conv = s.result.converged
+        assert (s.result.train_accuracy[conv] >= 0.88).all()
+        assert (s.result.train_accuracy[~conv] < 0.88).all()
+    test = compare_epochs(summaries[0].result, summaries[1].result)
+    assert 0.0 <= test["p_value"] <= 1.0
+
+
+def test_table1_script_refuses_overwrite_and_bad_input(tmp_path):
+    (tmp_path / "table1.md").write_text("old")
+    run = [sys.executable, "-m", "local_experts.table1", "--out", str(tmp_path)]
+    done = subprocess.run(run, cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode != 0 and "--overwrite" in done.stderr
+    assert "Traceback" not in done.stderr and (tmp_path / "table1.md").read_text() == "old"
+    done = subprocess.run(run + ["--overwrite", "--lrs", "-1"], cwd=ROOT, capture_output=True,
+                          text=True)
+    assert done.returncode != 0 and done.stderr.startswith("error:")
+
+
+def test_train_script_writes_a_run(tmp_path):
+    run = [sys.executable, "-m", "local_experts.train", "--out", str(tmp_path), "--seeds", "2",
+           "--max-epochs", "40", "--system", "bp6", "--lr", "10"]
+    done = subprocess.run(run, cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    folder = tmp_path / "bp6_seeds0-1_lr10"
+    summary = (folder / "summary.csv").read_text().splitlines()
+    assert summary[0].startswith("seed,epochs_to_criterion") and len(summary) == 3
+    params = np.load(folder / "params.npz")
+    assert params["final_W1"].shape == (2, 2, 6)
+    assert not np.allclose(params["final_W1"], params["initial_W1"])

@@ -1,0 +1,115 @@
+"""τ_net estimator on synthetic AR(1)/OU processes, PCA dimensionality, ablation, perturbation."""
+
+import numpy as np
+import pytest
+import torch
+
+from core.analysis.timescales import (
+    ablation_mask,
+    autocorrelation,
+    fit_timescale,
+    neuron_timescales,
+    neurons_by_tau,
+    pca_dimensionality,
+    perturbed_copy,
+    simulate_activity,
+)
+from core.models.timescale_rnn import TimescaleRNN, TimescaleRNNConfig
+
+
+def ar1(tau: float, n_trials: int, length: int, rng: np.random.Generator) -> np.ndarray:
+    """AR(1) with autocorrelation exp(-k/tau); stationary start. ``(n_trials, length)``."""
+    phi = np.exp(-1.0 / tau)
+    x = np.empty((n_trials, length))
+    x[:, 0] = rng.standard_normal(n_trials)
+    noise = rng.standard_normal((n_trials, length)) * np.sqrt(1 - phi**2)
+    for t in range(1, length):
+        x[:, t] = phi * x[:, t - 1] + noise[:, t]
+    return x
+
+
+def ou(tau: float, dt: float, n_trials: int, length: int, rng: np.random.Generator) -> np.ndarray:
+    """Euler–Maruyama Ornstein–Uhlenbeck dx = -x/tau dt + sqrt(2/tau) dW, sampled every dt."""
+    x = np.empty((n_trials, length))
+    x[:, 0] = rng.standard_normal(n_trials)
+    for t in range(1, length):
+        x[:, t] = x[:, t - 1] * (1 - dt / tau) + np.sqrt(2 * dt / tau) * rng.standard_normal(
+            n_trials)
+    return x
+
+
+def test_autocorrelation_matches_direct_sum():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3, 40))
+    ac = autocorrelation(x, 5)
+    c = x - x.mean(axis=1, keepdims=True)
+    direct = [np.mean([(c[i, : 40 - k] * c[i, k:]).sum() / (40 - k) for i in range(3)])
+              for k in range(6)]
+    assert np.allclose(ac, direct)
+
+
+@pytest.mark.parametrize("tau", [3.0, 8.0, 20.0])
+def test_tau_net_recovers_ar1_within_10_percent(tau):
+    rng = np.random.default_rng(int(tau))
+    ac = autocorrelation(ar1(tau, 100, 2000, rng), 100)
+    fit = fit_timescale(ac, fit_lag=int(2 * tau))
+    assert abs(fit.tau - tau) / tau < 0.10, fit
+
+
+def test_tau_net_recovers_ou_within_10_percent():
+    rng = np.random.default_rng(5)
+    tau_steps = 10.0  # tau = 5 time units sampled at dt = 0.5
+    x = ou(5.0, 0.5, 100, 2000, rng)
+    fit = fit_timescale(autocorrelation(x, 60), fit_lag=20)
+    assert abs(fit.tau - tau_steps) / tau_steps < 0.10, fit
+
+
+def test_aic_picks_two_exponentials_for_a_mixture():
+    rng = np.random.default_rng(2)
+    x = ar1(2.0, 200, 2000, rng) + ar1(25.0, 200, 2000, rng)
+    fit = fit_timescale(autocorrelation(x, 80), fit_lag=60)
+    assert fit.n_exponentials == 2 and fit.aic_double < fit.aic_single
+    assert abs(fit.tau - 25.0) / 25.0 < 0.15
+    single = fit_timescale(autocorrelation(ar1(6.0, 100, 2000, rng), 40), fit_lag=15)
+    assert abs(single.tau - 6.0) / 6.0 < 0.10
+
+
+def test_neuron_timescales_and_silent_neuron():
+    rng = np.random.default_rng(3)
+    act = np.stack([ar1(4.0, 50, 1000, rng).T, np.zeros((1000, 50))], axis=2)
+    taus, n_exp = neuron_timescales(act, fit_lag=10, burn_in=10)
+    assert abs(taus[0] - 4.0) / 4.0 < 0.10 and np.isnan(taus[1]) and n_exp[1] == 0
+
+
+def test_pca_dimensionality_counts_components():
+    rng = np.random.default_rng(4)
+    latent = rng.standard_normal((5000, 3)) * np.array([3.0, 2.0, 1.0])
+    data = latent @ np.linalg.qr(rng.standard_normal((20, 20)))[0][:3]
+    # variances 9, 4, 1: one PC explains 64 %, two 93 %, three 100 %
+    assert pca_dimensionality(data, 0.6) == 1
+    assert pca_dimensionality(data, 0.9) == 2
+    assert pca_dimensionality(data, 0.95) == 3
+
+
+def test_ablation_and_tau_ordering():
+    tau = np.array([3.0, np.nan, 1.0, 9.0, 2.0])
+    assert neurons_by_tau(tau, 2, "fastest").tolist() == [2, 4]
+    assert neurons_by_tau(tau, 2, "slowest").tolist() == [3, 0]
+    torch.manual_seed(0)
+    model = TimescaleRNN(TimescaleRNNConfig(n_hidden=5))
+    act = simulate_activity(model, 4, 30, np.random.default_rng(0), ablation_mask(5, [3, 0]))
+    assert act.shape == (30, 4, 5) and (act[:, :, [0, 3]] == 0).all()
+    assert np.abs(act[:, :, [1, 2, 4]]).sum() > 0
+
+
+@pytest.mark.parametrize("train_tau", [True, False])
+def test_perturbations_change_only_their_target(train_tau):
+    torch.manual_seed(0)
+    model = TimescaleRNN(TimescaleRNNConfig(n_hidden=8, train_tau=train_tau, tau_fixed=2.0))
+    rng = np.random.default_rng(0)
+    p_tau = perturbed_copy(model, "tau", 0.5, rng)
+    assert not torch.allclose(p_tau.tau, model.tau) and (p_tau.tau >= 1).all()
+    assert torch.equal(p_tau.w_rec.weight, model.w_rec.weight)
+    p_w = perturbed_copy(model, "w_rec", 0.5, rng)
+    assert torch.allclose(p_w.tau, model.tau)
+    assert not torch.equal(p_w.w_rec.weight, model.w_rec.weight)

@@ -1,0 +1,132 @@
+"""Ablate and perturb one trained memory-task network (Khajehabdollahi, Zeraati et al. 2024).
+
+Ablation: the activity of the ``k`` neurons with the fastest or slowest trained τ (or ``k``
+random ones, as a control) is masked to zero at every step, and the accuracy of each active
+head is measured. Perturbation: Gaussian noise of relative size ``scale`` is added to the
+recurrent weights W or to τ, then the network is retrained on its active Ns and the accuracy
+is recorded along the way. Results go to ``--results`` under the checkpoint's run name.
+
+Example::
+
+    python timescales/ablate.py runs/timescales/parity_seed0_multi+hidden64+batch64+adam+N16
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from core.analysis.timescales import ablation_mask, neurons_by_tau, perturbed_copy
+from core.io import ResultsFileError, save_results
+from core.plotting.style import apply_style, save_figure
+from core.training.checkpoint import CheckpointError
+from core.training.curriculum import (
+    CurriculumConfig,
+    active_ns,
+    evaluate,
+    load_reached_checkpoint,
+    retrain_curve,
+)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("checkpoint", type=Path,
+                   help="per-N checkpoint folder (or its checkpoint.pt) written by train.py")
+    p.add_argument("--k", nargs="+", type=int, default=[1, 2, 4, 8],
+                   help="numbers of neurons ablated")
+    p.add_argument("--scales", nargs="+", type=float, default=[0.1, 0.3],
+                   help="relative perturbation sizes")
+    p.add_argument("--retrain-steps", type=int, default=300, help="retraining steps")
+    p.add_argument("--eval-every", type=int, default=50, help="steps between retraining evals")
+    p.add_argument("--eval-batches", type=int, default=4, help="batches per evaluation")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    p.add_argument("--seed", type=int, default=0, help="seed of data, noise and random ablations")
+    p.add_argument("--results", type=Path, default=Path("results/timescales/ablation.h5"),
+                   help="HDF5 output")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing entry")
+    p.add_argument("--figure", type=Path, default=Path("docs/figures/timescales_ablation"),
+                   help="figure path without suffix")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    path = args.checkpoint / "checkpoint.pt" if args.checkpoint.is_dir() else args.checkpoint
+    try:
+        model, payload = load_reached_checkpoint(path)
+    except CheckpointError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    if model.config.cell != "rnn":
+        raise SystemExit("error: ablation by tau needs a timescale RNN checkpoint (cell=rnn)")
+    if max(args.k) >= model.config.n_hidden:
+        raise SystemExit(f"error: --k must stay below n_hidden={model.config.n_hidden}")
+    config = replace(CurriculumConfig(**payload["curriculum"]), eval_batches=args.eval_batches,
+                     seed=args.seed)
+    ns = active_ns(config.curriculum, payload["n"], config.n_start, config.window)
+    rng = np.random.default_rng(args.seed)
+    tau = model.tau.detach().numpy()
+    h = model.config.n_hidden
+
+    def accuracy(mask=None) -> np.ndarray:
+        return evaluate(model, config.task, ns, config.batch_size, config.eval_batches,
+                        np.random.default_rng(args.seed + 1), mask)
+
+    results: dict = {"ns": np.array(ns), "k": np.array(args.k), "tau": tau,
+                     "intact_accuracy": accuracy()}
+    for which in ("fastest", "slowest", "random"):
+        results[f"ablate_{which}"] = np.array([accuracy(ablation_mask(h, (
+            rng.choice(h, k, replace=False) if which == "random"
+            else neurons_by_tau(tau, k, which)))) for k in args.k])
+    for target in ("w_rec", "tau"):
+        curves = [retrain_curve(perturbed_copy(model, target, s, rng), config, ns,
+                                args.retrain_steps, args.eval_every) for s in args.scales]
+        results[f"perturb_{target}"] = {"scale": np.array(args.scales), "step": curves[0][0],
+                                        "accuracy": np.array([c[1] for c in curves])}
+    name = path.parent.name
+    try:
+        save_results(args.results, name, results, config={
+            "checkpoint": str(path), "k": args.k, "scales": args.scales, "seed": args.seed,
+            "retrain_steps": args.retrain_steps}, overwrite=args.overwrite)
+    except (ResultsFileError, FileExistsError) as exc:
+        raise SystemExit(f"error: {exc}") from None
+
+    apply_style()
+    fig, (ax_abl, ax_pert) = plt.subplots(1, 2, figsize=(6.0, 2.4), layout="constrained")
+    for i, which in enumerate(("fastest", "slowest", "random")):
+        ax_abl.plot(args.k, results[f"ablate_{which}"].mean(axis=1), "o-", ms=3, color=f"C{i}",
+                    label="random" if which == "random" else f"{which} τ")
+    ax_abl.axhline(results["intact_accuracy"].mean(), color="k", lw=0.8, ls=":", label="intact")
+    ax_abl.set(xlabel="neurons ablated", ylabel="mean accuracy (active heads)", xscale="log")
+    ax_abl.set_xticks(args.k, labels=[str(k) for k in args.k])
+    ax_abl.minorticks_off()
+    ax_abl.legend(frameon=False)
+    for t, (target, ls) in enumerate((("w_rec", "-"), ("tau", "--"))):
+        pert = results[f"perturb_{target}"]
+        for j, s in enumerate(args.scales):
+            ax_pert.plot(pert["step"], pert["accuracy"][j], ls, color=f"C{j + 3 * t}",
+                         label=f"{'W' if target == 'w_rec' else 'τ'}, noise {s:g}")
+    ax_pert.set(xlabel="retraining step", ylabel="mean accuracy")
+    ax_pert.legend(frameon=False)
+    fig.suptitle(name, fontsize=7)
+    for p in save_figure(fig, args.figure):
+        print(p)
+    print(f"{name}: intact {results['intact_accuracy'].mean():.3f}")
+    for which in ("fastest", "slowest", "random"):
+        print(f"  ablate {which:8s} k={args.k}: "
+              f"{results[f'ablate_{which}'].mean(axis=1).round(3).tolist()}")
+    for target in ("w_rec", "tau"):
+        acc = results[f"perturb_{target}"]["accuracy"]
+        print(f"  perturb {target}: scales {args.scales} accuracy after perturbation "
+              f"{acc[:, 0].round(3).tolist()} after retraining {acc[:, -1].round(3).tolist()}")
+
+
+if __name__ == "__main__":
+    main()
