@@ -168,23 +168,33 @@ class PlasticLayer(nn.Module):
     def forward(self, x: torch.Tensor, hidden_mask: torch.Tensor | None, chunk: int,
                 stepwise: bool, track: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``x (T, B, n_pre)`` → ``h (T, B, n_post)`` and, when ``track``, M before each step
-        ``(T, B, n_post, n_pre)``."""
+        ``(T, B, n_post, n_pre)`` (recorded in a second, gradient-free pass)."""
         pm = self._mask()
-        if not (stepwise or track):
+        if stepwise:
+            h = self._stepwise(x, hidden_mask, pm)[0]
+        else:
             h = PlasticSequence.apply(x, self.W, self.b, self.w_rec, self.eta, self.lam,
                                       self.M_init, pm, hidden_mask, self.rule, self.eta_type,
                                       self.lam_type, chunk)
+        if not track:
             return h, None
+        with torch.no_grad():
+            return h, self._stepwise(x, hidden_mask, pm, record=True)[1]
+
+    def _stepwise(self, x: torch.Tensor, hidden_mask: torch.Tensor | None,
+                  pm: torch.Tensor | None, record: bool = False
+                  ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Loop :func:`plastic_step` over time (plain autograd); optionally stack M per step."""
         eta, lam = expand_param(self.eta, self.eta_type), expand_param(self.lam, self.lam_type)
         M = self.M_init.expand(x.shape[1], *self.M_init.shape)
         h_prev, hs, Ms = None, [], []
         for t in range(x.shape[0]):
-            if track:
-                Ms.append(M.detach())
+            if record:
+                Ms.append(M)
             _, h_prev, M = plastic_step(x[t], h_prev, M, self.W, self.b, self.w_rec, eta, lam,
                                         self.M_init, pm, hidden_mask, self.rule)
             hs.append(h_prev)
-        return torch.stack(hs), (torch.stack(Ms) if track else None)
+        return torch.stack(hs), (torch.stack(Ms) if record else None)
 
 
 class DeepMultiPlasticNet(nn.Module):
@@ -248,7 +258,8 @@ class DeepMultiPlasticNet(nn.Module):
         (T, B, n_pre), the activity entering the first plastic layer; ``"hidden"``
         (T, B, n_hidden) and ``"M"`` (T, B, n_hidden, n_pre) of the last layer (M as used at
         each step, before its update); plus ``"hidden{l}"``/``"M{l}"`` per layer when there
-        are several.
+        are several. Activities keep their gradient (for activity penalties); M is recorded
+        without gradient in a second pass, so it costs T·B·n_hidden·n_pre floats.
         """
         if x.ndim != 3 or x.shape[-1] != self.config.n_in:
             raise ValueError(f"x must have shape (T, B, {self.config.n_in}), got {tuple(x.shape)}")
@@ -257,14 +268,14 @@ class DeepMultiPlasticNet(nn.Module):
             inp = inp * input_mask
         states: dict[str, torch.Tensor] = {}
         if track_states:
-            states["input"] = inp.detach()
+            states["input"] = inp
         stepwise = self.config.implementation == "stepwise"
         h = inp
         for i, layer in enumerate(self.layers):
             mask = hidden_mask if i == len(self.layers) - 1 else None
             h, M = layer(h, mask, self._chunk(x), stepwise, track_states)
             if track_states:
-                states["hidden"], states["M"] = h.detach(), M
+                states["hidden"], states["M"] = h, M
                 if len(self.layers) > 1:
-                    states[f"hidden{i}"], states[f"M{i}"] = h.detach(), M
+                    states[f"hidden{i}"], states[f"M{i}"] = h, M
         return self.readout(h), states
