@@ -1,3 +1,3 @@
-"""Multi-task plasticity lab: tasks, models, training, analysis and plotting for recurrent networks."""
+"""Multi-task plasticity lab: tasks, models, training, analysis and plotting."""
 
 __version__ = "0.1.0"

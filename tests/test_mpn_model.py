@@ -285,3 +285,19 @@ def test_plasticity_is_the_memory():
     # M is the only state carried across time, so the task is solvable only while M can change.
     assert _memory_accuracy(freeze=False) > 0.95
     assert _memory_accuracy(freeze=True) < 0.65
+
+
+def test_tracked_hidden_carries_gradient_and_matches_fused():
+    torch.manual_seed(0)
+    model = DeepMultiPlasticNet(tiny())
+    x = torch.randn(5, 3, 4)
+    _, st = model(x, track_states=True)
+    assert not st["M"].requires_grad
+    st["hidden"].pow(2).sum().backward()
+    g_tracked = model.layers[0].eta.grad.clone()
+    model.zero_grad()
+    model.config.implementation = "stepwise"
+    _, st_ref = model(x, track_states=True)
+    st_ref["hidden"].pow(2).sum().backward()
+    torch.testing.assert_close(g_tracked, model.layers[0].eta.grad)
+    torch.testing.assert_close(st["M"], st_ref["M"])

@@ -97,3 +97,13 @@ def test_config_roundtrip_and_registry(kind, cfg):
     torch.testing.assert_close(rebuilt(x)[0], model(x)[0])
     with pytest.raises(ValueError, match="shape"):
         model(torch.randn(4, 2, 5))
+
+
+@pytest.mark.parametrize("model", [
+    LeakyRNN(LeakyRNNConfig(n_in=3, n_hidden=8, n_out=2)),
+    GRUNet(GRUConfig(n_in=3, n_hidden=8, n_out=2)),
+])
+def test_tracked_hidden_carries_gradient(model):
+    _, st = model(torch.randn(4, 2, 3), track_states=True)
+    st["hidden"].pow(2).sum().backward()
+    assert all(p.grad is not None for p in model.parameters() if p is not model.readout.weight)

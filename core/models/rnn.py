@@ -108,7 +108,7 @@ class LeakyRNN(nn.Module):
                 h = h * hidden_mask
             hs.append(h)
         hidden = torch.stack(hs)
-        return self.readout(hidden), ({"hidden": hidden.detach()} if track_states else {})
+        return self.readout(hidden), ({"hidden": hidden} if track_states else {})
 
 
 @dataclass
@@ -180,4 +180,4 @@ class GRUNet(nn.Module):
                              g.bias_hh_l0) * hidden_mask
                 hs.append(h)
             hidden = torch.stack(hs)
-        return self.readout(hidden), ({"hidden": hidden.detach()} if track_states else {})
+        return self.readout(hidden), ({"hidden": hidden} if track_states else {})

@@ -17,7 +17,7 @@ _STYLE_APPLIED = False
 
 
 def apply_style() -> None:
-    """Apply the shared style: scienceplots' 'science' without LaTeX, seaborn ticks, readable sizes."""
+    """Apply the shared style: scienceplots 'science' (no LaTeX), seaborn ticks, small fonts."""
     global _STYLE_APPLIED
     if _STYLE_APPLIED:
         return
