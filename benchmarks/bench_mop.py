@@ -19,6 +19,14 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from core.cli import (
+    add_device_argument,
+    add_threads_argument,
+    cli_main,
+    fail,
+    resolve_device,
+    set_threads,
+)
 from core.models.mop import (
     MixtureOfPathways,
     MixtureOfPathwaysConfig,
@@ -32,35 +40,30 @@ from core.tasks.modcog import ModCogConfig, generate_stream, resolve_tasks
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--device", choices=("cpu", "cuda", "mps"), default="cpu", help="torch device")
+    add_device_argument(p)
     p.add_argument("--task-id", default="modcog/all", help="Mod-Cog task set")
     p.add_argument("--layers", "-l", action="append", default=None,
                    help="expert sizes per layer (default: -l 0,16,32 three times)")
     p.add_argument("--batch-size", type=int, default=128, help="streams per batch")
     p.add_argument("--seq-len", type=int, default=350, help="steps per stream")
     p.add_argument("--steps", type=int, default=3, help="timed training steps (after 1 warm-up)")
-    p.add_argument("--threads", type=int, default=1,
-                   help="torch CPU threads (1 is fastest for small sequential GRUs on a busy CPU)")
+    add_threads_argument(p)
     p.add_argument("--reference-seconds", type=float, default=100.0,
                    help="reference seconds per step on a 2-core CPU")
     p.add_argument("--seed", type=int, default=0, help="random seed")
     return p.parse_args()
 
 
+@cli_main
 def main() -> None:
     args = parse_args()
-    if args.steps < 1 or args.threads < 1:
-        raise SystemExit("error: --steps and --threads must be >= 1")
-    if args.device == "cuda" and not torch.cuda.is_available():
-        raise SystemExit("error: --device cuda but no CUDA device is available")
-    try:
-        tasks = resolve_tasks(args.task_id)
-        layers = parse_layers(args.layers or ["0,16,32"] * 3)
-    except ValueError as e:
-        raise SystemExit(f"error: {e}") from None
-    torch.set_num_threads(args.threads)
+    if args.steps < 1:
+        fail("--steps must be >= 1")
+    device = resolve_device(args.device)
+    tasks = resolve_tasks(args.task_id)
+    layers = parse_layers(args.layers or ["0,16,32"] * 3)
+    set_threads(args.threads)
     torch.manual_seed(args.seed)
-    device = torch.device(args.device)
     task_cfg = ModCogConfig()
     model = MixtureOfPathways(MixtureOfPathwaysConfig(
         n_stimulus=task_cfg.n_input, n_tasks=len(tasks), n_output=task_cfg.n_output,

@@ -23,6 +23,7 @@ import time
 import numpy as np
 from tqdm import tqdm
 
+from core.cli import cli_main, fail
 from core.tasks import PRESETS, RULES, generate_trials, get_preset
 
 
@@ -64,10 +65,11 @@ def time_noise_floor(shape: tuple[int, ...], repeats: int, rng: np.random.Genera
     return 1e3 * float(np.median(times))
 
 
+@cli_main
 def main() -> None:
     args = parse_args()
     if args.batch < 1 or args.repeats < 1:
-        raise SystemExit("error: --batch and --repeats must be >= 1")
+        fail("--batch and --repeats must be >= 1")
     rng = np.random.default_rng(args.seed)
     lo, hi = args.orig_ms
     for name in args.preset:

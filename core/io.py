@@ -6,11 +6,12 @@ from ``hdf5plugin`` and carries a Fletcher-32 checksum, so a flipped byte is det
 The run's config is stored as a JSON string attribute ``config`` on the run group.
 
 Writes are atomic: the whole file is written to a temporary name in the same folder and renamed
-with ``os.replace``, so a crash never leaves a half-written file. An existing entry is never
-overwritten silently (``overwrite=True`` is required).
+with ``os.replace`` (:func:`core.fileio.atomic_path`), so a crash never leaves a half-written
+file. An existing entry is never overwritten silently (``overwrite=True`` is required).
 
 A file that cannot be read (not HDF5, truncated, failed checksum) raises :class:`ResultsFileError`
-whose message is one line, fit for ``SystemExit(f"error: {exc}")`` in a script.
+whose message is one line (a script wrapped in :func:`core.cli.cli_main` prints it as
+``error: ...``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,9 @@ from typing import Any
 import h5py
 import hdf5plugin
 import numpy as np
+
+from core.errors import ResultsFileError
+from core.fileio import atomic_path
 
 __all__ = [
     "ResultsFileError",
@@ -36,10 +39,6 @@ __all__ = [
 ]
 
 _COMPRESSION = hdf5plugin.Blosc(cname="zstd", clevel=5, shuffle=hdf5plugin.Blosc.BITSHUFFLE)
-
-
-class ResultsFileError(RuntimeError):
-    """A results file is missing, corrupted or lacks the requested entry (one-line message)."""
 
 
 def _one_line(path: os.PathLike | str, what: str, exc: BaseException | None = None) -> str:
@@ -93,10 +92,7 @@ def save_results(path: str | os.PathLike, run_name: str, results: Mapping[str, A
     path = Path(path)
     _validate_key(run_name)
     config_json = json.dumps(dict(config) if config is not None else {}, sort_keys=True)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".h5.tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         if path.exists():
             _check_readable(path)
             shutil.copyfile(path, tmp)
@@ -113,10 +109,6 @@ def save_results(path: str | os.PathLike, run_name: str, results: Mapping[str, A
             group.attrs["config"] = config_json
             for key, value in results.items():
                 _write_value(group, key, value)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return path
 
 

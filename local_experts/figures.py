@@ -18,6 +18,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import ListedColormap
 
+from core.cli import cli_main, fail
+from core.fileio import refuse_existing
 from core.models.local_experts import (
     MixtureConfig,
     TrainConfig,
@@ -28,7 +30,7 @@ from core.models.local_experts import (
 )
 from core.plotting import style
 from core.tasks.vowels import VOWEL_IPA, make_split
-from local_experts.common import SYSTEMS, refuse_overwrite
+from local_experts.common import SYSTEMS
 
 NAMES = ("regions", "curves", "responsibility")
 VOWEL_COLOURS = ("#0072B2", "#56B4E9", "#D55E00", "#E69F00")
@@ -69,6 +71,7 @@ def _plane(ax, config: MixtureConfig, params: dict, split, title: str) -> None:
     ax.set_title(title)
 
 
+@cli_main
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -88,8 +91,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace existing figures")
     args = parser.parse_args(argv)
     if args.epochs < 1 or args.seeds < 1 or args.lr_mixture <= 0 or args.lr_backprop <= 0:
-        raise SystemExit("error: --epochs, --seeds and learning rates must be positive")
-    refuse_overwrite([args.out / f"local_experts_{n}.png" for n in NAMES], args.overwrite)
+        fail("--epochs, --seeds and learning rates must be positive")
+    refuse_existing([args.out / f"local_experts_{n}.png" for n in NAMES], args.overwrite)
 
     style.apply_style()
     split = make_split("paper")

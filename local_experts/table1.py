@@ -15,9 +15,11 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from core.cli import cli_main
+from core.fileio import atomic_write_text, refuse_existing
 from core.models.local_experts import ProtocolConfig, TrainConfig, compare_epochs, run_table1
 from core.tasks.vowels import make_split
-from local_experts.common import SYSTEMS, parse_systems, refuse_overwrite, write_text_atomic
+from local_experts.common import SYSTEMS, parse_systems
 
 PAPER = {  # Jacobs et al. (1991) Table 1 as quoted in summaries of the paper
     "4 experts": "88 / 90 / 1124", "8 experts": "88 / 87 / 1083",
@@ -39,6 +41,7 @@ def _pm(mean: float, sd: float, scale: float = 1.0, digits: int = 0) -> str:
     return f"{mean * scale:.{digits}f} ± {sd * scale:.{digits}f}"
 
 
+@cli_main
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -64,18 +67,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace existing results")
     args = parser.parse_args(argv)
 
-    try:
-        lrs = tuple(float(v) for v in args.lrs.split(","))
-        protocol = ProtocolConfig(
-            n_seeds=args.seeds, seed=args.seed, n_tune_seeds=args.tune_seeds,
-            tune_seed_start=max(100_000, args.seed + args.seeds), learning_rates=lrs,
-            train=TrainConfig(max_epochs=args.max_epochs, criterion=args.criterion))
-    except ValueError as err:
-        raise SystemExit(f"error: {err}") from None
+    lrs = tuple(float(v) for v in args.lrs.split(","))
+    protocol = ProtocolConfig(
+        n_seeds=args.seeds, seed=args.seed, n_tune_seeds=args.tune_seeds,
+        tune_seed_start=max(100_000, args.seed + args.seeds), learning_rates=lrs,
+        train=TrainConfig(max_epochs=args.max_epochs, criterion=args.criterion))
     keys = parse_systems(args.systems)
     paths = [args.out / name for name in
              ("table1.md", "table1.csv", "table1_lr_grid.csv", "table1_tests.csv")]
-    refuse_overwrite(paths, args.overwrite)
+    refuse_existing(paths, args.overwrite)
 
     split = make_split(args.split, args.split_seed)
     with tqdm(desc="epochs (all systems)", unit="epoch", mininterval=5) as bar:
@@ -101,10 +101,10 @@ def main(argv: list[str] | None = None) -> None:
               "| mixture | backprop | median ratio | U | p |", "|---|---|---|---|---|"]
     lines += [f"| {t['a']} | {t['b']} | {t['median_ratio']:.2f} | {t['u']:.0f} | "
               f"{t['p_value']:.2g} |" for t in tests]
-    write_text_atomic(paths[0], "\n".join(lines) + "\n")
-    write_text_atomic(paths[1], _csv([s.row() for s in summaries]))
-    write_text_atomic(paths[2], _csv(grid))
-    write_text_atomic(paths[3], _csv(tests) if tests else "")
+    atomic_write_text(paths[0], "\n".join(lines) + "\n")
+    atomic_write_text(paths[1], _csv([s.row() for s in summaries]))
+    atomic_write_text(paths[2], _csv(grid))
+    atomic_write_text(paths[3], _csv(tests) if tests else "")
     print("\n".join(lines))
 
 

@@ -11,20 +11,20 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import json
-import os
-import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
+from core.cli import cli_main, fail
+from core.fileio import atomic_write_bytes, atomic_write_text, refuse_existing, save_json
 from core.models.local_experts import TrainConfig, train_population
 from core.tasks.vowels import make_split
-from local_experts.common import SYSTEMS, refuse_overwrite, write_text_atomic
+from local_experts.common import SYSTEMS
 
 
+@cli_main
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -47,16 +47,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace an existing run")
     args = parser.parse_args(argv)
     if args.seeds < 1 or args.lr <= 0:
-        raise SystemExit("error: --seeds and --lr must be positive")
-    try:
-        train_config = TrainConfig(max_epochs=args.max_epochs, criterion=args.criterion,
-                                   stop_at_criterion=not args.no_stop)
-    except ValueError as err:
-        raise SystemExit(f"error: {err}") from None
+        fail("--seeds and --lr must be positive")
+    train_config = TrainConfig(max_epochs=args.max_epochs, criterion=args.criterion,
+                               stop_at_criterion=not args.no_stop)
     seeds = np.arange(args.seed, args.seed + args.seeds)
     run = args.out / f"{args.system}_seeds{seeds[0]}-{seeds[-1]}_lr{args.lr:g}"
     files = [run / n for n in ("config.json", "summary.csv", "curves.csv", "params.npz")]
-    refuse_overwrite(files, args.overwrite)
+    refuse_existing(files, args.overwrite)
 
     split = make_split(args.split, args.split_seed)
     config = SYSTEMS[args.system]
@@ -65,17 +62,17 @@ def main(argv: list[str] | None = None) -> None:
                                   split.y_test, seeds, args.lr, train_config, bar.update,
                                   track_test=True)
 
-    write_text_atomic(files[0], json.dumps({
+    save_json(files[0], {
         "system": args.system, "kind": type(config).__name__, "model": asdict(config),
         "train": asdict(train_config), "learning_rate": args.lr, "seeds": seeds.tolist(),
-        "split": args.split, "split_seed": args.split_seed}, indent=2) + "\n")
+        "split": args.split, "split_seed": args.split_seed})
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(["seed", "epochs_to_criterion", "train_accuracy", "test_accuracy"])
     for row in zip(seeds, result.epochs_to_criterion, result.train_accuracy,
                    result.test_accuracy, strict=True):
         writer.writerow([int(row[0]), int(row[1]), f"{row[2]:.4f}", f"{row[3]:.4f}"])
-    write_text_atomic(files[1], buf.getvalue())
+    atomic_write_text(files[1], buf.getvalue())
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(["epoch", "seed", "loss", "train_accuracy", "test_accuracy"])
@@ -83,17 +80,12 @@ def main(argv: list[str] | None = None) -> None:
         for s, seed in enumerate(seeds):
             writer.writerow([epoch, int(seed)] + [f"{result.curves[k][epoch, s]:.6g}" for k in
                                                   ("loss", "train_accuracy", "test_accuracy")])
-    write_text_atomic(files[2], buf.getvalue())
+    atomic_write_text(files[2], buf.getvalue())
     arrays = {f"initial_{k}": v for k, v in result.initial_params.items()}
     arrays.update({f"final_{k}": v for k, v in result.params.items()})
-    fd, tmp = tempfile.mkstemp(dir=run, suffix=".npz")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez_compressed(handle, **arrays)
-        os.replace(tmp, files[3])
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    atomic_write_bytes(files[3], buffer.getvalue())
     for seed, ep, tr, te in zip(seeds, result.epochs_to_criterion, result.train_accuracy,
                                 result.test_accuracy, strict=True):
         status = f"{ep} epochs" if ep >= 0 else "not converged"

@@ -28,14 +28,11 @@ from core.analysis.routing import (
     steps_to_threshold,
     task_difficulty,
 )
-from core.io import ResultsFileError, save_results
+from core.cli import add_threads_argument, cli_main, fail, set_threads
+from core.io import save_results
 from core.models import build_model
 from core.plotting import save_figure
-from core.plotting.routing import (
-    plot_intervention_effects,
-    plot_lpc_vs_difficulty,
-    plot_routing_maps,
-)
+from core.plotting.routing import routing_figures
 from core.tasks.modcog import ModCogConfig, generate_stream, split_generators
 from core.training import CheckpointError, load_checkpoint, load_model_state
 from core.training.checkpoint import load_json
@@ -62,7 +59,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="folder for the mop_* figures")
     p.add_argument("--overwrite", action="store_true",
                    help="replace this run's entry in --results if present")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    add_threads_argument(p)
     return p.parse_args(argv)
 
 
@@ -94,15 +91,13 @@ def read_difficulties(folder: Path, threshold: float
     return {t: task_difficulty(s) for t, s in steps.items()}, dict(steps), budget
 
 
+@cli_main
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    torch.set_num_threads(args.threads)
-    try:
-        model, config = load_run(args.run)
-        if args.difficulty_runs is not None and not args.difficulty_runs.is_dir():
-            raise CheckpointError(f"{args.difficulty_runs}: no such folder")
-    except CheckpointError as e:
-        raise SystemExit(f"error: {e}") from None
+    set_threads(args.threads)
+    model, config = load_run(args.run)
+    if args.difficulty_runs is not None and not args.difficulty_runs.is_dir():
+        raise FileNotFoundError(f"{args.difficulty_runs}: no such folder")
     task = config["task"]
     tasks = tuple(task["tasks"])
     n_batches = args.eval_batches or task["eval_batches"]
@@ -119,18 +114,13 @@ def main(argv: list[str] | None = None) -> None:
               f"{stats.lpc.mean():.1f}")
 
     stem = args.run.name
-    figures = [save_figure(plot_routing_maps(base.gates, tasks, model.config.layers),
-                           args.figures / "mop_routing_maps.png")]
-    figures.append(save_figure(plot_intervention_effects(
-        {name: s.accuracy for name, s in effects.items()}, base.lpc, tasks),
-        args.figures / "mop_interventions.png"))
 
     if args.difficulty_runs is not None:
         difficulty, steps, budget = read_difficulties(args.difficulty_runs, args.loss_threshold)
         common = [t for t in tasks if t in difficulty]
         if len(common) < 3:
-            raise SystemExit(f"error: only {len(common)} tasks of the run have single-task runs "
-                             f"in {args.difficulty_runs}; need >= 3")
+            fail(f"only {len(common)} tasks of the run have single-task runs in "
+                 f"{args.difficulty_runs}; need >= 3")
         idx = [tasks.index(t) for t in common]
         lpc = base.lpc[idx]
         diff = np.array([difficulty[t] for t in common])
@@ -146,13 +136,9 @@ def main(argv: list[str] | None = None) -> None:
             "median_steps": np.array([np.median(steps[t]) for t in common]),
             "step_budget": budget, "loss_threshold": args.loss_threshold,
             **{f"spearman_{label}": np.array(v[:2]) for label, v in correlations.items()}}
-        figures.append(save_figure(
-            plot_lpc_vs_difficulty(lpc, diff, common, correlations, learned, np.log(budget)),
-            args.figures / "mop_lpc_vs_difficulty.png"))
-    try:
-        save_results(args.results, stem, results, config=config, overwrite=args.overwrite)
-    except (FileExistsError, ResultsFileError) as e:
-        raise SystemExit(f"error: {e}") from None
+    figures = [save_figure(fig, args.figures / f"{name}.png")
+               for name, fig in routing_figures(results, model.config.layers).items()]
+    save_results(args.results, stem, results, config=config, overwrite=args.overwrite)
     print(f"results: {args.results} [{stem}]")
     print("figures: " + ", ".join(str(p) for group in figures for p in group))
 

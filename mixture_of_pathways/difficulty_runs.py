@@ -18,6 +18,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from core.cli import add_device_argument, add_threads_argument, cli_main
 from core.tasks.modcog import resolve_tasks
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -35,19 +36,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=128, help="streams per batch")
     p.add_argument("--seq-len", type=int, default=350, help="steps per stream")
     p.add_argument("--learning-rate", type=float, default=1e-2, help="AdamW learning rate")
-    p.add_argument("--device", choices=("cpu", "cuda", "mps"), default="cpu", help="torch device")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    add_device_argument(p)
+    add_threads_argument(p)
     p.add_argument("--out", type=Path, default=Path("runs/mixture_of_pathways_difficulty"),
                    help="folder for the single-task runs")
     return p.parse_args(argv)
 
 
+@cli_main
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    try:
-        tasks = resolve_tasks(args.task_id)
-    except ValueError as e:
-        raise SystemExit(f"error: {e}") from None
+    tasks = resolve_tasks(args.task_id)
     layer_args = [a for layer in (args.layers or []) for a in ("-l", layer)]
     jobs = [(task, seed) for task in tasks for seed in args.seeds]
     for task, seed in tqdm(jobs, desc="single-task runs"):

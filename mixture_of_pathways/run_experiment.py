@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from core.analysis.routing import routing_statistics
+from core.cli import add_run_arguments, cli_main, resolve_device, set_threads
 from core.models.mop import (
     MixtureOfPathways,
     MixtureOfPathwaysConfig,
@@ -33,14 +34,7 @@ from core.models.mop import (
     task_routing_cost,
 )
 from core.tasks.modcog import ModCogConfig, generate_stream, resolve_tasks, split_generators
-from core.training import (
-    CheckpointError,
-    RunExistsError,
-    Trainer,
-    TrainingDiverged,
-    Validation,
-    run_name,
-)
+from core.training import Trainer, Validation, run_name
 from core.training.naming import format_strength
 
 DEFAULT_LAYERS = ("0,16,32", "0,16,32", "0,16,32")
@@ -100,16 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--learning-rate", type=float, default=1e-2, help="AdamW learning rate")
     p.add_argument("--eval-batches", type=int, default=4,
                    help="held-out batches (of --batch-size streams) evaluated after each epoch")
-    p.add_argument("--device", choices=("cpu", "cuda", "mps"), default="cpu",
-                   help="torch device")
-    p.add_argument("--threads", type=int, default=1,
-                   help="torch CPU threads (1 is fastest for these small sequential GRUs)")
     p.add_argument("--seed", type=int, default=0, help="random seed (data, init, dropout)")
-    p.add_argument("--out", type=Path, default=Path("runs/mixture_of_pathways"),
-                   help="folder holding one sub-folder per run")
-    p.add_argument("--resume", action="store_true",
-                   help="continue the run of the same name from its checkpoint")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_run_arguments(p, out="runs/mixture_of_pathways")
     return p
 
 
@@ -167,34 +153,27 @@ class ModCogTraining:
                                                              strict=True)})
 
 
+@cli_main
 def main(argv: list[str] | None = None) -> Path:
     """Train one run; returns its folder."""
     args = build_parser().parse_args(argv)
-    try:
-        tasks = resolve_tasks(args.task_id)
-        layers = parse_layers(args.layers or list(DEFAULT_LAYERS))
-        for name in ("num_epochs", "num_steps", "batch_size", "seq_len", "eval_batches",
-                     "threads"):
-            if getattr(args, name) < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be >= 1")
-        if args.learning_rate <= 0 or args.cost_based_loss_alpha < 0:
-            raise ValueError("--learning-rate must be > 0 and --cost-based-loss-alpha >= 0")
-        task_cfg = ModCogConfig()
-        model_cfg = MixtureOfPathwaysConfig(
-            n_stimulus=task_cfg.n_input, n_tasks=len(tasks), n_output=task_cfg.n_output,
-            layers=layers, intermediate_dim=args.intermediate_dim, router_dim=args.router_dim,
-            task_dim=args.task_dim, task_embedding=not args.disable_task_embedding_layer,
-            dropout_max_prob=args.dropout_max_prob,
-            dropout_router_weight_threshold=args.dropout_router_weight_threshold,
-            expert_cost_exponent=args.expert_cost_exponent)
-    except ValueError as e:
-        raise SystemExit(f"error: {e}") from None
-    if args.device == "cuda" and not torch.cuda.is_available():
-        raise SystemExit("error: --device cuda but no CUDA device is available")
-    if args.device == "mps" and not torch.backends.mps.is_available():
-        raise SystemExit("error: --device mps but MPS is not available")
-    device = torch.device(args.device)
-    torch.set_num_threads(args.threads)
+    tasks = resolve_tasks(args.task_id)
+    layers = parse_layers(args.layers or list(DEFAULT_LAYERS))
+    for name in ("num_epochs", "num_steps", "batch_size", "seq_len", "eval_batches"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be >= 1")
+    if args.learning_rate <= 0 or args.cost_based_loss_alpha < 0:
+        raise ValueError("--learning-rate must be > 0 and --cost-based-loss-alpha >= 0")
+    task_cfg = ModCogConfig()
+    model_cfg = MixtureOfPathwaysConfig(
+        n_stimulus=task_cfg.n_input, n_tasks=len(tasks), n_output=task_cfg.n_output,
+        layers=layers, intermediate_dim=args.intermediate_dim, router_dim=args.router_dim,
+        task_dim=args.task_dim, task_embedding=not args.disable_task_embedding_layer,
+        dropout_max_prob=args.dropout_max_prob,
+        dropout_router_weight_threshold=args.dropout_router_weight_threshold,
+        expert_cost_exponent=args.expert_cost_exponent)
+    device = resolve_device(args.device)
+    set_threads(args.threads)
     torch.manual_seed(args.seed)
     model = MixtureOfPathways(model_cfg).to(device)
     wiring = ModCogTraining(tasks, args, device)
@@ -217,10 +196,7 @@ def main(argv: list[str] | None = None) -> Path:
     trainer = Trainer(model, train_cfg, sample_batch=wiring.sample_batch, loss_fn=wiring.loss_fn,
                       evaluate=wiring.evaluate, run_dir=args.out / name, run_config=run_config,
                       seed=args.seed, progress=not args.no_progress)
-    try:
-        result = trainer.fit(resume=args.resume)
-    except (RunExistsError, CheckpointError, TrainingDiverged) as e:
-        raise SystemExit(f"error: {e}") from None
+    result = trainer.fit(resume=args.resume, overwrite=args.overwrite)
     val = result.final_validation
     acc = f", held-out accuracy {val.mean_accuracy:.3f}" if val is not None else ""
     print(f"{name}: {result.step} steps in {result.seconds:.0f} s{acc}", file=sys.stderr)

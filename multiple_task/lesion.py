@@ -16,10 +16,8 @@ Example::
 from __future__ import annotations
 
 import argparse
-import sys
 
 import numpy as np
-import torch
 
 from core.analysis import load_trained, resolve_run
 from core.analysis.lesion import (
@@ -28,9 +26,16 @@ from core.analysis.lesion import (
     pruning_curve,
     synapse_lesion_effects,
 )
-from core.io import ResultsFileError, load_results, save_results
+from core.cli import (
+    KNOWN_ERRORS,
+    add_threads_argument,
+    add_trained_runs_arguments,
+    cli_main,
+    fail,
+    set_threads,
+)
+from core.io import load_results, save_results
 from core.tasks import generate_trials
-from core.training import CheckpointError
 
 PRUNE_FRACTIONS = (0.0, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.999)
 RESULTS_FILE = "lesion.h5"
@@ -39,8 +44,7 @@ RESULTS_FILE = "lesion.h5"
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("names", nargs="+", metavar="NAME", help="run names (folders under --runs)")
-    p.add_argument("--runs", default="runs", help="folder holding the runs (default: runs)")
+    add_trained_runs_arguments(p, figures=False)
     p.add_argument("--method", choices=("kmeans", "ward"), default="kmeans",
                    help="which stored unit clustering to lesion (default: kmeans)")
     p.add_argument("--random", type=int, default=10,
@@ -53,7 +57,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--overwrite", action="store_true",
                    help="replace this run's entry in an existing lesion.h5")
     p.add_argument("--seed", type=int, default=0, help="seed of trials and random lesions")
-    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    add_threads_argument(p)
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     return p.parse_args(argv)
 
@@ -106,19 +110,16 @@ def lesion_run(name: str, args: argparse.Namespace) -> None:
           f"(rule {task.rules[int(np.argmax(effect.max(axis=1)))]}); results in {out}")
 
 
+@cli_main(errors=(*KNOWN_ERRORS, KeyError))  # KeyError: analysis.h5 lacks an entry
 def main(argv: list[str] | None = None) -> None:
     """Lesion every named run."""
     args = parse_args(argv)
-    if args.random < 1 or args.trials < 1 or args.threads < 1:
-        raise SystemExit("error: --random, --trials and --threads must be >= 1")
-    torch.set_num_threads(args.threads)
+    if args.random < 1 or args.trials < 1:
+        fail("--random and --trials must be >= 1")
+    set_threads(args.threads)
     for name in args.names:
-        try:
-            lesion_run(name, args)
-        except (ValueError, KeyError, FileNotFoundError, FileExistsError, CheckpointError,
-                ResultsFileError) as e:
-            raise SystemExit(f"error: {' '.join(str(e).split())}") from None
+        lesion_run(name, args)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -15,11 +15,9 @@ Example::
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from core.analysis import load_trained, resolve_run
 from core.analysis.clustering import (
@@ -41,38 +39,27 @@ from core.analysis.state_space import (
 from core.analysis.task_variance import (
     compute_task_variance,
     effective_modulation_variance,
-    fractional_task_variance,
     noise_free_trials,
     segment_bounds,
 )
-from core.io import ResultsFileError, save_results
-from core.plotting import apply_style, save_figure
-from core.plotting.analysis import (
-    plot_ftv_histograms,
-    plot_pca_trajectories,
-    plot_silhouette,
-    plot_task_set,
-    plot_task_variance_map,
+from core.cli import (
+    add_threads_argument,
+    add_trained_runs_arguments,
+    cli_main,
+    fail,
+    set_threads,
 )
-from core.tasks import RULE_LABELS
-from core.training import CheckpointError
+from core.io import save_results
+from core.plotting import apply_style, save_figure
+from core.plotting.multi_task import TASK_SET, analysis_figures
 
-#: Rule pairs of Yang et al. (2019) Fig. 3 / 4 FTV histograms (those present are drawn).
-FTV_PAIRS = (("dm1", "dm2"), ("contextdm1", "contextdm2"), ("dm1", "fdanti"),
-             ("dm1", "contextdm1"), ("fdgo", "reactgo"), ("delaydm1", "dm1"),
-             ("dmcgo", "dmcnogo"), ("fdgo", "fdanti"), ("delaygo", "delayanti"),
-             ("dmsgo", "dmsnogo"))
-TASK_SET = ("fdgo", "fdanti", "delaygo", "delayanti")  # Go, Anti, Dly Go, Dly Anti
 RESULTS_FILE = "analysis.h5"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("names", nargs="+", metavar="NAME", help="run names (folders under --runs)")
-    p.add_argument("--runs", default="runs", help="folder holding the runs (default: runs)")
-    p.add_argument("--figures", default=None,
-                   help="figure folder (default: <runs>/<NAME>/figures)")
+    add_trained_runs_arguments(p)
     p.add_argument("--k-max", type=int, default=29,
                    help="largest number of clusters tried (default 29, Yang et al.)")
     p.add_argument("--n-init", type=int, default=20, help="KMeans restarts (default 20)")
@@ -86,14 +73,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--overwrite", action="store_true",
                    help="replace this run's entry in an existing analysis.h5")
     p.add_argument("--seed", type=int, default=0, help="seed of trials and clustering (default 0)")
-    p.add_argument("--threads", type=int, default=1,
-                   help="torch threads (default 1: fastest for small networks on a busy CPU)")
+    add_threads_argument(p)
     return p.parse_args(argv)
-
-
-def labels_of(rules) -> list[str]:
-    """Readable rule labels."""
-    return [RULE_LABELS.get(r, r) for r in rules]
 
 
 def clusters_to_dict(fit: TaskVarianceClustering) -> dict[str, np.ndarray]:
@@ -128,7 +109,6 @@ def analyse(name: str, args: argparse.Namespace) -> None:
             "by_epoch": effective_modulation_variance(tv["M"].by_epoch, weight)}
 
     clusters: dict = {}
-    fits: dict = {}
     for pop in tv:
         synapses = pop == "M"
         for method in (("ward",) if synapses else ("kmeans", "ward")):
@@ -142,7 +122,6 @@ def analyse(name: str, args: argparse.Namespace) -> None:
                                           random_state=args.seed)
                 entry["quality"] = quality
             clusters.setdefault(pop, {})[method] = entry
-            fits[(pop, method)] = fit
     results["clusters"] = clusters
     if is_mpn:
         weight = model.layers[-1].W.detach().numpy()
@@ -187,7 +166,7 @@ def analyse(name: str, args: argparse.Namespace) -> None:
     results["state_space"] = state_space
     out = save_results(run_dir / RESULTS_FILE, name, results, config=run_config,
                        overwrite=args.overwrite)
-    draw(name, results, fits, tv, Path(args.figures) if args.figures else run_dir / "figures")
+    draw(results, Path(args.figures) if args.figures else run_dir / "figures")
     print(f"{name}: results in {out}")
     for pop in clusters:
         ks = ", ".join(f"{m} k={int(c['n_clusters'])}" for m, c in clusters[pop].items())
@@ -205,52 +184,23 @@ def _with_x(trials, x):
     return replace(trials, x=x)
 
 
-def draw(name: str, results: dict, fits: dict, tv: dict, folder: Path) -> None:
-    """Every figure of the analysis."""
+def draw(results: dict, folder: Path) -> None:
+    """Every figure of the analysis (drawn by ``core.plotting.multi_task.analysis_figures``)."""
     apply_style()
-    rules = [str(r) for r in results["rules"]]
-    labels = labels_of(rules)
-    for (pop, method), fit in fits.items():
-        order = fit.order_[fit.active_[fit.order_]]
-        norm = tv[pop].by_rule[order] / tv[pop].by_rule[order].max(axis=1, keepdims=True)
-        title = f"{pop} units, {method}" if pop != "M" else f"synapses (M), {method}"
-        save_figure(plot_task_variance_map(norm, fit.labels_[order], labels, title=title),
-                    folder / f"task_variance_{pop}_{method}")
-        save_figure(plot_silhouette(fit.k_values_, fit.silhouette_, fit.n_clusters_,
-                                    title=f"{pop}, {method}: k = {fit.n_clusters_}"),
-                    folder / f"silhouette_{pop}_{method}")
-    hidden = tv["hidden"].by_rule
-    pairs = [p for p in FTV_PAIRS if p[0] in rules and p[1] in rules] or \
-        [(rules[i], rules[i + 1]) for i in range(min(4, len(rules) - 1))]
-    active = hidden.sum(axis=1) > 1e-3
-    ftvs = {(RULE_LABELS.get(a, a), RULE_LABELS.get(b, b)): fractional_task_variance(
-        hidden[active, rules.index(a)], hidden[active, rules.index(b)]) for a, b in pairs}
-    save_figure(plot_ftv_histograms(ftvs), folder / "ftv_histograms")
-    ss = results["state_space"]
-    save_figure(plot_pca_trajectories({RULE_LABELS.get(r, r): ss["trajectories"][r]
-                                       for r in rules}, ss["explained_variance_ratio"],
-                                      title="Hidden activity, trial-averaged"),
-                folder / "pca_trajectories")
-    if "task_set" in ss:
-        save_figure(plot_task_set(ss["task_set"]["pca"], labels_of(TASK_SET),
-                                  edges=[(0, 1), (2, 3), (0, 2), (1, 3)],
-                                  title=f"Task set (cos = {ss['task_set']['cos_anti']:.2f})"),
-                    folder / "task_set")
+    for stem, fig in analysis_figures(results).items():
+        save_figure(fig, folder / stem)
 
 
+@cli_main
 def main(argv: list[str] | None = None) -> None:
     """Analyse every named run."""
     args = parse_args(argv)
-    if args.threads < 1 or args.permutations < 1 or args.k_max < 2:
-        raise SystemExit("error: --threads, --permutations must be >= 1 and --k-max >= 2")
-    torch.set_num_threads(args.threads)
+    if args.permutations < 1 or args.k_max < 2:
+        fail("--permutations must be >= 1 and --k-max >= 2")
+    set_threads(args.threads)
     for name in args.names:
-        try:
-            analyse(name, args)
-        except (ValueError, FileNotFoundError, FileExistsError, CheckpointError,
-                ResultsFileError) as e:
-            raise SystemExit(f"error: {' '.join(str(e).split())}") from None
+        analyse(name, args)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from core.cli import cli_main, fail
+from core.fileio import refuse_existing
 from core.plotting import apply_style, save_figure
 from core.plotting.tasks import plot_trials
 from core.tasks import PRESETS, RULE_SETS, accuracy, generate_trials, get_preset, resolve_rules
@@ -39,27 +41,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+@cli_main
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if args.batch < 1 or args.cols < 1:
-        raise SystemExit("error: --batch and --cols must be >= 1")
-    try:
-        rules = resolve_rules(args.rules)
-        config = get_preset(args.preset)
-    except ValueError as err:
-        raise SystemExit(f"error: {err}") from None
+        fail("--batch and --cols must be >= 1")
+    rules = resolve_rules(args.rules)
+    config = get_preset(args.preset)
     if not set(rules) <= set(config.rules):  # e.g. dm1 under mpn_lab: add rule units for all 20
         config = config.with_rules("all")
     out = Path(args.out)
-    existing = [out.with_suffix(s) for s in (".pdf", ".png") if out.with_suffix(s).exists()]
-    if existing and not args.overwrite:
-        raise SystemExit(f"error: {existing[0]} exists; pass --overwrite to replace it")
+    refuse_existing([out.with_suffix(".pdf"), out.with_suffix(".png")], args.overwrite)
     rng = np.random.default_rng(args.seed)
     batches = []
     for rule in tqdm(rules, desc="rules", leave=False):
         tr = generate_trials(rule, config, args.batch, rng, noise=args.noise)
         if not accuracy(tr.y, tr, config).all():
-            raise SystemExit(f"error: targets of {rule!r} do not pass the accuracy criterion")
+            fail(f"targets of {rule!r} do not pass the accuracy criterion")
         batches.append(tr)
     apply_style()
     written = save_figure(plot_trials(batches, config, n_cols=args.cols), out)

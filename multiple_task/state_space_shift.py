@@ -16,21 +16,19 @@ Example::
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 from tqdm.auto import tqdm
 
 from core.analysis import load_trained, resolve_run
 from core.analysis.state_space import prepend_trials, run_model, state_space_shift
 from core.analysis.task_variance import noise_free_trials, segment_bounds
-from core.io import ResultsFileError, save_results
+from core.cli import add_threads_argument, cli_main, set_threads
+from core.io import save_results
 from core.plotting import apply_style, save_figure
-from core.plotting.analysis import plot_lesion_map, plot_state_space_shift
-from core.tasks import RULE_LABELS, accuracy, generate_trials, resolve_rules
-from core.training import CheckpointError
+from core.plotting.multi_task import state_space_shift_figures
+from core.tasks import accuracy, generate_trials, resolve_rules
 
 RESULTS_FILE = "state_space_shift.h5"
 
@@ -50,7 +48,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--overwrite", action="store_true",
                    help="replace this run's entry in an existing state_space_shift.h5")
     p.add_argument("--seed", type=int, default=0, help="seed of the preceding trials")
-    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    add_threads_argument(p)
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return p.parse_args(argv)
 
@@ -65,53 +63,42 @@ def _rules(spec: str | None, default: list[str]) -> list[str]:
     return rules
 
 
+@cli_main
 def main(argv: list[str] | None = None) -> None:
     """Compute, save and draw the state-space shift of one run."""
     args = parse_args(argv)
-    if args.threads < 1:
-        raise SystemExit("error: --threads must be >= 1")
-    torch.set_num_threads(args.threads)
-    try:
-        run_dir = resolve_run(args.runs, args.name)
-        model, task, run_config = load_trained(run_dir)
-        probes = _rules(args.probes, list(task.rules))
-        previous = _rules(args.previous, list(task.rules))
-        rng = np.random.default_rng(args.seed)
-        probe_trials = noise_free_trials(task, probes, rng)
-        shift = np.zeros((len(probes), len(previous)))
-        acc = np.zeros_like(shift)
-        for i, probe in enumerate(tqdm(probes, desc="probe rules", disable=args.no_progress)):
-            trials = probe_trials[probe]
-            start, end = segment_bounds(trials.epochs, trials.n_steps, "trial")
-            prev_x = {p: generate_trials(p, task, trials.batch_size, rng, noise=False).x
-                      for p in previous}
-            shifts = state_space_shift(
-                lambda x: run_model(model, x, track_states=True)[1]["hidden"],
-                trials.x, start, end, prev_x)
-            shift[i] = [shifts[p] for p in previous]
-            for j, p in enumerate(previous):
-                y, _ = run_model(model, prepend_trials(prev_x[p], trials.x))
-                acc[i, j] = accuracy(y[prev_x[p].shape[0]:], trials, task).mean()
-        results = {"probes": np.asarray(probes), "previous": np.asarray(previous),
-                   "shift": shift, "accuracy": acc}
-        out = save_results(run_dir / RESULTS_FILE, args.name, results, config=run_config,
-                           overwrite=args.overwrite)
-    except (ValueError, FileNotFoundError, FileExistsError, CheckpointError,
-            ResultsFileError) as e:
-        raise SystemExit(f"error: {' '.join(str(e).split())}") from None
+    set_threads(args.threads)
+    run_dir = resolve_run(args.runs, args.name)
+    model, task, run_config = load_trained(run_dir)
+    probes = _rules(args.probes, list(task.rules))
+    previous = _rules(args.previous, list(task.rules))
+    rng = np.random.default_rng(args.seed)
+    probe_trials = noise_free_trials(task, probes, rng)
+    shift = np.zeros((len(probes), len(previous)))
+    acc = np.zeros_like(shift)
+    for i, probe in enumerate(tqdm(probes, desc="probe rules", disable=args.no_progress)):
+        trials = probe_trials[probe]
+        start, end = segment_bounds(trials.epochs, trials.n_steps, "trial")
+        prev_x = {p: generate_trials(p, task, trials.batch_size, rng, noise=False).x
+                  for p in previous}
+        shifts = state_space_shift(
+            lambda x: run_model(model, x, track_states=True)[1]["hidden"],
+            trials.x, start, end, prev_x)
+        shift[i] = [shifts[p] for p in previous]
+        for j, p in enumerate(previous):
+            y, _ = run_model(model, prepend_trials(prev_x[p], trials.x))
+            acc[i, j] = accuracy(y[prev_x[p].shape[0]:], trials, task).mean()
+    results = {"probes": np.asarray(probes), "previous": np.asarray(previous),
+               "shift": shift, "accuracy": acc}
+    out = save_results(run_dir / RESULTS_FILE, args.name, results, config=run_config,
+                       overwrite=args.overwrite)
     apply_style()
     folder = Path(args.figures) if args.figures else run_dir / "figures"
-    probe_labels = [RULE_LABELS.get(r, r) for r in probes]
-    prev_labels = [RULE_LABELS.get(r, r) for r in previous]
-    save_figure(plot_state_space_shift(shift, prev_labels, probe_labels,
-                                       title="State-space shift"), folder / "state_space_shift")
-    save_figure(plot_lesion_map(acc - acc.mean(axis=1, keepdims=True), probe_labels, prev_labels,
-                                title="Probe accuracy after each preceding task",
-                                colorbar_label="Accuracy − row mean"),
-                folder / "state_space_shift_accuracy")
+    for stem, fig in state_space_shift_figures(results).items():
+        save_figure(fig, folder / stem)
     print(f"{args.name}: mean shift {shift.mean():.3f} (max {shift.max():.3f}); probe accuracy "
           f"{acc.mean():.2f}; results in {out}")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -16,22 +16,13 @@ Examples::
 from __future__ import annotations
 
 import argparse
-import sys
 
 import numpy as np
-import torch
 
+from core.cli import add_run_arguments, cli_main, fail, resolve_device, set_threads
 from core.tasks import RULES, generate_trials
-from core.training.checkpoint import CheckpointError
 from core.training.config import NETWORKS, get_preset
-from core.training.trainer import (
-    RunExistsError,
-    StageRecorder,
-    TrainingDiverged,
-    accuracy_table,
-    build_rule_run,
-    plot_curves,
-)
+from core.training.trainer import StageRecorder, accuracy_table, build_rule_run, plot_curves
 
 ONE_TASK_PRESETS = ("one_task", "one_task_quick")
 
@@ -55,48 +46,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="trials in the fixed test set recorded at each stage (default: 50)")
     p.add_argument("--steps", type=int, default=None, help="training steps (default: preset's)")
     p.add_argument("--hidden", type=int, default=None, help="hidden units (default: preset's)")
-    p.add_argument("--out", default="runs",
-                   help="folder holding one sub-folder per run (default: runs)")
-    p.add_argument("--resume", action="store_true",
-                   help="continue an existing run from its last checkpoint")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace an existing run of the same name")
-    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)")
-    p.add_argument("--threads", type=int, default=1,
-                   help="torch CPU threads (default: 1, the fastest for these small sequential "
-                        "models on a shared CPU; raise it for big batches on a free machine)")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_run_arguments(p)
     return p.parse_args(argv)
 
 
+@cli_main
 def main(argv: list[str] | None = None) -> None:
     """Train one run per seed, recording the chosen stages."""
     args = parse_args(argv)
-    if args.resume and args.overwrite:
-        raise SystemExit("error: --resume and --overwrite exclude each other")
     if args.test_trials < 1 or any(s < 0 for s in args.stages):
-        raise SystemExit("error: --test-trials must be >= 1 and --stages non-negative")
+        fail("--test-trials must be >= 1 and --stages non-negative")
     overrides = {"rules": args.rule, "n_steps": args.steps, "hidden": args.hidden}
-    if args.threads < 1:
-        raise SystemExit("error: --threads must be >= 1")
-    torch.set_num_threads(args.threads)
-    try:
-        torch.device(args.device)
-        config = get_preset(args.preset, args.network).replace(
-            **{k: v for k, v in overrides.items() if v is not None})
-    except (ValueError, RuntimeError) as e:
-        raise SystemExit(f"error: {e}") from None
+    set_threads(args.threads)
+    resolve_device(args.device)
+    config = get_preset(args.preset, args.network).replace(
+        **{k: v for k, v in overrides.items() if v is not None})
     stages = sorted({s for s in args.stages if s <= config.n_steps} | {config.n_steps})
     for seed in args.seed:
-        try:
-            run = build_rule_run(config, seed, args.out, device=args.device,
-                                 progress=not args.no_progress)
-            test = generate_trials(config.rules, run.task_config, args.test_trials,
-                                   np.random.default_rng([seed, 2]))
-            run.trainer.on_step = StageRecorder(test, stages, run.run_dir, device=args.device)
-            result = run.trainer.fit(resume=args.resume, overwrite=args.overwrite)
-        except (RunExistsError, CheckpointError, TrainingDiverged, ValueError) as e:
-            raise SystemExit(f"error: {e}") from None
+        run = build_rule_run(config, seed, args.out, device=args.device,
+                             progress=not args.no_progress)
+        test = generate_trials(config.rules, run.task_config, args.test_trials,
+                               np.random.default_rng([seed, 2]))
+        run.trainer.on_step = StageRecorder(test, stages, run.run_dir, device=args.device)
+        result = run.trainer.fit(resume=args.resume, overwrite=args.overwrite)
         plot_curves(result.curves, run.run_dir / "curves", title=run.name)
         print(f"\n{run.name}: {result.step} steps in {result.seconds:.0f} s; stages {stages} "
               f"recorded in {run.run_dir / 'stages'}")
@@ -104,4 +76,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

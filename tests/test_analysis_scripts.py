@@ -5,7 +5,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from core.io import list_runs, load_results
 
@@ -31,7 +30,6 @@ NAME = "reach_seed0_L21e4+hidden12+batch16+angle"
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    torch.set_num_threads(1)
     runs = tmp_path_factory.mktemp("runs")
     multiple_task.main(["--preset", "quick", "--rules", "reach", "--hidden", "12", "--batch",
                         "16", "--steps", "4", "--out", str(runs), "--threads", "1",

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from core.fileio import save_json
 from core.training.checkpoint import (
     CheckpointError,
     load_checkpoint,
@@ -13,7 +14,6 @@ from core.training.checkpoint import (
     restore_rng_state,
     rng_state,
     save_checkpoint,
-    save_json,
 )
 
 

@@ -1,5 +1,7 @@
 """Accuracy, seeding, concatenation, rule sets, presets and rule sampling."""
 
+import dataclasses
+import json
 import math
 
 import numpy as np
@@ -13,6 +15,7 @@ from core.tasks import (
     RULES,
     YANG19,
     RuleSampler,
+    TaskConfig,
     accuracy,
     accuracy_by_rule,
     concat,
@@ -129,3 +132,17 @@ def test_rule_sets_presets_and_errors():
         generate_trials("fdgo", YANG19, 4, np.random.default_rng(0), mode="test")
     with pytest.raises(TypeError):
         generate_trials("fdgo", YANG19, 4, np.random.RandomState(0))
+
+
+@pytest.mark.parametrize("cfg", [YANG19, MPN_LAB.with_rules("reach")], ids=["yang19", "mpn"])
+def test_task_config_survives_a_json_round_trip(cfg):
+    data = json.loads(json.dumps(cfg.to_dict()))  # lists instead of tuples, as in config.json
+    back = TaskConfig.from_dict(data)
+    assert back == cfg and back.timings == cfg.timings and back.rules == cfg.rules
+    changed = TaskConfig.from_dict({**data, "dt": 10.0})
+    assert changed == dataclasses.replace(cfg, dt=10.0)
+    batch = generate_trials(cfg.rules[0], back, 3, np.random.default_rng(0))
+    expected = generate_trials(cfg.rules[0], cfg, 3, np.random.default_rng(0))
+    assert np.array_equal(batch.x, expected.x)
+    with pytest.raises(ValueError, match="unknown fields"):
+        TaskConfig.from_dict({**data, "colour": "red"})

@@ -40,7 +40,7 @@ def test_script_writes_and_refuses_to_overwrite(tmp_path, capsys):
     out = tmp_path / "tasks"
     script.main(["--preset", "mpn_lab", "--rules", "go", "--batch", "2", "--out", str(out)])
     assert out.with_suffix(".png").stat().st_size > 0 and out.with_suffix(".pdf").exists()
-    with pytest.raises(SystemExit, match="exists"):
+    with pytest.raises(SystemExit, match="^error: .*already exist.*--overwrite"):
         script.main(["--rules", "go", "--out", str(out)])
     with pytest.raises(SystemExit, match="unknown rule"):
         script.main(["--rules", "nope", "--out", str(tmp_path / "x")])

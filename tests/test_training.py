@@ -25,15 +25,6 @@ from core.training.trainer import (
 )
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # one intra-op thread: these small sequential models run fastest that way on a shared CPU
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 class ToyRNN(torch.nn.Module):
     """A minimal model with the project's interface: ``y, states = model(x, track_states)``."""
 

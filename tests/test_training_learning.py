@@ -8,15 +8,6 @@ from core.training.config import TrainConfig
 from core.training.trainer import build_rule_run, load_run
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # one intra-op thread: these small sequential models run fastest that way on a shared CPU
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _tiny(rule="delaygo", **changes):
     # dt 100 ms keeps trials ~40 steps; M (time scale 400 ms) is the network's only memory
     return TrainConfig(rules=rule, hidden=32, batch_size=32, dt=100.0, lr=1e-2, n_steps=100,

@@ -17,14 +17,13 @@ import argparse
 from dataclasses import replace
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
-import torch
 
 from core.analysis.timescales import ablation_mask, neurons_by_tau, perturbed_copy
-from core.io import ResultsFileError, save_results
-from core.plotting.style import apply_style, save_figure
-from core.training.checkpoint import CheckpointError
+from core.cli import add_threads_argument, cli_main, fail, set_threads
+from core.io import save_results
+from core.plotting.style import save_figure
+from core.plotting.timescales import plot_ablation
 from core.training.curriculum import (
     CurriculumConfig,
     active_ns,
@@ -46,7 +45,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--retrain-steps", type=int, default=300, help="retraining steps")
     p.add_argument("--eval-every", type=int, default=50, help="steps between retraining evals")
     p.add_argument("--eval-batches", type=int, default=4, help="batches per evaluation")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    add_threads_argument(p)
     p.add_argument("--seed", type=int, default=0, help="seed of data, noise and random ablations")
     p.add_argument("--results", type=Path, default=Path("results/timescales/ablation.h5"),
                    help="HDF5 output")
@@ -56,18 +55,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+@cli_main
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     path = args.checkpoint / "checkpoint.pt" if args.checkpoint.is_dir() else args.checkpoint
-    try:
-        model, payload = load_reached_checkpoint(path)
-    except CheckpointError as exc:
-        raise SystemExit(f"error: {exc}") from None
+    model, payload = load_reached_checkpoint(path)
     if model.config.cell != "rnn":
-        raise SystemExit("error: ablation by tau needs a timescale RNN checkpoint (cell=rnn)")
+        fail("ablation by tau needs a timescale RNN checkpoint (cell=rnn)")
     if max(args.k) >= model.config.n_hidden:
-        raise SystemExit(f"error: --k must stay below n_hidden={model.config.n_hidden}")
+        fail(f"--k must stay below n_hidden={model.config.n_hidden}")
     config = replace(CurriculumConfig(**payload["curriculum"]), eval_batches=args.eval_batches,
                      seed=args.seed)
     ns = active_ns(config.curriculum, payload["n"], config.n_start, config.window)
@@ -91,31 +88,11 @@ def main(argv: list[str] | None = None) -> None:
         results[f"perturb_{target}"] = {"scale": np.array(args.scales), "step": curves[0][0],
                                         "accuracy": np.array([c[1] for c in curves])}
     name = path.parent.name
-    try:
-        save_results(args.results, name, results, config={
-            "checkpoint": str(path), "k": args.k, "scales": args.scales, "seed": args.seed,
-            "retrain_steps": args.retrain_steps}, overwrite=args.overwrite)
-    except (ResultsFileError, FileExistsError) as exc:
-        raise SystemExit(f"error: {exc}") from None
+    save_results(args.results, name, results, config={
+        "checkpoint": str(path), "k": args.k, "scales": args.scales, "seed": args.seed,
+        "retrain_steps": args.retrain_steps}, overwrite=args.overwrite)
 
-    apply_style()
-    fig, (ax_abl, ax_pert) = plt.subplots(1, 2, figsize=(6.0, 2.4), layout="constrained")
-    for i, which in enumerate(("fastest", "slowest", "random")):
-        ax_abl.plot(args.k, results[f"ablate_{which}"].mean(axis=1), "o-", ms=3, color=f"C{i}",
-                    label="random" if which == "random" else f"{which} τ")
-    ax_abl.axhline(results["intact_accuracy"].mean(), color="k", lw=0.8, ls=":", label="intact")
-    ax_abl.set(xlabel="neurons ablated", ylabel="mean accuracy (active heads)", xscale="log")
-    ax_abl.set_xticks(args.k, labels=[str(k) for k in args.k])
-    ax_abl.minorticks_off()
-    ax_abl.legend(frameon=False)
-    for t, (target, ls) in enumerate((("w_rec", "-"), ("tau", "--"))):
-        pert = results[f"perturb_{target}"]
-        for j, s in enumerate(args.scales):
-            ax_pert.plot(pert["step"], pert["accuracy"][j], ls, color=f"C{j + 3 * t}",
-                         label=f"{'W' if target == 'w_rec' else 'τ'}, noise {s:g}")
-    ax_pert.set(xlabel="retraining step", ylabel="mean accuracy")
-    ax_pert.legend(frameon=False)
-    fig.suptitle(name, fontsize=7)
+    fig = plot_ablation(results, title=name)
     for p in save_figure(fig, args.figure):
         print(p)
     print(f"{name}: intact {results['intact_accuracy'].mean():.3f}")

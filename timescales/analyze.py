@@ -18,15 +18,14 @@ import argparse
 import re
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from core.analysis.timescales import neuron_timescales, pca_dimensionality, simulate_activity
-from core.io import ResultsFileError, save_results
-from core.plotting.style import apply_style, save_figure
-from core.training.checkpoint import CheckpointError
+from core.cli import add_threads_argument, cli_main, fail, set_threads
+from core.io import save_results
+from core.plotting.style import save_figure
+from core.plotting.timescales import plot_tau_vs_n
 from core.training.curriculum import load_reached_checkpoint
 
 
@@ -41,7 +40,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--burn-in", type=int, default=100, help="initial steps discarded")
     p.add_argument("--fit-lag", type=int, default=30, help="largest AC lag used in the fits")
     p.add_argument("--variance", type=float, default=0.9, help="variance explained for PCA dim")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    add_threads_argument(p)
     p.add_argument("--seed", type=int, default=0, help="seed of the random input")
     p.add_argument("--results", type=Path, default=Path("results/timescales/analysis.h5"),
                    help="HDF5 output")
@@ -59,23 +58,20 @@ def checkpoints_of(runs_dir: Path, name: str) -> dict[int, Path]:
     return dict(sorted(found.items()))
 
 
+@cli_main
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     if args.length <= args.burn_in + args.fit_lag:
-        raise SystemExit("error: --length must exceed --burn-in + --fit-lag")
-    apply_style()
-    fig, (ax_tau, ax_net, ax_dim) = plt.subplots(1, 3, figsize=(7.0, 2.3), layout="constrained")
-    for i, name in enumerate(args.runs):
+        fail("--length must exceed --burn-in + --fit-lag")
+    stored = {}
+    for name in args.runs:
         ckpts = checkpoints_of(args.runs_dir, name)
         if not ckpts:
-            raise SystemExit(f"error: no checkpoints {args.runs_dir}/{name}+N*/checkpoint.pt")
+            fail(f"no checkpoints {args.runs_dir}/{name}+N*/checkpoint.pt")
         ns, tau_trained, tau_net, n_exp, dims = [], [], [], [], []
         for n, path in tqdm(ckpts.items(), desc=name):
-            try:
-                model, _ = load_reached_checkpoint(path)
-            except CheckpointError as exc:
-                raise SystemExit(f"error: {exc}") from None
+            model, _ = load_reached_checkpoint(path)
             act = simulate_activity(model, args.trials, args.length,
                                     np.random.default_rng(args.seed))
             taus, n_e = neuron_timescales(act, args.fit_lag, args.burn_in)
@@ -88,25 +84,13 @@ def main(argv: list[str] | None = None) -> None:
         results = {"n": np.array(ns), "tau_trained": np.array(tau_trained),
                    "tau_net": np.array(tau_net), "n_exponentials": np.array(n_exp),
                    "pca_dim": np.array(dims)}
-        try:
-            save_results(args.results, name, results, config=vars(args) | {
-                "runs_dir": str(args.runs_dir), "results": str(args.results),
-                "figure": str(args.figure)}, overwrite=args.overwrite)
-        except (ResultsFileError, FileExistsError) as exc:
-            raise SystemExit(f"error: {exc}") from None
-        color, label = f"C{i}", name.split("_", 2)[2].split("+")[0]
-        for ax, values in ((ax_tau, results["tau_trained"]), (ax_net, results["tau_net"])):
-            ax.plot(ns, np.nanmean(values, axis=1), "o-", color=color, ms=3, label=label)
-            ax.fill_between(ns, np.nanpercentile(values, 25, axis=1),
-                            np.nanpercentile(values, 75, axis=1), color=color, alpha=0.2, lw=0)
-        ax_dim.plot(ns, dims, "o-", color=color, ms=3, label=label)
+        save_results(args.results, name, results, config=vars(args) | {
+            "runs_dir": str(args.runs_dir), "results": str(args.results),
+            "figure": str(args.figure)}, overwrite=args.overwrite)
+        stored[name] = results
         print(f"{name}: N={ns} mean tau={np.nanmean(results['tau_trained'], axis=1).round(2)} "
               f"mean tau_net={np.nanmean(results['tau_net'], axis=1).round(2)} PCA dim={dims}")
-    ax_tau.set(xlabel="N", ylabel=r"trained $\tau$ (mean, IQR)")
-    ax_net.set(xlabel="N", ylabel=r"$\tau_\mathrm{net}$ (mean, IQR)")
-    ax_dim.set(xlabel="N", ylabel=f"PCs for {args.variance:.0%} variance")
-    ax_dim.legend(frameon=False)
-    for path in save_figure(fig, args.figure):
+    for path in save_figure(plot_tau_vs_n(stored, args.variance), args.figure):
         print(path)
 
 

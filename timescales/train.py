@@ -18,7 +18,8 @@ from pathlib import Path
 
 import torch
 
-from core.io import ResultsFileError, list_runs, save_results
+from core.cli import add_threads_argument, cli_main, set_threads
+from core.io import list_runs, save_results
 from core.models.timescale_rnn import (
     ACTIVATIONS,
     CELLS,
@@ -67,7 +68,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--batch", type=int, default=256, help="batch size")
     p.add_argument("--eval-every", type=int, default=600, help="steps between evaluations")
     p.add_argument("--eval-batches", type=int, default=50, help="batches per evaluation")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    add_threads_argument(p)
     p.add_argument("--out", type=Path, default=Path("runs/timescales"),
                    help="folder for the per-N checkpoints")
     p.add_argument("--results", type=Path, default=Path("results/timescales/curricula.h5"),
@@ -76,33 +77,28 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+@cli_main
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    torch.set_num_threads(args.threads)
-    try:
-        model_config = TimescaleRNNConfig(
-            n_hidden=args.hidden, heads=(args.n_start,), cell=args.cell,
-            activation=args.activation, placement=args.placement,
-            train_tau=args.fixed_tau is None,
-            tau_fixed=1.0 if args.fixed_tau is None else args.fixed_tau)
-        jobs = [CurriculumConfig(
-            task=args.task, curriculum=c, n_start=args.n_start, window=args.window,
-            threshold=args.threshold, optimizer=args.optimizer, lr=args.lr,
-            momentum=args.momentum, clip=args.clip, batch_size=args.batch,
-            eval_every=args.eval_every, eval_batches=args.eval_batches, max_steps=args.steps,
-            n_max=args.n_max, seed=s) for s in args.seeds for c in args.curricula]
-    except ValueError as exc:
-        raise SystemExit(f"error: {exc}") from None
-    try:
-        stored = set(list_runs(args.results)) if args.results.exists() else set()
-    except ResultsFileError as exc:
-        raise SystemExit(f"error: {exc}") from None
+    set_threads(args.threads)
+    model_config = TimescaleRNNConfig(
+        n_hidden=args.hidden, heads=(args.n_start,), cell=args.cell,
+        activation=args.activation, placement=args.placement,
+        train_tau=args.fixed_tau is None,
+        tau_fixed=1.0 if args.fixed_tau is None else args.fixed_tau)
+    jobs = [CurriculumConfig(
+        task=args.task, curriculum=c, n_start=args.n_start, window=args.window,
+        threshold=args.threshold, optimizer=args.optimizer, lr=args.lr,
+        momentum=args.momentum, clip=args.clip, batch_size=args.batch,
+        eval_every=args.eval_every, eval_batches=args.eval_batches, max_steps=args.steps,
+        n_max=args.n_max, seed=s) for s in args.seeds for c in args.curricula]
+    stored = set(list_runs(args.results)) if args.results.exists() else set()
     for job in jobs:
         name = curriculum_run_name(job, model_config)
         clash = [p for p in (args.out.glob(f"{name}+N*")) if p.is_dir()]
         if name in stored or clash:
-            raise SystemExit(f"error: run {name} already exists in {args.results} or {args.out}; "
-                             "choose another --out/--results or remove it")
+            raise FileExistsError(f"run {name} already exists in {args.results} or {args.out}; "
+                                  "choose another --out/--results or remove it")
     for job in jobs:
         torch.manual_seed(job.seed)
         model = TimescaleRNN(TimescaleRNNConfig(**asdict(model_config)))

@@ -5,29 +5,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
-from typing import Any
 
-__all__ = ["load_trained", "resolve_run", "task_config_from_dict"]
-
-
-def task_config_from_dict(data: dict[str, Any]):
-    """Rebuild a ``core.tasks.TaskConfig`` from its ``dataclasses.asdict`` form (run config)."""
-    from core.tasks.config import Duration, TaskConfig
-
-    names = {f.name for f in dataclasses.fields(TaskConfig)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise ValueError(f"task config has unknown fields {unknown}")
-    kwargs = dict(data)
-    kwargs["timings"] = {group: {epoch: Duration(d["kind"], tuple(d["values"]))
-                                 for epoch, d in epochs.items()}
-                         for group, epochs in data["timings"].items()}
-    for key, value in kwargs.items():
-        if isinstance(value, list):
-            kwargs[key] = tuple(value)
-    return TaskConfig(**kwargs)
+__all__ = ["load_trained", "resolve_run"]
 
 
 def load_trained(run_dir: str | Path):
@@ -35,14 +15,15 @@ def load_trained(run_dir: str | Path):
 
     Raises ``core.training.CheckpointError`` (one line) for a missing or unreadable run.
     """
+    from core.tasks.config import TaskConfig
     from core.training.trainer import load_run
 
     model, config, _ = load_run(run_dir)
     if "task" not in config:
-        from core.training.checkpoint import CheckpointError
+        from core.errors import CheckpointError
 
         raise CheckpointError(f"{run_dir}: the run config stores no task config")
-    return model, task_config_from_dict(config["task"]), config
+    return model, TaskConfig.from_dict(config["task"]), config
 
 
 def resolve_run(runs: str | Path, name: str) -> Path:

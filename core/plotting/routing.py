@@ -91,3 +91,43 @@ def plot_intervention_effects(accuracy: Mapping[str, np.ndarray], lpc: np.ndarra
     right.set_xlabel("learned pathway complexity")
     right.set_ylabel("accuracy lost without complex experts")
     return fig
+
+
+def _conditions(results: Mapping[str, Mapping]) -> list[str]:
+    """Inference conditions in the order of ``intervention_effects``: baseline, pruning by
+    increasing threshold, disabling the complex experts."""
+    prune = sorted((k for k in results if k.startswith("prune")), key=lambda k: float(k[5:]))
+    return ["baseline", *prune, *(["disable_complex"] if "disable_complex" in results else [])]
+
+
+def routing_figures(results: Mapping[str, Mapping], layer_sizes: Sequence[Sequence[int]]
+                    ) -> dict[str, plt.Figure]:
+    """Every figure of a stored ``mixture_of_pathways/analyze.py`` run: ``mop_routing_maps``,
+    ``mop_interventions`` and, when difficulty was measured, ``mop_lpc_vs_difficulty``.
+
+    Args:
+        results: per condition (``baseline``, ``prune<thr>``, ``disable_complex``) a dict with
+            ``tasks (K,)``, ``accuracy (K,)``, ``lpc (K,)``, ``gates<l> (K, E_l)``; optionally
+            ``difficulty`` with ``tasks``, ``difficulty``, ``lpc``, ``learned`` ``(K',)``,
+            ``step_budget`` and ``spearman_all`` / ``spearman_learned`` ``(rho, p)``.
+        layer_sizes: the experts' hidden sizes per layer (the model config's ``layers``).
+    """
+    base = results["baseline"]
+    tasks = [str(t) for t in base["tasks"]]
+    gates = [np.asarray(base[f"gates{l}"]) for l in range(len(layer_sizes))]
+    figures = {"mop_routing_maps": plot_routing_maps(gates, tasks, layer_sizes),
+               "mop_interventions": plot_intervention_effects(
+                   {name: np.asarray(results[name]["accuracy"]) for name in _conditions(results)},
+                   np.asarray(base["lpc"]), tasks)}
+    if "difficulty" in results:
+        diff = results["difficulty"]
+        learned = np.asarray(diff["learned"], dtype=bool)
+        counts = {"all": learned.size, "learned": int(learned.sum())}
+        correlations = {label: (float(diff[f"spearman_{label}"][0]),
+                                float(diff[f"spearman_{label}"][1]), n)
+                        for label, n in counts.items() if f"spearman_{label}" in diff}
+        figures["mop_lpc_vs_difficulty"] = plot_lpc_vs_difficulty(
+            np.asarray(diff["lpc"]), np.asarray(diff["difficulty"]),
+            [str(t) for t in diff["tasks"]], correlations, learned,
+            float(np.log(diff["step_budget"])))
+    return figures

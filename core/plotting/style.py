@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import matplotlib
@@ -12,6 +11,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import scienceplots  # noqa: E402,F401  (registers the 'science' styles)
 import seaborn as sns  # noqa: E402
+
+from core.fileio import atomic_path  # noqa: E402
 
 _STYLE_APPLIED = False
 
@@ -53,15 +54,8 @@ def save_figure(fig: plt.Figure, path: str | os.PathLike, formats: tuple[str, ..
     written = []
     for fmt in formats:
         target = stem.with_suffix(f".{fmt}")
-        fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=f".{fmt}")
-        os.close(fd)
-        try:
+        with atomic_path(target) as tmp:
             fig.savefig(tmp, format=fmt, bbox_inches="tight")
-            os.chmod(tmp, 0o644)  # mkstemp creates 0600; figures are meant to be shared
-            os.replace(tmp, target)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
         written.append(target)
     plt.close(fig)
     return written

@@ -17,7 +17,7 @@ import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from core.tasks.rulesets import RULE_SETS, RULES, resolve_rules
 
@@ -232,6 +232,26 @@ class TaskConfig:
     def with_rules(self, rules: str | Sequence[str]) -> TaskConfig:
         """The same config with rule units for ``rules`` (a rule-set name or a list of rules)."""
         return dataclasses.replace(self, rules=tuple(resolve_rules(rules)))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form (``dataclasses.asdict``: each Duration becomes ``{kind, values}``), as
+        stored in a run's ``config.json``; :meth:`from_dict` rebuilds the config."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TaskConfig:
+        """Rebuild a config from :meth:`to_dict`'s form, also after a JSON round trip (lists back
+        to tuples). ValueError naming unknown fields or invalid values."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ValueError(f"task config has unknown fields {unknown}")
+        kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        if "timings" in data:
+            kwargs["timings"] = {group: {epoch: Duration(d["kind"], tuple(d["values"]))
+                                         for epoch, d in epochs.items()}
+                                 for group, epochs in data["timings"].items()}
+        return cls(**kwargs)
 
 
 YANG19 = TaskConfig(name="yang19", encoding="ring")

@@ -1,7 +1,7 @@
 """Training engine: run names, pickle-free checkpoints, losses, configs and the training loop."""
 
+from core.errors import CheckpointError, RunExistsError, TrainingDiverged
 from core.training.checkpoint import (
-    CheckpointError,
     load_checkpoint,
     load_model_state,
     model_state,
@@ -12,10 +12,8 @@ from core.training.losses import masked_cross_entropy, masked_mse
 from core.training.naming import RunName, parse_run_name, run_name
 from core.training.trainer import (
     RuleTraining,
-    RunExistsError,
     StageRecorder,
     Trainer,
-    TrainingDiverged,
     TrainResult,
     Validation,
     build_rule_run,

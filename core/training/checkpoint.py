@@ -6,8 +6,9 @@ so an interrupted save never leaves a half-written file. Loading uses
 ``torch.load(weights_only=True)``: no code stored in a file is ever run, and a file that would need
 it (a crafted pickle) is refused with a one-line :class:`CheckpointError`.
 
-Also here: atomic JSON/text writers, model state with shape checks, and RNG state capture
-(numpy ``Generator`` + torch) so a resumed run continues bit-for-bit.
+Also here: a JSON reader with one-line errors, model state with shape checks, and RNG state
+capture (numpy ``Generator`` + torch) so a resumed run continues bit-for-bit. The atomic writers
+themselves live in :mod:`core.fileio`.
 """
 
 from __future__ import annotations
@@ -16,47 +17,14 @@ import io
 import json
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint is missing, corrupt, unsafe or does not fit the model (one-line message)."""
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the usual permissions
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    """Atomically write UTF-8 ``text`` to ``path``."""
-    return atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def save_json(path: str | os.PathLike, obj: Any) -> Path:
-    """Atomically write ``obj`` as indented, key-sorted JSON."""
-    return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+from core.errors import CheckpointError
+from core.fileio import atomic_write_bytes
 
 
 def load_json(path: str | os.PathLike) -> Any:

@@ -27,16 +27,16 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from core.errors import CheckpointError
+from core.fileio import save_json
 from core.models import build_model
 from core.models.timescale_rnn import TimescaleRNN, TimescaleRNNConfig
 from core.tasks.memory import MEMORY_TASKS, make_memory_batch
 from core.training.checkpoint import (
-    CheckpointError,
     load_checkpoint,
     load_model_state,
     model_state,
     save_checkpoint,
-    save_json,
 )
 from core.training.naming import run_name
 

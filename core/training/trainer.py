@@ -33,6 +33,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from core.errors import CheckpointError, RunExistsError, TrainingDiverged
+from core.fileio import atomic_write_bytes, atomic_write_text, save_json
 from core.tasks import (
     RuleSampler,
     TaskConfig,
@@ -43,8 +45,6 @@ from core.tasks import (
     generate_trials,
 )
 from core.training.checkpoint import (
-    CheckpointError,
-    atomic_write_text,
     load_checkpoint,
     load_json,
     load_model_state,
@@ -52,7 +52,6 @@ from core.training.checkpoint import (
     restore_rng_state,
     rng_state,
     save_checkpoint,
-    save_json,
 )
 from core.training.config import TrainConfig
 from core.training.losses import OUTPUT_LOSSES, activity_penalty, weight_matrices, weight_penalty
@@ -64,14 +63,6 @@ VALIDATION_FILE = "validation.csv"
 RUN_FILES = (CHECKPOINT_FILE, CONFIG_FILE, CURVES_FILE, VALIDATION_FILE)
 
 LossFn = Callable[[torch.nn.Module, Any], tuple[torch.Tensor, Any]]
-
-
-class TrainingDiverged(RuntimeError):
-    """The loss or gradient became NaN/inf; the last good checkpoint is kept."""
-
-
-class RunExistsError(RuntimeError):
-    """The run folder already holds a run and neither resume nor overwrite was asked for."""
 
 
 class Stateful(Protocol):
@@ -620,7 +611,7 @@ def build_rule_run(config: TrainConfig, seed: int, out: str | Path,
                                                      task_config.n_output)).to(device)
     wiring = RuleTraining(task_config, config, seed, device=device)
     run_config = {"name": name, "seed": seed, "model_kind": config.network,
-                  "model": model.config_dict(), "task": dataclasses.asdict(task_config),
+                  "model": model.config_dict(), "task": task_config.to_dict(),
                   "train": config.to_dict()}
     run_dir = Path(out) / name
     trainer = Trainer(model, config, sample_batch=wiring.sample_batch, loss_fn=wiring.loss_fn,
@@ -659,8 +650,6 @@ class StageRecorder:
 
     def record(self, model: torch.nn.Module, step: int) -> Path:
         """Run the test set through ``model`` and write the stage file for ``step``."""
-        from core.training.checkpoint import atomic_write_bytes
-
         trials = self.trials
         x = torch.from_numpy(trials.x).to(self.device)
         was_training = model.training

@@ -1,0 +1,163 @@
+"""Plumbing shared by the experiment scripts: common flags, CPU threads and one-line error exits.
+
+A script's ``main(argv=None)`` is decorated with :func:`cli_main`. The library's expected
+failures (:data:`KNOWN_ERRORS`: a bad checkpoint or results file, an existing run or file, a
+diverged run, a missing file, a ``ValueError`` from input validation) then end the script with
+``error: <one line>`` on stderr and exit status 2, the status argparse uses for bad arguments,
+with no traceback; any other exception is a bug and keeps its traceback. Inside a script,
+:func:`fail` ends it the same way for checks of its own.
+
+Thread count: the project's networks are small and step through time sequentially, so torch
+gains little from more threads; on the shared 2-core development machine, 2 threads were measured
+20-150x slower than 1. Every script therefore defaults to ``--threads`` :data:`DEFAULT_THREADS`
+= 1; raise it for big batches on a free machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+from core.errors import CheckpointError, ResultsFileError, RunExistsError, TrainingDiverged
+
+__all__ = [
+    "DEFAULT_THREADS", "KNOWN_ERRORS", "ScriptError", "add_device_argument", "add_run_arguments",
+    "add_threads_argument", "add_trained_runs_arguments", "cli_main", "fail", "positive_int",
+    "resolve_device", "set_threads",
+]
+
+#: Default of every script's ``--threads`` (see the module docstring for why 1).
+DEFAULT_THREADS = 1
+
+#: Exceptions :func:`cli_main` turns into a one-line ``error: ...`` exit.
+KNOWN_ERRORS: tuple[type[BaseException], ...] = (
+    CheckpointError, ResultsFileError, RunExistsError, TrainingDiverged, FileExistsError,
+    FileNotFoundError, ValueError,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class ScriptError(SystemExit):
+    """Exit status 2 carrying the one-line message ``error: ...`` (its ``str``)."""
+
+    def __init__(self, message: object):
+        text = " ".join(str(message).split())
+        if isinstance(message, BaseException) and not text:
+            text = type(message).__name__
+        self.message = f"error: {text}"
+        super().__init__(2)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def fail(message: object) -> NoReturn:
+    """Print ``error: <message on one line>`` to stderr and exit with status 2."""
+    error = ScriptError(message)
+    print(error.message, file=sys.stderr)
+    raise error
+
+
+def cli_main(main: F | None = None, *, errors: tuple[type[BaseException], ...] = KNOWN_ERRORS
+             ) -> Any:
+    """Decorate a script's ``main`` so that ``errors`` end it through :func:`fail`.
+
+    Use as ``@cli_main`` or, to add script-specific expected errors,
+    ``@cli_main(errors=(*KNOWN_ERRORS, KeyError))``. The return value of ``main`` passes through.
+    """
+
+    def decorate(func: F) -> F:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return func(*args, **kwargs)
+            except errors as exc:
+                fail(exc)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate(main) if main is not None else decorate
+
+
+def positive_int(text: str) -> int:
+    """argparse ``type``: an integer >= 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def add_threads_argument(parser: argparse.ArgumentParser) -> None:
+    """``--threads N`` (>= 1, default :data:`DEFAULT_THREADS`); apply it with
+    :func:`set_threads`."""
+    parser.add_argument("--threads", type=positive_int, default=DEFAULT_THREADS,
+                        help="torch CPU threads (default: %(default)s, the fastest for these "
+                             "small sequential models on a shared CPU; raise it for big batches "
+                             "on a free machine)")
+
+
+def set_threads(n: int) -> None:
+    """Use ``n`` torch CPU threads; ValueError unless ``n >= 1``."""
+    import torch
+
+    if n < 1:
+        raise ValueError(f"--threads must be >= 1, got {n}")
+    torch.set_num_threads(n)
+
+
+def add_device_argument(parser: argparse.ArgumentParser) -> None:
+    """``--device`` (default cpu); check it with :func:`resolve_device`."""
+    parser.add_argument("--device", default="cpu",
+                        help="torch device: cpu, cuda, cuda:N or mps (default: %(default)s)")
+
+
+def resolve_device(name: str):
+    """``torch.device(name)`` after checking it exists here; ValueError (one line) otherwise."""
+    import torch
+
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise ValueError(f"--device {name!r} is not a torch device ({exc})") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {name} but no CUDA device is available")
+    if device.type == "cuda" and device.index is not None \
+            and device.index >= torch.cuda.device_count():
+        raise ValueError(f"--device {name} but only {torch.cuda.device_count()} CUDA device(s)")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"--device {name} but MPS is not available")
+    return device
+
+
+def add_run_arguments(parser: argparse.ArgumentParser, out: str | Path = "runs") -> None:
+    """The flags of a script that trains named runs: ``--out`` (folder of run folders, as a
+    ``Path``), ``--resume`` and ``--overwrite`` (mutually exclusive), ``--device``, ``--threads``
+    and ``--no-progress``."""
+    parser.add_argument("--out", type=Path, default=Path(out),
+                        help="folder holding one sub-folder per run (default: %(default)s)")
+    existing = parser.add_mutually_exclusive_group()
+    existing.add_argument("--resume", action="store_true",
+                          help="continue an existing run from its last checkpoint")
+    existing.add_argument("--overwrite", action="store_true",
+                          help="replace an existing run of the same name")
+    add_device_argument(parser)
+    add_threads_argument(parser)
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def add_trained_runs_arguments(parser: argparse.ArgumentParser, figures: bool = True) -> None:
+    """The flags of a script that analyses trained runs by name: ``NAME ...`` (``names``),
+    ``--runs`` (the folder holding them) and, with ``figures``, ``--figures`` (None means
+    ``<runs>/<NAME>/figures``)."""
+    parser.add_argument("names", nargs="+", metavar="NAME",
+                        help="run names (folders under --runs)")
+    parser.add_argument("--runs", default="runs",
+                        help="folder holding the runs (default: %(default)s)")
+    if figures:
+        parser.add_argument("--figures", default=None,
+                            help="figure folder (default: <runs>/<NAME>/figures)")

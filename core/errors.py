@@ -1,0 +1,24 @@
+"""The library's expected failures, each with a one-line message naming the file or value at fault.
+
+Scripts turn them into ``error: <message>`` and exit status 2 (see :func:`core.cli.cli_main`);
+anything else that escapes is a bug and keeps its traceback. The classes are re-exported where
+they are raised (``core.training``, ``core.io``), so either import path works.
+"""
+
+from __future__ import annotations
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is missing, corrupt, unsafe or does not fit the model (one-line message)."""
+
+
+class ResultsFileError(RuntimeError):
+    """A results file is missing, corrupted or lacks the requested entry (one-line message)."""
+
+
+class RunExistsError(RuntimeError):
+    """The run folder already holds a run and neither resume nor overwrite was asked for."""
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss or gradient became NaN/inf; the last good checkpoint is kept."""

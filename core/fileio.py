@@ -1,0 +1,75 @@
+"""Atomic file writes: the one place that writes through a temporary file and ``os.replace``.
+
+Every result, checkpoint and figure of the project goes through :func:`atomic_path`: the data is
+written to a hidden temporary file in the target's folder and renamed into place, so an
+interrupted write never leaves a half-written file and readers see either the old or the new
+version. Nothing is overwritten silently: :func:`refuse_existing` is the shared check.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "refuse_existing",
+           "save_json"]
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on a clean exit it replaces ``path``.
+
+    Write the file at the yielded path (by name, e.g. ``h5py.File(tmp, "w")`` or
+    ``fig.savefig(tmp, format="png")``). When the block ends without an exception the file gets
+    the usual permissions (``0o666`` minus the umask, not ``mkstemp``'s ``0o600``) and is renamed
+    to ``path`` with ``os.replace``; on an exception it is removed and ``path`` is left untouched.
+    Missing parent folders are created. The temporary name starts with ``.`` and ends with
+    ``.tmp``, so globs such as ``*.png`` never see it.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (flushed to disk before the rename); returns it."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    return Path(path)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Atomically write UTF-8 ``text`` to ``path``; returns it."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def save_json(path: str | os.PathLike, obj: Any) -> Path:
+    """Atomically write ``obj`` as indented, key-sorted JSON (with a final newline); returns it."""
+    return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def refuse_existing(paths: Iterable[str | os.PathLike], overwrite: bool) -> None:
+    """FileExistsError (one line, naming the files) if any of ``paths`` exists and not
+    ``overwrite``."""
+    existing = [str(p) for p in paths if Path(p).exists()]
+    if existing and not overwrite:
+        raise FileExistsError(f"{', '.join(existing)} already exist(s); pass --overwrite to "
+                              "replace")

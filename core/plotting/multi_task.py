@@ -1,0 +1,131 @@
+"""Every figure of a multi-task run, drawn from its stored results (Yang et al. 2019 analyses).
+
+Each function takes the nested dict that ``core.io.load_results`` returns for one run (or the
+same dict before it is saved) and returns ``{file stem: Figure}``; the family scripts and
+``paper_plot.py`` save them with :func:`core.plotting.save_figure`, so each figure is drawn in one
+place only. Call :func:`core.plotting.apply_style` first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from core.analysis.task_variance import fractional_task_variance
+from core.plotting.analysis import (
+    plot_ftv_histograms,
+    plot_lesion_map,
+    plot_pca_trajectories,
+    plot_pruning_curves,
+    plot_silhouette,
+    plot_state_space_shift,
+    plot_task_set,
+    plot_task_variance_map,
+)
+from core.tasks.rulesets import RULE_LABELS
+
+__all__ = ["FTV_PAIRS", "TASK_SET", "analysis_figures", "lesion_figures",
+           "state_space_shift_figures"]
+
+#: Rule pairs of Yang et al. (2019) Fig. 3 / 4 FTV histograms (those present are drawn).
+FTV_PAIRS = (("dm1", "dm2"), ("contextdm1", "contextdm2"), ("dm1", "fdanti"),
+             ("dm1", "contextdm1"), ("fdgo", "reactgo"), ("delaydm1", "dm1"),
+             ("dmcgo", "dmcnogo"), ("fdgo", "fdanti"), ("delaygo", "delayanti"),
+             ("dmsgo", "dmsnogo"))
+#: Go, Anti, Dly Go, Dly Anti: the task-set parallelogram of Yang et al. (2019) Fig. 6.
+TASK_SET = ("fdgo", "fdanti", "delaygo", "delayanti")
+
+
+def _labels(rules: Sequence[Any]) -> list[str]:
+    return [RULE_LABELS.get(str(r), str(r)) for r in rules]
+
+
+def analysis_figures(results: Mapping[str, Any]) -> dict[str, plt.Figure]:
+    """Figures of ``multiple_task_analysis.py`` results: per population and clustering method a
+    task-variance map and a silhouette curve, FTV histograms, PCA trajectories, task set.
+
+    Args:
+        results: ``{"rules": (R,), "task_variance": {pop: {"by_rule": (N, R)}},
+            "clusters": {pop: {method: {"labels", "active", "order" (N,), "k_values",
+            "silhouette" (n_k,), "n_clusters"}}}, "state_space": {...}}``.
+    """
+    rules = [str(r) for r in results["rules"]]
+    labels = _labels(rules)
+    figures: dict[str, plt.Figure] = {}
+    for pop, methods in results["clusters"].items():
+        by_rule = np.asarray(results["task_variance"][pop]["by_rule"])
+        for method, fit in methods.items():
+            order = np.asarray(fit["order"])
+            order = order[np.asarray(fit["active"])[order]]
+            norm = by_rule[order] / by_rule[order].max(axis=1, keepdims=True)
+            k = int(fit["n_clusters"])
+            title = f"{pop} units, {method}" if pop != "M" else f"synapses (M), {method}"
+            figures[f"task_variance_{pop}_{method}"] = plot_task_variance_map(
+                norm, np.asarray(fit["labels"])[order], labels, title=title)
+            figures[f"silhouette_{pop}_{method}"] = plot_silhouette(
+                fit["k_values"], fit["silhouette"], k, title=f"{pop}, {method}: k = {k}")
+    hidden = np.asarray(results["task_variance"]["hidden"]["by_rule"])
+    pairs = [p for p in FTV_PAIRS if p[0] in rules and p[1] in rules] or \
+        [(rules[i], rules[i + 1]) for i in range(min(4, len(rules) - 1))]
+    active = hidden.sum(axis=1) > 1e-3
+    ftvs = {(RULE_LABELS.get(a, a), RULE_LABELS.get(b, b)): fractional_task_variance(
+        hidden[active, rules.index(a)], hidden[active, rules.index(b)]) for a, b in pairs}
+    figures["ftv_histograms"] = plot_ftv_histograms(ftvs)
+    ss = results["state_space"]
+    figures["pca_trajectories"] = plot_pca_trajectories(
+        {RULE_LABELS.get(r, r): ss["trajectories"][r] for r in rules},
+        ss["explained_variance_ratio"], title="Hidden activity, trial-averaged")
+    if "task_set" in ss:
+        figures["task_set"] = plot_task_set(
+            ss["task_set"]["pca"], _labels(TASK_SET), edges=[(0, 1), (2, 3), (0, 2), (1, 3)],
+            title=f"Task set (cos = {float(ss['task_set']['cos_anti']):.2f})")
+    return figures
+
+
+def lesion_figures(results: Mapping[str, Any]) -> dict[str, plt.Figure]:
+    """Figures of ``lesion.py`` results: rules × clusters accuracy-change maps (hidden weights,
+    hidden activity, input weights, input × hidden pairs averaged over rules, synapse clusters
+    zeroed / frozen) and the pruning curves."""
+    rules = _labels(results["rules"])
+    figures: dict[str, plt.Figure] = {}
+    panels = [("hidden_weights", "hidden_clusters", "Hidden clusters (weights zeroed)"),
+              ("hidden_activity", "hidden_clusters", "Hidden clusters (activity silenced)"),
+              ("input_weights", "input_clusters", "Input-embedding clusters")]
+    for key, cluster_key, title in panels:
+        if key in results:
+            names = [str(c) for c in results[cluster_key]]
+            figures[f"lesion_{key}"] = plot_lesion_map(results[key]["effect"], rules, names,
+                                                       title=title)
+    if "pairs" in results:
+        mean = np.asarray(results["pairs"]["effect"]).mean(axis=0)  # (input, hidden clusters)
+        figures["lesion_pairs"] = plot_lesion_map(
+            mean, [f"in {c}" for c in results["input_clusters"]],
+            [str(c) for c in results["hidden_clusters"]],
+            title="Input × hidden cluster pairs (mean over rules)")
+    if "synapses" in results:
+        syn = results["synapses"]
+        names = [str(int(c) + 1) for c in syn["clusters"]]
+        for mode, what in (("weights", "W zeroed"), ("freeze", "M frozen")):
+            figures[f"lesion_synapses_{mode}"] = plot_lesion_map(
+                syn[f"{mode}_effect"], rules, names, title=f"Synapse clusters ({what})")
+    pruning = results["pruning"]
+    figures["pruning"] = plot_pruning_curves(pruning["fractions"], pruning["accuracy"], rules,
+                                             title="Pruning the smallest weights")
+    return figures
+
+
+def state_space_shift_figures(results: Mapping[str, Any]) -> dict[str, plt.Figure]:
+    """Figures of ``state_space_shift.py`` results: the shift heat map (probes ``(P,)`` ×
+    preceding tasks ``(Q,)``, ``shift (P, Q)``) and the probe accuracy ``(P, Q)`` minus its row
+    mean."""
+    probe_labels, prev_labels = _labels(results["probes"]), _labels(results["previous"])
+    shift, acc = np.asarray(results["shift"]), np.asarray(results["accuracy"])
+    return {"state_space_shift": plot_state_space_shift(shift, prev_labels, probe_labels,
+                                                        title="State-space shift"),
+            "state_space_shift_accuracy": plot_lesion_map(
+                acc - acc.mean(axis=1, keepdims=True), probe_labels, prev_labels,
+                title="Probe accuracy after each preceding task",
+                colorbar_label="Accuracy − row mean")}

@@ -1,0 +1,304 @@
+"""Rebuild every paper figure from stored results, without training or recomputing analyses.
+
+Families (``--only`` picks some) and what each reads:
+
+- ``tasks``: one trial of each of the 20 Yang et al. (2019) rules, generated from ``--seed``
+  (needs no stored results).
+- ``multi_task``: every run folder ``<runs>/<NAME>/`` of ``multiple_task/multiple_task.py``:
+  ``curves.csv`` + ``validation.csv`` (training curves, per-rule accuracy), ``analysis.h5``
+  (task-variance maps, silhouettes, FTV histograms, PCA, task set), ``lesion.h5`` (lesion maps,
+  pruning), ``state_space_shift.h5``.
+- ``one_task``: run folders of ``one_task/one_task.py`` (they hold ``stages/``): training curves.
+- ``timescales``: ``<results>/timescales/curricula*.h5``, ``analysis*.h5``, ``ablation*.h5``.
+- ``mixture_of_pathways``: ``<results>/mixture_of_pathways*.h5`` (routing maps, interventions,
+  LPC against difficulty).
+- ``local_experts``: ``<results>/local_experts/table1.csv`` (epochs to criterion per system).
+
+Figures go to ``<out>/<family>/...`` as PDF + PNG; existing files are kept unless ``--overwrite``.
+A family without stored results is skipped with the command that produces them; a stored file
+that cannot be drawn is reported in the summary and makes the exit status 1. Every figure is
+drawn by the same function the family's own script calls (``core.plotting``; training curves by
+``core.training.trainer.plot_curves``), so the redrawn figures are identical to the scripts'.
+
+Example::
+
+    python paper_plot.py
+    python paper_plot.py --only timescales mixture_of_pathways --out docs/figures/paper --overwrite
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from core.cli import cli_main, fail
+from core.io import ResultsFileError, list_runs, load_config, load_results
+from core.plotting import apply_style, save_figure
+from core.plotting.local_experts import plot_epochs_to_criterion
+from core.plotting.multi_task import (
+    analysis_figures,
+    lesion_figures,
+    state_space_shift_figures,
+)
+from core.plotting.routing import routing_figures
+from core.plotting.tasks import plot_trials
+from core.plotting.timescales import plot_ablation, plot_curricula, plot_tau_vs_n
+from core.tasks import generate_trials, get_preset, resolve_rules
+from core.training.trainer import Curves, plot_curves, plot_rule_accuracy
+
+FAMILIES = ("tasks", "multi_task", "one_task", "timescales", "mixture_of_pathways",
+            "local_experts")
+#: The command that stores each family's results (printed when a family has none).
+PRODUCERS = {
+    "multi_task": "python multiple_task/multiple_task.py --preset quick, then "
+                  "multiple_task/multiple_task_analysis.py NAME, multiple_task/lesion.py NAME, "
+                  "multiple_task/state_space_shift.py NAME",
+    "one_task": "python one_task/one_task.py --preset one_task_quick",
+    "timescales": "python timescales/train.py (then timescales/analyze.py, timescales/ablate.py)",
+    "mixture_of_pathways": "python mixture_of_pathways/run_experiment.py and "
+                           "difficulty_runs.py, then mixture_of_pathways/analyze.py RUN",
+    "local_experts": "python local_experts/table1.py",
+}
+MULTI_TASK_RESULTS = (("analysis.h5", analysis_figures), ("lesion.h5", lesion_figures),
+                      ("state_space_shift.h5", state_space_shift_figures))
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options (every one documented in ``--help``)."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--runs", type=Path, default=Path("runs"),
+                   help="folder of training runs (one sub-folder per run)")
+    p.add_argument("--results", type=Path, default=Path("results"),
+                   help="folder of stored results (timescales/, mixture_of_pathways.h5, "
+                        "local_experts/)")
+    p.add_argument("--out", type=Path, default=Path("results/paper_figures"),
+                   help="figure folder (one sub-folder per family)")
+    p.add_argument("--only", nargs="+", choices=FAMILIES, default=list(FAMILIES),
+                   metavar="FAMILY", help=f"families to draw, among: {', '.join(FAMILIES)}")
+    p.add_argument("--seed", type=int, default=0, help="seed of the task-suite trials")
+    p.add_argument("--task-rules", default="all",
+                   help="rule set (or single rule) of the task-suite figure")
+    p.add_argument("--overwrite", action="store_true", help="replace existing figure files")
+    return p.parse_args(argv)
+
+
+@dataclass
+class FigureLog:
+    """Saves figures under ``out`` (never replacing a file without ``overwrite``) and records
+    one row ``(family, figure path without suffix, status)`` per figure."""
+
+    out: Path
+    overwrite: bool = False
+    rows: list[tuple[str, Path, str]] = field(default_factory=list)
+
+    def _target(self, family: str, stem: str) -> Path | None:
+        target = self.out / family / stem
+        if not self.overwrite and any(target.with_suffix(s).exists() for s in (".pdf", ".png")):
+            self.rows.append((family, target, "kept (exists; --overwrite replaces it)"))
+            return None
+        return target
+
+    def figure(self, family: str, stem: str, fig: plt.Figure) -> None:
+        """Save ``fig`` as ``<out>/<family>/<stem>.{pdf,png}``."""
+        target = self._target(family, stem)
+        if target is None:
+            plt.close(fig)
+            return
+        save_figure(fig, target)
+        self.rows.append((family, target, "written"))
+
+    def figures(self, family: str, folder: str, figs: dict[str, plt.Figure]) -> None:
+        """Save every ``{stem: figure}`` under ``<family>/<folder>/``."""
+        for stem, fig in figs.items():
+            self.figure(family, f"{folder}/{stem}" if folder else stem, fig)
+
+    def saved_by(self, family: str, stem: str, save: Callable[[Path], object]) -> None:
+        """Let ``save(path)`` write the figure (for helpers that save themselves)."""
+        target = self._target(family, stem)
+        if target is not None:
+            save(target)
+            self.rows.append((family, target, "written"))
+
+    def failed(self, family: str, source: Path, error: Exception) -> None:
+        """Record a stored result that could not be drawn (one-line reason)."""
+        self.rows.append((family, source, "failed: " + " ".join(str(error).split())))
+
+
+def read_curves(run_dir: Path) -> Curves:
+    """Training curves of a run from its ``curves.csv`` and ``validation.csv``."""
+    curves = Curves()
+    with open(run_dir / "curves.csv", newline="") as f:
+        for row in csv.DictReader(f):
+            curves.step.append(int(row["step"]))
+            curves.loss.append(float(row["loss"]))
+            curves.lr.append(float(row["lr"]))
+    validation = run_dir / "validation.csv"
+    if validation.is_file():
+        with open(validation, newline="") as f:
+            for row in csv.DictReader(f):
+                curves.val_step.append(int(row["step"]))
+                curves.val_loss.append(float(row["loss"]))
+                curves.val_accuracy.append({k: float(v) for k, v in row.items()
+                                            if k not in ("step", "loss", "mean_accuracy")})
+    return curves
+
+
+def rule_runs(runs: Path) -> Iterable[tuple[str, Path]]:
+    """``(family, run folder)`` of every rule-trained run directly under ``runs``."""
+    if not runs.is_dir():
+        return []
+    return [("one_task" if (d / "stages").is_dir() else "multi_task", d)
+            for d in sorted(runs.iterdir())
+            if (d / "config.json").is_file() and (d / "curves.csv").is_file()]
+
+
+def draw_tasks(args: argparse.Namespace, log: FigureLog) -> bool:
+    """One trial of each Yang et al. (2019) rule of ``args.task_rules``, noise-free, from
+    ``args.seed`` (as ``multiple_task/plot_tasks.py`` draws it)."""
+    config = get_preset("yang19")
+    rng = np.random.default_rng(args.seed)
+    batches = [generate_trials(rule, config, 16, rng, noise=False)
+               for rule in resolve_rules(args.task_rules)]
+    stem = "tasks_yang19" if args.task_rules == "all" else f"tasks_yang19_{args.task_rules}"
+    log.figure("tasks", stem, plot_trials(batches, config))
+    return True
+
+
+def draw_rule_runs(args: argparse.Namespace, log: FigureLog, family: str) -> bool:
+    """Training curves, per-rule accuracy and stored analyses of every run of ``family``."""
+    found = False
+    for fam, run_dir in rule_runs(args.runs):
+        if fam != family:
+            continue
+        found = True
+        name = run_dir.name
+        try:
+            curves = read_curves(run_dir)
+        except (OSError, KeyError, ValueError) as exc:
+            log.failed(family, run_dir / "curves.csv", exc)
+            continue
+        log.saved_by(family, f"{name}/curves", partial(plot_curves, curves, title=name))
+        if family == "multi_task" and curves.val_accuracy:
+            log.saved_by(family, f"{name}/accuracy_per_rule",
+                         partial(plot_rule_accuracy, curves.val_accuracy[-1], title=name))
+        for filename, figures_of in MULTI_TASK_RESULTS:
+            path = run_dir / filename
+            if path.is_file():
+                try:
+                    log.figures(family, name, figures_of(load_results(path, name)))
+                except (ResultsFileError, KeyError, ValueError) as exc:
+                    log.failed(family, path, exc)
+    return found
+
+
+def draw_timescales(args: argparse.Namespace, log: FigureLog) -> bool:
+    """Curricula, τ against N and ablation figures of every stored timescales file."""
+    folder = args.results / "timescales"
+    files = sorted(folder.glob("*.h5")) if folder.is_dir() else []
+    found = False
+    for path in files:
+        try:
+            names = list_runs(path)
+            if path.stem.startswith("curricula"):
+                fig, _ = plot_curricula({n: (load_results(path, n), load_config(path, n))
+                                         for n in names})
+                log.figure("timescales", path.stem, fig)
+            elif path.stem.startswith("analysis"):
+                variance = float(load_config(path, names[0]).get("variance", 0.9))
+                log.figure("timescales", path.stem.replace("analysis", "tau_vs_N"),
+                           plot_tau_vs_n({n: load_results(path, n) for n in names}, variance))
+            elif path.stem.startswith("ablation"):
+                for n in names:
+                    log.figure("timescales", f"{path.stem}_{n}",
+                               plot_ablation(load_results(path, n), title=n))
+            else:
+                continue
+            found = found or bool(names)
+        except (ResultsFileError, KeyError, ValueError, IndexError) as exc:
+            log.failed("timescales", path, exc)
+            found = True
+    return found
+
+
+def draw_mixture_of_pathways(args: argparse.Namespace, log: FigureLog) -> bool:
+    """Routing maps, interventions and LPC against difficulty of every stored MoP run."""
+    found = False
+    for path in sorted(args.results.glob("mixture_of_pathways*.h5")):
+        try:
+            for name in list_runs(path):
+                found = True
+                layers = load_config(path, name)["model"]["layers"]
+                log.figures("mixture_of_pathways", name,
+                            routing_figures(load_results(path, name), layers))
+        except (ResultsFileError, KeyError, ValueError) as exc:
+            log.failed("mixture_of_pathways", path, exc)
+            found = True
+    return found
+
+
+def draw_local_experts(args: argparse.Namespace, log: FigureLog) -> bool:
+    """Epochs to criterion per system from the stored Table 1."""
+    path = args.results / "local_experts" / "table1.csv"
+    if not path.is_file():
+        return False
+    try:
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+        column = {key: np.array([float(r[key]) for r in rows]) for key in
+                  ("epochs_mean", "epochs_sd", "converged", "runs", "test_accuracy_mean")}
+        log.figure("local_experts", "table1_epochs", plot_epochs_to_criterion(
+            [r["system"] for r in rows], column["epochs_mean"], column["epochs_sd"],
+            column["converged"], column["runs"], column["test_accuracy_mean"]))
+    except (OSError, KeyError, ValueError) as exc:
+        log.failed("local_experts", path, exc)
+    return True
+
+
+DRAW: dict[str, Callable[[argparse.Namespace, FigureLog], bool]] = {
+    "tasks": draw_tasks,
+    "multi_task": lambda a, log: draw_rule_runs(a, log, "multi_task"),
+    "one_task": lambda a, log: draw_rule_runs(a, log, "one_task"),
+    "timescales": draw_timescales,
+    "mixture_of_pathways": draw_mixture_of_pathways,
+    "local_experts": draw_local_experts,
+}
+
+
+def summary(rows: list[tuple[str, Path, str]]) -> str:
+    """Markdown table of the figures handled."""
+    lines = ["| family | figure | status |", "|---|---|---|"]
+    lines += [f"| {family} | {path} | {status} |" for family, path, status in rows]
+    return "\n".join(lines)
+
+
+@cli_main
+def main(argv: list[str] | None = None) -> int:
+    """Draw the chosen families; return 1 if a stored result could not be drawn."""
+    args = parse_args(argv)
+    if args.out.exists() and not args.out.is_dir():
+        fail(f"--out {args.out} is a file, not a folder")
+    apply_style()
+    log = FigureLog(args.out, args.overwrite)
+    for family in dict.fromkeys(args.only):
+        if not DRAW[family](args, log):
+            print(f"{family}: no stored results, skipped (produce them with: "
+                  f"{PRODUCERS[family]})")
+    print(summary(log.rows))
+    written = sum(status == "written" for _, _, status in log.rows)
+    failed = sum(status.startswith("failed") for _, _, status in log.rows)
+    print(f"{written} figures written, {len(log.rows) - written - failed} kept, {failed} failed; "
+          f"in {args.out}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,45 @@
+"""core.fileio: atomic writes leave either the old or the new file, never a partial one."""
+
+import json
+import os
+import stat
+
+import pytest
+
+from core.fileio import atomic_path, atomic_write_bytes, refuse_existing, save_json
+
+
+def test_atomic_path_replaces_only_on_success(tmp_path):
+    target = tmp_path / "sub" / "data.bin"
+    with atomic_path(target) as tmp:
+        assert tmp.parent == target.parent and tmp.name.startswith(".") and not target.exists()
+        tmp.write_bytes(b"new")
+    assert target.read_bytes() == b"new"
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_bytes(b"half")
+        raise RuntimeError("interrupted")
+    assert target.read_bytes() == b"new"
+    assert [p.name for p in target.parent.iterdir()] == ["data.bin"]  # no temp file left
+
+
+def test_written_files_get_the_usual_permissions(tmp_path):
+    umask = os.umask(0)
+    os.umask(umask)
+    path = atomic_write_bytes(tmp_path / "a.bin", b"x")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
+
+
+def test_save_json_is_sorted_and_ends_with_newline(tmp_path):
+    path = save_json(tmp_path / "c.json", {"b": 1, "a": [1.5, "x"]})
+    text = path.read_text()
+    assert json.loads(text) == {"a": [1.5, "x"], "b": 1}
+    assert text.index('"a"') < text.index('"b"') and text.endswith("}\n")
+
+
+def test_refuse_existing(tmp_path):
+    old = tmp_path / "old.txt"
+    old.write_text("x")
+    refuse_existing([tmp_path / "new.txt"], overwrite=False)
+    refuse_existing([old], overwrite=True)
+    with pytest.raises(FileExistsError, match="old.txt already exist.*--overwrite"):
+        refuse_existing([old, tmp_path / "new.txt"], overwrite=False)

@@ -1,0 +1,173 @@
+"""paper_plot.py end to end: tiny stored results of every family, redrawn without recomputation."""
+
+import csv
+import importlib.util
+import sys
+from pathlib import Path
+
+import h5py
+import matplotlib.image as mpimg
+import numpy as np
+import pytest
+import torch
+
+from core.io import save_results
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _script(path: str):
+    """Import a script file (family folders are not packages) as a module."""
+    spec = importlib.util.spec_from_file_location(Path(path).stem + "_pp", ROOT / path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+paper_plot = _script("paper_plot.py")
+multiple_task = _script("multiple_task/multiple_task.py")
+multiple_task_analysis = _script("multiple_task/multiple_task_analysis.py")
+lesion = _script("multiple_task/lesion.py")
+state_space_shift = _script("multiple_task/state_space_shift.py")
+one_task = _script("one_task/one_task.py")
+
+NAME = "reach_seed0_L21e4+hidden8+batch8+angle"
+MOP = "modcog-3_seed0_cost1e5+hidden8+batch4+mop+L0-4.0-4"
+TS_RUNS = ("parity_seed0_multi+hidden8+batch4+adam", "parity_seed0_single+hidden8+batch4+adam")
+
+
+def _synthetic_results(results: Path, rng: np.random.Generator) -> None:
+    """Timescales, Mixture-of-Pathways and local-experts results in the stored formats."""
+    for i, name in enumerate(TS_RUNS):
+        m = 4 - 2 * i
+        save_results(results / "timescales" / "curricula.h5", name, {
+            "reached_n": np.arange(2, 2 + m), "reached_step": np.arange(1, m + 1) * 50,
+            "step": np.arange(1, 11) * 30}, config={"curriculum": {"n_start": 2}})
+        save_results(results / "timescales" / "analysis.h5", name, {
+            "n": np.arange(2, 2 + m), "tau_trained": 1 + rng.random((m, 8)),
+            "tau_net": 1 + rng.random((m, 8)), "pca_dim": np.arange(1, m + 1)},
+            config={"variance": 0.9})
+    perturb = {"scale": np.array([0.1, 0.3]), "step": np.arange(0, 60, 20),
+               "accuracy": rng.random((2, 3))}
+    save_results(results / "timescales" / "ablation.h5", TS_RUNS[0] + "+N5", {
+        "k": np.array([1, 2, 4]), "intact_accuracy": rng.random(4),
+        **{f"ablate_{w}": rng.random((3, 4)) for w in ("fastest", "slowest", "random")},
+        "perturb_w_rec": perturb, "perturb_tau": perturb})
+    tasks = np.array(["go", "dm1", "dms"])
+    layers = [[0, 4], [0, 4]]
+    stats = {cond: {"tasks": tasks, "accuracy": rng.random(3), "lpc": rng.random(3),
+                    "n_steps": np.full(3, 10), "gates0": rng.random((3, 2)),
+                    "gates1": rng.random((3, 2))}
+             for cond in ("baseline", "prune0.1", "prune0.05", "disable_complex")}
+    stats["difficulty"] = {"tasks": tasks, "difficulty": rng.random(3) + 1, "lpc": rng.random(3),
+                           "learned": np.array([True, True, False]), "step_budget": 120,
+                           "spearman_all": np.array([0.5, 0.6])}
+    save_results(results / "mixture_of_pathways.h5", MOP, stats, config={"model": {"layers":
+                                                                                  layers}})
+    (results / "local_experts").mkdir(parents=True)
+    with open(results / "local_experts" / "table1.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["system", "runs", "converged", "epochs_mean", "epochs_sd",
+                         "test_accuracy_mean"])
+        writer.writerow(["4 experts", 5, 5, 80.0, 10.0, 0.91])
+        writer.writerow(["backprop 6 hidden", 5, 4, 120.0, 30.0, 0.9])
+
+
+@pytest.fixture(scope="module")
+def stored(tmp_path_factory):
+    """Tiny stored results of every family: real scripts for rule runs, synthetic elsewhere."""
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("stored")
+    runs, results = root / "runs", root / "results"
+    multiple_task.main(["--preset", "quick", "--rules", "reach", "--hidden", "8", "--batch", "8",
+                        "--steps", "3", "--out", str(runs), "--no-progress"])
+    multiple_task_analysis.main([NAME, "--runs", str(runs), "--k-max", "4", "--n-init", "1",
+                                 "--permutations", "2", "--max-points", "30"])
+    lesion.main([NAME, "--runs", str(runs), "--random", "1", "--trials", "4", "--no-progress"])
+    state_space_shift.main([NAME, "--runs", str(runs), "--probes", "fdgo,delaygo",
+                            "--previous", "fdgo", "--no-progress"])
+    one_task.main(["--preset", "one_task_quick", "--rule", "fdgo", "--hidden", "6", "--steps",
+                   "2", "--stages", "0", "--test-trials", "4", "--out", str(runs),
+                   "--no-progress"])
+    _synthetic_results(results, np.random.default_rng(0))
+    return runs, results
+
+
+def _assert_drawn(path: Path) -> None:
+    """PDF and PNG exist, the PNG is a real picture (several KB, not one flat colour)."""
+    assert path.with_suffix(".pdf").stat().st_size > 2000, path
+    png = path.with_suffix(".png")
+    assert png.stat().st_size > 5000, png
+    assert np.asarray(mpimg.imread(png)).std() > 0.01, png
+
+
+def test_every_family_is_redrawn_from_stored_results(stored, tmp_path, capsys):
+    runs, results = stored
+    out = tmp_path / "figs"
+    assert paper_plot.main(["--runs", str(runs), "--results", str(results), "--out",
+                            str(out), "--task-rules", "reach"]) == 0
+    run = out / "multi_task" / NAME
+    expected = [out / "tasks" / "tasks_yang19_reach", run / "curves", run / "accuracy_per_rule",
+                run / "task_variance_hidden_kmeans", run / "task_variance_input_ward",
+                run / "task_variance_M_ward", run / "silhouette_hidden_ward",
+                run / "ftv_histograms", run / "pca_trajectories", run / "task_set",
+                run / "lesion_hidden_weights", run / "lesion_pairs",
+                run / "lesion_synapses_freeze", run / "pruning", run / "state_space_shift",
+                run / "state_space_shift_accuracy",
+                out / "timescales" / "curricula", out / "timescales" / "tau_vs_N",
+                out / "timescales" / f"ablation_{TS_RUNS[0]}+N5",
+                out / "mixture_of_pathways" / MOP / "mop_routing_maps",
+                out / "mixture_of_pathways" / MOP / "mop_interventions",
+                out / "mixture_of_pathways" / MOP / "mop_lpc_vs_difficulty",
+                out / "local_experts" / "table1_epochs"]
+    for path in expected:
+        _assert_drawn(path)
+    one_task_runs = list((out / "one_task").iterdir())
+    assert len(one_task_runs) == 1 and one_task_runs[0].name.startswith("fdgo_seed0")
+    _assert_drawn(one_task_runs[0] / "curves")
+    printed = capsys.readouterr().out
+    assert "| mixture_of_pathways |" in printed
+    assert "33 figures written, 0 kept, 0 failed" in printed
+
+    # existing figures are kept unless --overwrite; skipped families name their producer
+    curves = one_task_runs[0] / "curves.png"
+    before = curves.stat().st_mtime_ns
+    only_one_task = ["--runs", str(runs), "--results", str(results), "--out", str(out),
+                     "--only", "one_task"]
+    assert paper_plot.main(only_one_task) == 0
+    assert curves.stat().st_mtime_ns == before
+    assert "kept (exists" in capsys.readouterr().out
+    assert paper_plot.main([*only_one_task, "--overwrite"]) == 0
+    assert curves.stat().st_mtime_ns > before
+    capsys.readouterr()
+    assert paper_plot.main(["--runs", str(tmp_path / "none"), "--results", str(tmp_path),
+                            "--out", str(out), "--only", "timescales", "one_task"]) == 0
+    printed = capsys.readouterr().out
+    assert "timescales: no stored results, skipped" in printed and "timescales/train.py" in printed
+    assert "one_task: no stored results, skipped" in printed
+
+
+def test_corrupted_results_are_reported_and_the_rest_still_drawn(tmp_path, capsys):
+    results = tmp_path / "results"
+    (results / "timescales").mkdir(parents=True)
+    (results / "timescales" / "curricula.h5").write_bytes(b"not hdf5")
+    with h5py.File(results / "mixture_of_pathways.h5", "w") as f:
+        f.create_group(MOP)  # a run without its condition groups
+    _synthetic_results(tmp_path / "good", np.random.default_rng(1))
+    (tmp_path / "good" / "local_experts").rename(results / "local_experts")
+    out = tmp_path / "figs"
+    assert paper_plot.main(["--results", str(results), "--runs", str(tmp_path / "none"),
+                            "--out", str(out), "--only", "timescales",
+                            "mixture_of_pathways", "local_experts"]) == 1
+    printed = capsys.readouterr().out
+    assert printed.count("failed:") == 2 and "curricula.h5" in printed
+    _assert_drawn(out / "local_experts" / "table1_epochs")
+
+
+def test_bad_arguments_exit_cleanly(tmp_path):
+    with pytest.raises(SystemExit):
+        paper_plot.main(["--only", "nonsense"])
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(SystemExit, match="^error: --out .* is a file"):
+        paper_plot.main(["--out", str(tmp_path / "file")])
