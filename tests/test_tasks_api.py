@@ -146,3 +146,16 @@ def test_task_config_survives_a_json_round_trip(cfg):
     assert np.array_equal(batch.x, expected.x)
     with pytest.raises(ValueError, match="unknown fields"):
         TaskConfig.from_dict({**data, "colour": "red"})
+
+
+def test_gaussian_noise_is_standard_normal_and_seeded():
+    from scipy import stats
+
+    from core.tasks.yang import gaussian_noise
+
+    z = gaussian_noise(np.random.default_rng(3), (401, 250), 0.5)
+    assert z.shape == (401, 250) and z.dtype == np.float32
+    assert abs(z.mean()) < 0.005 and abs(z.std() - 0.5) < 0.005
+    assert abs(stats.kurtosis(z.ravel(), fisher=False) - 3.0) < 0.05
+    assert stats.kstest(z.ravel()[:20000] / 0.5, "norm").pvalue > 1e-3
+    np.testing.assert_array_equal(z, gaussian_noise(np.random.default_rng(3), (401, 250), 0.5))

@@ -62,6 +62,23 @@ class RuleSpec:
     nogo: bool = False
 
 
+def gaussian_noise(rng: np.random.Generator, shape: tuple[int, ...], std: float) -> np.ndarray:
+    """Independent N(0, std²) float32 samples of ``shape`` by the Box–Muller transform.
+
+    Drawing the input noise dominates a noisy batch's cost; on the 2-core machines measured here
+    Box–Muller on float32 uniforms was about twice as fast as numpy's ziggurat ``standard_normal``.
+    Uniforms on [0, 1) enter as ``1 − u`` so the logarithm never sees 0 (tails reach 5.8σ).
+    """
+    n = int(np.prod(shape))
+    half = (n + 1) // 2
+    u = rng.random(2 * half, dtype=np.float32)
+    radius = np.sqrt(np.float32(-2.0) * np.log1p(-u[:half])) * np.float32(std)
+    angle = np.float32(2.0 * np.pi) * u[half:]
+    out = np.empty(2 * half, dtype=np.float32)
+    np.multiply(radius, np.cos(angle), out=out[:half])
+    np.multiply(radius, np.sin(angle), out=out[half:])
+    return out[:n].reshape(shape)
+
 def _decision(timing: str, stimuli: str, modality: int = 1) -> RuleSpec:
     return RuleSpec("decision", timing, modality=modality, stimuli=stimuli)
 
@@ -424,7 +441,7 @@ def _render(rule: str, spec: RuleSpec, config: TaskConfig, stim: _Stimuli,
     x[:, :, config.rule_index(rule)] = valid
 
     if noise and config.noise_std > 0:
-        x += rng.standard_normal(x.shape, dtype=np.float32) * np.float32(config.noise_std)
+        x += gaussian_noise(rng, x.shape, config.noise_std)
     ragged = bool(np.any(end != n_steps))
     if ragged:
         x *= valid[:, :, None]
