@@ -8,17 +8,21 @@ Families (``--only`` picks some) and what each reads:
   ``curves.csv`` + ``validation.csv`` (training curves, per-rule accuracy), ``analysis.h5``
   (task-variance maps, silhouettes, FTV histograms, PCA, task set), ``lesion.h5`` (lesion maps,
   pruning), ``state_space_shift.h5``.
-- ``one_task``: run folders of ``one_task/one_task.py`` (they hold ``stages/``): training curves.
+- ``one_task``: run folders of ``one_task/one_task.py`` (they hold ``stages/``): training curves
+  and how W, M and hidden activity change across the stored stages (``stages_network``,
+  ``stages_summary``).
 - ``timescales``: ``<results>/timescales/curricula*.h5``, ``analysis*.h5``, ``ablation*.h5``.
 - ``mixture_of_pathways``: ``<results>/mixture_of_pathways*.h5`` (routing maps, interventions,
   LPC against difficulty).
-- ``local_experts``: ``<results>/local_experts/table1.csv`` (epochs to criterion per system).
+- ``local_experts``: ``<results>/local_experts/table1.csv`` (epochs to criterion per system) and
+  ``<results>/local_experts/figures.h5`` (gate regions, accuracy curves, responsibilities; one
+  folder per stored entry).
 
 Figures go to ``<out>/<family>/...`` as PDF + PNG; existing files are kept unless ``--overwrite``.
 A family without stored results is skipped with the command that produces them; a stored file
 that cannot be drawn is reported in the summary and makes the exit status 1. Every figure is
 drawn by the same function the family's own script calls (``core.plotting``; training curves by
-``core.training.trainer.plot_curves``), so the redrawn figures are identical to the scripts'.
+``core.plotting.training.plot_curves``), so the redrawn figures are identical to the scripts'.
 
 Example::
 
@@ -42,17 +46,19 @@ import numpy as np
 from core.cli import cli_main, fail
 from core.io import ResultsFileError, list_runs, load_config, load_results
 from core.plotting import apply_style, save_figure
-from core.plotting.local_experts import plot_epochs_to_criterion
+from core.plotting.local_experts import plot_epochs_to_criterion, vowel_figures
 from core.plotting.multi_task import (
     analysis_figures,
     lesion_figures,
     state_space_shift_figures,
 )
+from core.plotting.one_task import read_stages, stage_figures
 from core.plotting.routing import routing_figures
 from core.plotting.tasks import plot_trials
 from core.plotting.timescales import plot_ablation, plot_curricula, plot_tau_vs_n
+from core.plotting.training import plot_curves, plot_rule_accuracy
 from core.tasks import generate_trials, get_preset, resolve_rules
-from core.training.trainer import Curves, plot_curves, plot_rule_accuracy
+from core.training.trainer import Curves
 
 FAMILIES = ("tasks", "multi_task", "one_task", "timescales", "mixture_of_pathways",
             "local_experts")
@@ -65,7 +71,7 @@ PRODUCERS = {
     "timescales": "python timescales/train.py (then timescales/analyze.py, timescales/ablate.py)",
     "mixture_of_pathways": "python mixture_of_pathways/run_experiment.py and "
                            "difficulty_runs.py, then mixture_of_pathways/analyze.py RUN",
-    "local_experts": "python local_experts/table1.py",
+    "local_experts": "python -m local_experts.table1 and python -m local_experts.figures",
 }
 MULTI_TASK_RESULTS = (("analysis.h5", analysis_figures), ("lesion.h5", lesion_figures),
                       ("state_space_shift.h5", state_space_shift_figures))
@@ -174,7 +180,8 @@ def draw_tasks(args: argparse.Namespace, log: FigureLog) -> bool:
 
 
 def draw_rule_runs(args: argparse.Namespace, log: FigureLog, family: str) -> bool:
-    """Training curves, per-rule accuracy and stored analyses of every run of ``family``."""
+    """Training curves, per-rule accuracy (multi-task), stage figures (one-task) and stored
+    analyses of every run of ``family``."""
     found = False
     for fam, run_dir in rule_runs(args.runs):
         if fam != family:
@@ -190,6 +197,11 @@ def draw_rule_runs(args: argparse.Namespace, log: FigureLog, family: str) -> boo
         if family == "multi_task" and curves.val_accuracy:
             log.saved_by(family, f"{name}/accuracy_per_rule",
                          partial(plot_rule_accuracy, curves.val_accuracy[-1], title=name))
+        if family == "one_task":
+            try:
+                log.figures(family, name, stage_figures(read_stages(run_dir / "stages"), name))
+            except (OSError, KeyError, ValueError) as exc:
+                log.failed(family, run_dir / "stages", exc)
         for filename, figures_of in MULTI_TASK_RESULTS:
             path = run_dir / filename
             if path.is_file():
@@ -246,21 +258,32 @@ def draw_mixture_of_pathways(args: argparse.Namespace, log: FigureLog) -> bool:
 
 
 def draw_local_experts(args: argparse.Namespace, log: FigureLog) -> bool:
-    """Epochs to criterion per system from the stored Table 1."""
-    path = args.results / "local_experts" / "table1.csv"
-    if not path.is_file():
-        return False
-    try:
-        with open(path, newline="") as f:
-            rows = list(csv.DictReader(f))
-        column = {key: np.array([float(r[key]) for r in rows]) for key in
-                  ("epochs_mean", "epochs_sd", "converged", "runs", "test_accuracy_mean")}
-        log.figure("local_experts", "table1_epochs", plot_epochs_to_criterion(
-            [r["system"] for r in rows], column["epochs_mean"], column["epochs_sd"],
-            column["converged"], column["runs"], column["test_accuracy_mean"]))
-    except (OSError, KeyError, ValueError) as exc:
-        log.failed("local_experts", path, exc)
-    return True
+    """Epochs to criterion per system from the stored Table 1, and the gate-region, accuracy-curve
+    and responsibility figures of every entry of the stored ``figures.h5``."""
+    folder = args.results / "local_experts"
+    path = folder / "table1.csv"
+    found = False
+    if path.is_file():
+        found = True
+        try:
+            with open(path, newline="") as f:
+                rows = list(csv.DictReader(f))
+            column = {key: np.array([float(r[key]) for r in rows]) for key in
+                      ("epochs_mean", "epochs_sd", "converged", "runs", "test_accuracy_mean")}
+            log.figure("local_experts", "table1_epochs", plot_epochs_to_criterion(
+                [r["system"] for r in rows], column["epochs_mean"], column["epochs_sd"],
+                column["converged"], column["runs"], column["test_accuracy_mean"]))
+        except (OSError, KeyError, ValueError) as exc:
+            log.failed("local_experts", path, exc)
+    path = folder / "figures.h5"
+    if path.is_file():
+        found = True
+        try:
+            for name in list_runs(path):
+                log.figures("local_experts", name, vowel_figures(load_results(path, name)))
+        except (ResultsFileError, KeyError, ValueError) as exc:
+            log.failed("local_experts", path, exc)
+    return found
 
 
 DRAW: dict[str, Callable[[argparse.Namespace, FigureLog], bool]] = {

@@ -9,7 +9,9 @@ training step with a 12.8 GB peak RSS at the paper configuration on a 2-core CPU
 prints the ratios against those figures. On a shared machine the wall time suffers from other
 processes; the CPU time of the step (user + system, summed over threads) is printed alongside.
 Inputs and targets are random (the speed does not depend on the task); the loss is the MSE and
-gradients are clipped at 10 as in the paper runs.
+gradients are clipped at 10 as in the paper runs. ``--threads`` defaults to 1 like every script
+(:data:`core.cli.DEFAULT_THREADS`); the JSON of ``--json`` is written atomically and never replaces
+an existing file without ``--overwrite``.
 
 Example: ``python benchmarks/bench_mpn.py --configs paper small --steps 3``
 """
@@ -17,14 +19,14 @@ Example: ``python benchmarks/bench_mpn.py --configs paper small --steps 3``
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing as mp
-import os
 import resource
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+from core.cli import add_threads_argument, cli_main, fail, resolve_device, set_threads
+from core.fileio import refuse_existing, save_json
 
 REFERENCE_S_PER_STEP = 54.0
 REFERENCE_PEAK_GB = 12.8
@@ -38,7 +40,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--configs", nargs="+", default=["paper", "small"], choices=sorted(CONFIGS),
                    help="configurations to measure (default: paper small)")
-    p.add_argument("--device", default="cpu", help="torch device: cpu or cuda (default: cpu)")
+    p.add_argument("--device", default="cpu",
+                   help="torch device: cpu, cuda or cuda:N (default: cpu)")
     p.add_argument("--steps", type=int, default=3, help="timed training steps (default: 3)")
     p.add_argument("--warmup", type=int, default=1, help="untimed steps first (default: 1)")
     p.add_argument("--T", type=int, default=65, help="sequence length (default: 65)")
@@ -47,20 +50,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "the fused kernel (slow and memory hungry at the paper configuration)")
     p.add_argument("--batch-chunk", type=int, default=0,
                    help="samples per fused-kernel chunk (default 0: 8 on CPU, all on GPU)")
-    p.add_argument("--threads", type=int, default=0,
-                   help="torch CPU threads (default 0: torch's choice)")
+    add_threads_argument(p)
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--json", type=Path, default=None,
-                   help="also write the results to this JSON file (refuses to overwrite)")
+                   help="also write the results to this JSON file (atomically)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing --json file (otherwise the script stops before "
+                        "measuring)")
     args = p.parse_args(argv)
     if args.steps < 1 or args.warmup < 0 or args.T < 2:
-        raise SystemExit("error: need --steps >= 1, --warmup >= 0 and --T >= 2")
-    if args.batch_chunk < 0 or args.threads < 0:
-        raise SystemExit("error: --batch-chunk and --threads must be >= 0")
-    if not (args.device == "cpu" or args.device.startswith("cuda")):
-        raise SystemExit(f"error: --device must be cpu or cuda[:N], got {args.device!r}")
-    if args.json is not None and args.json.exists():
-        raise SystemExit(f"error: {args.json} exists; choose another --json path")
+        fail("need --steps >= 1, --warmup >= 0 and --T >= 2")
+    if args.batch_chunk < 0:
+        fail("--batch-chunk must be >= 0")
+    if resolve_device(args.device).type not in ("cpu", "cuda"):
+        fail(f"--device must be cpu or cuda[:N], got {args.device!r}")
+    if args.json is not None:
+        refuse_existing([args.json], args.overwrite)
     return args
 
 
@@ -77,12 +82,8 @@ def measure(name: str, args: argparse.Namespace, queue) -> None:
 
     from core.models.mpn import DeepMultiPlasticNet, MPNConfig
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     device = torch.device(args.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        queue.put({"name": name, "error": "CUDA is not available"})
-        return
     torch.manual_seed(args.seed)
     c = CONFIGS[name]
     cfg = MPNConfig(n_hidden=c["hidden"], n_embed=c["embed"], batch_chunk=args.batch_chunk,
@@ -127,6 +128,7 @@ def measure(name: str, args: argparse.Namespace, queue) -> None:
     queue.put(result)
 
 
+@cli_main
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     ctx = mp.get_context("spawn")
@@ -137,10 +139,8 @@ def main(argv: list[str] | None = None) -> None:
         proc.start()
         proc.join()
         if proc.exitcode != 0 or queue.empty():
-            raise SystemExit(f"error: the {name} measurement failed (exit code {proc.exitcode})")
+            fail(f"the {name} measurement failed (exit code {proc.exitcode})")
         res = queue.get()
-        if "error" in res:
-            raise SystemExit(f"error: {res['error']}")
         results.append(res)
         impl = "naive autograd" if res["naive"] else "fused"
         line = (f"{name:>5}: batch {res['batch']}, hidden {res['hidden']}, T {res['T']}, "
@@ -156,11 +156,8 @@ def main(argv: list[str] | None = None) -> None:
                   f"{REFERENCE_S_PER_STEP / res['s_per_step']:.1f}x steps/s, "
                   f"{res['peak_rss_gb'] / REFERENCE_PEAK_GB:.3f}x peak memory")
     if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=args.json.parent, suffix=".tmp")
-        with os.fdopen(fd, "w") as f:
-            json.dump({"command": " ".join(sys.argv), "results": results}, f, indent=2)
-        os.replace(tmp, args.json)
+        refuse_existing([args.json], args.overwrite)
+        save_json(args.json, {"command": " ".join(sys.argv), "results": results})
 
 
 if __name__ == "__main__":

@@ -6,7 +6,9 @@ weight of every expert, also with inference-time pruning and with each layer's m
 expert disabled. With ``--difficulty-runs`` it reads the single-task runs of
 ``difficulty_runs.py``, computes each task's difficulty (log median steps before the loss stays
 below ``--loss-threshold``) and the Spearman correlation between LPC and difficulty. Results go
-to HDF5 (``core.io``), figures to ``--figures`` (``mop_*.png`` / ``.pdf``).
+to HDF5 (``core.io``), figures to ``--figures`` (``mop_*.png`` / ``.pdf``). If this run's entry
+in ``--results`` or one of those figures already exists, the script stops before any work unless
+``--overwrite``.
 
     python mixture_of_pathways/analyze.py runs/mixture_of_pathways/<run name> \\
         --difficulty-runs runs/mixture_of_pathways_difficulty
@@ -29,7 +31,8 @@ from core.analysis.routing import (
     task_difficulty,
 )
 from core.cli import add_threads_argument, cli_main, fail, set_threads
-from core.io import save_results
+from core.fileio import refuse_existing
+from core.io import list_runs, save_results
 from core.models import build_model
 from core.plotting import save_figure
 from core.plotting.routing import routing_figures
@@ -58,7 +61,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--figures", type=Path, default=Path("docs/figures"),
                    help="folder for the mop_* figures")
     p.add_argument("--overwrite", action="store_true",
-                   help="replace this run's entry in --results if present")
+                   help="replace this run's entry in --results and the mop_* figures in "
+                        "--figures if present (otherwise the script stops before any work)")
     add_threads_argument(p)
     return p.parse_args(argv)
 
@@ -91,9 +95,23 @@ def read_difficulties(folder: Path, threshold: float
     return {t: task_difficulty(s) for t, s in steps.items()}, dict(steps), budget
 
 
+def refuse_existing_outputs(args: argparse.Namespace) -> None:
+    """FileExistsError (one line) if this run's entry in ``--results`` or one of the figures it
+    would draw in ``--figures`` exists, unless ``--overwrite``."""
+    names = ["mop_routing_maps", "mop_interventions"]
+    if args.difficulty_runs is not None:
+        names.append("mop_lpc_vs_difficulty")
+    refuse_existing([args.figures / f"{n}.{s}" for n in names for s in ("png", "pdf")],
+                    args.overwrite)
+    if args.results.exists() and args.run.name in list_runs(args.results) and not args.overwrite:
+        raise FileExistsError(f"{args.results}: results for run {args.run.name!r} already "
+                              "exist; pass --overwrite to replace")
+
+
 @cli_main
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    refuse_existing_outputs(args)
     set_threads(args.threads)
     model, config = load_run(args.run)
     if args.difficulty_runs is not None and not args.difficulty_runs.is_dir():

@@ -18,14 +18,10 @@ from __future__ import annotations
 import argparse
 
 from core.cli import add_run_arguments, cli_main, resolve_device, set_threads
+from core.plotting.training import plot_curves, plot_rule_accuracy
 from core.tasks import resolve_rules
 from core.training.config import NETWORKS, get_preset
-from core.training.trainer import (
-    accuracy_table,
-    build_rule_run,
-    plot_curves,
-    plot_rule_accuracy,
-)
+from core.training.trainer import accuracy_table, build_rule_run
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -5,7 +5,11 @@ The MPN lab's one-rule reference setting (``--preset one_task``): delaygo, hidde
 the last step) the network runs on a fixed test set and the run folder receives
 ``stages/step_XXXXXX.npz`` with the weights, the hidden activity ``(T, B, N)``, M at the end of
 each trial epoch and the test trials; see :class:`core.training.trainer.StageRecorder`. The run
-folder also holds the checkpoint, config, curves and the figures ``curves.{pdf,png}``.
+folder also holds the checkpoint, config, curves and the figures ``curves.{pdf,png}``,
+``stages_network.{pdf,png}`` (W, mean |M| and hidden-activity PCA trajectories per stage) and
+``stages_summary.{pdf,png}`` (weight change, |M| per epoch, test error and dimensionality against
+step), drawn from the stored stages by :func:`core.plotting.one_task.stage_figures` (as
+``paper_plot.py --only one_task`` redraws them).
 
 Examples::
 
@@ -20,9 +24,12 @@ import argparse
 import numpy as np
 
 from core.cli import add_run_arguments, cli_main, fail, resolve_device, set_threads
+from core.plotting import save_figure
+from core.plotting.one_task import read_stages, stage_figures
+from core.plotting.training import plot_curves
 from core.tasks import RULES, generate_trials
 from core.training.config import NETWORKS, get_preset
-from core.training.trainer import StageRecorder, accuracy_table, build_rule_run, plot_curves
+from core.training.trainer import StageRecorder, accuracy_table, build_rule_run
 
 ONE_TASK_PRESETS = ("one_task", "one_task_quick")
 
@@ -67,9 +74,14 @@ def main(argv: list[str] | None = None) -> None:
                              progress=not args.no_progress)
         test = generate_trials(config.rules, run.task_config, args.test_trials,
                                np.random.default_rng([seed, 2]))
-        run.trainer.on_step = StageRecorder(test, stages, run.run_dir, device=args.device)
+        recorder = StageRecorder(test, stages, run.run_dir, device=args.device)
+        run.trainer.on_step = recorder
         result = run.trainer.fit(resume=args.resume, overwrite=args.overwrite)
         plot_curves(result.curves, run.run_dir / "curves", title=run.name)
+        for stem, fig in stage_figures(
+                read_stages(recorder.folder, [s for s in stages if s <= result.step]),
+                title=run.name).items():
+            save_figure(fig, run.run_dir / stem)
         print(f"\n{run.name}: {result.step} steps in {result.seconds:.0f} s; stages {stages} "
               f"recorded in {run.run_dir / 'stages'}")
         print(accuracy_table(result.final_validation.accuracy))

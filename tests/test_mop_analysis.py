@@ -109,3 +109,14 @@ def test_difficulty_runs_and_analysis(tmp_path):
     with pytest.raises(SystemExit, match="^error: .*already exist"):
         analyze.main([str(multi), "--results", str(results), "--figures",
                       str(tmp_path / "fig")])
+    # stored results or figures stop the script before any work, leaving the other untouched
+    before = {p: p.stat().st_mtime_ns for p in (tmp_path / "fig").iterdir()}
+    with pytest.raises(SystemExit, match="^error: .*mop_routing_maps.png.*already exist"):
+        analyze.main([str(multi), "--results", str(tmp_path / "new.h5"), "--figures",
+                      str(tmp_path / "fig")])
+    assert not (tmp_path / "new.h5").exists()
+    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "fig").iterdir()} == before
+    with pytest.raises(SystemExit, match="^error: .*res.h5: results for run .* already exist"):
+        analyze.main([str(multi), "--results", str(results), "--figures",
+                      str(tmp_path / "new_fig")])
+    assert not (tmp_path / "new_fig").exists()

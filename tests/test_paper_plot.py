@@ -14,6 +14,8 @@ import torch
 from core.io import save_results
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))  # local_experts is a folder of scripts run with python -m
 
 
 def _script(path: str):
@@ -31,6 +33,7 @@ multiple_task_analysis = _script("multiple_task/multiple_task_analysis.py")
 lesion = _script("multiple_task/lesion.py")
 state_space_shift = _script("multiple_task/state_space_shift.py")
 one_task = _script("one_task/one_task.py")
+local_experts_figures = _script("local_experts/figures.py")
 
 NAME = "reach_seed0_L21e4+hidden8+batch8+angle"
 MOP = "modcog-3_seed0_cost1e5+hidden8+batch4+mop+L0-4.0-4"
@@ -91,6 +94,8 @@ def stored(tmp_path_factory):
                    "2", "--stages", "0", "--test-trials", "4", "--out", str(runs),
                    "--no-progress"])
     _synthetic_results(results, np.random.default_rng(0))
+    local_experts_figures.main(["--epochs", "2", "--seeds", "2", "--out", str(root / "le"),
+                                "--results", str(results / "local_experts" / "figures.h5")])
     return runs, results
 
 
@@ -120,15 +125,18 @@ def test_every_family_is_redrawn_from_stored_results(stored, tmp_path, capsys):
                 out / "mixture_of_pathways" / MOP / "mop_routing_maps",
                 out / "mixture_of_pathways" / MOP / "mop_interventions",
                 out / "mixture_of_pathways" / MOP / "mop_lpc_vs_difficulty",
-                out / "local_experts" / "table1_epochs"]
+                out / "local_experts" / "table1_epochs",
+                *(out / "local_experts" / "seed0" / f"local_experts_{stem}"
+                  for stem in ("regions", "curves", "responsibility"))]
     for path in expected:
         _assert_drawn(path)
     one_task_runs = list((out / "one_task").iterdir())
     assert len(one_task_runs) == 1 and one_task_runs[0].name.startswith("fdgo_seed0")
-    _assert_drawn(one_task_runs[0] / "curves")
+    for stem in ("curves", "stages_network", "stages_summary"):
+        _assert_drawn(one_task_runs[0] / stem)
     printed = capsys.readouterr().out
     assert "| mixture_of_pathways |" in printed
-    assert "33 figures written, 0 kept, 0 failed" in printed
+    assert "38 figures written, 0 kept, 0 failed" in printed
 
     # existing figures are kept unless --overwrite; skipped families name their producer
     curves = one_task_runs[0] / "curves.png"
@@ -156,12 +164,13 @@ def test_corrupted_results_are_reported_and_the_rest_still_drawn(tmp_path, capsy
         f.create_group(MOP)  # a run without its condition groups
     _synthetic_results(tmp_path / "good", np.random.default_rng(1))
     (tmp_path / "good" / "local_experts").rename(results / "local_experts")
+    (results / "local_experts" / "figures.h5").write_bytes(b"not hdf5 either")
     out = tmp_path / "figs"
     assert paper_plot.main(["--results", str(results), "--runs", str(tmp_path / "none"),
                             "--out", str(out), "--only", "timescales",
                             "mixture_of_pathways", "local_experts"]) == 1
     printed = capsys.readouterr().out
-    assert printed.count("failed:") == 2 and "curricula.h5" in printed
+    assert printed.count("failed:") == 3 and "curricula.h5" in printed and "figures.h5" in printed
     _assert_drawn(out / "local_experts" / "table1_epochs")
 
 

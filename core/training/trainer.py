@@ -516,53 +516,6 @@ def load_run(run_dir: str | Path) -> tuple[torch.nn.Module, dict[str, Any], dict
     return model.eval(), config, payload
 
 
-def plot_curves(curves: Curves, path: str | Path, title: str = "") -> list[Path]:
-    """Training loss (log scale) and mean validation accuracy against step; PDF + PNG."""
-    import matplotlib.pyplot as plt
-
-    from core.plotting import apply_style, save_figure
-
-    apply_style()
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(6.0, 2.2))
-    ax_loss.plot(curves.step, curves.loss, lw=0.6, color="0.5", label="train")
-    if curves.val_step:
-        ax_loss.plot(curves.val_step, curves.val_loss, lw=1.0, color="C0", label="validation")
-        mean = [float(np.mean(list(a.values()))) for a in curves.val_accuracy]
-        worst = [float(min(a.values())) for a in curves.val_accuracy]
-        ax_acc.plot(curves.val_step, mean, color="C0", label="mean over rules")
-        ax_acc.plot(curves.val_step, worst, color="C3", lw=0.8, ls="--", label="weakest rule")
-    ax_loss.set(xlabel="step", ylabel="loss", yscale="log")
-    ax_loss.legend(frameon=False)
-    ax_acc.set(xlabel="step", ylabel="validation accuracy", ylim=(-0.02, 1.02))
-    ax_acc.legend(frameon=False)
-    if title:
-        fig.suptitle(title, fontsize=7)
-    fig.tight_layout()
-    return save_figure(fig, path)
-
-
-def plot_rule_accuracy(accuracy: Mapping[str, float], path: str | Path,
-                       title: str = "") -> list[Path]:
-    """Bar chart of the final validation accuracy of each rule (readable labels); PDF + PNG."""
-    import matplotlib.pyplot as plt
-
-    from core.plotting import apply_style, save_figure
-    from core.tasks import RULE_LABELS
-
-    apply_style()
-    rules = list(accuracy)
-    fig, ax = plt.subplots(figsize=(max(2.5, 0.32 * len(rules) + 0.8), 2.2))
-    ax.bar(range(len(rules)), [accuracy[r] for r in rules], color="C0")
-    ax.axhline(1.0, color="0.7", lw=0.5)
-    ax.set_xticks(range(len(rules)), [RULE_LABELS.get(r, r) for r in rules], rotation=60,
-                  ha="right")
-    ax.set(ylabel="accuracy", ylim=(0, 1.05))
-    if title:
-        ax.set_title(title, fontsize=7)
-    fig.tight_layout()
-    return save_figure(fig, path)
-
-
 def accuracy_table(accuracy: Mapping[str, float]) -> str:
     """Markdown table ``| rule | accuracy |`` (plus the mean) of per-rule accuracies."""
     from core.tasks import RULE_LABELS
