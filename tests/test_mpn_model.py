@@ -90,15 +90,15 @@ def grads_match(cfg: MPNConfig, T: int = 5, B: int = 5, mask_pm: bool = False,
         torch.testing.assert_close(g_fast[name], g_ref[name], rtol=1e-7, atol=1e-9, msg=name)
 
 
-@pytest.mark.parametrize("mp_type,update", itertools.product(["mult", "add"],
-                                                              ["hebb_assoc", "hebb_pre", "oja"]))
+@pytest.mark.parametrize("mp_type,update", list(itertools.product(
+    ["mult", "add"], ["hebb_assoc", "hebb_pre", "oja"])))
 def test_fused_matches_naive_rules(mp_type, update):
     grads_match(tiny(mp_type=mp_type, update=update, lam_train=True, m_bounds=(-0.5, 0.5),
                      lam_init=0.8))
 
 
-@pytest.mark.parametrize("eta_type,lam_type", itertools.product(
-    ["scalar", "pre_vector", "post_vector", "matrix"], repeat=2))
+@pytest.mark.parametrize("eta_type,lam_type", list(itertools.product(
+    ["scalar", "pre_vector", "post_vector", "matrix"], repeat=2)))
 def test_fused_matches_naive_param_kinds(eta_type, lam_type):
     grads_match(tiny(eta_type=eta_type, lam_type=lam_type, lam_train=True, lam_init=0.7,
                      m_bounds=None, learn_M_init=True))
