@@ -134,8 +134,12 @@ def test_existing_run_is_never_overwritten_silently(tmp_path):
     different, _ = _setup(tmp_path, n_steps=4, lr=5e-4)
     with pytest.raises(RunExistsError, match="lr"):
         different.fit(resume=True)
+    stale = tmp_path / "run" / "stages" / "step_000003.npz"
+    stale.parent.mkdir()
+    stale.write_bytes(b"from the replaced run")
     replaced, _ = _setup(tmp_path, n_steps=4, lr=5e-4)
     assert replaced.fit(overwrite=True).step == 4
+    assert not stale.exists()
     assert load_checkpoint(tmp_path / "run" / "checkpoint.pt")["config"]["train"]["lr"] == 5e-4
 
 

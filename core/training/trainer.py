@@ -23,6 +23,7 @@ import csv
 import dataclasses
 import io
 import math
+import shutil
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -61,6 +62,7 @@ CONFIG_FILE = "config.json"
 CURVES_FILE = "curves.csv"
 VALIDATION_FILE = "validation.csv"
 RUN_FILES = (CHECKPOINT_FILE, CONFIG_FILE, CURVES_FILE, VALIDATION_FILE)
+STAGES_DIR = "stages"  # StageRecorder's sub-folder of a run
 
 LossFn = Callable[[torch.nn.Module, Any], tuple[torch.Tensor, Any]]
 
@@ -244,6 +246,8 @@ class Trainer:
         if existing and overwrite and not resume:
             for f in existing:
                 (self.run_dir / f).unlink()
+            if (self.run_dir / STAGES_DIR).is_dir():  # a replaced run's stages must not linger
+                shutil.rmtree(self.run_dir / STAGES_DIR)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         if resume and (self.run_dir / CHECKPOINT_FILE).exists():
             stored = load_json(self.run_dir / CONFIG_FILE)
@@ -590,7 +594,7 @@ class StageRecorder:
                  device: str | torch.device = "cpu"):
         self.trials = trials
         self.stages = sorted(set(stages))
-        self.folder = Path(run_dir) / "stages"
+        self.folder = Path(run_dir) / STAGES_DIR
         self.device = device
 
     def path(self, step: int) -> Path:
