@@ -81,3 +81,13 @@ def test_model_runs_in_chunks_and_states_at_steps_match():
     epochs = {"stim1": np.tile([2, 6], (7, 1)), "go": np.tile([6, 9], (7, 1))}
     dims = epoch_dimensionality(states["hidden"], epochs, n_components=3)
     assert set(dims) == {"stim1", "go"} and dims["go"]["participation_ratio"] >= 1.0
+
+
+def test_pca_spectrum_matches_sklearn_explained_variance():
+    from sklearn.decomposition import PCA
+
+    from core.analysis.state_space import pca_spectrum
+
+    activity = np.random.default_rng(1).normal(size=(20, 6, 5)) * np.array([3, 2, 1, 0.5, 0.1])
+    expected = PCA().fit(activity.reshape(-1, 5)).explained_variance_
+    np.testing.assert_allclose(pca_spectrum(activity), expected, rtol=1e-10)

@@ -28,6 +28,7 @@ __all__ = [
     "StateSpace",
     "epoch_dimensionality",
     "participation_ratio",
+    "pca_spectrum",
     "task_set_points",
     "parallelogram",
     "compose_rule_input",
@@ -79,6 +80,16 @@ def trial_average(activity: np.ndarray, start: np.ndarray, end: np.ndarray) -> n
         raise ValueError("every trial needs a non-empty segment to average")
     rows = start[None, :] + np.arange(length)[:, None]
     return activity[rows, np.arange(activity.shape[1])[None, :]].mean(axis=1)
+
+
+def pca_spectrum(activity: np.ndarray) -> np.ndarray:
+    """Variance along each principal axis of ``activity (..., N)``, descending, ``(min(M, N),)``.
+
+    Every leading index is a sample (``M`` = their product); columns are mean-centred first.
+    """
+    x = np.asarray(activity, dtype=np.float64).reshape(-1, activity.shape[-1])
+    x = x - x.mean(axis=0)
+    return np.linalg.svd(x, compute_uv=False) ** 2 / max(len(x) - 1, 1)
 
 
 def participation_ratio(explained_variance: np.ndarray) -> float:

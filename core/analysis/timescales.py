@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from scipy.optimize import OptimizeWarning, curve_fit
 
+from core.analysis.state_space import pca_spectrum
 from core.models.timescale_rnn import TimescaleRNN, theta_from_tau
 
 
@@ -144,9 +145,7 @@ def pca_dimensionality(activity: np.ndarray, variance: float = 0.9) -> int:
     """Number of principal components explaining ``variance`` of ``activity (..., H)``."""
     if not 0.0 < variance <= 1.0:
         raise ValueError(f"variance must be in (0, 1], got {variance}")
-    x = np.asarray(activity, dtype=np.float64).reshape(-1, activity.shape[-1])
-    x = x - x.mean(axis=0)
-    s = np.linalg.svd(x, compute_uv=False) ** 2
+    s = pca_spectrum(activity)
     if s.sum() == 0:
         return 0
     cumulative = np.cumsum(s) / s.sum()

@@ -26,7 +26,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from core.analysis.state_space import StateSpace, participation_ratio
+from core.analysis.state_space import StateSpace, participation_ratio, pca_spectrum
 
 __all__ = ["WEIGHT_KEYS", "read_stages", "stage_figures", "stage_summary", "stage_weight"]
 
@@ -94,20 +94,13 @@ def stage_summary(stages: Sequence[Stage]) -> dict[str, np.ndarray]:
                                    else np.linalg.norm(w) for w in weights]),
         "test_mse": np.array([float(np.mean((s["c_mask"] * (s["output"] - s["y"])) ** 2))
                               for s in stages]),
-        "participation_ratio": np.array([participation_ratio(_spectrum(s["state/hidden"]))
+        "participation_ratio": np.array([participation_ratio(pca_spectrum(s["state/hidden"]))
                                          for s in stages]),
     }
     if all("state/M" in s for s in stages):
         out["mean_abs_M"] = np.stack([np.nanmean(np.abs(s["state/M"]).reshape(
             s["state/M"].shape[0], -1), axis=1) for s in stages])
     return out
-
-
-def _spectrum(hidden: np.ndarray) -> np.ndarray:
-    """Variance along each principal axis of ``(T, B, N)`` activity (descending)."""
-    flat = np.asarray(hidden, dtype=float).reshape(-1, hidden.shape[-1])
-    flat = flat - flat.mean(axis=0)
-    return np.linalg.svd(flat, compute_uv=False) ** 2 / max(len(flat) - 1, 1)
 
 
 def _trial_colours(stage: Stage) -> np.ndarray:
