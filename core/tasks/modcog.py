@@ -47,7 +47,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.tasks.trials import Trials
-from core.tasks.yang import RULE_SPECS, RuleSpec, rule_target
+from core.tasks.yang import RULE_SPECS, TWO_PI, RuleSpec, ring_code, rule_target
 
 BASE_TASKS: tuple[str, ...] = (
     "go", "rtgo", "dlygo", "anti", "rtanti", "dlyanti", "dm1", "dm2", "ctxdm1", "ctxdm2",
@@ -221,10 +221,9 @@ def split_generators(seed: int) -> tuple[np.random.Generator, np.random.Generato
 def ring_bump(direction: np.ndarray, strength: np.ndarray, n_ring: int) -> np.ndarray:
     """Mod-Cog Gaussian bumps ``0.8 exp(-d^2 / 2) * strength``, ``d`` the circular distance in ring
     units; ``direction, strength (B,)`` -> ``(B, n_ring)``."""
-    units = np.arange(n_ring)
-    d = np.abs(units[None, :] - np.asarray(direction)[:, None]) % n_ring
-    d = np.minimum(d, n_ring - d)
-    return 0.8 * np.exp(-(d.astype(np.float64) ** 2) / 2) * np.asarray(strength)[:, None]
+    unit = TWO_PI / n_ring
+    bumps = ring_code(np.asarray(direction) * unit, n_ring, unit, 0.8)
+    return bumps * np.asarray(strength)[:, None]
 
 
 def _epoch_table(spec: TaskSpec) -> dict[str, float | tuple[float, float]]:

@@ -382,9 +382,18 @@ def encode_angle(config: TaskConfig, loc: np.ndarray) -> np.ndarray:
     loc = np.asarray(loc, dtype=np.float64)
     if config.encoding == "lowdim":
         return np.stack([np.sin(loc), np.cos(loc)], axis=-1)
-    pref = TWO_PI * np.arange(config.n_eachring) / config.n_eachring
-    d = circular_distance(loc[:, None], pref[None, :]) / config.stim_width
-    return config.stim_amplitude * np.exp(-0.5 * d * d)
+    return ring_code(loc, config.n_eachring, config.stim_width, config.stim_amplitude)
+
+
+def ring_code(loc: np.ndarray, n_units: int, width: float, amplitude: float) -> np.ndarray:
+    """Gaussian bumps ``amplitude * exp(-0.5 (d / width)^2)`` on a ring of ``n_units`` units.
+
+    ``d`` is the circular distance from ``loc (B,)`` (radians) to each unit's preferred angle
+    ``2 pi i / n_units``; returns ``(B, n_units)``.
+    """
+    pref = TWO_PI * np.arange(n_units) / n_units
+    d = circular_distance(np.asarray(loc, dtype=np.float64)[:, None], pref[None, :]) / width
+    return amplitude * np.exp(-0.5 * d * d)
 
 
 def _add_window(arr: np.ndarray, cols: slice, on: np.ndarray, off: np.ndarray,
