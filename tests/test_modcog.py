@@ -145,3 +145,22 @@ def test_task_names_and_errors():
         resolve_tasks("modcog/dm1intr")  # dm1 has no delay, so no interval variant
     with pytest.raises(ValueError, match="must start"):
         resolve_tasks("yang/go")
+
+
+def test_input_noise_only_on_stimulus_rings_with_sigma_over_sqrt_dt():
+    cfg = ModCogConfig()
+    clean = generate_modcog("dm1", 256, np.random.default_rng(2), cfg, noise=False)
+    noisy = generate_modcog("dm1", 256, np.random.default_rng(2), cfg, noise=True)
+    assert noisy.x.dtype == np.float32
+    diff = noisy.x - clean.x
+    t = np.arange(noisy.n_steps)[:, None]
+    shown = np.zeros(diff.shape[:2], dtype=bool)
+    for epoch in ("stim1", "stim2"):
+        on, off = noisy.epochs[epoch][:, 0], noisy.epochs[epoch][:, 1]
+        shown |= (t >= on[None]) & (t < off[None])
+    assert np.all(diff[:, :, 0] == 0)  # never on the fixation input
+    assert np.all(diff[~shown] == 0)  # nor outside the stimulus epochs
+    assert abs(diff[shown][:, 1:].std() / (cfg.sigma / np.sqrt(cfg.dt)) - 1) < 0.02
+    reach = generate_modcog("go", 16, np.random.default_rng(2), cfg, noise=True)
+    assert np.array_equal(reach.x, generate_modcog("go", 16, np.random.default_rng(2), cfg,
+                                                   noise=False).x)

@@ -159,3 +159,6 @@ def test_gaussian_noise_is_standard_normal_and_seeded():
     assert abs(stats.kurtosis(z.ravel(), fisher=False) - 3.0) < 0.05
     assert stats.kstest(z.ravel()[:20000] / 0.5, "norm").pvalue > 1e-3
     np.testing.assert_array_equal(z, gaussian_noise(np.random.default_rng(3), (401, 250), 0.5))
+    rng = np.random.default_rng(3)
+    first, second = gaussian_noise(rng, (50,), 1.0), gaussian_noise(rng, (50,), 1.0)
+    assert not np.array_equal(first, second)  # the Generator advances between draws

@@ -47,7 +47,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.tasks.trials import Trials
-from core.tasks.yang import RULE_SPECS, TWO_PI, RuleSpec, ring_code, rule_target
+from core.tasks.yang import RULE_SPECS, TWO_PI, RuleSpec, gaussian_noise, ring_code, rule_target
 
 BASE_TASKS: tuple[str, ...] = (
     "go", "rtgo", "dlygo", "anti", "rtanti", "dlyanti", "dm1", "dm2", "ctxdm1", "ctxdm2",
@@ -383,7 +383,7 @@ def generate_modcog(task: str, batch_size: int, rng: np.random.Generator,
 
     valid = t < epochs["go"][None, :, 1]
     go = within("go")
-    x = np.zeros((T, b, cfg.n_input))
+    x = np.zeros((T, b, cfg.n_input), dtype=np.float32)
     x[..., 0] = valid & ~go
     # stimulus 1 is shown in stim1, plus go for go/anti and in go only for reaction-time tasks
     show1 = within("stim1")
@@ -398,7 +398,7 @@ def generate_modcog(task: str, batch_size: int, rng: np.random.Generator,
                                                           n)[None]
     if noise and spec.family != "reach":
         noisy = (within("stim1") | within("stim2"))[..., None]
-        x[:, :, 1:] += noisy * rng.normal(0.0, cfg.sigma / np.sqrt(cfg.dt), size=(T, b, 2 * n))
+        x[:, :, 1:] += noisy * gaussian_noise(rng, (T, b, 2 * n), cfg.sigma / np.sqrt(cfg.dt))
 
     step_in_go = t - epochs["go"][None, :, 0]
     direction = (target[None, :] + spec.seq * step_in_go) % n
@@ -410,7 +410,7 @@ def generate_modcog(task: str, batch_size: int, rng: np.random.Generator,
     params = {**p, "match": match, "respond": respond, "target": target, "rotation": rotation,
               "seq": np.full(b, spec.seq, dtype=np.int64)}
     return Trials(
-        x=x.astype(np.float32), y=y, c_mask=np.repeat(valid[..., None], cfg.n_output,
+        x=x, y=y, c_mask=np.repeat(valid[..., None], cfg.n_output,
                                                       axis=-1).astype(np.float32),
         y_loc=y_loc.astype(np.float32), rule=np.full(b, name), epochs=epochs,
         params={k: params[k] for k in PARAM_NAMES}, dt=cfg.dt,

@@ -74,7 +74,7 @@ class Trials:
         ``noise_std > 0`` adds Gaussian input noise on the device (drawn with the torch
         ``generator``, which must live on ``device``) to every valid step of ``x``: with batches
         generated with ``noise=False`` this is the fast path on a GPU, where drawing
-        ``T * B * n_in`` normals costs next to nothing (on a CPU the numpy draw dominates
+        ``T * B * n_in`` normals costs next to nothing (on a CPU that draw dominates
         :func:`generate_trials`).
         """
         import torch

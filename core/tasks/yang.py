@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+import torch
 
 from core.tasks.config import TEST_TIMINGS, TIMING_EPOCHS, TaskConfig
 from core.tasks.rulesets import RULES
@@ -63,21 +64,20 @@ class RuleSpec:
 
 
 def gaussian_noise(rng: np.random.Generator, shape: tuple[int, ...], std: float) -> np.ndarray:
-    """Independent N(0, std²) float32 samples of ``shape`` by the Box–Muller transform.
+    """Independent N(0, std²) float32 samples of ``shape``, seeded from ``rng``.
 
-    Drawing the input noise dominates a noisy batch's cost; on the 2-core machines measured here
-    Box–Muller on float32 uniforms was about twice as fast as numpy's ziggurat ``standard_normal``.
-    Uniforms on [0, 1) enter as ``1 − u`` so the logarithm never sees 0 (tails reach 5.8σ).
+    Drawing the input noise dominates a noisy batch's cost, so the samples come from torch's
+    vectorised CPU sampler (Box–Muller on Mersenne-Twister uniforms), seeded by one 63-bit
+    integer drawn from ``rng``: the same Generator state gives the same noise for a given torch
+    build. On the 2-core machines measured here it was 2.7x faster than a float32 Box–Muller in
+    numpy, 3.5x faster than numpy's float32 ziggurat ``standard_normal`` and 5x faster than the
+    legacy ``RandomState.randn`` of the original code. It holds the GIL, so Python threads do not
+    speed it up.
     """
-    n = int(np.prod(shape))
-    half = (n + 1) // 2
-    u = rng.random(2 * half, dtype=np.float32)
-    radius = np.sqrt(np.float32(-2.0) * np.log1p(-u[:half])) * np.float32(std)
-    angle = np.float32(2.0 * np.pi) * u[half:]
-    out = np.empty(2 * half, dtype=np.float32)
-    np.multiply(radius, np.cos(angle), out=out[:half])
-    np.multiply(radius, np.sin(angle), out=out[half:])
-    return out[:n].reshape(shape)
+    out = torch.empty(shape, dtype=torch.float32)
+    out.normal_(0.0, std, generator=torch.Generator().manual_seed(int(rng.integers(2**63))))
+    return out.numpy()
+
 
 def _decision(timing: str, stimuli: str, modality: int = 1) -> RuleSpec:
     return RuleSpec("decision", timing, modality=modality, stimuli=stimuli)
@@ -431,13 +431,16 @@ def _render(rule: str, spec: RuleSpec, config: TaskConfig, stim: _Stimuli,
     t = np.arange(n_steps)[:, None]
     valid = t < end[None]
     go_on = starts["go"]
-    x = np.zeros((n_steps, b, config.n_input), dtype=np.float32)
+    shape = (n_steps, b, config.n_input)
+    # The inputs are added onto the noise so that the largest array is written only once.
+    x = (gaussian_noise(rng, shape, config.noise_std) if noise and config.noise_std > 0
+         else np.zeros(shape, dtype=np.float32))
 
     fix_off = end if spec.timing in FIXATION_STAYS_ON else go_on
     fix_on = t < fix_off[None]
-    x[:, :, 0] = fix_on
+    x[:, :, 0] += fix_on
     if config.fixation_off_input:
-        x[:, :, 1] = valid & ~fix_on
+        x[:, :, 1] += valid & ~fix_on
 
     mu = config.n_modality_units
     first = config.n_fixation_inputs
@@ -447,10 +450,7 @@ def _render(rule: str, spec: RuleSpec, config: TaskConfig, stim: _Stimuli,
         code = encode_angle(config, np.nan_to_num(stim.loc[k]))
         pattern = (stim.strength[k].T[:, :, None] * code[:, None, :]).reshape(b, 2 * mu)
         _add_window(x, stim_cols, starts[ep_on], off, pattern)
-    x[:, :, config.rule_index(rule)] = valid
-
-    if noise and config.noise_std > 0:
-        x += gaussian_noise(rng, x.shape, config.noise_std)
+    x[:, :, config.rule_index(rule)] += valid
     ragged = bool(np.any(end != n_steps))
     if ragged:
         x *= valid[:, :, None]
