@@ -164,3 +164,12 @@ def test_input_noise_only_on_stimulus_rings_with_sigma_over_sqrt_dt():
     reach = generate_modcog("go", 16, np.random.default_rng(2), cfg, noise=True)
     assert np.array_equal(reach.x, generate_modcog("go", 16, np.random.default_rng(2), cfg,
                                                    noise=False).x)
+
+
+def test_stream_draws_tasks_uniformly_and_fills_every_step():
+    tasks = resolve_tasks("modcog/go,dlydm1,dnmsseql")  # short and long trials
+    s = generate_stream(tasks, 64, 200, np.random.default_rng(4), noise=False)
+    assert np.all(s.x[..., ModCogConfig().n_input:].sum(-1) == 1)  # no step left empty
+    counts = np.bincount(s.task_ids[s.trial_start], minlength=3)
+    assert counts.sum() > 400
+    assert np.all(np.abs(counts / counts.sum() - 1 / 3) < 0.05), counts

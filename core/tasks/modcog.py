@@ -41,6 +41,7 @@ Deviations from the Mod-Cog reference code (github.com/mikailkhona/Mod_Cog), on 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -453,7 +454,9 @@ def generate_stream(tasks: Sequence[str], batch_size: int, seq_len: int,
 
     Each stream concatenates whole trials; the task of every trial is drawn uniformly from
     ``tasks`` and announced by the rule one-hot for the trial's whole duration. The last trial is
-    cut at ``seq_len``. All trials of one task are generated in one vectorised call.
+    cut at ``seq_len``. All trials of one task in a round are generated in one vectorised call:
+    a first round draws enough trials to fill a stream of average-length trials, a second one
+    (only for the streams still short) enough to fill any stream.
     """
     cfg = config or ModCogConfig()
     tasks = tuple(t.removeprefix("modcog/") for t in tasks)
@@ -461,38 +464,49 @@ def generate_stream(tasks: Sequence[str], batch_size: int, seq_len: int,
         raise ValueError("at least one task is needed")
     if seq_len < 1 or batch_size < 1:
         raise ValueError(f"seq_len and batch_size must be >= 1, got {seq_len}, {batch_size}")
-    for task in tasks:
-        task_spec(task)
     n_tasks = len(tasks)
-    shortest = max(1, min(min_trial_steps(task, cfg) for task in tasks))
-    n_slots = -(-seq_len // shortest) + 1
-    choice = rng.integers(0, n_tasks, size=(n_slots, batch_size))
-    batches = {k: generate_modcog(tasks[k], int((choice == k).sum()), rng, cfg, noise)
-               for k in np.unique(choice)}
-    lengths = np.zeros((n_slots, batch_size), dtype=np.int64)
-    slot_index = {}
-    for k, trials in batches.items():
-        slots, streams = np.nonzero(choice == k)
+    shortest_by_task = [max(1, min_trial_steps(task, cfg)) for task in tasks]
+    shortest, mean_shortest = min(shortest_by_task), math.ceil(np.mean(shortest_by_task))
+
+    placed = []  # (slots, streams, task index, Trials): every generated trial's place
+    filled = np.zeros(batch_size, dtype=np.int64)
+    short, n_slots, first_slot = np.arange(batch_size), -(-seq_len // mean_shortest) + 1, 0
+    while short.size:
+        choice = rng.integers(0, n_tasks, size=(n_slots, short.size))
+        for k in np.unique(choice):
+            slots, cols = np.nonzero(choice == k)
+            trials = generate_modcog(tasks[k], slots.size, rng, cfg, noise)
+            placed.append((first_slot + slots, short[cols], int(k), trials))
+            np.add.at(filled, short[cols], trials.n_steps_valid)
+        first_slot += n_slots
+        short = np.nonzero(filled < seq_len)[0]
+        if short.size:
+            n_slots = -(-int((seq_len - filled[short]).max()) // shortest) + 1
+    lengths = np.zeros((first_slot, batch_size), dtype=np.int64)
+    for slots, streams, _, trials in placed:
         lengths[slots, streams] = trials.n_steps_valid
-        slot_index[k] = (slots, streams)
     offsets = np.cumsum(lengths, axis=0) - lengths
 
     x = np.zeros((seq_len, batch_size, cfg.n_input + n_tasks), dtype=np.float32)
     labels = np.zeros((seq_len, batch_size), dtype=np.int64)
     task_ids = np.zeros((seq_len, batch_size), dtype=np.int64)
     trial_start = np.zeros((seq_len, batch_size), dtype=bool)
-    for k, trials in batches.items():
-        slots, streams = slot_index[k]
+
+    def place(trials: Trials, start: np.ndarray, streams: np.ndarray, k: int) -> None:
+        """Write ``trials`` (task ``k``) at steps ``start + t`` of ``streams``, cut at seq_len."""
         t = np.arange(trials.n_steps)[:, None]
-        pos = offsets[slots, streams][None, :] + t
+        pos = start[None, :] + t
         keep = (t < trials.n_steps_valid[None, :]) & (pos < seq_len)
         col = np.broadcast_to(streams[None, :], pos.shape)
         x[pos[keep], col[keep], :cfg.n_input] = trials.x[keep]
         x[pos[keep], col[keep], cfg.n_input + k] = 1.0
         labels[pos[keep], col[keep]] = trials.y[keep].argmax(-1)
         task_ids[pos[keep], col[keep]] = k
-        first = offsets[slots, streams] < seq_len
-        trial_start[offsets[slots, streams][first], streams[first]] = True
+        first = start < seq_len
+        trial_start[start[first], streams[first]] = True
+
+    for slots, streams, k, trials in placed:
+        place(trials, offsets[slots, streams], streams, k)
     return ModCogStream(x=x, labels=labels, task_ids=task_ids, response=x[..., 0] == 0,
                         trial_start=trial_start, tasks=tasks)
 
