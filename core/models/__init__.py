@@ -31,6 +31,13 @@ def model_class(kind: str) -> type:
 
 
 def build_model(kind: str, config: dict[str, Any]):
-    """Build a model of ``kind`` from a plain-dict config (as stored in a checkpoint)."""
+    """Build a model of ``kind`` from a plain-dict config (as stored in a checkpoint).
+
+    A config that does not fit the kind's config dataclass (unknown or missing keys) raises a
+    one-line ValueError, which scripts report without a traceback.
+    """
     cls = model_class(kind)
-    return cls.from_config(config)
+    try:
+        return cls.from_config(config)
+    except TypeError as exc:
+        raise ValueError(f"the stored config does not fit a {kind!r} model: {exc}") from None
