@@ -12,7 +12,8 @@ function per family, :func:`rule_target`), and the rendering of inputs, targets 
 Differences from the reference code, on purpose:
 
 * every random draw comes from the ``numpy.random.Generator`` passed in (the reference's multi-
-  sensory DM split draws from the global ``np.random``);
+  sensory DM split draws from the global ``np.random``); the input noise is float32 from torch's
+  CPU sampler seeded by that Generator (:func:`gaussian_noise`), not float64 ``randn``;
 * stimulus modalities of reach and match rules are drawn per trial, not once per batch (same
   marginal distribution per trial);
 * in DMS psychometric mode a match is a circular distance below 5 degrees (as in the reference);
