@@ -113,8 +113,9 @@ def test_match_go_nogo(rule, cfg):
         assert np.all(same | (dist >= math.pi / 9 - 1e-9))  # non-match at least 20 degrees away
     else:
         same = (p["stim1_loc"] < math.pi) == (p["stim2_loc"] < math.pi)
-        assert np.all(circular_distance(p["stim1_loc"], 0) > 1e-3)
-        assert np.all(circular_distance(p["stim1_loc"], math.pi) > 1e-3)
+        if cfg.n_directions is None:  # Yang: no location on the boundary; grids include 0 and pi
+            assert np.all(circular_distance(p["stim1_loc"], 0) > 1e-3)
+            assert np.all(circular_distance(p["stim1_loc"], math.pi) > 1e-3)
     assert 0.2 < same.mean() < 0.8
     respond = ~same if rule.endswith("nogo") else same
     assert np.array_equal(p["respond"], respond)
@@ -148,3 +149,22 @@ def test_test_mode_grid_is_deterministic(rule):
     b = generate_trials(rule, YANG19, None, np.random.default_rng(9), mode="test", noise=False)
     assert np.array_equal(a.x, b.x) and np.array_equal(a.y, b.y)
     assert a.batch_size >= 40 and np.all(a.params["respond"])
+
+
+def test_mpn_lab_stimuli_on_the_direction_grid_with_rounded_separations():
+    step = 2 * np.pi / 8
+    rng = np.random.default_rng(0)
+    for rule in ("delaydm1", "contextdelaydm2", "dmsgo", "dmcnogo"):
+        tr = generate_trials(rule, MPN_LAB, 4000, rng, noise=False)
+        locs = np.stack([tr.params["stim1_loc"], tr.params["stim2_loc"]])
+        assert np.allclose(locs / step, np.round(locs / step))  # on the 8 directions
+        sep = np.round(circular_distance(locs[0], locs[1]) / step).astype(int)
+        if rule.startswith("dmc"):  # the whole grid, 0 in the first category and pi in the second
+            assert set(np.round(locs[0] / step).astype(int)) == set(range(8))
+            assert np.array_equal(tr.params["match"], (locs[0] < np.pi) == (locs[1] < np.pi))
+        elif rule.startswith("dms"):  # a non-match is never the same direction
+            nonmatch = tr.params["match"] == 0
+            assert np.all(sep[nonmatch] > 0) and np.all(sep[~nonmatch] == 0)
+        else:  # 90-270 degree offsets rounded to the grid: 90 / 135 / 180 at 1/4, 1/2, 1/4
+            freq = np.bincount(sep, minlength=5)[2:5] / sep.size
+            assert np.allclose(freq, [0.25, 0.5, 0.25], atol=0.03), freq

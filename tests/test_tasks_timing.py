@@ -56,10 +56,24 @@ def test_epochs_partition_trial_within_ranges(rule, cfg):
                 assert set(np.concatenate(ms).tolist()) <= allowed
 
 
-def test_mpn_delaygo_documented_ranges():
-    tr = generate_trials("delaygo", MPN_LAB, 512, np.random.default_rng(0), noise=False)
-    for epoch, (lo, hi) in {"fix1": (300, 700), "stim1": (200, 1600), "delay1": (200, 1600),
-                            "go": (300, 700)}.items():
+#: The MPN lab's per-trial training ranges (ms; AllenInstitute/MultiTaskMPN core/mpn_tasks.py).
+MPN_LAB_RANGES = {
+    "delaygo": {"fix1": (300, 700), "stim1": (200, 1600), "delay1": (200, 1600),
+                "go": (300, 700)},
+    "fdanti": {"fix1": (300, 700), "stim1": (200, 1500), "go": (300, 700)},
+    "reactgo": {"fix1": (500, 2500), "go": (300, 1700)},
+    "contextdelaydm2": {"fix1": (200, 600), "stim1": (200, 1600), "delay1": (200, 1600),
+                        "stim2": (200, 1600), "delay2": (100, 300), "go": (300, 700)},
+    "dmsnogo": {"fix1": (200, 600), "stim1": (200, 1600), "delay1": (200, 1600),
+                "go": (300, 700)},
+    "dmcgo": {"fix1": (200, 600), "stim1": (200, 1600), "delay1": (200, 1600), "go": (300, 700)},
+}
+
+
+@pytest.mark.parametrize("rule", MPN_LAB_RANGES)
+def test_mpn_lab_ranges(rule):
+    tr = generate_trials(rule, MPN_LAB, 512, np.random.default_rng(0), noise=False)
+    for epoch, (lo, hi) in MPN_LAB_RANGES[rule].items():
         ms = _durations_ms(tr, epoch)
         assert ms.min() >= lo - MPN_LAB.dt and ms.max() <= hi
         assert ms.max() - ms.min() > 0.7 * (hi - lo)
@@ -71,15 +85,17 @@ def test_cost_mask_values(rule, cfg):
     tr = generate_trials(rule, cfg, 32, np.random.default_rng(3), noise=False)
     ignore = round(100 / cfg.dt)
     grace = round(100 / cfg.dt)
+    # Yang: values used as they are; MPN lab: square roots of the weights 1 / 5 / fixation x0.5
     fix_factor = 2.0 if cfg is YANG19 else math.sqrt(0.5)
+    post = 5.0 if cfg is YANG19 else math.sqrt(5.0)
     for i in range(tr.batch_size):
         go, end = tr.epochs["go"][i]
         m = tr.c_mask[:, i]
         assert np.all(m[:ignore] == 0)
         assert np.allclose(m[ignore:go, 1:], 1.0) and np.allclose(m[ignore:go, 0], fix_factor)
         assert np.all(m[go:go + grace] == 0)
-        assert np.allclose(m[go + grace:end, 1:], 5.0)
-        assert np.allclose(m[go + grace:end, 0], 5.0 * fix_factor)
+        assert np.allclose(m[go + grace:end, 1:], post)
+        assert np.allclose(m[go + grace:end, 0], post * fix_factor)
         assert np.all(m[end:] == 0) and np.all(tr.x[end:, i] == 0)
 
 

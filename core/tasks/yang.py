@@ -169,23 +169,47 @@ def _angles(rng: np.random.Generator, config: TaskConfig, size: int) -> np.ndarr
 
 def _offsets(rng: np.random.Generator, config: TaskConfig, size: int,
              low: float, high: float) -> np.ndarray:
-    """Signed angular offsets with magnitude in ``[low, high]`` (on the direction grid if any)."""
+    """Signed angular offsets with magnitude uniform on ``[low, high]``.
+
+    With a direction grid, the offsets are whole grid steps distributed as if a continuous
+    offset and a continuous first angle had both been rounded to the grid (as the MPN lab's
+    generator does): step ``k`` has weight ``∫ max(0, 1 - |d/h - k|) dd`` over ``d`` in
+    ``[low, high]`` (``h`` the step). Zero offsets are left out: a DMS non-match is never the
+    same direction (the lab's rounding makes about 2 % of its DMS trials such contradictory
+    non-matches).
+    """
     sign = rng.choice(np.array([-1.0, 1.0]), size)
     if config.n_directions is None:
         return rng.uniform(low, high, size) * sign
     step = TWO_PI / config.n_directions
     ks = np.arange(1, config.n_directions)
-    ks = ks[(ks * step >= low - 1e-9) & (ks * step <= high + 1e-9)]
-    return rng.choice(ks, size) * step * sign
+    return rng.choice(ks, size, p=rounded_offset_weights(ks, low / step, high / step)) \
+        * step * sign
+
+
+def rounded_offset_weights(ks: np.ndarray, low: float, high: float) -> np.ndarray:
+    """Probabilities of the grid steps ``ks`` when an offset uniform on ``[low, high]`` (in grid
+    steps) and a uniform starting angle are both rounded to the grid (normalised over ``ks``)."""
+
+    def cdf(u: np.ndarray) -> np.ndarray:  # integral of the triangle max(0, 1 - |t|) up to u
+        u = np.clip(u, -1.0, 1.0)
+        return np.where(u < 0, (u + 1) ** 2 / 2, 1 - (1 - u) ** 2 / 2)
+
+    w = cdf(high - ks) - cdf(low - ks)
+    return w / w.sum()
 
 
 def _category_grid(config: TaskConfig, n: int | None = None) -> np.ndarray:
-    """DMC stimulus locations, none on the category boundary (0 or pi).
+    """DMC stimulus locations.
 
-    Yang et al. (2019): 0.1pi, 0.3pi, ..., 1.9pi; with a direction grid: its directions shifted by
-    half a step. ``n`` (even) overrides the number of locations.
+    Yang et al. (2019): 0.1pi, 0.3pi, ..., 1.9pi, none on the category boundary (0 or pi). With a
+    direction grid, the grid itself, as in the MPN lab's generator: 0 falls in the first category
+    (location < pi) and pi in the second. ``n`` (even) overrides the number of locations.
     """
-    n = n or config.n_directions or 10
+    if config.n_directions is not None:
+        n = n or config.n_directions
+        return np.arange(n) * (TWO_PI / n)
+    n = n or 10
     return (np.arange(n) + 0.5) * (TWO_PI / n)
 
 
