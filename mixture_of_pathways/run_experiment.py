@@ -56,6 +56,7 @@ class MoPTrainConfig:
     scheduler: str = "none"
     l1: float = 0.0
     l2: float = 0.0
+    l2_sum: float = 0.0
     target_accuracy: float | None = None
 
 

@@ -301,3 +301,15 @@ def test_tracked_hidden_carries_gradient_and_matches_fused():
     st_ref["hidden"].pow(2).sum().backward()
     torch.testing.assert_close(g_tracked, model.layers[0].eta.grad)
     torch.testing.assert_close(st["M"], st_ref["M"])
+
+
+def test_tracking_hidden_only_skips_the_m_record_and_keeps_the_gradient():
+    net = DeepMultiPlasticNet(MPNConfig(n_in=3, n_hidden=5, n_out=2))
+    x = torch.randn(4, 2, 3)
+    y, full = net(x, track_states=True)
+    y_light, light = net(x, track_states="hidden")
+    assert "M" in full and "M" not in light
+    torch.testing.assert_close(light["hidden"], full["hidden"])
+    torch.testing.assert_close(y_light, y)
+    light["hidden"].square().mean().backward()
+    assert net.layers[0].W.grad is not None and net.layers[0].W.grad.abs().sum() > 0

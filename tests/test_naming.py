@@ -69,8 +69,13 @@ def test_regulariser_feature_round_trip():
     feature = regulariser_feature(l1=1e-5, l2=2e-4, act_l2=1e-3)
     assert feature == "L11e5L22e4aL21e3"
     strengths, descriptor = parse_regulariser_feature(feature + "gru")
-    assert strengths == pytest.approx({"l1": 1e-5, "l2": 2e-4, "act_l1": 0.0, "act_l2": 1e-3})
+    assert strengths == pytest.approx({"l1": 1e-5, "l2": 2e-4, "l2_sum": 0.0, "act_l1": 0.0,
+                                       "act_l2": 1e-3})
     assert descriptor == "gru"
+    lab = regulariser_feature(l2_sum=1e-3, act_l2=1e-3)  # the MPN lab's sum-based weight L2
+    assert lab == "sL21e3aL21e3"
+    assert parse_regulariser_feature(lab)[0] == pytest.approx(
+        {"l1": 0.0, "l2": 0.0, "l2_sum": 1e-3, "act_l1": 0.0, "act_l2": 1e-3})
     assert parse_regulariser_feature("noreg") == (dict.fromkeys(strengths, 0.0), "")
     with pytest.raises(ValueError):
         parse_regulariser_feature("gruL21e4")

@@ -114,6 +114,22 @@ def test_sampler_fixed_and_adaptive():
         RuleSampler(["fdgo"], probabilities=[-1])
 
 
+def test_sampler_decayed_normalised_errors_as_the_mpn_lab():
+    s = RuleSampler(["fdgo", "dm1", "dmsgo"], adaptive=True, decay=0.9)
+    assert np.allclose(s.probabilities, 1 / 3)  # uniform before any validation
+    s.update({"fdgo": 1.0, "dm1": 0.5, "dmsgo": 0.0})  # errors 0, .5, 1 -> normalised 0, 1/3, 2/3
+    assert np.allclose(s.score, 0.9 * np.array([0, 1 / 3, 2 / 3]))
+    s.update({"fdgo": 1.0, "dm1": 1.0, "dmsgo": 0.5})  # -> 0, 0, 1
+    expected = 0.9 * (0.9 * np.array([0, 1 / 3, 2 / 3]) + np.array([0, 0, 1]))
+    assert np.allclose(s.score, expected)
+    assert np.allclose(s.probabilities, expected / expected.sum())
+    assert s.probabilities[0] == 0  # no floor: a mastered rule is no longer drawn
+    s.update(dict.fromkeys(s.rules, 1.0))  # every rule perfect: uniform errors are added
+    assert s.probabilities[0] > 0
+    with pytest.raises(ValueError, match="decay"):
+        RuleSampler(["fdgo"], adaptive=True, decay=1.0)
+
+
 def test_rule_sets_presets_and_errors():
     assert len(RULES) == 20 and set(RULE_LABELS) == set(RULES)
     assert len(RULE_SETS["everything"]) == 15 and set(RULE_SETS["everything"]) <= set(RULES)

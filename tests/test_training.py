@@ -67,6 +67,8 @@ def test_penalties_match_hand_computation():
     w1, w2 = torch.tensor([[1.0, -2.0]]), torch.tensor([[3.0]])
     assert weight_penalty([w1, w2], l1=0.1, l2=0.01).item() == pytest.approx(
         0.1 * (1.5 + 3.0) + 0.01 * (2.5 + 9.0))
+    # the MPN lab's sum-based L2: half the summed squares, whatever the matrix sizes
+    assert weight_penalty([w1, w2], l2_sum=1e-3).item() == pytest.approx(1e-3 * (5.0 + 9.0) / 2)
     h = torch.tensor([[[1.0, -3.0]]])
     assert activity_penalty(h, l1=1.0, l2=0.5).item() == pytest.approx(2.0 + 0.5 * 5.0)
     model = ToyRNN(2, 3, 1)
@@ -180,12 +182,19 @@ def test_schedulers_and_optimizers(tmp_path):
 
 
 def test_presets():
-    paper = get_preset("paper")
+    paper = get_preset("paper")  # AllenInstitute/MultiTaskMPN multiple_task.py / net_helpers.py
     assert (paper.hidden, paper.batch_size, paper.dt, paper.rules) == (300, 128, 40.0,
                                                                        "everything")
-    assert (paper.lr, paper.grad_clip, paper.l2, paper.feature) == (1e-3, 10.0, 1e-4, "L21e4")
+    assert (paper.lr, paper.grad_clip, paper.n_steps) == (1e-3, 10.0, 100_000)
+    assert (paper.l2, paper.l2_sum, paper.act_l2, paper.feature) == (0.0, 1e-3, 1e-3,
+                                                                       "sL21e3aL21e3")
+    assert (paper.batch_rules, paper.sampling_decay, paper.val_every, paper.val_trials) == (
+        "single", 0.9, 50, 15)
+    assert (paper.scheduler, paper.scheduler_gamma, paper.plateau_patience) == ("plateau", 0.95,
+                                                                                30)
     assert paper.model["m_time_scale"] == 4000.0
     assert get_preset("quick").replace(network="gru").feature == "L21e4gru"
+    assert get_preset("one_task").feature == "L21e4"
     with pytest.raises(ValueError, match="preset"):
         get_preset("huge")
     with pytest.raises(ValueError, match="optimizer"):
@@ -221,3 +230,36 @@ def test_stage_recorder_writes_weights_activity_and_epoch_states(tmp_path):
         np.testing.assert_allclose(m[0, b], expected, rtol=1e-6)
     with np.load(recorder.path(0)) as first:
         assert not np.array_equal(first["param/w_rec.weight"], final["w_rec.weight"].numpy())
+
+
+def test_single_rule_batches_and_the_labs_decayed_sampling():
+    cfg = TrainConfig(rules="reach", hidden=8, batch_size=16, batch_rules="single",
+                      sampling_decay=0.9)
+    wiring = RuleTraining(MPN_LAB.with_rules("reach"), cfg, seed=0)
+    rng = np.random.default_rng(0)
+    batches = [wiring.sample_batch(rng) for _ in range(12)]
+    assert all(len(set(b.rule)) == 1 and b.batch_size == 16 for b in batches)
+    assert len({b.rule[0] for b in batches}) > 1
+    wiring.on_validation(Validation(0.0, dict.fromkeys(wiring.rules, 1.0) | {"fdgo": 0.5}))
+    assert wiring.sampler.probabilities[wiring.rules.index("fdgo")] == pytest.approx(1.0)
+    state = wiring.state_dict()
+    fresh = RuleTraining(MPN_LAB.with_rules("reach"), cfg, seed=0)
+    fresh.load_state_dict(state)
+    assert np.array_equal(fresh.sampler.score, wiring.sampler.score)
+    with pytest.raises(ValueError, match="batch_rules"):
+        TrainConfig(batch_rules="some")
+
+
+def test_runs_stored_before_a_training_field_existed_still_resume(tmp_path):
+    from core.training.trainer import _check_same_run, _field_defaults
+
+    defaults = _field_defaults(TrainConfig())
+    current = {"train": TrainConfig().to_dict(), "seed": 0}
+    older = {"train": {k: v for k, v in current["train"].items()
+                       if k not in ("l2_sum", "batch_rules", "sampling_decay")}, "seed": 0}
+    _check_same_run(older, current, tmp_path, defaults)  # missing fields had their defaults
+    with pytest.raises(RunExistsError, match="present in only one config"):
+        _check_same_run(older, current, tmp_path)  # without defaults nothing is assumed
+    changed = {**current, "train": {**current["train"], "batch_rules": "single"}}
+    with pytest.raises(RunExistsError, match="batch_rules"):
+        _check_same_run(older, changed, tmp_path, defaults)

@@ -3,6 +3,8 @@
 Every model is an ``nn.Module`` built from a config dataclass (``model.config``) and called as
 ``y, states = model(x, track_states=False)`` with ``x`` of shape ``(T, B, n_in)`` and ``y`` of shape
 ``(T, B, n_out)``; ``states`` is a dict of recorded tensors (empty unless ``track_states``).
+``track_states="hidden"`` asks only for ``states["hidden"]`` (with its gradient, for activity
+penalties): models whose full record is costly (the MPN's M, T·B·N² floats) skip the rest.
 
 ``build_model(kind, config_dict)`` rebuilds a model from a checkpoint's stored config. The set of
 kinds is fixed here, so a checkpoint can only name a class from this table.

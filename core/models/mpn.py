@@ -247,7 +247,7 @@ class DeepMultiPlasticNet(nn.Module):
             return self.config.batch_chunk
         return x.shape[1] if x.is_cuda else 8
 
-    def forward(self, x: torch.Tensor, track_states: bool = False,
+    def forward(self, x: torch.Tensor, track_states: bool | str = False,
                 hidden_mask: torch.Tensor | None = None,
                 input_mask: torch.Tensor | None = None
                 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -259,7 +259,8 @@ class DeepMultiPlasticNet(nn.Module):
         (T, B, n_hidden) and ``"M"`` (T, B, n_hidden, n_pre) of the last layer (M as used at
         each step, before its update); plus ``"hidden{l}"``/``"M{l}"`` per layer when there
         are several. Activities keep their gradient (for activity penalties); M is recorded
-        without gradient in a second pass, so it costs T·B·n_hidden·n_pre floats.
+        without gradient in a second pass, so it costs T·B·n_hidden·n_pre floats: with
+        ``track_states="hidden"`` only the activities are returned.
         """
         if x.ndim != 3 or x.shape[-1] != self.config.n_in:
             raise ValueError(f"x must have shape (T, B, {self.config.n_in}), got {tuple(x.shape)}")
@@ -273,9 +274,13 @@ class DeepMultiPlasticNet(nn.Module):
         h = inp
         for i, layer in enumerate(self.layers):
             mask = hidden_mask if i == len(self.layers) - 1 else None
-            h, M = layer(h, mask, self._chunk(x), stepwise, track_states)
+            h, M = layer(h, mask, self._chunk(x), stepwise, track_states is True)
             if track_states:
-                states["hidden"], states["M"] = h, M
+                states["hidden"] = h
                 if len(self.layers) > 1:
-                    states[f"hidden{i}"], states[f"M{i}"] = h, M
+                    states[f"hidden{i}"] = h
+                if M is not None:
+                    states["M"] = M
+                    if len(self.layers) > 1:
+                        states[f"M{i}"] = M
         return self.readout(h), states

@@ -22,10 +22,15 @@ class RuleSampler:
         adaptive: after :meth:`update`, draw rule ``r`` with probability proportional to
             ``base_r * max(1 - accuracy_r, floor)``.
         floor: smallest error weight, so mastered rules are still rehearsed.
+        decay: if > 0 (and ``adaptive``), the MPN lab's rule instead: each :meth:`update` adds the
+            normalised errors ``e_r = (1 - accuracy_r) / sum(1 - accuracy)`` (uniform when every
+            rule is perfect) to a score ``S <- decay * (S + e)``, and rule ``r`` is drawn with
+            probability proportional to ``base_r * S_r`` (no floor; uniform before the first
+            update).
     """
 
     def __init__(self, rules: str | Sequence[str], probabilities: Sequence[float] | None = None,
-                 adaptive: bool = False, floor: float = 0.05):
+                 adaptive: bool = False, floor: float = 0.05, decay: float = 0.0):
         self.rules = resolve_rules(rules)
         n = len(self.rules)
         base = np.ones(n) if probabilities is None else np.asarray(probabilities, dtype=float)
@@ -34,16 +39,23 @@ class RuleSampler:
                              f" got {probabilities!r}")
         if not 0 < floor <= 1:
             raise ValueError(f"floor must be in (0, 1], got {floor}")
+        if not 0 <= decay < 1:
+            raise ValueError(f"decay must be in [0, 1), got {decay}")
         self.base = base / base.sum()
         self.adaptive = adaptive
         self.floor = floor
+        self.decay = decay
         self.accuracy = np.zeros(n)
+        self.score = np.zeros(n)
 
     @property
     def probabilities(self) -> np.ndarray:
         """``(n_rules,)`` current draw probabilities."""
         if not self.adaptive:
             return self.base.copy()
+        if self.decay > 0:
+            w = self.base * self.score
+            return w / w.sum() if w.sum() > 0 else self.base.copy()
         w = self.base * np.maximum(1.0 - self.accuracy, self.floor)
         return w / w.sum()
 
@@ -55,6 +67,10 @@ class RuleSampler:
             if not 0.0 <= acc <= 1.0:
                 raise ValueError(f"accuracy of {rule!r} must be in [0, 1], got {acc}")
             self.accuracy[self.rules.index(rule)] = acc
+        error = 1.0 - self.accuracy
+        total = error.sum()
+        normalised = error / total if total > 0 else np.full(len(error), 1.0 / len(error))
+        self.score = self.decay * (self.score + normalised)
 
     def sample(self, rng: np.random.Generator, size: int | None = None):
         """One rule name (``size=None``) or a ``(size,)`` array of rule names."""

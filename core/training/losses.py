@@ -34,9 +34,14 @@ def masked_cross_entropy(logits: torch.Tensor, y: torch.Tensor,
 OUTPUT_LOSSES = {"mse": masked_mse, "cross_entropy": masked_cross_entropy}
 
 
-def weight_penalty(params: Iterable[torch.Tensor], l1: float = 0.0,
-                   l2: float = 0.0) -> torch.Tensor:
-    """``l1·Σ mean|W| + l2·Σ mean W²`` over the given weight tensors (0 if both strengths are 0)."""
+def weight_penalty(params: Iterable[torch.Tensor], l1: float = 0.0, l2: float = 0.0,
+                   l2_sum: float = 0.0) -> torch.Tensor:
+    """``l1·Σ mean|W| + l2·Σ mean W² + l2_sum·Σ ½ sum W²`` over the given weight tensors.
+
+    ``l2_sum`` is the MPN lab's weight penalty (``reg_lambda``: half the summed squares, so each
+    weight's gradient is ``l2_sum·w`` whatever the matrix size); ``l1``/``l2`` average over each
+    matrix instead. 0 if every strength is 0.
+    """
     params = list(params)
     total = torch.zeros((), device=params[0].device if params else None)
     for w in params:
@@ -44,6 +49,8 @@ def weight_penalty(params: Iterable[torch.Tensor], l1: float = 0.0,
             total = total + l1 * w.abs().mean()
         if l2:
             total = total + l2 * w.square().mean()
+        if l2_sum:
+            total = total + 0.5 * l2_sum * w.square().sum()
     return total
 
 

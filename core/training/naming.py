@@ -17,14 +17,14 @@ import re
 from dataclasses import dataclass
 
 NO_REGULARISATION = "noreg"
-REGULARISER_TOKENS = ("aL1", "aL2", "L1", "L2")  # order matters for parsing: longest first
+REGULARISER_TOKENS = ("aL1", "aL2", "sL2", "L1", "L2")  # order matters for parsing: longest first
 _WORD = r"[A-Za-z0-9.\-]+"
 _NAME_RE = re.compile(
     rf"^(?P<task>{_WORD}(?:_{_WORD})*?)_seed(?P<seed>\d+)_(?P<feature>{_WORD})"
     rf"\+hidden(?P<hidden>\d+)\+batch(?P<batch>\d+)(?P<accfeature>(?:\+{_WORD})*)$"
 )
 _STRENGTH_RE = re.compile(r"(\d+)e(\d+)")
-_FEATURE_RE = re.compile(r"(aL1|aL2|L1|L2)(\d+e\d+)")
+_FEATURE_RE = re.compile(r"(aL1|aL2|sL2|L1|L2)(\d+e\d+)")
 
 
 @dataclass(frozen=True)
@@ -107,13 +107,15 @@ def parse_strength(code: str) -> float:
 
 
 def regulariser_feature(l1: float = 0.0, l2: float = 0.0, act_l1: float = 0.0,
-                        act_l2: float = 0.0) -> str:
+                        act_l2: float = 0.0, l2_sum: float = 0.0) -> str:
     """The ``feature`` part of a run name for these regulariser strengths (zero ones omitted).
 
-    ``regulariser_feature(l2=1e-4) -> 'L21e4'``; all zero gives ``'noreg'``.
+    ``regulariser_feature(l2=1e-4) -> 'L21e4'``; all zero gives ``'noreg'``. Tokens: ``L1``/``L2``
+    (mean-based weight penalties), ``sL2`` (sum-based weight L2), ``aL1``/``aL2`` (activity).
     """
     parts = [f"{token}{format_strength(value)}"
-             for token, value in (("L1", l1), ("L2", l2), ("aL1", act_l1), ("aL2", act_l2))
+             for token, value in (("L1", l1), ("L2", l2), ("sL2", l2_sum), ("aL1", act_l1),
+                                  ("aL2", act_l2))
              if value != 0]
     return "".join(parts) or NO_REGULARISATION
 
@@ -121,11 +123,11 @@ def regulariser_feature(l1: float = 0.0, l2: float = 0.0, act_l1: float = 0.0,
 def parse_regulariser_feature(feature: str) -> tuple[dict[str, float], str]:
     """Split ``feature`` into regulariser strengths and the descriptor that follows them.
 
-    Returns ``({'l1', 'l2', 'act_l1', 'act_l2'} (missing ones 0), descriptor)``, e.g.
+    Returns ``({'l1', 'l2', 'l2_sum', 'act_l1', 'act_l2'} (missing ones 0), descriptor)``, e.g.
     ``'L21e4gru' -> ({..., 'l2': 1e-4, ...}, 'gru')``. ValueError unless ``feature`` starts with
     ``noreg`` or a regulariser token.
     """
-    keys = {"L1": "l1", "L2": "l2", "aL1": "act_l1", "aL2": "act_l2"}
+    keys = {"L1": "l1", "L2": "l2", "sL2": "l2_sum", "aL1": "act_l1", "aL2": "act_l2"}
     out = dict.fromkeys(keys.values(), 0.0)
     if feature.startswith(NO_REGULARISATION):
         return out, feature[len(NO_REGULARISATION):]

@@ -179,8 +179,8 @@ class Trainer:
         model: any ``nn.Module``.
         config: a :class:`TrainConfig`, or any object with its fields ``n_steps``, ``lr``,
             ``optimizer``, ``weight_decay``, ``grad_clip``, ``scheduler`` (+ ``scheduler_step``/
-            ``scheduler_gamma``/``plateau_patience`` when used), ``l1``, ``l2``, ``val_every``,
-            ``checkpoint_every`` and ``target_accuracy``.
+            ``scheduler_gamma``/``plateau_patience`` when used), ``l1``, ``l2``, ``l2_sum``,
+            ``val_every``, ``checkpoint_every`` and ``target_accuracy``.
         sample_batch: ``sample_batch(rng: np.random.Generator) -> batch``, the only source of
             training randomness besides torch's RNG.
         loss_fn: ``loss_fn(model, batch) -> (loss, outputs)``; the trainer adds the weight penalty.
@@ -251,7 +251,7 @@ class Trainer:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         if resume and (self.run_dir / CHECKPOINT_FILE).exists():
             stored = load_json(self.run_dir / CONFIG_FILE)
-            _check_same_run(stored, self.run_config, self.run_dir)
+            _check_same_run(stored, self.run_config, self.run_dir, _field_defaults(self.config))
             self.load(self.run_dir / CHECKPOINT_FILE)
             save_json(self.run_dir / CONFIG_FILE, self.run_config)
             return True
@@ -323,7 +323,7 @@ class Trainer:
         cfg = self.config
         batch = self.sample_batch(self.rng)
         loss, _ = self.loss_fn(self.model, batch)
-        loss = loss + weight_penalty(weight_matrices(self.model), cfg.l1, cfg.l2)
+        loss = loss + weight_penalty(weight_matrices(self.model), cfg.l1, cfg.l2, cfg.l2_sum)
         if not torch.isfinite(loss):
             self._diverged(f"loss is {loss.item()}")
         self.optimizer.zero_grad(set_to_none=True)
@@ -411,7 +411,7 @@ def trial_loss(kind: str = "mse", act_l1: float = 0.0, act_l2: float = 0.0,
 
     def loss_fn(model: torch.nn.Module, trials: Trials) -> tuple[torch.Tensor, torch.Tensor]:
         x, y, c_mask = trials.to_torch(device)
-        y_hat, states = model(x, track_states=track)
+        y_hat, states = model(x, track_states="hidden" if track else False)
         loss = output_loss(y_hat, y, c_mask)
         if track:
             hidden = states["hidden"]
@@ -427,8 +427,9 @@ def trial_loss(kind: str = "mse", act_l1: float = 0.0, act_l2: float = 0.0,
 class RuleTraining:
     """Multi-task wiring for :class:`Trainer`: rule sampling, loss and per-rule validation.
 
-    Training batches mix rules drawn by a :class:`core.tasks.RuleSampler` (adaptive when
-    ``config.adaptive_sampling``: rules with lower validation accuracy are drawn more often).
+    Training batches mix rules drawn by a :class:`core.tasks.RuleSampler`, or hold one drawn rule
+    each (``config.batch_rules == 'single'``); the sampler is adaptive when
+    ``config.adaptive_sampling`` (rules with lower validation accuracy are drawn more often).
     Validation uses ``config.val_trials`` fixed trials per rule, drawn once from a Generator
     seeded with ``(seed, 1)`` so it never touches the training RNG. Pass ``extra_state={"sampler":
     rule_training}`` to the trainer so the sampler's accuracies survive a resume.
@@ -438,7 +439,8 @@ class RuleTraining:
                  device: str | torch.device = "cpu"):
         self.task_config = task_config
         self.config = config
-        self.sampler = RuleSampler(config.rules, adaptive=config.adaptive_sampling)
+        self.sampler = RuleSampler(config.rules, adaptive=config.adaptive_sampling,
+                                   decay=config.sampling_decay)
         self.loss_fn = trial_loss(config.loss, config.act_l1, config.act_l2, device)
         val_rng = np.random.default_rng([seed, 1])
         self.validation_trials = concat([
@@ -451,7 +453,11 @@ class RuleTraining:
         return self.sampler.rules
 
     def sample_batch(self, rng: np.random.Generator) -> Trials:
-        """``config.batch_size`` trials of rules drawn by the sampler."""
+        """``config.batch_size`` trials of rules drawn by the sampler (one rule for the whole
+        batch when ``config.batch_rules == 'single'``)."""
+        if self.config.batch_rules == "single":
+            return generate_trials(self.sampler.sample(rng), self.task_config,
+                                   self.config.batch_size, rng)
         return generate_mixed_trials(self.sampler.sample(rng, self.config.batch_size),
                                      self.task_config, rng)
 
@@ -466,17 +472,36 @@ class RuleTraining:
         self.sampler.update(validation.accuracy)
 
     def state_dict(self) -> dict[str, Any]:
-        """The sampler's current per-rule accuracies."""
-        return {"accuracy": [float(a) for a in self.sampler.accuracy]}
+        """The sampler's current per-rule accuracies and decayed error scores."""
+        return {"accuracy": [float(a) for a in self.sampler.accuracy],
+                "score": [float(a) for a in self.sampler.score]}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore :meth:`state_dict`."""
+        """Restore :meth:`state_dict` (checkpoints without scores restore zero scores)."""
         self.sampler.accuracy = np.asarray(state["accuracy"], dtype=float)
+        self.sampler.score = np.asarray(state.get("score", np.zeros(len(self.sampler.rules))),
+                                        dtype=float)
 
 
-def _check_same_run(stored: dict[str, Any], current: dict[str, Any], run_dir: Path) -> None:
-    """RunExistsError naming the first differing key unless only the step budget changed."""
+def _field_defaults(config: Any) -> dict[str, Any]:
+    """The plain default of each field of a dataclass ``config`` that has one."""
+    if not dataclasses.is_dataclass(config):
+        return {}
+    return {f.name: f.default for f in dataclasses.fields(config)
+            if f.default is not dataclasses.MISSING}
+
+
+def _check_same_run(stored: dict[str, Any], current: dict[str, Any], run_dir: Path,
+                    train_defaults: Mapping[str, Any] | None = None) -> None:
+    """RunExistsError naming the first differing key unless only the step budget changed.
+
+    Training fields missing from the stored ``train`` config count as their ``train_defaults``
+    (fields added since the run was stored, which had their default's effect), so older runs
+    still resume.
+    """
     free = {"n_steps", "target_accuracy"}
+    if train_defaults and isinstance(stored.get("train"), dict):
+        stored = {**stored, "train": {**train_defaults, **stored["train"]}}
     difference = _first_difference(stored, current, "", free)
     if difference is not None:
         raise RunExistsError(
