@@ -1,8 +1,9 @@
 """Train a network on a single rule and record how W, M and hidden activity evolve.
 
 The MPN lab's one-rule reference setting (``--preset one_task``): delaygo, hidden 200, fixed η,
-λ from m_time_scale 400 ms, 5000 steps of 128 trials. At each step listed in ``--stages`` (and at
-the last step) the network runs on a fixed test set and the run folder receives
+λ from m_time_scale 400 ms, 3000 steps of 128 trials. At each step listed in ``--stages`` (and at
+the last step; the lab's defaults) the network runs on a fixed test set whose trials share one
+epoch timing (as the lab's stage test set) and the run folder receives
 ``stages/step_XXXXXX.npz`` with the weights, the hidden activity ``(T, B, N)``, M at the end of
 each trial epoch and the test trials; see :class:`core.training.trainer.StageRecorder`. The run
 folder also holds the checkpoint, config, curves and the figures ``curves.{pdf,png}``,
@@ -20,6 +21,7 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 import numpy as np
 
@@ -39,16 +41,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         description="Train on one rule and record W, M and hidden activity at training stages.")
     p.add_argument("--preset", choices=ONE_TASK_PRESETS, default="one_task",
-                   help="'one_task' (reference: hidden 200, 5000 steps, batch 128; the default) "
+                   help="'one_task' (reference: hidden 200, 3000 steps, batch 128; the default) "
                         "or 'one_task_quick' (about a minute on a 2-core CPU)")
     p.add_argument("--rule", choices=RULES, default=None,
                    help="the rule to train on (default: the preset's, delaygo)")
     p.add_argument("--network", choices=NETWORKS, default="mpn", help="model kind (default: mpn)")
     p.add_argument("--seed", type=int, nargs="+", default=[0],
                    help="one or several seeds; each trains its own run (default: 0)")
-    p.add_argument("--stages", type=int, nargs="+", default=[0, 1, 32, 256, 1024, 2048],
+    p.add_argument("--stages", type=int, nargs="+", default=[0, 1, 8, 64, 512],
                    help="training steps at which to record; the last step is always added "
-                        "(default: 0 1 32 256 1024 2048)")
+                        "(default: 0 1 8 64 512, as the MPN lab)")
     p.add_argument("--test-trials", type=int, default=50,
                    help="trials in the fixed test set recorded at each stage (default: 50)")
     p.add_argument("--steps", type=int, default=None, help="training steps (default: preset's)")
@@ -72,7 +74,8 @@ def main(argv: list[str] | None = None) -> None:
     for seed in args.seed:
         run = build_rule_run(config, seed, args.out, device=args.device,
                              progress=not args.no_progress)
-        test = generate_trials(config.rules, run.task_config, args.test_trials,
+        shared_timing = dataclasses.replace(run.task_config, timing_per_trial=False)
+        test = generate_trials(config.rules, shared_timing, args.test_trials,
                                np.random.default_rng([seed, 2]))
         recorder = StageRecorder(test, stages, run.run_dir, device=args.device)
         run.trainer.on_step = recorder

@@ -50,6 +50,8 @@ def test_one_task_draws_stage_figures_at_the_end(run_dir):
     assert [int(s["step"]) for s in read_stages(run_dir / "stages", [3, 0])] == [0, 3]
     with pytest.raises(FileNotFoundError, match="step_000001.npz"):
         read_stages(run_dir / "stages", [0, 1])
+    for epoch in ("epoch/fix1", "epoch/stim1", "epoch/go"):  # one timing for the whole test set
+        assert len(np.unique(stages[0][epoch], axis=0)) == 1
 
 
 def test_stage_summary_matches_the_stored_arrays(run_dir):

@@ -194,7 +194,10 @@ def test_presets():
                                                                                 30)
     assert paper.model["m_time_scale"] == 4000.0
     assert get_preset("quick").replace(network="gru").feature == "L21e4gru"
-    assert get_preset("one_task").feature == "L21e4"
+    one = get_preset("one_task")  # the lab's one_task/one_task.py
+    assert (one.rules, one.hidden, one.n_steps, one.feature) == ("delaygo", 200, 3000,
+                                                                 "sL21e4aL21e4")
+    assert one.model["m_time_scale"] == 400.0 and not one.model["eta_train"]
     with pytest.raises(ValueError, match="preset"):
         get_preset("huge")
     with pytest.raises(ValueError, match="optimizer"):

@@ -139,9 +139,9 @@ PAPER = TrainConfig(
     val_every=50, val_trials=15, scheduler="plateau", scheduler_gamma=0.95, plateau_patience=30,
 )
 
-#: The penalties, batching and sampling of this project's own small runs: a mean-based L2 weight
-#: penalty of 1e-4, no activity penalty, rules mixed within each batch, sampling by the last
-#: validation error (floor 0.05), validation on 64 trials per rule every 200 steps.
+#: The penalties, batching and sampling of this project's own small multi-rule runs: a mean-based
+#: L2 weight penalty of 1e-4, no activity penalty, rules mixed within each batch, sampling by the
+#: last validation error (floor 0.05), validation on 64 trials per rule every 200 steps.
 OWN_REGIME: dict[str, Any] = {"l2": 1e-4, "l2_sum": 0.0, "act_l2": 0.0, "batch_rules": "mixed",
                               "sampling_decay": 0.0, "val_every": 200, "val_trials": 64}
 
@@ -152,12 +152,12 @@ QUICK = PAPER.replace(**{**OWN_REGIME, "val_every": 50, "val_trials": 32},
                       rules="reach", hidden=64, batch_size=32, n_steps=400, lr=3e-3,
                       checkpoint_every=50, scheduler="none")
 
-#: One-rule reference setting of the MPN lab (``one_task.py``): delaygo, hidden 200, fixed η,
-#: λ from m_time_scale 400 ms, 5000 steps of 128 trials, one fixation input, stimuli in one
-#: modality and unit-strength targets; penalties and validation of :data:`OWN_REGIME` (the lab's
-#: one-task penalties have not been checked).
+#: One-rule reference setting of the MPN lab (``one_task/one_task.py``): delaygo, hidden 200,
+#: fixed η, λ from m_time_scale 400 ms, 3000 steps of 128 trials, one fixation input, stimuli in
+#: one modality and unit-strength targets; penalties 1e-4·Σ½W² (summed) and 1e-4·mean h²;
+#: validation on 50 trials every 50 steps.
 ONE_TASK = PAPER.replace(
-    **OWN_REGIME, rules="delaygo", hidden=200, n_steps=5000,
+    rules="delaygo", hidden=200, n_steps=3000, l2_sum=1e-4, act_l2=1e-4, val_trials=50,
     model={**PAPER_MODELS["mpn"], "eta_train": False, "m_time_scale": 400.0},
     task={"fixation_off_input": False, "second_stim_other_modality": False,
           "target_scales_with_strength": False},
