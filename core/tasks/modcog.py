@@ -411,8 +411,7 @@ def generate_modcog(task: str, batch_size: int, rng: np.random.Generator,
     params = {**p, "match": match, "respond": respond, "target": target, "rotation": rotation,
               "seq": np.full(b, spec.seq, dtype=np.int64)}
     return Trials(
-        x=x, y=y, c_mask=np.repeat(valid[..., None], cfg.n_output,
-                                                      axis=-1).astype(np.float32),
+        x=x, y=y, c_mask=np.repeat(valid[..., None], cfg.n_output, axis=-1).astype(np.float32),
         y_loc=y_loc.astype(np.float32), rule=np.full(b, name), epochs=epochs,
         params={k: params[k] for k in PARAM_NAMES}, dt=cfg.dt,
     )
