@@ -1,11 +1,13 @@
 """Trials per second of ``generate_trials`` for a batch of each rule, with and without input noise.
 
 Reference numbers (2-core CPU): the original numpy generator of Yang et al. (2019) takes 20-65 ms
-per batch of 128 with noise (per-trial Python loops); NeuroGym 2.3.1's ``Dataset`` about 0.3 s
-per batch. Goals: at least 5x faster than the former, 20x faster than the latter. With noise the
-time is dominated by drawing ``T * B * n_in`` normals (torch's sampler, on ``--threads`` threads;
-see ``core.tasks.yang.gaussian_noise``); a GPU trainer can generate with ``noise=False`` and add
-the noise on the device with ``Trials.to_torch(device, noise_std=config.noise_std, ...)``.
+per batch of 128 with noise (per-trial Python loops; timed on this project's 2-core machine from
+gyyang/multitask ``task.py`` run outside the project: 17-34 ms by rule, mean 23-24 ms);
+NeuroGym 2.3.1's ``Dataset`` about 0.3 s per batch. Goals: at least 5x faster than the former,
+20x faster than the latter. With noise the time is dominated by drawing ``T * B * n_in`` normals
+(torch's single-threaded sampler; see ``core.tasks.yang.gaussian_noise``); a GPU trainer can
+generate with ``noise=False`` and add the noise on the device with
+``Trials.to_torch(device, noise_std=config.noise_std, ...)``.
 The ``orig noise`` column times, on this machine, the original's own noise step for the same
 shape (legacy ``RandomState.randn`` in float64, then scaled): a lower bound on the original's time
 per batch; ``x`` = that / our full time with noise. The other ratio columns divide the reference
@@ -51,7 +53,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--device", default=None,
                    help="also time the GPU path: generate without noise, then "
                         "Trials.to_torch(DEVICE, noise_std=...) adds it on the device "
-                        "(e.g. cuda; default: skip)")
+                        "(e.g. cuda; none: skip)")
     add_threads_argument(p)
     return p.parse_args()
 
