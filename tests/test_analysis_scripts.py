@@ -1,22 +1,15 @@
 """End to end on a tiny network: train (quick preset, few steps), analyse, lesion, plot, shift."""
 
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
+from script_loader import load_script
 
 from core.io import list_runs, load_results
 
-SCRIPTS = Path(__file__).resolve().parents[1] / "multiple_task"
-
 
 def _script(name):
-    """Import ``multiple_task/<name>.py`` as a module (the folder is not a package)."""
-    spec = importlib.util.spec_from_file_location(f"mt_{name}", SCRIPTS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(f"multiple_task/{name}.py", f"mt_{name}")
 
 
 multiple_task = _script("multiple_task")

@@ -1,12 +1,12 @@
 """local_experts/figures.py stores the arrays of its figures; paper_plot.py redraws them."""
 
-import importlib.util
 import sys
 from pathlib import Path
 
 import matplotlib.image as mpimg
 import numpy as np
 import pytest
+from script_loader import load_script
 
 from core.io import load_config, load_results
 from core.models.local_experts import gate_probabilities, init_params
@@ -23,11 +23,7 @@ TINY = ["--epochs", "3", "--seeds", "2", "--seed", "5"]
 
 
 def _paper_plot():
-    spec = importlib.util.spec_from_file_location("paper_plot_le", ROOT / "paper_plot.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script("paper_plot.py", "paper_plot_le")
 
 
 @pytest.fixture(scope="module")

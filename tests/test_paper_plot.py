@@ -1,7 +1,6 @@
 """paper_plot.py end to end: tiny stored results of every family, redrawn without recomputation."""
 
 import csv
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import matplotlib.image as mpimg
 import numpy as np
 import pytest
 import torch
+from script_loader import load_script
 
 from core.io import save_results
 
@@ -19,12 +19,7 @@ if str(ROOT) not in sys.path:
 
 
 def _script(path: str):
-    """Import a script file (family folders are not packages) as a module."""
-    spec = importlib.util.spec_from_file_location(Path(path).stem + "_pp", ROOT / path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    return load_script(path, Path(path).stem + "_pp")
 
 
 paper_plot = _script("paper_plot.py")

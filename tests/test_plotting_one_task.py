@@ -1,27 +1,20 @@
 """Stage figures of one_task runs (W, M, hidden activity across training) and the training
 figures that moved to core.plotting.training."""
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import matplotlib.image as mpimg
 import numpy as np
 import pytest
+from script_loader import load_script
 
 import core.training.trainer as trainer
 from core.plotting.one_task import read_stages, stage_figures, stage_summary, stage_weight
 from core.plotting.training import plot_curves, plot_rule_accuracy
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 def _script(path: str):
-    spec = importlib.util.spec_from_file_location(Path(path).stem + "_stages", ROOT / path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script(path, Path(path).stem + "_stages")
 
 
 @pytest.fixture(scope="module")

@@ -1,23 +1,16 @@
 """The task figure helper and its script."""
 
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
+from script_loader import load_script
 
 from core.plotting.tasks import plot_trial, plot_trials
 from core.tasks import MPN_LAB, generate_trials
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 def _script():
-    spec = importlib.util.spec_from_file_location("plot_tasks",
-                                                  ROOT / "multiple_task" / "plot_tasks.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("multiple_task/plot_tasks.py", "plot_tasks")
 
 
 def test_plot_trials_draws_three_panels_per_rule():
