@@ -4,9 +4,10 @@ Reference numbers (2-core CPU): the original numpy generator of Yang et al. (201
 per batch of 128 with noise (per-trial Python loops; timed on this project's 2-core machine from
 gyyang/multitask ``task.py`` run outside the project: 17-34 ms by rule, mean 23-24 ms);
 NeuroGym 2.3.1's ``Dataset`` about 0.3 s per batch. Goals: at least 5x faster than the former,
-20x faster than the latter. With noise the time is dominated by drawing ``T * B * n_in`` normals
-(torch's single-threaded sampler; see ``core.tasks.yang.gaussian_noise``); a GPU trainer can
-generate with ``noise=False`` and add the noise on the device with
+20x faster than the latter. With noise the time is dominated by drawing ``T * B * n_in`` normals,
+which ``core.tasks.noise`` spreads over ``--noise-threads`` threads while the targets and cost
+mask are built (the original is single-threaded numpy; ``--noise-threads 1`` times ours serial);
+a GPU trainer can generate with ``noise=False`` and add the noise on the device with
 ``Trials.to_torch(device, noise_std=config.noise_std, ...)``.
 The ``orig noise`` column times, on this machine, the original's own noise step for the same
 shape (legacy ``RandomState.randn`` in float64, then scaled): a lower bound on the original's time
@@ -32,10 +33,12 @@ from core.cli import (
     add_threads_argument,
     cli_main,
     fail,
+    positive_int,
     resolve_device,
     set_threads,
 )
 from core.tasks import PRESETS, RULES, generate_trials, get_preset
+from core.tasks.noise import noise_threads, set_noise_threads
 
 
 def parse_args() -> argparse.Namespace:
@@ -54,6 +57,8 @@ def parse_args() -> argparse.Namespace:
                    help="also time the GPU path: generate without noise, then "
                         "Trials.to_torch(DEVICE, noise_std=...) adds it on the device "
                         "(e.g. cuda; none: skip)")
+    p.add_argument("--noise-threads", type=positive_int, default=noise_threads(),
+                   help="threads that draw the input noise (default: every CPU available)")
     add_threads_argument(p)
     return p.parse_args()
 
@@ -105,6 +110,7 @@ def main() -> None:
     if args.batch < 1 or args.repeats < 1:
         fail("--batch and --repeats must be >= 1")
     set_threads(args.threads)
+    set_noise_threads(args.noise_threads)
     device = None if args.device is None else resolve_device(args.device)
     rng = np.random.default_rng(args.seed)
     lo, hi = args.orig_ms
@@ -122,7 +128,8 @@ def main() -> None:
             rows.append(row)
         ms = np.array(rows)
         print(f"\npreset {name}: batch {args.batch}, median of {args.repeats} batches, ms per "
-              f"batch (noise s.d. {config.noise_std:.4g}, {args.threads} thread(s)); "
+              f"batch (noise s.d. {config.noise_std:.4g} drawn by {args.noise_threads} thread(s), "
+              f"torch {args.threads} thread(s)); "
               f"x orig = {lo:g}-{hi:g} ms / ms, x ngym = {args.neurogym_ms:g} ms / ms")
         head = f"{'ms':>7}{'trials/s':>9}{'x orig':>12}{'x ngym':>7}"
         on_device = "" if device is None else f"|{f'noise on {device}':^35}"

@@ -167,7 +167,7 @@ def test_task_config_survives_a_json_round_trip(cfg):
 def test_gaussian_noise_is_standard_normal_and_seeded():
     from scipy import stats
 
-    from core.tasks.yang import gaussian_noise
+    from core.tasks.noise import gaussian_noise
 
     z = gaussian_noise(np.random.default_rng(3), (401, 250), 0.5)
     assert z.shape == (401, 250) and z.dtype == np.float32
@@ -178,3 +178,43 @@ def test_gaussian_noise_is_standard_normal_and_seeded():
     rng = np.random.default_rng(3)
     first, second = gaussian_noise(rng, (50,), 1.0), gaussian_noise(rng, (50,), 1.0)
     assert not np.array_equal(first, second)  # the Generator advances between draws
+
+
+def test_gaussian_noise_blocks_are_independent_of_the_thread_count():
+    from core.tasks.noise import BLOCK, gaussian_noise, set_noise_threads
+
+    shape = (5, BLOCK // 2 + 3)  # three blocks, the last one short
+    try:
+        set_noise_threads(1)
+        serial = gaussian_noise(np.random.default_rng(8), shape, 1.0)
+        set_noise_threads(3)
+        parallel = gaussian_noise(np.random.default_rng(8), shape, 1.0)
+    finally:
+        set_noise_threads(None)
+    np.testing.assert_array_equal(serial, parallel)
+    flat = serial.ravel()
+    blocks = [flat[i * BLOCK:(i + 1) * BLOCK] for i in range(3)]
+    assert not np.array_equal(blocks[0][:100], blocks[1][:100])  # each block has its own seed
+    assert all(abs(b.std() - 1.0) < 0.02 for b in blocks)
+    with pytest.raises(ValueError, match="noise threads"):
+        set_noise_threads(0)
+
+
+def _noise_checksum(seed: int) -> float:
+    from core.tasks.noise import gaussian_noise
+
+    return float(gaussian_noise(np.random.default_rng(seed), (4, 70000), 1.0).sum())
+
+
+def test_gaussian_noise_works_in_a_forked_child():
+    import multiprocessing
+
+    from core.tasks.noise import set_noise_threads
+
+    set_noise_threads(2)  # the parent's pool threads exist before the fork
+    try:
+        expected = _noise_checksum(5)
+        with multiprocessing.get_context("fork").Pool(1) as pool:
+            assert pool.apply_async(_noise_checksum, (5,)).get(timeout=60) == expected
+    finally:
+        set_noise_threads(None)

@@ -47,8 +47,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.tasks.noise import gaussian_noise
 from core.tasks.trials import Trials
-from core.tasks.yang import RULE_SPECS, TWO_PI, RuleSpec, gaussian_noise, ring_code, rule_target
+from core.tasks.yang import RULE_SPECS, TWO_PI, RuleSpec, ring_code, rule_target
 
 BASE_TASKS: tuple[str, ...] = (
     "go", "rtgo", "dlygo", "anti", "rtanti", "dlyanti", "dm1", "dm2", "ctxdm1", "ctxdm2",
