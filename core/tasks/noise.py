@@ -11,9 +11,17 @@ task generator can build its targets and cost mask while the noise is being draw
 (``--threads``), which the project's small sequential networks run fastest with one of.
 
 Reproducibility does not depend on the number of threads: the array is cut into fixed blocks of
-:data:`BLOCK` samples, each with its own torch generator seeded by an integer drawn from the
+:data:`BLOCK` samples, each drawn by its own torch generator whose state comes from the
 ``numpy.random.Generator`` passed in; the threads only decide who fills which block. The same
 Generator state gives the same noise for a given torch build.
+
+Seeding: torch's CPU generator is a Mersenne Twister (MT19937) and ``manual_seed`` keeps only the
+low 32 bits of its argument (``init_genrand``), so per-block integer seeds could name at most 2^32
+streams: a training run of 100 000 ``yang19`` batches (about 17 blocks each) would repeat about
+300 blocks (birthday bound ``n^2 / 2^33``). Instead each block's generator gets a full MT19937
+state of 624 32-bit words drawn from the Generator (:func:`block_states`, loaded with
+``torch.Generator.set_state``): two blocks share a stream only if the Generator repeats 624
+consecutive outputs.
 """
 
 from __future__ import annotations
@@ -26,6 +34,52 @@ import numpy as np
 import torch
 
 BLOCK = 1 << 16  # samples per independently seeded block (256 KiB of float32, cache-sized)
+MT_WORDS = 624  # 32-bit words of an MT19937 state
+
+
+def _mt_words(state: np.ndarray) -> np.ndarray:
+    """The 624 MT19937 words (a uint64 view) inside a torch CPU generator state (uint8)."""
+    return state[:8 * (3 + MT_WORDS)].view(np.uint64)[3:]
+
+
+def _state_template() -> np.ndarray:
+    """The byte layout of torch's CPU generator state, checked against MT19937's ``init_genrand``.
+
+    torch stores (``CPUGeneratorImplState``): the seed (uint64), ``left`` and ``seeded`` (int32),
+    ``next`` (uint64), then the 624 state words, each widened to uint64, then the cached normal
+    samples. numpy's legacy ``RandomState(seed)`` runs the same ``init_genrand``, so the words that
+    ``manual_seed`` writes must equal its key; anything else means the layout moved.
+    """
+    seed = 20240601
+    state = torch.Generator().manual_seed(seed).get_state().numpy()
+    init_genrand = np.random.RandomState(seed).get_state()[1]
+    if not np.array_equal(_mt_words(state), init_genrand):
+        raise RuntimeError(f"torch {torch.__version__} stores its CPU generator state in a layout "
+                           "core.tasks.noise does not know")
+    return state
+
+
+_TEMPLATE = _state_template()
+
+
+def block_states(rng: np.random.Generator, n_blocks: int) -> np.ndarray:
+    """``(n_blocks, 624)`` uint32 MT19937 states for ``n_blocks`` noise blocks, drawn from ``rng``.
+
+    Each row is a whole state (19 968 bits, as numpy fills its own ``MT19937`` from a
+    ``SeedSequence``), not a 32-bit seed expanded by ``init_genrand``; :func:`_generator` loads it.
+    """
+    return rng.integers(0, 2**32, size=(n_blocks, MT_WORDS), dtype=np.uint32)
+
+
+def _generator(words: np.ndarray) -> torch.Generator:
+    """A torch CPU generator in MT19937 state ``words (624,)``, about to regenerate it (as after
+    ``manual_seed``: the other fields come from a freshly seeded generator)."""
+    state = _TEMPLATE.copy()
+    _mt_words(state)[:] = words
+    generator = torch.Generator()
+    generator.set_state(torch.from_numpy(state))
+    return generator
+
 
 _pool: tuple[int, ThreadPoolExecutor] | None = None  # (its number of threads, the pool)
 _threads: int | None = None  # None: every CPU the process may use
@@ -73,7 +127,7 @@ class PendingNoise:
         self._out = torch.empty(shape, dtype=torch.float32)
         self._flat = self._out.view(-1)
         self._n_blocks = max(1, -(-self._flat.numel() // BLOCK))
-        self._seeds = [int(s) for s in rng.integers(2**63, size=self._n_blocks)]
+        self._states = block_states(rng, self._n_blocks)
         self._std = std
         self._next_block = itertools.count()  # next() is atomic: each block is filled once
         helpers = min(noise_threads(), self._n_blocks) - 1
@@ -84,7 +138,7 @@ class PendingNoise:
         for i in self._next_block:
             if i >= self._n_blocks:
                 return
-            generator = torch.Generator().manual_seed(self._seeds[i])
+            generator = _generator(self._states[i])
             self._flat[i * BLOCK:(i + 1) * BLOCK].normal_(0.0, self._std, generator=generator)
 
     def result(self) -> np.ndarray:
@@ -99,7 +153,8 @@ def start_gaussian_noise(rng: np.random.Generator, shape: tuple[int, ...],
                          std: float) -> PendingNoise:
     """Start drawing N(0, std²) float32 samples of ``shape`` in the background.
 
-    The seeds are taken from ``rng`` now, so later draws from ``rng`` do not change the noise.
+    The block states are taken from ``rng`` now, so later draws from ``rng`` do not change the
+    noise.
     """
     return PendingNoise(rng, shape, std)
 
@@ -107,7 +162,8 @@ def start_gaussian_noise(rng: np.random.Generator, shape: tuple[int, ...],
 def gaussian_noise(rng: np.random.Generator, shape: tuple[int, ...], std: float) -> np.ndarray:
     """Independent N(0, std²) float32 samples of ``shape``, seeded from ``rng``.
 
-    One seed per :data:`BLOCK` samples is drawn from ``rng`` whatever the number of threads, so
-    the result depends only on ``rng``'s state, ``shape`` and ``std``.
+    One generator state per :data:`BLOCK` samples is drawn from ``rng`` (:func:`block_states`)
+    whatever the number of threads, so the result depends only on ``rng``'s state, ``shape`` and
+    ``std``.
     """
     return start_gaussian_noise(rng, shape, std).result()
