@@ -2,10 +2,18 @@
 
 ``generate_trials(rule, config, batch_size, rng, mode="random", params=None, noise=True)`` returns
 a :class:`Trials` batch (``x (T, B, n_in)``, ``y``/``c_mask (T, B, n_out)``, ``y_loc (T, B)``,
-``rule``, ``epochs``, ``params``); ``accuracy(y_hat, trials, config)`` scores it.
+``rule``, ``epochs``, ``params``); ``accuracy(y_hat, trials, config)`` scores it and
+``chance_level(rule, config)`` is what a guess that ignores the trial scores.
 """
 
-from core.tasks.accuracy import accuracy, accuracy_by_rule, decode_response
+from core.tasks.accuracy import (
+    RuleScore,
+    accuracy,
+    accuracy_by_rule,
+    chance_level,
+    decode_response,
+    score_by_rule,
+)
 from core.tasks.config import MPN_LAB, PRESETS, YANG19, Duration, TaskConfig, get_preset
 from core.tasks.rulesets import RULE_LABELS, RULE_SETS, RULES, resolve_rules
 from core.tasks.sampler import RuleSampler, generate_mixed_trials
@@ -14,7 +22,8 @@ from core.tasks.yang import RULE_SPECS, RuleSpec, encode_angle, generate_trials,
 
 __all__ = [
     "EPOCHS", "MPN_LAB", "PRESETS", "RULES", "RULE_LABELS", "RULE_SETS", "RULE_SPECS", "YANG19",
-    "Duration", "RuleSampler", "RuleSpec", "TaskConfig", "Trials", "accuracy", "accuracy_by_rule",
-    "concat", "decode_response", "encode_angle", "generate_mixed_trials", "generate_trials",
-    "get_preset", "resolve_rules", "rule_target",
+    "Duration", "RuleSampler", "RuleScore", "RuleSpec", "TaskConfig", "Trials", "accuracy",
+    "accuracy_by_rule", "chance_level", "concat", "decode_response", "encode_angle",
+    "generate_mixed_trials", "generate_trials", "get_preset", "resolve_rules", "rule_target",
+    "score_by_rule",
 ]
