@@ -5,7 +5,8 @@ Families (``--only`` picks some) and what each reads:
 - ``tasks``: one trial of each of the 20 Yang et al. (2019) rules, generated from ``--seed``
   (needs no stored results).
 - ``multi_task``: every run folder ``<runs>/<NAME>/`` of ``multiple_task/multiple_task.py``:
-  ``curves.csv`` + ``validation.csv`` (training curves, per-rule accuracy), ``analysis.h5``
+  ``curves.csv`` + ``validation.csv`` (training curves), ``evaluation.csv`` (per-rule accuracy
+  on fresh trials with interval and chance; else the last validation), ``analysis.h5``
   (task-variance maps, silhouettes, FTV histograms, PCA, task set), ``lesion.h5`` (lesion maps,
   pruning), ``state_space_shift.h5``.
 - ``one_task``: run folders of ``one_task/one_task.py`` (they hold ``stages/``): training curves
@@ -153,9 +154,27 @@ def read_curves(run_dir: Path) -> Curves:
             for row in csv.DictReader(f):
                 curves.val_step.append(int(row["step"]))
                 curves.val_loss.append(float(row["loss"]))
-                curves.val_accuracy.append({k: float(v) for k, v in row.items()
-                                            if k not in ("step", "loss", "mean_accuracy")})
+                rules = [k for k in row if k not in ("step", "loss", "mean_accuracy",
+                                                     "mean_chance") and not k.endswith("_chance")]
+                curves.val_accuracy.append({k: float(row[k]) for k in rules})
+                curves.val_chance = {k: float(row[f"{k}_chance"]) for k in rules
+                                     if f"{k}_chance" in row}
     return curves
+
+
+def plot_stored_rule_accuracy(run_dir: Path, curves: Curves, path: Path, title: str) -> None:
+    """The per-rule accuracy figure from ``evaluation.csv`` (as ``multiple_task.py`` draws it),
+    or from the last validation of ``curves`` for runs stored without one."""
+    evaluation = run_dir / "evaluation.csv"
+    if not evaluation.is_file():
+        plot_rule_accuracy(curves.val_accuracy[-1], path, title=title, chance=curves.val_chance)
+        return
+    with open(evaluation, newline="") as f:
+        rows = list(csv.DictReader(f))
+    plot_rule_accuracy({r["rule"]: float(r["accuracy"]) for r in rows}, path, title=title,
+                       chance={r["rule"]: float(r["chance"]) for r in rows},
+                       interval={r["rule"]: (float(r["ci_low"]), float(r["ci_high"]))
+                                 for r in rows})
 
 
 def rule_runs(runs: Path) -> Iterable[tuple[str, Path]]:
@@ -196,7 +215,7 @@ def draw_rule_runs(args: argparse.Namespace, log: FigureLog, family: str) -> boo
         log.saved_by(family, f"{name}/curves", partial(plot_curves, curves, title=name))
         if family == "multi_task" and curves.val_accuracy:
             log.saved_by(family, f"{name}/accuracy_per_rule",
-                         partial(plot_rule_accuracy, curves.val_accuracy[-1], title=name))
+                         partial(plot_stored_rule_accuracy, run_dir, curves, title=name))
         if family == "one_task":
             try:
                 log.figures(family, name, stage_figures(read_stages(run_dir / "stages"), name))

@@ -2,9 +2,11 @@
 
 Each seed is one name-coded run under ``--out``
 (``{rules}_seed{seed}_{feature}+hidden{hidden}+batch{batch}+angle``) holding ``checkpoint.pt``,
-``config.json``, ``curves.csv``, ``validation.csv`` and the figures ``curves.{pdf,png}`` (loss and
-accuracy against step) and ``accuracy_per_rule.{pdf,png}``. The per-rule accuracy table is printed
-at the end of each run.
+``config.json``, ``curves.csv``, ``validation.csv`` (with each rule's chance level),
+``evaluation.csv`` and the figures ``curves.{pdf,png}`` (loss and accuracy against step) and
+``accuracy_per_rule.{pdf,png}``. After training the network is scored on ``--eval-trials`` fresh
+trials per rule (95 % Wilson interval, chance level; ``evaluation.csv``, the per-rule figure and
+the table printed at the end of each run).
 
 Examples::
 
@@ -17,11 +19,19 @@ from __future__ import annotations
 
 import argparse
 
-from core.cli import add_run_arguments, cli_main, resolve_device, set_threads
+import numpy as np
+
+from core.cli import add_run_arguments, cli_main, positive_int, resolve_device, set_threads
+from core.fileio import atomic_write_text
 from core.plotting.training import plot_curves, plot_rule_accuracy
 from core.tasks import resolve_rules
 from core.training.config import NETWORKS, get_preset
-from core.training.trainer import accuracy_table, build_rule_run
+from core.training.trainer import (
+    EVALUATION_FILE,
+    accuracy_table,
+    build_rule_run,
+    score_table_csv,
+)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -47,6 +57,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="L2 weight penalty, coded in the run name (default: preset's)")
     p.add_argument("--target-accuracy", type=float, default=None,
                    help="stop early once every rule reaches this validation accuracy")
+    p.add_argument("--eval-trials", type=positive_int, default=500,
+                   help="fresh trials per rule scored after training (drawn from a Generator "
+                        "seeded with (seed, 2)); default: 500")
     add_run_arguments(p)
     return p.parse_args(argv)
 
@@ -67,12 +80,18 @@ def main(argv: list[str] | None = None) -> None:
         run = build_rule_run(config, seed, args.out, device=args.device,
                              progress=not args.no_progress)
         result = run.trainer.fit(resume=args.resume, overwrite=args.overwrite)
-        final = result.final_validation
+        scores = run.wiring.score_fresh(run.model, args.eval_trials,
+                                        np.random.default_rng([seed, 2]))
+        atomic_write_text(run.run_dir / EVALUATION_FILE, score_table_csv(scores))
         plot_curves(result.curves, run.run_dir / "curves", title=run.name)
-        plot_rule_accuracy(final.accuracy, run.run_dir / "accuracy_per_rule", title=run.name)
+        plot_rule_accuracy({r: s.accuracy for r, s in scores.items()},
+                           run.run_dir / "accuracy_per_rule", title=run.name,
+                           chance={r: s.chance for r, s in scores.items()},
+                           interval={r: s.interval() for r, s in scores.items()})
         print(f"\n{run.name}: {result.step} steps in {result.seconds:.0f} s "
               f"(stopped: {result.stopped}); outputs in {run.run_dir}")
-        print(accuracy_table(final.accuracy))
+        print(f"accuracy on {args.eval_trials} fresh trials per rule:")
+        print(accuracy_table(scores))
 
 
 if __name__ == "__main__":

@@ -10,7 +10,9 @@ folder also holds the checkpoint, config, curves and the figures ``curves.{pdf,p
 ``stages_network.{pdf,png}`` (W, mean |M| and hidden-activity PCA trajectories per stage) and
 ``stages_summary.{pdf,png}`` (weight change, |M| per epoch, test error and dimensionality against
 step), drawn from the stored stages by :func:`core.plotting.one_task.stage_figures` (as
-``paper_plot.py --only one_task`` redraws them).
+``paper_plot.py --only one_task`` redraws them), and ``evaluation.csv``: the trained network's
+accuracy on ``--eval-trials`` fresh trials with a 95 % interval and the chance level (also
+printed).
 
 Examples::
 
@@ -25,13 +27,20 @@ import dataclasses
 
 import numpy as np
 
-from core.cli import add_run_arguments, cli_main, fail, resolve_device, set_threads
+from core.cli import add_run_arguments, cli_main, fail, positive_int, resolve_device, set_threads
+from core.fileio import atomic_write_text
 from core.plotting import save_figure
 from core.plotting.one_task import read_stages, stage_figures
 from core.plotting.training import plot_curves
 from core.tasks import RULES, generate_trials
 from core.training.config import NETWORKS, get_preset
-from core.training.trainer import StageRecorder, accuracy_table, build_rule_run
+from core.training.trainer import (
+    EVALUATION_FILE,
+    StageRecorder,
+    accuracy_table,
+    build_rule_run,
+    score_table_csv,
+)
 
 ONE_TASK_PRESETS = ("one_task", "one_task_quick")
 
@@ -53,6 +62,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "(default: 0 1 8 64 512, as the MPN lab)")
     p.add_argument("--test-trials", type=int, default=50,
                    help="trials in the fixed test set recorded at each stage (default: 50)")
+    p.add_argument("--eval-trials", type=positive_int, default=500,
+                   help="fresh trials scored after training (drawn from a Generator seeded "
+                        "with (seed, 3)); default: 500")
     p.add_argument("--steps", type=int, default=None, help="training steps (default: preset's)")
     p.add_argument("--hidden", type=int, default=None, help="hidden units (default: preset's)")
     add_run_arguments(p)
@@ -87,7 +99,11 @@ def main(argv: list[str] | None = None) -> None:
             save_figure(fig, run.run_dir / stem)
         print(f"\n{run.name}: {result.step} steps in {result.seconds:.0f} s; stages {stages} "
               f"recorded in {run.run_dir / 'stages'}")
-        print(accuracy_table(result.final_validation.accuracy))
+        scores = run.wiring.score_fresh(run.model, args.eval_trials,
+                                        np.random.default_rng([seed, 3]))
+        atomic_write_text(run.run_dir / EVALUATION_FILE, score_table_csv(scores))
+        print(f"accuracy on {args.eval_trials} fresh trials:")
+        print(accuracy_table(scores))
 
 
 if __name__ == "__main__":

@@ -26,8 +26,13 @@ def trained(tmp_path_factory):
     runs = tmp_path_factory.mktemp("runs")
     multiple_task.main(["--preset", "quick", "--rules", "reach", "--hidden", "12", "--batch",
                         "16", "--steps", "4", "--out", str(runs), "--threads", "1",
-                        "--no-progress"])
+                        "--eval-trials", "20", "--no-progress"])
     assert (runs / NAME / "checkpoint.pt").is_file()
+    evaluation = (runs / NAME / "evaluation.csv").read_text().splitlines()
+    assert evaluation[0] == "rule,n_trials,n_correct,accuracy,ci_low,ci_high,chance"
+    assert len(evaluation) == 7 and all(line.split(",")[1] == "20" and
+                                        float(line.split(",")[-1]) == 1 / 8
+                                        for line in evaluation[1:])
     return runs
 
 

@@ -79,15 +79,16 @@ def stored(tmp_path_factory):
     root = tmp_path_factory.mktemp("stored")
     runs, results = root / "runs", root / "results"
     multiple_task.main(["--preset", "quick", "--rules", "reach", "--hidden", "8", "--batch", "8",
-                        "--steps", "3", "--out", str(runs), "--no-progress"])
+                        "--steps", "3", "--out", str(runs), "--eval-trials", "20",
+                        "--no-progress"])
     multiple_task_analysis.main([NAME, "--runs", str(runs), "--k-max", "4", "--n-init", "1",
                                  "--permutations", "2", "--max-points", "30"])
     lesion.main([NAME, "--runs", str(runs), "--random", "1", "--trials", "4", "--no-progress"])
     state_space_shift.main([NAME, "--runs", str(runs), "--probes", "fdgo,delaygo",
                             "--previous", "fdgo", "--no-progress"])
     one_task.main(["--preset", "one_task_quick", "--rule", "fdgo", "--hidden", "6", "--steps",
-                   "2", "--stages", "0", "--test-trials", "4", "--out", str(runs),
-                   "--no-progress"])
+                   "2", "--stages", "0", "--test-trials", "4", "--eval-trials", "10",
+                   "--out", str(runs), "--no-progress"])
     _synthetic_results(results, np.random.default_rng(0))
     local_experts_figures.main(["--epochs", "2", "--seeds", "2", "--out", str(root / "le"),
                                 "--results", str(results / "local_experts" / "figures.h5")])

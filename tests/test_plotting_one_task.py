@@ -23,7 +23,8 @@ def run_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("one_task")
     _script("one_task/one_task.py").main([
         "--preset", "one_task_quick", "--rule", "fdgo", "--hidden", "6", "--steps", "3",
-        "--stages", "0", "2", "--test-trials", "4", "--out", str(out), "--no-progress"])
+        "--stages", "0", "2", "--test-trials", "4", "--eval-trials", "10", "--out", str(out),
+        "--no-progress"])
     (run,) = out.iterdir()
     return run
 

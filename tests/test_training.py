@@ -266,3 +266,26 @@ def test_runs_stored_before_a_training_field_existed_still_resume(tmp_path):
     changed = {**current, "train": {**current["train"], "batch_rules": "single"}}
     with pytest.raises(RunExistsError, match="batch_rules"):
         _check_same_run(older, changed, tmp_path, defaults)
+
+
+def test_validation_table_reports_each_rules_chance(tmp_path):
+    import csv
+
+    from core.training.trainer import Curves
+
+    trainer, wiring = _setup(tmp_path, n_steps=8)
+    result = trainer.fit()
+    rows = list(csv.DictReader(open(tmp_path / "run" / "validation.csv", newline="")))
+    header = list(rows[0])
+    assert header[:4] == ["step", "loss", "mean_accuracy", "mean_chance"]
+    assert header[4:] == [c for r in wiring.rules for c in (r, f"{r}_chance")]
+    assert len(rows) == len(result.curves.val_step) and all(  # 8 directions, reach rules
+        float(row[f"{r}_chance"]) == 1 / 8
+        for row in rows for r in wiring.rules)
+    assert [float(row[wiring.rules[0]]) for row in rows] == [
+        a[wiring.rules[0]] for a in result.curves.val_accuracy]
+    assert result.final_validation.chance == dict.fromkeys(wiring.rules, 1 / 8)
+    stored = load_checkpoint(tmp_path / "run" / "checkpoint.pt")["curves"]
+    assert Curves.from_dict(stored).val_chance == result.curves.val_chance
+    older = Curves.from_dict({k: v for k, v in stored.items() if k != "val_chance"})
+    assert older.val_chance == {} and "chance" not in older.validation_csv()

@@ -40,16 +40,31 @@ def plot_curves(curves: Curves, path: str | Path, title: str = "") -> list[Path]
     return save_figure(fig, path)
 
 
-def plot_rule_accuracy(accuracy: Mapping[str, float], path: str | Path,
-                       title: str = "") -> list[Path]:
-    """Bar chart of the final validation accuracy of each rule (readable labels); PDF + PNG."""
+def plot_rule_accuracy(accuracy: Mapping[str, float], path: str | Path, title: str = "",
+                       chance: Mapping[str, float] | None = None,
+                       interval: Mapping[str, tuple[float, float]] | None = None) -> list[Path]:
+    """Bar chart of the accuracy of each rule (readable labels); PDF + PNG.
+
+    ``chance`` (rule -> chance level) draws a black line across each rule's bar at its chance
+    level; ``interval`` (rule -> (low, high)) draws it as an error bar.
+    """
     apply_style()
     rules = list(accuracy)
+    x = np.arange(len(rules))
     fig, ax = plt.subplots(figsize=(max(2.5, 0.32 * len(rules) + 0.8), 2.2))
-    ax.bar(range(len(rules)), [accuracy[r] for r in rules], color="C0")
+    ax.bar(x, [accuracy[r] for r in rules], color="C0")
+    if interval:
+        low, high = np.array([interval[r] for r in rules]).T
+        acc = np.array([accuracy[r] for r in rules])
+        ax.errorbar(x, acc, yerr=[acc - low, high - acc], fmt="none", ecolor="0.2", lw=0.8,
+                    capsize=1.5, label="95 % interval")
+    if chance:
+        ax.hlines([chance[r] for r in rules], x - 0.4, x + 0.4, color="k", lw=1.2,
+                  label="chance")
+    if chance or interval:
+        ax.legend(frameon=False, fontsize=6, loc="lower right")
     ax.axhline(1.0, color="0.7", lw=0.5)
-    ax.set_xticks(range(len(rules)), [RULE_LABELS.get(r, r) for r in rules], rotation=60,
-                  ha="right")
+    ax.set_xticks(x, [RULE_LABELS.get(r, r) for r in rules], rotation=60, ha="right")
     ax.set(ylabel="accuracy", ylim=(0, 1.05))
     if title:
         ax.set_title(title, fontsize=7)

@@ -38,9 +38,12 @@ from core.errors import CheckpointError, RunExistsError, TrainingDiverged
 from core.fileio import atomic_write_bytes, atomic_write_text, save_json
 from core.tasks import (
     RuleSampler,
+    RuleScore,
     TaskConfig,
     Trials,
+    accuracy,
     accuracy_by_rule,
+    chance_level,
     concat,
     generate_mixed_trials,
     generate_trials,
@@ -61,7 +64,8 @@ CHECKPOINT_FILE = "checkpoint.pt"
 CONFIG_FILE = "config.json"
 CURVES_FILE = "curves.csv"
 VALIDATION_FILE = "validation.csv"
-RUN_FILES = (CHECKPOINT_FILE, CONFIG_FILE, CURVES_FILE, VALIDATION_FILE)
+EVALUATION_FILE = "evaluation.csv"  # accuracy on fresh trials after training (score_table_csv)
+RUN_FILES = (CHECKPOINT_FILE, CONFIG_FILE, CURVES_FILE, VALIDATION_FILE, EVALUATION_FILE)
 STAGES_DIR = "stages"  # StageRecorder's sub-folder of a run
 
 LossFn = Callable[[torch.nn.Module, Any], tuple[torch.Tensor, Any]]
@@ -77,10 +81,12 @@ class Stateful(Protocol):
 
 @dataclass
 class Validation:
-    """One validation pass: mean loss and accuracy per rule (fraction correct in [0, 1])."""
+    """One validation pass: mean loss and accuracy per rule (fraction correct in [0, 1]), and
+    each rule's chance level (:func:`core.tasks.chance_level`; empty where none is defined)."""
 
     loss: float
     accuracy: dict[str, float]
+    chance: dict[str, float] = field(default_factory=dict)
 
     @property
     def mean_accuracy(self) -> float:
@@ -95,7 +101,8 @@ class Validation:
 
 @dataclass
 class Curves:
-    """Training curves: per step (``step``, ``loss`` with penalties, ``lr``) and per validation."""
+    """Training curves: per step (``step``, ``loss`` with penalties, ``lr``) and per validation
+    (``val_*``; ``val_chance`` is each rule's chance level, the same at every validation)."""
 
     step: list[int] = field(default_factory=list)
     loss: list[float] = field(default_factory=list)
@@ -103,21 +110,22 @@ class Curves:
     val_step: list[int] = field(default_factory=list)
     val_loss: list[float] = field(default_factory=list)
     val_accuracy: list[dict[str, float]] = field(default_factory=list)
+    val_chance: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain lists/dicts (checkpoint-safe)."""
-        return {k: list(v) for k, v in self.__dict__.items()}
+        return {k: dict(v) if isinstance(v, dict) else list(v) for k, v in self.__dict__.items()}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Curves:
-        """Inverse of :meth:`to_dict`."""
-        return cls(**{k: list(v) for k, v in d.items()})
+        """Inverse of :meth:`to_dict` (curves stored without ``val_chance`` get none)."""
+        return cls(**{k: dict(v) if isinstance(v, Mapping) else list(v) for k, v in d.items()})
 
     def last_validation(self) -> Validation | None:
         """The most recent validation, or None."""
         if not self.val_step:
             return None
-        return Validation(self.val_loss[-1], dict(self.val_accuracy[-1]))
+        return Validation(self.val_loss[-1], dict(self.val_accuracy[-1]), dict(self.val_chance))
 
     def curves_csv(self) -> str:
         """``step,loss,lr`` rows."""
@@ -128,13 +136,23 @@ class Curves:
         return out.getvalue()
 
     def validation_csv(self) -> str:
-        """``step,loss,mean_accuracy,<rule>...`` rows."""
+        """``step,loss,mean_accuracy,<rule>...`` rows; with chance levels known, each rule's
+        column is followed by ``<rule>_chance`` and ``mean_accuracy`` by ``mean_chance``."""
         rules = list(self.val_accuracy[0]) if self.val_accuracy else []
+        chance = self.val_chance
+        header = ["step", "loss", "mean_accuracy"] + (["mean_chance"] if chance else [])
+        for r in rules:
+            header += [r, f"{r}_chance"] if chance else [r]
         out = io.StringIO()
         w = csv.writer(out)
-        w.writerow(["step", "loss", "mean_accuracy", *rules])
+        w.writerow(header)
         for s, loss, acc in zip(self.val_step, self.val_loss, self.val_accuracy, strict=True):
-            w.writerow([s, loss, float(np.mean([acc[r] for r in rules])), *(acc[r] for r in rules)])
+            row = [s, loss, float(np.mean([acc[r] for r in rules]))]
+            if chance:
+                row.append(float(np.mean([chance[r] for r in rules])))
+            for r in rules:
+                row += [acc[r], chance[r]] if chance else [acc[r]]
+            w.writerow(row)
         return out.getvalue()
 
 
@@ -314,6 +332,8 @@ class Trainer:
         self.curves.val_step.append(self.step)
         self.curves.val_loss.append(float(val.loss))
         self.curves.val_accuracy.append({k: float(v) for k, v in val.accuracy.items()})
+        if val.chance:
+            self.curves.val_chance = {k: float(v) for k, v in val.chance.items()}
         if self.on_validation is not None:
             self.on_validation(val)
         return val
@@ -465,7 +485,28 @@ class RuleTraining:
         """Loss and accuracy per rule on the fixed validation trials."""
         loss, y_hat = self.loss_fn(model, self.validation_trials)
         acc = accuracy_by_rule(y_hat, self.validation_trials, self.task_config)
-        return Validation(float(loss), {r: acc[r] for r in self.rules})
+        return Validation(float(loss), {r: acc[r] for r in self.rules},
+                          {r: chance_level(r, self.task_config) for r in self.rules})
+
+    def score_fresh(self, model: torch.nn.Module, n_trials: int, rng: np.random.Generator,
+                    chunk: int = 128) -> dict[str, RuleScore]:
+        """Accuracy of each rule on ``n_trials`` fresh trials drawn from ``rng`` (generated and
+        run ``chunk`` at a time, eval mode, no gradients), with its chance level; use
+        :meth:`RuleScore.interval` for a confidence interval."""
+        if n_trials < 1 or chunk < 1:
+            raise ValueError(f"n_trials and chunk must be >= 1, got {n_trials}, {chunk}")
+        model.eval()
+        scores = {}
+        with torch.no_grad():
+            for rule in self.rules:
+                n_correct = 0
+                for start in range(0, n_trials, chunk):
+                    trials = generate_trials(rule, self.task_config,
+                                             min(chunk, n_trials - start), rng)
+                    _, y_hat = self.loss_fn(model, trials)
+                    n_correct += int(accuracy(y_hat, trials, self.task_config).sum())
+                scores[rule] = RuleScore(n_correct, n_trials, chance_level(rule, self.task_config))
+        return scores
 
     def on_validation(self, validation: Validation) -> None:
         """Feed the per-rule accuracies to the sampler."""
@@ -545,14 +586,31 @@ def load_run(run_dir: str | Path) -> tuple[torch.nn.Module, dict[str, Any], dict
     return model.eval(), config, payload
 
 
-def accuracy_table(accuracy: Mapping[str, float]) -> str:
-    """Markdown table ``| rule | accuracy |`` (plus the mean) of per-rule accuracies."""
+def accuracy_table(scores: Mapping[str, RuleScore]) -> str:
+    """Markdown table ``| rule | accuracy | 95 % interval | chance | trials |`` (plus the mean
+    accuracy and chance) of per-rule scores (:meth:`RuleTraining.score_fresh`)."""
     from core.tasks import RULE_LABELS
 
-    rows = ["| rule | accuracy |", "|---|---|"]
-    rows += [f"| {r} ({RULE_LABELS.get(r, r)}) | {a:.3f} |" for r, a in accuracy.items()]
-    rows.append(f"| **mean** | {float(np.mean(list(accuracy.values()))):.3f} |")
+    rows = ["| rule | accuracy | 95 % interval | chance | trials |", "|---|---|---|---|---|"]
+    for r, score in scores.items():
+        low, high = score.interval()
+        rows.append(f"| {r} ({RULE_LABELS.get(r, r)}) | {score.accuracy:.3f} | "
+                    f"{low:.3f}–{high:.3f} | {score.chance:.3f} | {score.n_trials} |")
+    mean_accuracy = float(np.mean([s.accuracy for s in scores.values()]))
+    mean_chance = float(np.mean([s.chance for s in scores.values()]))
+    rows.append(f"| **mean** | {mean_accuracy:.3f} | | {mean_chance:.3f} | |")
     return "\n".join(rows)
+
+
+def score_table_csv(scores: Mapping[str, RuleScore]) -> str:
+    """``rule,n_trials,n_correct,accuracy,ci_low,ci_high,chance`` rows (95 % Wilson interval)."""
+    out = io.StringIO()
+    w = csv.writer(out)
+    w.writerow(["rule", "n_trials", "n_correct", "accuracy", "ci_low", "ci_high", "chance"])
+    for r, score in scores.items():
+        w.writerow([r, score.n_trials, score.n_correct, score.accuracy, *score.interval(),
+                    score.chance])
+    return out.getvalue()
 
 
 @dataclass
