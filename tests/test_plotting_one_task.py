@@ -100,3 +100,20 @@ def test_training_figures_live_in_core_plotting(tmp_path):
     _drawn(tmp_path / "curves")
     plot_rule_accuracy(curves.val_accuracy[-1], tmp_path / "accuracy")
     _drawn(tmp_path / "accuracy")
+
+
+def test_rule_accuracy_figure_marks_each_rules_chance_and_interval(monkeypatch):
+    import core.plotting.training as training
+
+    drawn = {}
+    monkeypatch.setattr(training, "save_figure", lambda fig, path: drawn.setdefault("fig", fig))
+    accuracy = {"fdgo": 0.9, "dmsgo": 0.6}
+    training.plot_rule_accuracy(accuracy, "unused", chance={"fdgo": 0.125, "dmsgo": 0.5},
+                                interval={"fdgo": (0.85, 0.93), "dmsgo": (0.55, 0.64)})
+    ax = drawn["fig"].axes[0]
+    lines = {c.get_label(): c for c in ax.collections}
+    chance = lines["chance"].get_segments()
+    assert [(s[0, 1], s[1, 1]) for s in chance] == [(0.125, 0.125), (0.5, 0.5)]
+    assert [(s[0, 0], s[1, 0]) for s in chance] == [(-0.4, 0.4), (0.6, 1.4)]
+    bars = [c for c in ax.collections if c.get_label() != "chance"][0].get_segments()
+    np.testing.assert_allclose([s[:, 1] for s in bars], [[0.85, 0.93], [0.55, 0.64]])
