@@ -51,7 +51,8 @@ def plot_rule_accuracy(accuracy: Mapping[str, float], path: str | Path, title: s
     apply_style()
     rules = list(accuracy)
     x = np.arange(len(rules))
-    fig, ax = plt.subplots(figsize=(max(2.5, 0.32 * len(rules) + 0.8), 2.2))
+    legend_width = 0.9 if chance or interval else 0.0
+    fig, ax = plt.subplots(figsize=(max(2.5, 0.32 * len(rules) + 0.8) + legend_width, 2.2))
     ax.bar(x, [accuracy[r] for r in rules], color="C0")
     if interval:
         low, high = np.array([interval[r] for r in rules]).T
@@ -62,7 +63,7 @@ def plot_rule_accuracy(accuracy: Mapping[str, float], path: str | Path, title: s
         ax.hlines([chance[r] for r in rules], x - 0.4, x + 0.4, color="k", lw=1.2,
                   label="chance")
     if chance or interval:
-        ax.legend(frameon=False, fontsize=6, loc="lower right")
+        ax.legend(frameon=False, fontsize=6, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.axhline(1.0, color="0.7", lw=0.5)
     ax.set_xticks(x, [RULE_LABELS.get(r, r) for r in rules], rotation=60, ha="right")
     ax.set(ylabel="accuracy", ylim=(0, 1.05))
