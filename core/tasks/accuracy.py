@@ -22,7 +22,7 @@ Deviations, both so that an answer that ignores the trial cannot beat chance:
 * on a grid the tolerance is half the spacing (the lab's nearest-direction rounding; an output
   exactly halfway between two directions counts as wrong), not Yang's 0.2 pi: with 8 directions
   0.2 pi = 36 degrees exceeds half the 45 degree spacing, so one constant output aimed between
-  two directions would be "correct" for both and score 25-30 % where chance is 12.5 %.
+  two directions would be "correct" for both and score about 28 % where chance is 12.5 %.
 
 Chance (:func:`chance_level`), for trials drawn in ``random`` mode: reach rules 1 / n_directions
 on a grid and 2 * 0.2 pi / 2 pi = 0.2 on a continuous circle (the share of targets one fixed

@@ -18,7 +18,7 @@ Generator state gives the same noise for a given torch build.
 Seeding: torch's CPU generator is a Mersenne Twister (MT19937) and ``manual_seed`` keeps only the
 low 32 bits of its argument (``init_genrand``), so per-block integer seeds could name at most 2^32
 streams: a training run of 100 000 ``yang19`` batches (about 17 blocks each) would repeat about
-300 blocks (birthday bound ``n^2 / 2^33``). Instead each block's generator gets a full MT19937
+330 blocks (birthday bound ``n^2 / 2^33``). Instead each block's generator gets a full MT19937
 state of 624 32-bit words drawn from the Generator (:func:`block_states`, loaded with
 ``torch.Generator.set_state``): two blocks share a stream only if the Generator repeats 624
 consecutive outputs.
