@@ -20,7 +20,10 @@ Families (``--only`` picks some) and what each reads:
 
 Figures go to ``<out>/<family>/...`` as PDF + PNG; existing files are kept unless ``--overwrite``.
 A family without stored results is skipped with the command that produces them; a stored file
-that cannot be drawn is reported in the summary and makes the exit status 1. Every figure is
+that cannot be drawn is reported in the summary and makes the exit status 1, and so is a stale
+one (:mod:`core.provenance`: computed from another network than the run's checkpoint now, or from
+inputs recomputed since; the summary names the command that refreshes it). Results of families
+whose producers record no provenance are drawn unchecked. Every figure is
 drawn by the same function the family's own script calls (``core.plotting``; training curves by
 ``core.plotting.training.plot_curves``), so the redrawn figures are identical to the scripts'.
 
@@ -44,7 +47,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from core.cli import cli_main, fail
-from core.io import ResultsFileError, list_runs, load_config, load_results
+from core.errors import CheckpointError
+from core.io import ResultsFileError, list_runs, load_config
 from core.plotting import apply_style, save_figure
 from core.plotting.local_experts import plot_epochs_to_criterion, vowel_figures
 from core.plotting.multi_task import (
@@ -57,6 +61,7 @@ from core.plotting.routing import routing_figures
 from core.plotting.tasks import plot_trials
 from core.plotting.timescales import plot_ablation, plot_curricula, plot_tau_vs_n
 from core.plotting.training import plot_curves, plot_rule_accuracy
+from core.provenance import load_current
 from core.tasks import generate_trials, get_preset, resolve_rules
 from core.training.trainer import Curves
 
@@ -73,8 +78,10 @@ PRODUCERS = {
                            "difficulty_runs.py, then mixture_of_pathways/analyze.py RUN",
     "local_experts": "python -m local_experts.table1 and python -m local_experts.figures",
 }
-MULTI_TASK_RESULTS = (("analysis.h5", analysis_figures), ("lesion.h5", lesion_figures),
-                      ("state_space_shift.h5", state_space_shift_figures))
+#: Stored results of a rule run: file, figures drawn from it, and the script that computes it.
+MULTI_TASK_RESULTS = (("analysis.h5", analysis_figures, "multiple_task_analysis.py"),
+                      ("lesion.h5", lesion_figures, "lesion.py"),
+                      ("state_space_shift.h5", state_space_shift_figures, "state_space_shift.py"))
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -202,12 +209,13 @@ def draw_rule_runs(args: argparse.Namespace, log: FigureLog, family: str) -> boo
                 log.figures(family, name, stage_figures(read_stages(run_dir / "stages"), name))
             except (OSError, KeyError, ValueError) as exc:
                 log.failed(family, run_dir / "stages", exc)
-        for filename, figures_of in MULTI_TASK_RESULTS:
+        for filename, figures_of, script in MULTI_TASK_RESULTS:
             path = run_dir / filename
             if path.is_file():
+                refresh = f"python multiple_task/{script} {name} --runs {args.runs} --overwrite"
                 try:
-                    log.figures(family, name, figures_of(load_results(path, name)))
-                except (ResultsFileError, KeyError, ValueError) as exc:
+                    log.figures(family, name, figures_of(load_current(path, name, refresh)))
+                except (ResultsFileError, CheckpointError, KeyError, ValueError) as exc:
                     log.failed(family, path, exc)
     return found
 
@@ -217,25 +225,26 @@ def draw_timescales(args: argparse.Namespace, log: FigureLog) -> bool:
     folder = args.results / "timescales"
     files = sorted(folder.glob("*.h5")) if folder.is_dir() else []
     found = False
+    load = partial(load_current, refresh=PRODUCERS["timescales"], required=False)
     for path in files:
         try:
             names = list_runs(path)
             if path.stem.startswith("curricula"):
-                fig, _ = plot_curricula({n: (load_results(path, n), load_config(path, n))
+                fig, _ = plot_curricula({n: (load(path, n), load_config(path, n))
                                          for n in names})
                 log.figure("timescales", path.stem, fig)
             elif path.stem.startswith("analysis"):
                 variance = float(load_config(path, names[0]).get("variance", 0.9))
                 log.figure("timescales", path.stem.replace("analysis", "tau_vs_N"),
-                           plot_tau_vs_n({n: load_results(path, n) for n in names}, variance))
+                           plot_tau_vs_n({n: load(path, n) for n in names}, variance))
             elif path.stem.startswith("ablation"):
                 for n in names:
                     log.figure("timescales", f"{path.stem}_{n}",
-                               plot_ablation(load_results(path, n), title=n))
+                               plot_ablation(load(path, n), title=n))
             else:
                 continue
             found = found or bool(names)
-        except (ResultsFileError, KeyError, ValueError, IndexError) as exc:
+        except (ResultsFileError, CheckpointError, KeyError, ValueError, IndexError) as exc:
             log.failed("timescales", path, exc)
             found = True
     return found
@@ -249,9 +258,10 @@ def draw_mixture_of_pathways(args: argparse.Namespace, log: FigureLog) -> bool:
             for name in list_runs(path):
                 found = True
                 layers = load_config(path, name)["model"]["layers"]
-                log.figures("mixture_of_pathways", name,
-                            routing_figures(load_results(path, name), layers))
-        except (ResultsFileError, KeyError, ValueError) as exc:
+                results = load_current(path, name, PRODUCERS["mixture_of_pathways"],
+                                       required=False)
+                log.figures("mixture_of_pathways", name, routing_figures(results, layers))
+        except (ResultsFileError, CheckpointError, KeyError, ValueError) as exc:
             log.failed("mixture_of_pathways", path, exc)
             found = True
     return found
@@ -280,8 +290,9 @@ def draw_local_experts(args: argparse.Namespace, log: FigureLog) -> bool:
         found = True
         try:
             for name in list_runs(path):
-                log.figures("local_experts", name, vowel_figures(load_results(path, name)))
-        except (ResultsFileError, KeyError, ValueError) as exc:
+                results = load_current(path, name, PRODUCERS["local_experts"], required=False)
+                log.figures("local_experts", name, vowel_figures(results))
+        except (ResultsFileError, CheckpointError, KeyError, ValueError) as exc:
             log.failed("local_experts", path, exc)
     return found
 

@@ -138,6 +138,7 @@ def main(argv: list[str] | None = None) -> None:
     set_threads(args.threads)
     notes = {}
     for name in args.names:  # every input and output checked before the long work
+        load_trained(resolve_run(args.runs, name))
         current_analysis(name, args.runs)
         notes[name] = claim(resolve_run(args.runs, name) / RESULTS_FILE, name, args.overwrite)
     for name in args.names:

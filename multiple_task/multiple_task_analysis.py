@@ -207,8 +207,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.permutations < 1 or args.k_max < 2:
         fail("--permutations must be >= 1 and --k-max >= 2")
     set_threads(args.threads)
-    notes = {name: claim(resolve_run(args.runs, name) / RESULTS_FILE, name, args.overwrite)
-             for name in args.names}
+    notes = {}
+    for name in args.names:  # every input and output checked before the work
+        load_trained(resolve_run(args.runs, name))
+        notes[name] = claim(resolve_run(args.runs, name) / RESULTS_FILE, name, args.overwrite)
     for name in args.names:
         analyse(name, args, notes[name])
 
