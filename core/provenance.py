@@ -4,7 +4,8 @@ A producer passes ``record(results_path, checkpoint, inputs)`` to
 :func:`core.io.save_results`; the entry's ``provenance`` attribute then holds:
 
 - ``checkpoint``: the checkpoint the results were computed from, relative to the results file's
-  folder (so a run folder can be moved as a whole);
+  folder (so a run folder can be moved as a whole), or None for results computed without one
+  (e.g. a training history stored by the training script itself);
 - ``network``: :func:`network_digest` of that checkpoint — SHA-256 of its model tensors (names,
   dtypes, shapes, bytes) and the run config stored in it — and ``step``, its training step;
 - ``inputs``: the stored results it used, each ``{"file", "run", "results"}`` with the file
@@ -79,8 +80,8 @@ def network_digest(state: Mapping[str, torch.Tensor | np.ndarray], config: Mappi
 def checkpoint_digest(path: str | os.PathLike) -> tuple[str, int]:
     """``(network_digest, step)`` of a training checkpoint (its ``model`` tensors and ``config``).
 
-    Cached per file version (path, size, modification time). CheckpointError (one line) if the
-    file is missing or unreadable.
+    Cached per file version (path, inode, size, modification and change times). CheckpointError
+    (one line) if the file is missing or unreadable.
     """
     path = Path(path).resolve()
     try:
@@ -89,11 +90,12 @@ def checkpoint_digest(path: str | os.PathLike) -> tuple[str, int]:
         from core.errors import CheckpointError
 
         raise CheckpointError(f"{path}: no such checkpoint") from None
-    return _checkpoint_digest(path, stat.st_size, stat.st_mtime_ns)
+    return _checkpoint_digest(path, (stat.st_ino, stat.st_size, stat.st_mtime_ns,
+                                     stat.st_ctime_ns))
 
 
 @functools.lru_cache(maxsize=64)
-def _checkpoint_digest(path: Path, size: int, mtime_ns: int) -> tuple[str, int]:
+def _checkpoint_digest(path: Path, version: tuple[int, ...]) -> tuple[str, int]:
     from core.training.checkpoint import load_checkpoint
 
     payload = load_checkpoint(path)
@@ -101,16 +103,17 @@ def _checkpoint_digest(path: Path, size: int, mtime_ns: int) -> tuple[str, int]:
             int(payload.get("step", -1)))
 
 
-def record(results_path: str | os.PathLike, checkpoint: str | os.PathLike,
+def record(results_path: str | os.PathLike, checkpoint: str | os.PathLike | None,
            inputs: Iterable[tuple[str | os.PathLike, str]] = ()) -> dict[str, Any]:
     """The provenance of results about to be stored in ``results_path``, computed from the
-    network in ``checkpoint`` and the stored results ``inputs`` (``(file, run name)`` pairs,
-    e.g. the clusters a lesion study used). Pass it as ``save_results(..., provenance=...)``.
+    network in ``checkpoint`` (None: from no stored network) and the stored results ``inputs``
+    (``(file, run name)`` pairs, e.g. the clusters a lesion study used). Pass it as
+    ``save_results(..., provenance=...)``.
 
     ResultsFileError if an input entry is missing or records no provenance.
     """
     folder = Path(results_path).parent
-    digest, step = checkpoint_digest(checkpoint)
+    digest, step = checkpoint_digest(checkpoint) if checkpoint is not None else (None, None)
     used = []
     for file, run in inputs:
         stored = load_provenance(file, run)
@@ -118,8 +121,8 @@ def record(results_path: str | os.PathLike, checkpoint: str | os.PathLike,
             raise ResultsFileError(f"{file}: results for run {run!r} record no provenance")
         used.append({"file": os.path.relpath(file, folder), "run": run,
                      "results": stored["results"]})
-    return {"checkpoint": os.path.relpath(checkpoint, folder), "network": digest, "step": step,
-            "inputs": used, "code": code_version()}
+    return {"checkpoint": os.path.relpath(checkpoint, folder) if checkpoint is not None else None,
+            "network": digest, "step": step, "inputs": used, "code": code_version()}
 
 
 def stale_reason(results_path: str | os.PathLike, run_name: str) -> str | None:
@@ -132,13 +135,14 @@ def stale_reason(results_path: str | os.PathLike, run_name: str) -> str | None:
     stored = load_provenance(results_path, run_name)
     if stored is None:
         return "they record no provenance (stored before results recorded their network)"
-    checkpoint = results_path.parent / stored["checkpoint"]
-    if not checkpoint.is_file():
-        return f"the checkpoint they were computed from, {checkpoint}, is gone"
-    digest, step = checkpoint_digest(checkpoint)
-    if digest != stored["network"]:
-        return (f"they were computed from another network than {checkpoint} (step "
-                f"{stored['step']} then, step {step} now)")
+    if stored.get("checkpoint") is not None:
+        checkpoint = results_path.parent / stored["checkpoint"]
+        if not checkpoint.is_file():
+            return f"the checkpoint they were computed from, {checkpoint}, is gone"
+        digest, step = checkpoint_digest(checkpoint)
+        if digest != stored["network"]:
+            return (f"they were computed from another network than {checkpoint} (step "
+                    f"{stored['step']} then, step {step} now)")
     for used in stored.get("inputs", []):
         file = results_path.parent / used["file"]
         try:

@@ -95,3 +95,15 @@ def test_claim_keeps_current_results_recomputes_stale_ones_and_replaces_corrupt_
     with pytest.raises(ResultsFileError, match="pass --overwrite to replace the file$"):
         claim(path, "run", overwrite=False)
     assert claim(path, "run", overwrite=True) is None
+
+
+def test_results_without_a_checkpoint_are_checked_on_their_inputs_only(tmp_path):
+    history, summary = tmp_path / "curricula.h5", tmp_path / "summary.h5"
+    save_results(history, "run", {"n": np.arange(3)}, provenance=record(history, None))
+    save_results(summary, "run", {"m": np.ones(1)},
+                 provenance=record(summary, None, inputs=[(history, "run")]))
+    assert load_provenance(history, "run")["checkpoint"] is None
+    assert stale_reason(summary, "run") is None
+    save_results(history, "run", {"n": np.arange(4)}, overwrite=True,
+                 provenance=record(history, None))
+    assert "curricula.h5 was recomputed" in stale_reason(summary, "run")
