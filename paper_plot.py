@@ -18,7 +18,8 @@ Families (``--only`` picks some) and what each reads:
   ``<results>/local_experts/figures.h5`` (gate regions, accuracy curves, responsibilities; one
   folder per stored entry).
 
-Figures go to ``<out>/<family>/...`` as PDF + PNG; existing files are kept unless ``--overwrite``.
+Figures go to ``<out>/<family>/...`` as PDF + PNG; existing files are kept unless ``--overwrite``
+or the stored results they are drawn from are newer than them.
 A family without stored results is skipped with the command that produces them; a stored file
 that cannot be drawn is reported in the summary and makes the exit status 1, and so is a stale
 one (:mod:`core.provenance`: computed from another network than the run's checkpoint now, or from
@@ -106,40 +107,49 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 @dataclass
 class FigureLog:
-    """Saves figures under ``out`` (never replacing a file without ``overwrite``) and records
-    one row ``(family, figure path without suffix, status)`` per figure."""
+    """Saves figures under ``out`` and records one row ``(family, figure path without suffix,
+    status)`` per figure. An existing figure is replaced only with ``overwrite`` or when its
+    ``source`` (the stored results it is drawn from) is newer than it."""
 
     out: Path
     overwrite: bool = False
     rows: list[tuple[str, Path, str]] = field(default_factory=list)
 
-    def _target(self, family: str, stem: str) -> Path | None:
+    def _target(self, family: str, stem: str, source: Path | None) -> tuple[Path | None, str]:
         target = self.out / family / stem
-        if not self.overwrite and any(target.with_suffix(s).exists() for s in (".pdf", ".png")):
-            self.rows.append((family, target, "kept (exists; --overwrite replaces it)"))
-            return None
-        return target
+        existing = [p for p in (target.with_suffix(".pdf"), target.with_suffix(".png"))
+                    if p.exists()]
+        if not existing or self.overwrite:
+            return target, "written"
+        if source is not None and source.stat().st_mtime_ns > min(
+                p.stat().st_mtime_ns for p in existing):
+            return target, f"written (replaces a figure older than {source})"
+        self.rows.append((family, target, "kept (exists; --overwrite replaces it)"))
+        return None, ""
 
-    def figure(self, family: str, stem: str, fig: plt.Figure) -> None:
+    def figure(self, family: str, stem: str, fig: plt.Figure, source: Path | None = None
+               ) -> None:
         """Save ``fig`` as ``<out>/<family>/<stem>.{pdf,png}``."""
-        target = self._target(family, stem)
+        target, status = self._target(family, stem, source)
         if target is None:
             plt.close(fig)
             return
         save_figure(fig, target)
-        self.rows.append((family, target, "written"))
+        self.rows.append((family, target, status))
 
-    def figures(self, family: str, folder: str, figs: dict[str, plt.Figure]) -> None:
+    def figures(self, family: str, folder: str, figs: dict[str, plt.Figure],
+                source: Path | None = None) -> None:
         """Save every ``{stem: figure}`` under ``<family>/<folder>/``."""
         for stem, fig in figs.items():
-            self.figure(family, f"{folder}/{stem}" if folder else stem, fig)
+            self.figure(family, f"{folder}/{stem}" if folder else stem, fig, source)
 
-    def saved_by(self, family: str, stem: str, save: Callable[[Path], object]) -> None:
+    def saved_by(self, family: str, stem: str, save: Callable[[Path], object],
+                 source: Path | None = None) -> None:
         """Let ``save(path)`` write the figure (for helpers that save themselves)."""
-        target = self._target(family, stem)
+        target, status = self._target(family, stem, source)
         if target is not None:
             save(target)
-            self.rows.append((family, target, "written"))
+            self.rows.append((family, target, status))
 
     def failed(self, family: str, source: Path, error: Exception) -> None:
         """Record a stored result that could not be drawn (one-line reason)."""
@@ -200,13 +210,16 @@ def draw_rule_runs(args: argparse.Namespace, log: FigureLog, family: str) -> boo
         except (OSError, KeyError, ValueError) as exc:
             log.failed(family, run_dir / "curves.csv", exc)
             continue
-        log.saved_by(family, f"{name}/curves", partial(plot_curves, curves, title=name))
+        log.saved_by(family, f"{name}/curves", partial(plot_curves, curves, title=name),
+                     run_dir / "curves.csv")
         if family == "multi_task" and curves.val_accuracy:
             log.saved_by(family, f"{name}/accuracy_per_rule",
-                         partial(plot_rule_accuracy, curves.val_accuracy[-1], title=name))
+                         partial(plot_rule_accuracy, curves.val_accuracy[-1], title=name),
+                         run_dir / "validation.csv")
         if family == "one_task":
             try:
-                log.figures(family, name, stage_figures(read_stages(run_dir / "stages"), name))
+                log.figures(family, name, stage_figures(read_stages(run_dir / "stages"), name),
+                            run_dir / "stages")
             except (OSError, KeyError, ValueError) as exc:
                 log.failed(family, run_dir / "stages", exc)
         for filename, figures_of, script in MULTI_TASK_RESULTS:
@@ -214,7 +227,8 @@ def draw_rule_runs(args: argparse.Namespace, log: FigureLog, family: str) -> boo
             if path.is_file():
                 refresh = f"python multiple_task/{script} {name} --runs {args.runs} --overwrite"
                 try:
-                    log.figures(family, name, figures_of(load_current(path, name, refresh)))
+                    log.figures(family, name, figures_of(load_current(path, name, refresh)),
+                                path)
                 except (ResultsFileError, CheckpointError, KeyError, ValueError) as exc:
                     log.failed(family, path, exc)
     return found
@@ -232,15 +246,15 @@ def draw_timescales(args: argparse.Namespace, log: FigureLog) -> bool:
             if path.stem.startswith("curricula"):
                 fig, _ = plot_curricula({n: (load(path, n), load_config(path, n))
                                          for n in names})
-                log.figure("timescales", path.stem, fig)
+                log.figure("timescales", path.stem, fig, path)
             elif path.stem.startswith("analysis"):
                 variance = float(load_config(path, names[0]).get("variance", 0.9))
                 log.figure("timescales", path.stem.replace("analysis", "tau_vs_N"),
-                           plot_tau_vs_n({n: load(path, n) for n in names}, variance))
+                           plot_tau_vs_n({n: load(path, n) for n in names}, variance), path)
             elif path.stem.startswith("ablation"):
                 for n in names:
                     log.figure("timescales", f"{path.stem}_{n}",
-                               plot_ablation(load(path, n), title=n))
+                               plot_ablation(load(path, n), title=n), path)
             else:
                 continue
             found = found or bool(names)
@@ -260,7 +274,7 @@ def draw_mixture_of_pathways(args: argparse.Namespace, log: FigureLog) -> bool:
                 layers = load_config(path, name)["model"]["layers"]
                 results = load_current(path, name, PRODUCERS["mixture_of_pathways"],
                                        required=False)
-                log.figures("mixture_of_pathways", name, routing_figures(results, layers))
+                log.figures("mixture_of_pathways", name, routing_figures(results, layers), path)
         except (ResultsFileError, CheckpointError, KeyError, ValueError) as exc:
             log.failed("mixture_of_pathways", path, exc)
             found = True
@@ -282,7 +296,7 @@ def draw_local_experts(args: argparse.Namespace, log: FigureLog) -> bool:
                       ("epochs_mean", "epochs_sd", "converged", "runs", "test_accuracy_mean")}
             log.figure("local_experts", "table1_epochs", plot_epochs_to_criterion(
                 [r["system"] for r in rows], column["epochs_mean"], column["epochs_sd"],
-                column["converged"], column["runs"], column["test_accuracy_mean"]))
+                column["converged"], column["runs"], column["test_accuracy_mean"]), path)
         except (OSError, KeyError, ValueError) as exc:
             log.failed("local_experts", path, exc)
     path = folder / "figures.h5"
@@ -291,7 +305,7 @@ def draw_local_experts(args: argparse.Namespace, log: FigureLog) -> bool:
         try:
             for name in list_runs(path):
                 results = load_current(path, name, PRODUCERS["local_experts"], required=False)
-                log.figures("local_experts", name, vowel_figures(results))
+                log.figures("local_experts", name, vowel_figures(results), path)
         except (ResultsFileError, CheckpointError, KeyError, ValueError) as exc:
             log.failed("local_experts", path, exc)
     return found
@@ -327,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{family}: no stored results, skipped (produce them with: "
                   f"{PRODUCERS[family]})")
     print(summary(log.rows))
-    written = sum(status == "written" for _, _, status in log.rows)
+    written = sum(status.startswith("written") for _, _, status in log.rows)
     failed = sum(status.startswith("failed") for _, _, status in log.rows)
     print(f"{written} figures written, {len(log.rows) - written - failed} kept, {failed} failed; "
           f"in {args.out}")
