@@ -19,9 +19,13 @@ Families (``--only`` picks some) and what each reads:
   ``<results>/local_experts/figures.h5`` (gate regions, accuracy curves, responsibilities; one
   folder per stored entry).
 
-Figures go to ``<out>/<family>/...`` as PDF + PNG; existing files are kept unless ``--overwrite``.
+Figures go to ``<out>/<family>/...`` as PDF + PNG; existing files are kept unless ``--overwrite``
+or the stored results they are drawn from are newer than them.
 A family without stored results is skipped with the command that produces them; a stored file
-that cannot be drawn is reported in the summary and makes the exit status 1. Every figure is
+that cannot be drawn is reported in the summary and makes the exit status 1, and so is a stale
+one (:mod:`core.provenance`: computed from another network than the run's checkpoint now, or from
+inputs recomputed since; the summary names the command that refreshes it). Results of families
+whose producers record no provenance are drawn unchecked. Every figure is
 drawn by the same function the family's own script calls (``core.plotting``; training curves by
 ``core.plotting.training.plot_curves``), so the redrawn figures are identical to the scripts'.
 
@@ -45,7 +49,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from core.cli import cli_main, fail
-from core.io import ResultsFileError, list_runs, load_config, load_results
+from core.errors import CheckpointError
+from core.io import ResultsFileError, list_runs, load_config
 from core.plotting import apply_style, save_figure
 from core.plotting.local_experts import plot_epochs_to_criterion, vowel_figures
 from core.plotting.multi_task import (
@@ -58,6 +63,7 @@ from core.plotting.routing import routing_figures
 from core.plotting.tasks import plot_trials
 from core.plotting.timescales import plot_ablation, plot_curricula, plot_tau_vs_n
 from core.plotting.training import plot_curves, plot_rule_accuracy
+from core.provenance import load_current
 from core.tasks import generate_trials, get_preset, resolve_rules
 from core.training.trainer import Curves
 
@@ -74,8 +80,10 @@ PRODUCERS = {
                            "difficulty_runs.py, then mixture_of_pathways/analyze.py RUN",
     "local_experts": "python -m local_experts.table1 and python -m local_experts.figures",
 }
-MULTI_TASK_RESULTS = (("analysis.h5", analysis_figures), ("lesion.h5", lesion_figures),
-                      ("state_space_shift.h5", state_space_shift_figures))
+#: Stored results of a rule run: file, figures drawn from it, and the script that computes it.
+MULTI_TASK_RESULTS = (("analysis.h5", analysis_figures, "multiple_task_analysis.py"),
+                      ("lesion.h5", lesion_figures, "lesion.py"),
+                      ("state_space_shift.h5", state_space_shift_figures, "state_space_shift.py"))
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -100,40 +108,49 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 @dataclass
 class FigureLog:
-    """Saves figures under ``out`` (never replacing a file without ``overwrite``) and records
-    one row ``(family, figure path without suffix, status)`` per figure."""
+    """Saves figures under ``out`` and records one row ``(family, figure path without suffix,
+    status)`` per figure. An existing figure is replaced only with ``overwrite`` or when its
+    ``source`` (the stored results it is drawn from) is newer than it."""
 
     out: Path
     overwrite: bool = False
     rows: list[tuple[str, Path, str]] = field(default_factory=list)
 
-    def _target(self, family: str, stem: str) -> Path | None:
+    def _target(self, family: str, stem: str, source: Path | None) -> tuple[Path | None, str]:
         target = self.out / family / stem
-        if not self.overwrite and any(target.with_suffix(s).exists() for s in (".pdf", ".png")):
-            self.rows.append((family, target, "kept (exists; --overwrite replaces it)"))
-            return None
-        return target
+        existing = [p for p in (target.with_suffix(".pdf"), target.with_suffix(".png"))
+                    if p.exists()]
+        if not existing or self.overwrite:
+            return target, "written"
+        if source is not None and source.stat().st_mtime_ns > min(
+                p.stat().st_mtime_ns for p in existing):
+            return target, f"written (replaces a figure older than {source})"
+        self.rows.append((family, target, "kept (exists; --overwrite replaces it)"))
+        return None, ""
 
-    def figure(self, family: str, stem: str, fig: plt.Figure) -> None:
+    def figure(self, family: str, stem: str, fig: plt.Figure, source: Path | None = None
+               ) -> None:
         """Save ``fig`` as ``<out>/<family>/<stem>.{pdf,png}``."""
-        target = self._target(family, stem)
+        target, status = self._target(family, stem, source)
         if target is None:
             plt.close(fig)
             return
         save_figure(fig, target)
-        self.rows.append((family, target, "written"))
+        self.rows.append((family, target, status))
 
-    def figures(self, family: str, folder: str, figs: dict[str, plt.Figure]) -> None:
+    def figures(self, family: str, folder: str, figs: dict[str, plt.Figure],
+                source: Path | None = None) -> None:
         """Save every ``{stem: figure}`` under ``<family>/<folder>/``."""
         for stem, fig in figs.items():
-            self.figure(family, f"{folder}/{stem}" if folder else stem, fig)
+            self.figure(family, f"{folder}/{stem}" if folder else stem, fig, source)
 
-    def saved_by(self, family: str, stem: str, save: Callable[[Path], object]) -> None:
+    def saved_by(self, family: str, stem: str, save: Callable[[Path], object],
+                 source: Path | None = None) -> None:
         """Let ``save(path)`` write the figure (for helpers that save themselves)."""
-        target = self._target(family, stem)
+        target, status = self._target(family, stem, source)
         if target is not None:
             save(target)
-            self.rows.append((family, target, "written"))
+            self.rows.append((family, target, status))
 
     def failed(self, family: str, source: Path, error: Exception) -> None:
         """Record a stored result that could not be drawn (one-line reason)."""
@@ -212,21 +229,27 @@ def draw_rule_runs(args: argparse.Namespace, log: FigureLog, family: str) -> boo
         except (OSError, KeyError, ValueError) as exc:
             log.failed(family, run_dir / "curves.csv", exc)
             continue
-        log.saved_by(family, f"{name}/curves", partial(plot_curves, curves, title=name))
+        log.saved_by(family, f"{name}/curves", partial(plot_curves, curves, title=name),
+                     run_dir / "curves.csv")
         if family == "multi_task" and curves.val_accuracy:
             log.saved_by(family, f"{name}/accuracy_per_rule",
-                         partial(plot_stored_rule_accuracy, run_dir, curves, title=name))
+                         partial(plot_stored_rule_accuracy, run_dir, curves, title=name),
+                         run_dir / ("evaluation.csv" if (run_dir / "evaluation.csv").is_file()
+                                    else "validation.csv"))
         if family == "one_task":
             try:
-                log.figures(family, name, stage_figures(read_stages(run_dir / "stages"), name))
+                log.figures(family, name, stage_figures(read_stages(run_dir / "stages"), name),
+                            run_dir / "stages")
             except (OSError, KeyError, ValueError) as exc:
                 log.failed(family, run_dir / "stages", exc)
-        for filename, figures_of in MULTI_TASK_RESULTS:
+        for filename, figures_of, script in MULTI_TASK_RESULTS:
             path = run_dir / filename
             if path.is_file():
+                refresh = f"python multiple_task/{script} {name} --runs {args.runs} --overwrite"
                 try:
-                    log.figures(family, name, figures_of(load_results(path, name)))
-                except (ResultsFileError, KeyError, ValueError) as exc:
+                    log.figures(family, name, figures_of(load_current(path, name, refresh)),
+                                path)
+                except (ResultsFileError, CheckpointError, KeyError, ValueError) as exc:
                     log.failed(family, path, exc)
     return found
 
@@ -236,25 +259,26 @@ def draw_timescales(args: argparse.Namespace, log: FigureLog) -> bool:
     folder = args.results / "timescales"
     files = sorted(folder.glob("*.h5")) if folder.is_dir() else []
     found = False
+    load = partial(load_current, refresh=PRODUCERS["timescales"], required=False)
     for path in files:
         try:
             names = list_runs(path)
             if path.stem.startswith("curricula"):
-                fig, _ = plot_curricula({n: (load_results(path, n), load_config(path, n))
+                fig, _ = plot_curricula({n: (load(path, n), load_config(path, n))
                                          for n in names})
-                log.figure("timescales", path.stem, fig)
+                log.figure("timescales", path.stem, fig, path)
             elif path.stem.startswith("analysis"):
                 variance = float(load_config(path, names[0]).get("variance", 0.9))
                 log.figure("timescales", path.stem.replace("analysis", "tau_vs_N"),
-                           plot_tau_vs_n({n: load_results(path, n) for n in names}, variance))
+                           plot_tau_vs_n({n: load(path, n) for n in names}, variance), path)
             elif path.stem.startswith("ablation"):
                 for n in names:
                     log.figure("timescales", f"{path.stem}_{n}",
-                               plot_ablation(load_results(path, n), title=n))
+                               plot_ablation(load(path, n), title=n), path)
             else:
                 continue
             found = found or bool(names)
-        except (ResultsFileError, KeyError, ValueError, IndexError) as exc:
+        except (ResultsFileError, CheckpointError, KeyError, ValueError, IndexError) as exc:
             log.failed("timescales", path, exc)
             found = True
     return found
@@ -268,9 +292,10 @@ def draw_mixture_of_pathways(args: argparse.Namespace, log: FigureLog) -> bool:
             for name in list_runs(path):
                 found = True
                 layers = load_config(path, name)["model"]["layers"]
-                log.figures("mixture_of_pathways", name,
-                            routing_figures(load_results(path, name), layers))
-        except (ResultsFileError, KeyError, ValueError) as exc:
+                results = load_current(path, name, PRODUCERS["mixture_of_pathways"],
+                                       required=False)
+                log.figures("mixture_of_pathways", name, routing_figures(results, layers), path)
+        except (ResultsFileError, CheckpointError, KeyError, ValueError) as exc:
             log.failed("mixture_of_pathways", path, exc)
             found = True
     return found
@@ -291,7 +316,7 @@ def draw_local_experts(args: argparse.Namespace, log: FigureLog) -> bool:
                       ("epochs_mean", "epochs_sd", "converged", "runs", "test_accuracy_mean")}
             log.figure("local_experts", "table1_epochs", plot_epochs_to_criterion(
                 [r["system"] for r in rows], column["epochs_mean"], column["epochs_sd"],
-                column["converged"], column["runs"], column["test_accuracy_mean"]))
+                column["converged"], column["runs"], column["test_accuracy_mean"]), path)
         except (OSError, KeyError, ValueError) as exc:
             log.failed("local_experts", path, exc)
     path = folder / "figures.h5"
@@ -299,8 +324,9 @@ def draw_local_experts(args: argparse.Namespace, log: FigureLog) -> bool:
         found = True
         try:
             for name in list_runs(path):
-                log.figures("local_experts", name, vowel_figures(load_results(path, name)))
-        except (ResultsFileError, KeyError, ValueError) as exc:
+                results = load_current(path, name, PRODUCERS["local_experts"], required=False)
+                log.figures("local_experts", name, vowel_figures(results), path)
+        except (ResultsFileError, CheckpointError, KeyError, ValueError) as exc:
             log.failed("local_experts", path, exc)
     return found
 
@@ -335,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{family}: no stored results, skipped (produce them with: "
                   f"{PRODUCERS[family]})")
     print(summary(log.rows))
-    written = sum(status == "written" for _, _, status in log.rows)
+    written = sum(status.startswith("written") for _, _, status in log.rows)
     failed = sum(status.startswith("failed") for _, _, status in log.rows)
     print(f"{written} figures written, {len(log.rows) - written - failed} kept, {failed} failed; "
           f"in {args.out}")

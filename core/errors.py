@@ -16,6 +16,11 @@ class ResultsFileError(RuntimeError):
     """A results file is missing, corrupted or lacks the requested entry (one-line message)."""
 
 
+class StaleResultsError(ResultsFileError):
+    """Stored results were computed from another network or input than the one now on disk
+    (one-line message naming the command that refreshes them; see :mod:`core.provenance`)."""
+
+
 class RunExistsError(RuntimeError):
     """The run folder already holds a run and neither resume nor overwrite was asked for."""
 

@@ -3,11 +3,15 @@
 One file holds one group per run (``/<run name>``); inside it, nested dicts of arrays become
 sub-groups and datasets. Every non-scalar dataset is compressed with Blosc/Zstd (bit-shuffled)
 from ``hdf5plugin`` and carries a Fletcher-32 checksum, so a flipped byte is detected on read.
-The run's config is stored as a JSON string attribute ``config`` on the run group.
+The run's config is stored as a JSON string attribute ``config`` on the run group, and what the
+results were computed from (:mod:`core.provenance`) as the JSON attribute ``provenance``, to which
+:func:`save_results` adds ``results``, a SHA-256 digest of the stored arrays (a later result
+computed from this one records it, so a recomputed input makes it stale).
 
 Writes are atomic: the whole file is written to a temporary name in the same folder and renamed
 with ``os.replace`` (:func:`core.fileio.atomic_path`), so a crash never leaves a half-written
-file. An existing entry is never overwritten silently (``overwrite=True`` is required).
+file. An existing entry is never overwritten silently (``overwrite=True`` is required); with
+``overwrite=True`` an unreadable file is replaced by a new one.
 
 A file that cannot be read (not HDF5, truncated, failed checksum) raises :class:`ResultsFileError`
 whose message is one line (a script wrapped in :func:`core.cli.cli_main` prints it as
@@ -16,6 +20,7 @@ whose message is one line (a script wrapped in :func:`core.cli.cli_main` prints 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -35,6 +40,8 @@ __all__ = [
     "save_results",
     "load_results",
     "load_config",
+    "load_provenance",
+    "results_digest",
     "list_runs",
 ]
 
@@ -75,8 +82,31 @@ def _write_value(group: h5py.Group, key: str, value: Any) -> None:
         group.create_dataset(key, data=array, fletcher32=True, **_COMPRESSION)
 
 
+def results_digest(results: Mapping[str, Any]) -> str:
+    """SHA-256 (hex) of a nested mapping of arrays: keys, dtypes, shapes and values."""
+    digest = hashlib.sha256()
+
+    def feed(prefix: str, value: Any) -> None:
+        if isinstance(value, Mapping):
+            for key in sorted(value):
+                feed(f"{prefix}/{key}", value[key])
+            return
+        array = np.asarray(value)
+        if array.dtype.kind in "OU":
+            data = "\0".join(str(v) for v in array.ravel()).encode("utf-8")
+        else:
+            data = np.ascontiguousarray(array).tobytes()
+        digest.update(f"{prefix}|{array.dtype.kind}{array.dtype.itemsize}|{array.shape}|"
+                      .encode())
+        digest.update(data)
+
+    feed("", results)
+    return digest.hexdigest()
+
+
 def save_results(path: str | os.PathLike, run_name: str, results: Mapping[str, Any],
-                 config: Mapping[str, Any] | None = None, overwrite: bool = False) -> Path:
+                 config: Mapping[str, Any] | None = None, overwrite: bool = False,
+                 provenance: Mapping[str, Any] | None = None) -> Path:
     """Store ``results`` under ``/<run_name>`` of the HDF5 file ``path`` (created if absent).
 
     Args:
@@ -85,20 +115,27 @@ def save_results(path: str | os.PathLike, run_name: str, results: Mapping[str, A
         results: nested mapping of array-likes (numeric, bool or string); sub-mappings become
             sub-groups.
         config: JSON-able mapping stored as the ``config`` attribute of the run group.
-        overwrite: replace an existing ``run_name`` entry; otherwise FileExistsError.
+        overwrite: replace an existing ``run_name`` entry (otherwise FileExistsError), and a file
+            that cannot be read (otherwise :class:`ResultsFileError`, whose message says so).
+        provenance: what the results were computed from (:func:`core.provenance.record`), stored
+            as the ``provenance`` attribute with ``results`` (:func:`results_digest`) added.
 
     Returns the file path. The file is rewritten atomically (temp file + ``os.replace``).
     """
     path = Path(path)
     _validate_key(run_name)
     config_json = json.dumps(dict(config) if config is not None else {}, sort_keys=True)
-    with atomic_path(path) as tmp:
-        if path.exists():
+    mode = "w"
+    if path.exists():
+        try:
             _check_readable(path)
-            shutil.copyfile(path, tmp)
             mode = "a"
-        else:
-            mode = "w"
+        except ResultsFileError as exc:
+            if not overwrite:
+                raise ResultsFileError(f"{exc}; pass --overwrite to replace the file") from None
+    with atomic_path(path) as tmp:
+        if mode == "a":
+            shutil.copyfile(path, tmp)
         with h5py.File(tmp, mode) as f:
             if run_name in f:
                 if not overwrite:
@@ -107,6 +144,9 @@ def save_results(path: str | os.PathLike, run_name: str, results: Mapping[str, A
                 del f[run_name]
             group = f.create_group(run_name)
             group.attrs["config"] = config_json
+            if provenance is not None:
+                group.attrs["provenance"] = json.dumps(
+                    {**provenance, "results": results_digest(results)}, sort_keys=True)
             for key, value in results.items():
                 _write_value(group, key, value)
     return path
@@ -169,6 +209,16 @@ def load_config(path: str | os.PathLike, run_name: str) -> dict[str, Any]:
     if not path.is_file():
         raise ResultsFileError(_one_line(path, "no such results file"))
     return _open_run(path, run_name, lambda g: json.loads(g.attrs.get("config", "{}")))
+
+
+def load_provenance(path: str | os.PathLike, run_name: str) -> dict[str, Any] | None:
+    """The provenance record stored with ``run_name`` in ``path``, or None if it has none
+    (see :mod:`core.provenance`)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ResultsFileError(_one_line(path, "no such results file"))
+    text = _open_run(path, run_name, lambda g: g.attrs.get("provenance"))
+    return json.loads(text) if text is not None else None
 
 
 def list_runs(path: str | os.PathLike) -> list[str]:

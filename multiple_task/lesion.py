@@ -6,7 +6,10 @@ cluster pair and the synapse (modulation) clusters, each as zeroed W and as froz
 lesion against ``--random`` size-matched random lesions (effect = random − cluster accuracy);
 then pruning of the lowest-magnitude weights from 0 to 99.9 %. Accuracy and cost are measured
 per rule on fresh trials; the loaded model is never modified (lesions act on copies). Results
-go to ``<runs>/<NAME>/lesion.h5``; draw them with ``lesion_plot.py``.
+go to ``<runs>/<NAME>/lesion.h5`` with what they were computed from (the checkpoint's digest and
+the analysis entry: :mod:`core.provenance`); draw them with ``lesion_plot.py``. Clusters of an
+analysis that no longer matches the checkpoint are refused; stale lesion results are recomputed,
+current ones kept unless ``--overwrite``.
 
 Example::
 
@@ -34,11 +37,14 @@ from core.cli import (
     fail,
     set_threads,
 )
-from core.io import load_results, save_results
+from core.io import save_results
+from core.provenance import claim, load_current, record
 from core.tasks import generate_trials
+from core.training.trainer import CHECKPOINT_FILE
 
 PRUNE_FRACTIONS = (0.0, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.999)
 RESULTS_FILE = "lesion.h5"
+ANALYSIS_FILE = "analysis.h5"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -55,7 +61,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-pairs", action="store_true", help="skip input × hidden cluster pairs")
     p.add_argument("--no-synapses", action="store_true", help="skip synapse-cluster lesions")
     p.add_argument("--overwrite", action="store_true",
-                   help="replace this run's entry in an existing lesion.h5")
+                   help="recompute this run's entry of lesion.h5 although it is current, or "
+                        "replace an unreadable lesion.h5")
     p.add_argument("--seed", type=int, default=0, help="seed of trials and random lesions")
     add_threads_argument(p)
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
@@ -69,11 +76,23 @@ def unit_clusters(entry: dict) -> dict[str, np.ndarray]:
             if (labels == c).any()}
 
 
-def lesion_run(name: str, args: argparse.Namespace) -> None:
-    """All lesions of one run."""
+def current_analysis(name: str, runs: str) -> dict:
+    """The run's stored analysis after checking it describes the checkpoint now in its folder
+    (one-line error naming the command that refreshes it otherwise)."""
+    return load_current(resolve_run(runs, name) / ANALYSIS_FILE, name,
+                        f"python multiple_task/multiple_task_analysis.py {name} --runs {runs} "
+                        "--overwrite")
+
+
+def lesion_run(name: str, args: argparse.Namespace, note: str | None = None) -> None:
+    """All lesions of one run (``note``: what :func:`claim` said is replaced)."""
     run_dir = resolve_run(args.runs, name)
-    analysis = load_results(run_dir / "analysis.h5", name)
     model, task, run_config = load_trained(run_dir)
+    analysis = current_analysis(name, args.runs)
+    if note is not None:
+        print(note)
+    provenance = record(run_dir / RESULTS_FILE, run_dir / CHECKPOINT_FILE,
+                        inputs=[(run_dir / ANALYSIS_FILE, name)])
     rng = np.random.default_rng(args.seed)
     trials = {r: generate_trials(r, task, args.trials, rng) for r in task.rules}
     progress = not args.no_progress
@@ -104,7 +123,7 @@ def lesion_run(name: str, args: argparse.Namespace) -> None:
                                                      progress=progress)
     results["pruning"] = pruning_curve(model, trials, task, PRUNE_FRACTIONS, progress=progress)
     out = save_results(run_dir / RESULTS_FILE, name, results, config=run_config,
-                       overwrite=args.overwrite)
+                       overwrite=True, provenance=provenance)
     effect = results["hidden_weights"]["effect"]
     print(f"{name}: {len(hidden)} hidden clusters, largest effect {effect.max():+.2f} "
           f"(rule {task.rules[int(np.argmax(effect.max(axis=1)))]}); results in {out}")
@@ -117,8 +136,13 @@ def main(argv: list[str] | None = None) -> None:
     if args.random < 1 or args.trials < 1:
         fail("--random and --trials must be >= 1")
     set_threads(args.threads)
+    notes = {}
+    for name in args.names:  # every input and output checked before the long work
+        load_trained(resolve_run(args.runs, name))
+        current_analysis(name, args.runs)
+        notes[name] = claim(resolve_run(args.runs, name) / RESULTS_FILE, name, args.overwrite)
     for name in args.names:
-        lesion_run(name, args)
+        lesion_run(name, args, notes[name])
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Draw the lesion results of runs: rules × clusters accuracy-change maps and pruning curves.
 
-Reads ``<runs>/<NAME>/lesion.h5`` (written by ``lesion.py``) and draws, into
+Reads ``<runs>/<NAME>/lesion.h5`` (written by ``lesion.py``; refused, with the command that
+refreshes it, when it no longer matches the run's checkpoint or analysis) and draws, into
 ``<runs>/<NAME>/figures/`` (or ``--figures``): ``lesion_hidden_weights``,
 ``lesion_hidden_activity``, for MPNs ``lesion_input_weights``, ``lesion_pairs`` (mean over rules,
 input × hidden clusters), ``lesion_synapses_weights`` / ``lesion_synapses_freeze``, and
@@ -19,9 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from core.cli import KNOWN_ERRORS, add_trained_runs_arguments, cli_main
-from core.io import load_results
 from core.plotting import apply_style, save_figure
 from core.plotting.multi_task import lesion_figures
+from core.provenance import load_current
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -33,7 +34,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def draw(name: str, runs: Path, figures: Path | None) -> tuple[list[Path], dict]:
     """Every lesion figure of one run; returns the written paths and the loaded results."""
-    res = load_results(runs / name / "lesion.h5", name)
+    res = load_current(runs / name / "lesion.h5", name,
+                       f"python multiple_task/lesion.py {name} --runs {runs} --overwrite")
     folder = figures or runs / name / "figures"
     written: list[Path] = []
     apply_style()

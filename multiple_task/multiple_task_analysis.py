@@ -5,7 +5,9 @@ For each run NAME under ``--runs``: task variance of the input-embedding units, 
 their silhouette curves and permutation-null quality; the plastic-weight structure (rows and
 columns of W, rows of the trial-averaged M at the end of stim1); PCA of hidden activity, task-set
 geometry and rule-input compositionality. Results go to ``<runs>/<NAME>/analysis.h5`` (keyed by
-the run name), figures to ``<runs>/<NAME>/figures/`` (or ``--figures``).
+the run name, with the digest of the checkpoint they describe: :mod:`core.provenance`), figures
+to ``<runs>/<NAME>/figures/`` (or ``--figures``). Stored results of the same network are kept
+unless ``--overwrite``; stale ones (the run was trained further or again) are recomputed.
 
 Example::
 
@@ -52,6 +54,8 @@ from core.cli import (
 from core.io import save_results
 from core.plotting import apply_style, save_figure
 from core.plotting.multi_task import TASK_SET, analysis_figures
+from core.provenance import claim, record
+from core.training.trainer import CHECKPOINT_FILE
 
 RESULTS_FILE = "analysis.h5"
 
@@ -71,7 +75,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-synapses", action="store_true",
                    help="skip the task variance and clusters of M and W ⊙ M")
     p.add_argument("--overwrite", action="store_true",
-                   help="replace this run's entry in an existing analysis.h5")
+                   help="recompute this run's entry of analysis.h5 although it is current, "
+                        "or replace an unreadable analysis.h5")
     p.add_argument("--seed", type=int, default=0, help="seed of trials and clustering (default 0)")
     add_threads_argument(p)
     return p.parse_args(argv)
@@ -87,10 +92,14 @@ def clusters_to_dict(fit: TaskVarianceClustering) -> dict[str, np.ndarray]:
     return out
 
 
-def analyse(name: str, args: argparse.Namespace) -> None:
-    """Analyse one run and write its results and figures."""
+def analyse(name: str, args: argparse.Namespace, note: str | None = None) -> None:
+    """Analyse one run and write its results and figures (``note``: what :func:`claim` said is
+    replaced, printed once the run is loaded)."""
     run_dir = resolve_run(args.runs, name)
     model, task, run_config = load_trained(run_dir)
+    if note is not None:
+        print(note)
+    provenance = record(run_dir / RESULTS_FILE, run_dir / CHECKPOINT_FILE)
     rng = np.random.default_rng(args.seed)
     rules = list(task.rules)
     trials = noise_free_trials(task, rules, rng)
@@ -165,7 +174,7 @@ def analyse(name: str, args: argparse.Namespace) -> None:
                                            "accuracy": np.asarray(accs)}
     results["state_space"] = state_space
     out = save_results(run_dir / RESULTS_FILE, name, results, config=run_config,
-                       overwrite=args.overwrite)
+                       overwrite=True, provenance=provenance)
     draw(results, Path(args.figures) if args.figures else run_dir / "figures")
     print(f"{name}: results in {out}")
     for pop in clusters:
@@ -198,8 +207,12 @@ def main(argv: list[str] | None = None) -> None:
     if args.permutations < 1 or args.k_max < 2:
         fail("--permutations must be >= 1 and --k-max >= 2")
     set_threads(args.threads)
+    notes = {}
+    for name in args.names:  # every input and output checked before the work
+        load_trained(resolve_run(args.runs, name))
+        notes[name] = claim(resolve_run(args.runs, name) / RESULTS_FILE, name, args.overwrite)
     for name in args.names:
-        analyse(name, args)
+        analyse(name, args, notes[name])
 
 
 if __name__ == "__main__":

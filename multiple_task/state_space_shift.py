@@ -5,8 +5,10 @@ trial of each preceding task in the same sequence (for an MPN, M then carries th
 trial's trace; for an RNN, the hidden state). The shift is the mean distance between the
 trial-averaged probe trajectories (after fixation) with and without the preceding trial,
 relative to the trajectory's own spread; the probe accuracy after each preceding task is kept
-too. Results go to ``<runs>/<NAME>/state_space_shift.h5``, the heat maps to
-``<runs>/<NAME>/figures/state_space_shift`` and ``state_space_shift_accuracy``.
+too. Results go to ``<runs>/<NAME>/state_space_shift.h5`` (with the digest of the checkpoint they
+describe: :mod:`core.provenance`; stale results are recomputed, current ones kept unless
+``--overwrite``), the heat maps to ``<runs>/<NAME>/figures/state_space_shift`` and
+``state_space_shift_accuracy``.
 
 Example::
 
@@ -28,7 +30,9 @@ from core.cli import add_threads_argument, cli_main, set_threads
 from core.io import save_results
 from core.plotting import apply_style, save_figure
 from core.plotting.multi_task import state_space_shift_figures
+from core.provenance import claim, record
 from core.tasks import accuracy, generate_trials, resolve_rules
+from core.training.trainer import CHECKPOINT_FILE
 
 RESULTS_FILE = "state_space_shift.h5"
 
@@ -46,7 +50,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--figures", default=None,
                    help="figure folder (default: <runs>/<NAME>/figures)")
     p.add_argument("--overwrite", action="store_true",
-                   help="replace this run's entry in an existing state_space_shift.h5")
+                   help="recompute this run's entry of state_space_shift.h5 although it is "
+                        "current, or replace an unreadable state_space_shift.h5")
     p.add_argument("--seed", type=int, default=0, help="seed of the preceding trials")
     add_threads_argument(p)
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -70,6 +75,10 @@ def main(argv: list[str] | None = None) -> None:
     set_threads(args.threads)
     run_dir = resolve_run(args.runs, args.name)
     model, task, run_config = load_trained(run_dir)
+    note = claim(run_dir / RESULTS_FILE, args.name, args.overwrite)
+    if note is not None:
+        print(note)
+    provenance = record(run_dir / RESULTS_FILE, run_dir / CHECKPOINT_FILE)
     probes = _rules(args.probes, list(task.rules))
     previous = _rules(args.previous, list(task.rules))
     rng = np.random.default_rng(args.seed)
@@ -91,7 +100,7 @@ def main(argv: list[str] | None = None) -> None:
     results = {"probes": np.asarray(probes), "previous": np.asarray(previous),
                "shift": shift, "accuracy": acc}
     out = save_results(run_dir / RESULTS_FILE, args.name, results, config=run_config,
-                       overwrite=args.overwrite)
+                       overwrite=True, provenance=provenance)
     apply_style()
     folder = Path(args.figures) if args.figures else run_dir / "figures"
     for stem, fig in state_space_shift_figures(results).items():

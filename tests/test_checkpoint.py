@@ -1,4 +1,6 @@
 import json
+import os
+import pickle
 
 import numpy as np
 import pytest
@@ -111,3 +113,30 @@ def test_json_helpers(tmp_path):
     path.write_text("{broken")
     with pytest.raises(CheckpointError, match="unreadable JSON"):
         load_json(path)
+
+
+class _System:
+    def __reduce__(self):  # unpickling would run a shell command (module posix is blocked)
+        return (os.system, ("echo pwned",))
+
+
+def _raw_pickle(path, obj):  # a plain pickle (no torch zip container), protocol 4
+    path.write_bytes(pickle.dumps(obj, protocol=4))
+
+
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
+@pytest.mark.parametrize("payload,write", [
+    ({"w": torch.zeros(2), "run": _System()}, torch.save),
+    ({"w": np.zeros(3)}, torch.save),
+    ({"w": _System()}, lambda obj, path: _raw_pickle(path, obj)),
+])
+def test_refusal_of_an_untrusted_checkpoint_never_advises_unsafe_loading(tmp_path, payload,
+                                                                          write):
+    path = tmp_path / "crafted.pt"
+    write(payload, path)
+    with pytest.raises(CheckpointError, match="refused") as info:
+        load_checkpoint(path)
+    message = str(info.value)
+    assert "\n" not in message and str(path) in message
+    for advice in ("weights_only", "trust", "safe_globals", "Re-running"):
+        assert advice not in message.replace(str(path), "")

@@ -88,3 +88,21 @@ def test_bad_keys_and_values_are_rejected(tmp_path):
     with pytest.raises(TypeError):
         save_results(tmp_path / "a.h5", "run", {"x": np.array([object()])})
     assert not (tmp_path / "a.h5").exists()
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncate", "flip"])
+def test_corrupted_file_is_replaced_with_overwrite_and_the_refusal_says_so(tmp_path, damage):
+    path = tmp_path / "bad.h5"
+    save_results(path, "run", {"x": np.random.default_rng(1).random(4000)})
+    if damage == "garbage":
+        path.write_bytes(b"this is not an hdf5 file at all" * 10)
+    elif damage == "truncate":
+        path.write_bytes(path.read_bytes()[:700])
+    else:
+        _flip_data_byte(path)
+    with pytest.raises(ResultsFileError, match="pass --overwrite to replace the file$") as info:
+        save_results(path, "run", {"x": np.ones(3)})
+    assert "\n" not in str(info.value)
+    save_results(path, "run", {"x": np.ones(3)}, overwrite=True)
+    np.testing.assert_array_equal(load_results(path, "run")["x"], np.ones(3))
+    assert list_runs(path) == ["run"]

@@ -1,6 +1,7 @@
 """paper_plot.py end to end: tiny stored results of every family, redrawn without recomputation."""
 
 import csv
+import os
 import sys
 from pathlib import Path
 
@@ -176,3 +177,21 @@ def test_bad_arguments_exit_cleanly(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(SystemExit, match="^error: --out .* is a file"):
         paper_plot.main(["--out", str(tmp_path / "file")])
+
+
+def test_a_kept_figure_older_than_its_stored_results_is_redrawn(tmp_path, capsys):
+    source = tmp_path / "analysis.h5"
+    source.write_bytes(b"results")
+    log = paper_plot.FigureLog(tmp_path / "figs")
+    figure = tmp_path / "figs" / "multi_task" / "map.png"
+
+    def draw():
+        fig, ax = paper_plot.plt.subplots()
+        ax.plot([0, 1], [1, 0])
+        log.figure("multi_task", "map", fig, source)
+        return figure.stat().st_mtime_ns
+
+    first = draw()
+    assert draw() == first and log.rows[-1][2].startswith("kept")  # results older: kept
+    os.utime(source, ns=(first + 10**9, first + 10**9))  # the results are refreshed
+    assert draw() > first and log.rows[-1][2] == f"written (replaces a figure older than {source})"

@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import pickle
 import re
 from pathlib import Path
 from typing import Any
@@ -53,7 +54,8 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """Load a checkpoint written by :func:`save_checkpoint` onto the CPU, running no stored code.
 
     CheckpointError (one line) if the file is missing, truncated/corrupt, or needs unpickling of
-    anything but plain data (e.g. a crafted payload with ``__reduce__``).
+    anything but plain data (e.g. a crafted payload with ``__reduce__``); a refusal names what the
+    file would run and never passes on torch's advice to retry with ``weights_only=False``.
     """
     path = Path(path)
     if not path.is_file():
@@ -61,13 +63,11 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - any failure to read is reported the same way
-        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(e))
-        if found:
-            raise CheckpointError(
-                f"{path}: refused, the file would run or build {found[1]!r} when unpickled "
-                "(not a plain-tensor checkpoint)"
-            ) from None
-        raise CheckpointError(f"{path}: corrupt or unreadable checkpoint ({_reason(e)})") from None
+        if isinstance(e, pickle.UnpicklingError) or "weights_only" in str(e):
+            raise CheckpointError(f"{path}: refused, {_refusal(str(e))}: not a plain-tensor "
+                                  "checkpoint (or a corrupt one), so it is not loaded") from None
+        raise CheckpointError(f"{path}: corrupt or unreadable checkpoint ({_first_line(e)})"
+                              ) from None
     if not isinstance(payload, dict):
         raise CheckpointError(f"{path}: expected a dict payload, found {type(payload).__name__}")
     return payload
@@ -136,6 +136,13 @@ def _first_line(e: BaseException) -> str:
     return f"{type(e).__name__}: {text[0]}" if text else type(e).__name__
 
 
-def _reason(e: BaseException) -> str:
-    found = re.search(r"Unsupported [^\n]*", str(e))
-    return found[0].strip() if found else _first_line(e)
+def _refusal(text: str) -> str:
+    """What torch's weights-only unpickler refused (from its message ``text``), without its advice
+    to load the file unsafely (``weights_only=False``) or to allow-list what it would run."""
+    found = re.search(r"GLOBAL (\S+)", text)
+    if found:
+        return f"the file would run or build {found[1]!r} when unpickled"
+    found = re.search(r"Unsupported operand (\d+)", text)
+    if found:
+        return f"the file uses pickle instruction {found[1]}, which plain data never needs"
+    return "the file holds more than tensors, numbers, strings, lists and dicts"

@@ -67,6 +67,10 @@ VALIDATION_FILE = "validation.csv"
 EVALUATION_FILE = "evaluation.csv"  # accuracy on fresh trials after training (score_table_csv)
 RUN_FILES = (CHECKPOINT_FILE, CONFIG_FILE, CURVES_FILE, VALIDATION_FILE, EVALUATION_FILE)
 STAGES_DIR = "stages"  # StageRecorder's sub-folder of a run
+#: What a run folder holds besides RUN_FILES that is derived from the run (cleared on overwrite):
+#: sub-folders, and files by suffix (stored results, figures).
+DERIVED_DIRS = (STAGES_DIR, "figures")
+DERIVED_SUFFIXES = (".h5", ".png", ".pdf")
 
 LossFn = Callable[[torch.nn.Module, Any], tuple[torch.Tensor, Any]]
 
@@ -251,7 +255,8 @@ class Trainer:
         """Claim the run folder; returns True if training resumed from a checkpoint.
 
         An existing run is continued (``resume``, after checking its stored config matches apart
-        from ``n_steps``/``target_accuracy``), replaced (``overwrite``), or refused with
+        from ``n_steps``/``target_accuracy``), replaced (``overwrite``: :func:`clear_run` first
+        removes it and everything derived from it in its folder), or refused with
         :class:`RunExistsError`. With ``resume`` and no checkpoint yet, training starts afresh.
         """
         if self.run_dir is None:
@@ -262,10 +267,7 @@ class Trainer:
                 f"{self.run_dir} already holds a run ({', '.join(existing)}); pass --resume to "
                 "continue it or --overwrite to replace it")
         if existing and overwrite and not resume:
-            for f in existing:
-                (self.run_dir / f).unlink()
-            if (self.run_dir / STAGES_DIR).is_dir():  # a replaced run's stages must not linger
-                shutil.rmtree(self.run_dir / STAGES_DIR)
+            clear_run(self.run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         if resume and (self.run_dir / CHECKPOINT_FILE).exists():
             stored = load_json(self.run_dir / CONFIG_FILE)
@@ -524,6 +526,21 @@ class RuleTraining:
                                         dtype=float)
 
 
+def clear_run(run_dir: str | Path) -> None:
+    """Remove a run and everything derived from it from its folder: :data:`RUN_FILES`, the
+    sub-folders :data:`DERIVED_DIRS` (stages, figures) and the files ending in
+    :data:`DERIVED_SUFFIXES` (analysis/lesion/state-space results, figures). Other files stay."""
+    run_dir = Path(run_dir)
+    for f in RUN_FILES:
+        (run_dir / f).unlink(missing_ok=True)
+    for d in DERIVED_DIRS:
+        if (run_dir / d).is_dir():
+            shutil.rmtree(run_dir / d)
+    for f in run_dir.iterdir():
+        if f.is_file() and f.suffix in DERIVED_SUFFIXES:
+            f.unlink()
+
+
 def _field_defaults(config: Any) -> dict[str, Any]:
     """The plain default of each field of a dataclass ``config`` that has one."""
     if not dataclasses.is_dataclass(config):
@@ -572,7 +589,8 @@ def load_run(run_dir: str | Path) -> tuple[torch.nn.Module, dict[str, Any], dict
 
     Returns ``(model, config, payload)``: the model (CPU, eval mode) built with
     :func:`core.models.build_model` from the stored ``model_kind``/``model`` config, the run's
-    full config and the checkpoint payload (step, curves, ...).
+    full config and the checkpoint payload (step, curves, ...). The checkpoint must belong to its
+    folder (:func:`check_run_folder`).
     """
     from core.models import build_model
 
@@ -581,9 +599,32 @@ def load_run(run_dir: str | Path) -> tuple[torch.nn.Module, dict[str, Any], dict
     config = payload.get("config", {})
     if "model_kind" not in config or "model" not in config:
         raise CheckpointError(f"{path}: no model_kind/model config stored")
+    check_run_folder(run_dir, config)
     model = build_model(config["model_kind"], config["model"])
     load_model_state(model, payload["model"], source=str(path))
     return model.eval(), config, payload
+
+
+def check_run_folder(run_dir: str | Path, config: Mapping[str, Any]) -> None:
+    """CheckpointError (one line) unless the run config stored in a checkpoint (``config``), the
+    folder's ``config.json`` and the folder's name describe the same run: the stored name (when
+    there is one) is the folder's, and the two configs agree apart from the step budget
+    (``n_steps``/``target_accuracy``, which ``--resume`` may change). Tensor shapes against the
+    model config are checked when they are loaded (:func:`load_model_state`).
+    """
+    run_dir = Path(run_dir)
+    stored_name = config.get("name")
+    if stored_name is not None and stored_name != run_dir.name:
+        raise CheckpointError(f"{run_dir / CHECKPOINT_FILE} holds run {stored_name!r}, not the "
+                              f"folder's {run_dir.name!r}; put each checkpoint in its own run's "
+                              "folder")
+    difference = _first_difference(load_json(run_dir / CONFIG_FILE), dict(config), "",
+                                   {"n_steps", "target_accuracy"})
+    if difference is not None:
+        difference = difference.replace(": stored ", ": config.json has ", 1).replace(
+            ", now ", ", the checkpoint ", 1)
+        raise CheckpointError(f"{run_dir / CHECKPOINT_FILE} does not match its "
+                              f"{CONFIG_FILE} ({difference})")
 
 
 def accuracy_table(scores: Mapping[str, RuleScore]) -> str:

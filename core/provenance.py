@@ -1,0 +1,201 @@
+"""What a stored result was computed from, and whether it still describes the network on disk.
+
+A producer passes ``record(results_path, checkpoint, inputs)`` to
+:func:`core.io.save_results`; the entry's ``provenance`` attribute then holds:
+
+- ``checkpoint``: the checkpoint the results were computed from, relative to the results file's
+  folder (so a run folder can be moved as a whole), or None for results computed without one
+  (e.g. a training history stored by the training script itself);
+- ``network``: :func:`network_digest` of that checkpoint — SHA-256 of its model tensors (names,
+  dtypes, shapes, bytes) and the run config stored in it — and ``step``, its training step;
+- ``inputs``: the stored results it used, each ``{"file", "run", "results"}`` with the file
+  relative to the results file's folder and ``results`` the digest of that entry's arrays
+  (:func:`core.io.results_digest`, added by ``save_results`` to every record);
+- ``code``: :func:`code_version` (package version and git commit), kept for the record only:
+  results computed by older code from the same network stay valid.
+
+A consumer loads through :func:`load_current`, which refuses with one line naming the command that
+refreshes the results (:class:`core.errors.StaleResultsError`) when the checkpoint now on disk has
+another digest (trained again with ``--overwrite``, resumed, replaced), an input was recomputed
+since, or the entry records no provenance. A producer calls :func:`claim` before its work: an
+up-to-date entry is kept unless ``overwrite``; a stale one is recomputed.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import subprocess
+from collections.abc import Iterable, Mapping
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from core.errors import ResultsFileError, StaleResultsError
+from core.io import list_runs, load_provenance, load_results
+
+__all__ = ["checkpoint_digest", "claim", "code_version", "load_current", "network_digest",
+           "record", "stale_reason"]
+
+PACKAGE = "mtplab"
+
+
+@functools.lru_cache(maxsize=1)
+def code_version() -> str:
+    """``"mtplab <version>"`` plus ``" git <commit>[-dirty]"`` when the code is a git checkout."""
+    try:
+        version = f"{PACKAGE} {metadata.version(PACKAGE)}"
+    except metadata.PackageNotFoundError:
+        version = f"{PACKAGE} (not installed)"
+    root = Path(__file__).resolve().parents[1]
+    if not (root / ".git").exists():
+        return version
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(root), "describe", "--always", "--dirty", "--abbrev=12"],
+            capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return version
+    return f"{version} git {commit}" if commit else version
+
+
+def network_digest(state: Mapping[str, torch.Tensor | np.ndarray], config: Mapping[str, Any]
+                   ) -> str:
+    """SHA-256 (hex) of a model's tensors ``{name: tensor}`` (names, dtypes, shapes, bytes) and its
+    JSON-able run ``config`` (key-sorted)."""
+    digest = hashlib.sha256()
+    for name in sorted(state):
+        tensor = torch.as_tensor(state[name]).detach().cpu().contiguous()
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    digest.update(json.dumps(config, sort_keys=True, default=str).encode())
+    return digest.hexdigest()
+
+
+def checkpoint_digest(path: str | os.PathLike) -> tuple[str, int]:
+    """``(network_digest, step)`` of a training checkpoint (its ``model`` tensors and ``config``).
+
+    Cached per file version (path, inode, size, modification and change times). CheckpointError
+    (one line) if the file is missing or unreadable.
+    """
+    path = Path(path).resolve()
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        from core.errors import CheckpointError
+
+        raise CheckpointError(f"{path}: no such checkpoint") from None
+    return _checkpoint_digest(path, (stat.st_ino, stat.st_size, stat.st_mtime_ns,
+                                     stat.st_ctime_ns))
+
+
+@functools.lru_cache(maxsize=64)
+def _checkpoint_digest(path: Path, version: tuple[int, ...]) -> tuple[str, int]:
+    from core.training.checkpoint import load_checkpoint
+
+    payload = load_checkpoint(path)
+    return (network_digest(payload.get("model", {}), payload.get("config", {})),
+            int(payload.get("step", -1)))
+
+
+def record(results_path: str | os.PathLike, checkpoint: str | os.PathLike | None,
+           inputs: Iterable[tuple[str | os.PathLike, str]] = ()) -> dict[str, Any]:
+    """The provenance of results about to be stored in ``results_path``, computed from the
+    network in ``checkpoint`` (None: from no stored network) and the stored results ``inputs``
+    (``(file, run name)`` pairs, e.g. the clusters a lesion study used). Pass it as
+    ``save_results(..., provenance=...)``.
+
+    ResultsFileError if an input entry is missing or records no provenance.
+    """
+    folder = Path(results_path).parent
+    digest, step = checkpoint_digest(checkpoint) if checkpoint is not None else (None, None)
+    used = []
+    for file, run in inputs:
+        stored = load_provenance(file, run)
+        if stored is None or "results" not in stored:
+            raise ResultsFileError(f"{file}: results for run {run!r} record no provenance")
+        used.append({"file": os.path.relpath(file, folder), "run": run,
+                     "results": stored["results"]})
+    return {"checkpoint": os.path.relpath(checkpoint, folder) if checkpoint is not None else None,
+            "network": digest, "step": step, "inputs": used, "code": code_version()}
+
+
+def stale_reason(results_path: str | os.PathLike, run_name: str) -> str | None:
+    """Why the entry ``run_name`` of ``results_path`` no longer describes what it was computed
+    from (one phrase), or None if it is current.
+
+    ResultsFileError (one line) if the file is missing, unreadable or lacks the entry.
+    """
+    results_path = Path(results_path)
+    stored = load_provenance(results_path, run_name)
+    if stored is None:
+        return "they record no provenance (stored before results recorded their network)"
+    if stored.get("checkpoint") is not None:
+        checkpoint = results_path.parent / stored["checkpoint"]
+        if not checkpoint.is_file():
+            return f"the checkpoint they were computed from, {checkpoint}, is gone"
+        digest, step = checkpoint_digest(checkpoint)
+        if digest != stored["network"]:
+            return (f"they were computed from another network than {checkpoint} (step "
+                    f"{stored['step']} then, step {step} now)")
+    for used in stored.get("inputs", []):
+        file = results_path.parent / used["file"]
+        try:
+            now = load_provenance(file, used["run"])
+        except ResultsFileError:
+            return f"their input {file} is gone or unreadable"
+        if now is None or now.get("results") != used["results"]:
+            return f"their input {file} was recomputed since"
+    return None
+
+
+def load_current(results_path: str | os.PathLike, run_name: str, refresh: str,
+                 required: bool = True) -> dict[str, Any]:
+    """:func:`core.io.load_results` after checking the entry is current.
+
+    ``refresh`` is the command that (re)computes the entry; every refusal names it, on one line:
+    StaleResultsError if the entry is stale (:func:`stale_reason`), ResultsFileError if the file is
+    missing, unreadable or lacks the entry. With ``required=False`` an entry that records no
+    provenance is loaded unchecked (results of producers that do not record it yet).
+    """
+    try:
+        if not required and load_provenance(results_path, run_name) is None:
+            return load_results(results_path, run_name)
+        reason = stale_reason(results_path, run_name)
+    except ResultsFileError as exc:
+        raise ResultsFileError(f"{exc}; compute it with: {refresh}") from None
+    if reason is not None:
+        raise StaleResultsError(f"{results_path}: results for run {run_name!r} are stale: "
+                                f"{reason}; refresh them with: {refresh}")
+    return load_results(results_path, run_name)
+
+
+def claim(results_path: str | os.PathLike, run_name: str, overwrite: bool) -> str | None:
+    """Check, before a producer computes, that it may store ``run_name`` in ``results_path``;
+    afterwards store with ``save_results(..., overwrite=True)``.
+
+    Returns None when nothing is replaced (or ``overwrite`` was asked for), else a one-line note
+    of what is replaced: a stale entry (recomputing it is the producer's job). FileExistsError
+    for a current entry and ResultsFileError for an unreadable file, unless ``overwrite``.
+    """
+    results_path = Path(results_path)
+    if not results_path.exists():
+        return None
+    try:
+        present = run_name in list_runs(results_path)
+        reason = stale_reason(results_path, run_name) if present else None
+    except ResultsFileError as exc:
+        if overwrite:
+            return None
+        raise ResultsFileError(f"{exc}; pass --overwrite to replace the file") from None
+    if not present or overwrite:
+        return None
+    if reason is None:
+        raise FileExistsError(f"{results_path}: results for run {run_name!r} already exist and "
+                              "are current; pass --overwrite to recompute them")
+    return f"{results_path}: replacing the stored results for {run_name!r}: {reason}"

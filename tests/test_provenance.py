@@ -1,0 +1,109 @@
+"""core.provenance: results record the network and inputs they came from; stale ones are caught."""
+
+import numpy as np
+import pytest
+import torch
+
+from core.errors import ResultsFileError, StaleResultsError
+from core.io import load_provenance, save_results
+from core.provenance import (
+    claim,
+    code_version,
+    load_current,
+    network_digest,
+    record,
+    stale_reason,
+)
+from core.training.checkpoint import save_checkpoint
+
+CONFIG = {"name": "run", "model": {"hidden": 4}}
+
+
+def _checkpoint(path, scale=1.0, config=CONFIG, step=3):
+    state = {"w": torch.arange(6.0).reshape(2, 3) * scale, "b": torch.ones(2)}
+    return save_checkpoint(path, {"model": state, "config": config, "step": step})
+
+
+def test_digest_follows_tensors_and_config():
+    state = {"w": torch.arange(6.0).reshape(2, 3)}
+    base = network_digest(state, CONFIG)
+    assert network_digest({"w": torch.arange(6.0).reshape(2, 3)}, dict(CONFIG)) == base
+    assert network_digest({"w": torch.arange(6.0).reshape(3, 2)}, CONFIG) != base
+    assert network_digest({"w": torch.arange(6.0, dtype=torch.float64).reshape(2, 3)},
+                          CONFIG) != base
+    changed = state["w"].clone()
+    changed[1, 2] += 1e-6
+    assert network_digest({"w": changed}, CONFIG) != base
+    assert network_digest(state, {**CONFIG, "model": {"hidden": 5}}) != base
+
+
+def test_results_are_current_until_the_network_or_an_input_changes(tmp_path):
+    checkpoint = _checkpoint(tmp_path / "checkpoint.pt")
+    first, second = tmp_path / "analysis.h5", tmp_path / "lesion.h5"
+    save_results(first, "run", {"x": np.ones(3)}, provenance=record(first, checkpoint))
+    save_results(second, "run", {"y": np.zeros(2)},
+                 provenance=record(second, checkpoint, inputs=[(first, "run")]))
+    stored = load_provenance(second, "run")
+    assert stored["checkpoint"] == "checkpoint.pt" and stored["step"] == 3
+    assert stored["inputs"][0]["file"] == "analysis.h5"
+    assert stored["code"] == code_version() and stored["code"].startswith("mtplab ")
+    assert stale_reason(first, "run") is None and stale_reason(second, "run") is None
+    np.testing.assert_array_equal(load_current(second, "run", "REFRESH")["y"], np.zeros(2))
+
+    # the input is recomputed with other values: the result built on it is stale
+    save_results(first, "run", {"x": np.full(3, 2.0)}, overwrite=True,
+                 provenance=record(first, checkpoint))
+    assert "analysis.h5 was recomputed" in stale_reason(second, "run")
+    # the network is trained further: both are stale, and loading names the refresh command
+    _checkpoint(tmp_path / "checkpoint.pt", scale=2.0, step=5)
+    assert "another network" in stale_reason(first, "run")
+    with pytest.raises(StaleResultsError, match=r"stale: .*step 3 then, step 5 now.*refresh "
+                                                r"them with: REFRESH$") as info:
+        load_current(first, "run", "REFRESH")
+    assert "\n" not in str(info.value)
+    (tmp_path / "checkpoint.pt").unlink()
+    assert "is gone" in stale_reason(first, "run")
+
+
+def test_unrecorded_missing_and_corrupt_entries_name_the_refresh_command(tmp_path):
+    path = tmp_path / "old.h5"
+    save_results(path, "run", {"x": np.ones(2)})  # written without provenance
+    with pytest.raises(StaleResultsError, match="record no provenance.*REFRESH$"):
+        load_current(path, "run", "REFRESH")
+    np.testing.assert_array_equal(load_current(path, "run", "R", required=False)["x"],
+                                  np.ones(2))
+    with pytest.raises(ResultsFileError, match="no such results file; compute it with: R$"):
+        load_current(tmp_path / "none.h5", "run", "R")
+    path.write_bytes(b"garbage" * 20)
+    with pytest.raises(ResultsFileError, match="corrupted.*compute it with: R$"):
+        load_current(path, "run", "R")
+
+
+def test_claim_keeps_current_results_recomputes_stale_ones_and_replaces_corrupt_files(
+        tmp_path):
+    checkpoint = _checkpoint(tmp_path / "checkpoint.pt")
+    path = tmp_path / "analysis.h5"
+    assert claim(path, "run", overwrite=False) is None  # nothing stored yet
+    save_results(path, "run", {"x": np.ones(3)}, provenance=record(path, checkpoint))
+    assert claim(path, "other", overwrite=False) is None
+    with pytest.raises(FileExistsError, match="current; pass --overwrite"):
+        claim(path, "run", overwrite=False)
+    assert claim(path, "run", overwrite=True) is None
+    _checkpoint(tmp_path / "checkpoint.pt", scale=3.0)
+    assert "replacing the stored results" in claim(path, "run", overwrite=False)
+    path.write_bytes(b"garbage" * 20)
+    with pytest.raises(ResultsFileError, match="pass --overwrite to replace the file$"):
+        claim(path, "run", overwrite=False)
+    assert claim(path, "run", overwrite=True) is None
+
+
+def test_results_without_a_checkpoint_are_checked_on_their_inputs_only(tmp_path):
+    history, summary = tmp_path / "curricula.h5", tmp_path / "summary.h5"
+    save_results(history, "run", {"n": np.arange(3)}, provenance=record(history, None))
+    save_results(summary, "run", {"m": np.ones(1)},
+                 provenance=record(summary, None, inputs=[(history, "run")]))
+    assert load_provenance(history, "run")["checkpoint"] is None
+    assert stale_reason(summary, "run") is None
+    save_results(history, "run", {"n": np.arange(4)}, overwrite=True,
+                 provenance=record(history, None))
+    assert "curricula.h5 was recomputed" in stale_reason(summary, "run")
