@@ -189,7 +189,8 @@ def aggregate_seeds(rows: Sequence[RunRow], confidence: float = 0.95) -> list[di
     ``n_seeds``, ``seeds``, ``rules`` and per rule the final-accuracy ``accuracy``,
     ``accuracy_low``, ``accuracy_high (R,)``; the learning curve ``steps (V,)`` (validation
     steps every seed reached) with ``curve``, ``curve_low``, ``curve_high (V,)``; and
-    ``val_accuracy``/``_low``/``_high`` of the final mean accuracy.
+    ``val_accuracy``/``_low``/``_high`` of the final mean accuracy. Interval bounds are
+    clipped to [0, 1], the range of an accuracy (a t-interval over few seeds can leave it).
     """
     groups: dict[tuple, list[RunRow]] = {}
     for row in rows:
@@ -203,7 +204,7 @@ def aggregate_seeds(rows: Sequence[RunRow], confidence: float = 0.95) -> list[di
         curves = np.array([[dict(zip(m.val_steps, m.val_curve, strict=True))[s] for s in steps]
                            for m in members]).reshape(len(members), len(steps))
         final = np.array([m.val_accuracy for m in members])
-        stats = {name: mean_interval(values, confidence)
+        stats = {name: np.clip(mean_interval(values, confidence), 0.0, 1.0)  # accuracies
                  for name, values in (("accuracy", acc), ("curve", curves), ("final", final))}
         out.append({
             "label": f"{rule_set}_seed*_{feature}+hidden{hidden}+batch{batch}{accfeature}",

@@ -71,7 +71,7 @@ __all__ = ["EXECUTORS", "Sweep", "SweepJob", "job_state", "parse_grid", "parse_s
 
 EXECUTORS = ("auto", "slurm", "local", "debug")
 STATE_DIR = ".sweep"
-_KEY_RE = re.compile(r"[^A-Za-z0-9.\-]+")
+_KEY_RE = re.compile(r"[^A-Za-z0-9._\-]+")
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -223,7 +223,7 @@ def make_executor(folder: Path, executor: str = "auto", *, partition: str | None
     if executor not in EXECUTORS:
         raise ValueError(f"--executor must be one of {EXECUTORS}, got {executor!r}")
     cluster = None if executor == "auto" else executor
-    auto = submitit.AutoExecutor(folder=folder / "%j", cluster=cluster)
+    auto = submitit.AutoExecutor(folder=folder, cluster=cluster)
     params: dict[str, Any] = {"timeout_min": time_min, "cpus_per_task": cpus, "name": name}
     if gpus:
         params["gpus_per_node"] = gpus

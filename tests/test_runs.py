@@ -76,7 +76,7 @@ def test_aggregate_over_seeds_and_command_line(runs, tmp_path, capsys):
     mean, low, high = mean_interval(np.array([[r.rule_accuracy[k] for k in group["rules"]]
                                               for r in members]))
     np.testing.assert_allclose([group["accuracy"], group["accuracy_low"],
-                                group["accuracy_high"]], [mean, low, high])
+                                group["accuracy_high"]], np.clip([mean, low, high], 0, 1))
     assert list(group["steps"]) == [0, 1, 2] and group["curve"].shape == (3,)
 
     out = tmp_path / "index.csv"
