@@ -255,7 +255,8 @@ def main(argv: list[str] | None = None) -> list[RunRow]:
         outputs += [args.figure.with_suffix(s) for s in (".png", ".pdf")]
     refuse_existing(outputs, args.overwrite)
     table = [r.fields() for r in rows]
-    print(format_table(table, COLUMNS) if rows else f"no runs under {args.folder}")
+    print(format_table(table, COLUMNS) if rows else
+          f"no runs under {args.folder}" + (" match --where" if args.where else ""))
     if args.csv is not None:
         atomic_write_text(args.csv, to_csv(table, COLUMNS))
     if groups:

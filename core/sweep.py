@@ -318,7 +318,9 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
                    help="slurm (a job array), local (processes here), debug (in-process), auto "
                         "(slurm where sbatch exists, else local)")
     p.add_argument("--partition", default=None, help="SLURM partition")
-    p.add_argument("--time", type=int, default=60, help="time limit per job in minutes")
+    p.add_argument("--time", type=int, default=60,
+                   help="time limit per job in minutes; at the limit submitit requeues the job, "
+                        "which resumes its run (SLURM and local)")
     p.add_argument("--mem", type=float, default=None, help="memory per job in GB")
     p.add_argument("--cpus", type=int, default=1, help="CPUs per job")
     p.add_argument("--gpus", type=int, default=0, help="GPUs per job")
@@ -350,7 +352,9 @@ def sweep_from_args(args: argparse.Namespace, fixed: list[str], root: Path = Pat
     grid = parse_grid(args.grid) if args.grid else {
         str(k): [str(v) for v in (vs if isinstance(vs, list) else [vs])]
         for k, vs in spec.get("grid", {}).items()}
-    seeds = parse_seeds(args.seeds or str(spec.get("seeds", "0")))
+    listed = spec.get("seeds", "0")
+    seeds = parse_seeds(args.seeds or (",".join(map(str, listed)) if isinstance(listed, list)
+                                       else str(listed)))
     out = args.out or Path(spec.get("out", "runs/sweep"))
     return Sweep(script, out, tuple(seeds), grid, tuple(fixed or spec.get("args", [])),
                  seed_flag=args.seed_flag or spec.get("seed_flag", "--seed"),
