@@ -195,7 +195,8 @@ class Trainer:
         config: a :class:`TrainConfig`, or any object with its fields ``n_steps``, ``lr``,
             ``optimizer``, ``weight_decay``, ``grad_clip``, ``scheduler`` (+ ``scheduler_step``/
             ``scheduler_gamma``/``plateau_patience`` when used), ``l1``, ``l2``, ``l2_sum``,
-            ``val_every``, ``checkpoint_every`` and ``target_accuracy``.
+            ``val_every``, ``checkpoint_every`` and ``target_accuracy`` (optionally
+            ``early_stopping_threshold``; ``optimizer`` "adam", "adamw" or "schedulefree").
         sample_batch: ``sample_batch(rng: np.random.Generator) -> batch``, the only source of
             training randomness besides torch's RNG.
         loss_fn: ``loss_fn(model, batch) -> (loss, outputs)``; the trainer adds the weight penalty.
