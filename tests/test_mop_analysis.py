@@ -180,8 +180,11 @@ def test_run_experiment_early_stop_and_num_runs(tmp_path):
                                 "--out", str(tmp_path), *TINY])
     assert [parse_run_name(r.name).seed for r in runs] == [0, 1]
     assert all(r.name.endswith("+adamw") for r in runs)
-    for run in runs:  # the first step's loss is below 1e3: one step, and a resume adds none
-        assert len((run / "curves.csv").read_text().strip().splitlines()) == 2
+    for run in runs:  # the first step's loss is below 1e3: one step (validated), and a resume
+        assert len((run / "curves.csv").read_text().strip().splitlines()) == 2  # adds none
+        steps = [line.split(",")[0] for line in
+                 (run / "validation.csv").read_text().strip().splitlines()[1:]]
+        assert steps == ["0", "1"]
     run_experiment.main(["--task-id", "modcog/go", "--num-epochs", "3", "--resume",
                          "--early-stopping-threshold", "1e3", "--optimizer", "adamw",
                          "--out", str(tmp_path), *TINY])

@@ -7,8 +7,9 @@ schedule-free AdamW (Defazio et al. 2024, ``schedulefree``; its averaged weights
 validation sees and checkpoints store) and an optional StepLR / ReduceLROnPlateau scheduler, and
 every ``val_every`` steps calls ``evaluate(model) -> Validation`` (validation loss and accuracy
 per rule). It stops early when every rule reaches ``target_accuracy`` or, when the config has an
-``early_stopping_threshold``, after the first step whose training loss is below it, and raises
-:class:`TrainingDiverged` on a non-finite loss or gradient, keeping the last good checkpoint.
+``early_stopping_threshold``, after the first step whose training loss is below it (validated
+at that step), and raises :class:`TrainingDiverged` on a non-finite loss or gradient, keeping
+the last good checkpoint.
 
 A run lives in one folder ``<out>/<run name>/``: ``checkpoint.pt`` (model, optimiser, scheduler,
 RNG states, curves, extra state such as the rule sampler), ``config.json``, ``curves.csv`` and
@@ -395,14 +396,15 @@ class Trainer:
             while self.step < cfg.n_steps and stopped == "n_steps":
                 loss = self.train_step()
                 val = None
-                if self.step % cfg.val_every == 0 or self.step == cfg.n_steps:
+                early = self._below_loss_threshold(loss)
+                if self.step % cfg.val_every == 0 or self.step == cfg.n_steps or early:
                     val = self.validate()
                     if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau) \
                             and val is not None:
                         self.scheduler.step(val.loss)
                     if self._reached_target(val):
                         stopped = "target_accuracy"
-                if self._below_loss_threshold(loss):
+                if early:
                     stopped = "early_stopping_threshold"
                 if self.on_step is not None:
                     self.on_step(self)
