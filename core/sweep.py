@@ -57,6 +57,7 @@ from pathlib import Path
 from typing import Any
 
 import submitit
+from tqdm.auto import tqdm
 
 try:
     import tomllib
@@ -223,7 +224,10 @@ def make_executor(folder: Path, executor: str = "auto", *, partition: str | None
     if executor not in EXECUTORS:
         raise ValueError(f"--executor must be one of {EXECUTORS}, got {executor!r}")
     cluster = None if executor == "auto" else executor
-    auto = submitit.AutoExecutor(folder=folder, cluster=cluster)
+    try:
+        auto = submitit.AutoExecutor(folder=folder, cluster=cluster)
+    except RuntimeError as exc:  # e.g. --executor slurm on a machine without SLURM
+        raise ValueError(f"--executor {executor}: {exc}") from None
     params: dict[str, Any] = {"timeout_min": time_min, "cpus_per_task": cpus, "name": name}
     if gpus:
         params["gpus_per_node"] = gpus
@@ -275,7 +279,7 @@ def wait(submission: Submission, log_lines: int = 5) -> tuple[int, list[str]]:
     """Wait for every submitted job; returns the number finished and one report per failed job
     (its command, log path and last ``log_lines`` lines of stderr)."""
     done, failures = 0, []
-    for job, handle in submission.submitted:
+    for job, handle in tqdm(submission.submitted, desc="jobs", unit="job"):
         try:
             handle.result()
             done += 1

@@ -6,6 +6,7 @@ without importing torch, so that a sweep costs seconds.
 """
 
 import json
+import shutil
 
 import pytest
 
@@ -114,6 +115,9 @@ def test_command_line_sweep_reports_a_failed_job_and_runs_the_others(tmp_path, m
         main(args)
     with pytest.raises(SystemExit, match="^error: .*nope.py: no such training script"):
         main(["nope.py", "--executor", "debug"])
+    if shutil.which("srun") is None:  # asking for SLURM where there is none: one line
+        with pytest.raises(SystemExit, match="^error: --executor slurm: "):
+            main(["train.py", "--out", "none", "--executor", "slurm"])
     (tmp_path / "sweep.toml").write_text(
         'script = "train.py"\nargs = ["--steps", "2"]\nseeds = "3"\nout = "toml"\n'
         '[grid]\nhidden = [4, 8]\n')
