@@ -277,7 +277,8 @@ def replace_flag(job: SweepJob, flag: str | None) -> SweepJob:
 
 def wait(submission: Submission, log_lines: int = 5) -> tuple[int, list[str]]:
     """Wait for every submitted job; returns the number finished and one report per failed job
-    (its command, log path and last ``log_lines`` lines of stderr)."""
+    (its command, log path and the last ``log_lines`` lines the script wrote to stderr before
+    submitit's own report)."""
     done, failures = 0, []
     for job, handle in tqdm(submission.submitted, desc="jobs", unit="job"):
         try:
@@ -286,8 +287,11 @@ def wait(submission: Submission, log_lines: int = 5) -> tuple[int, list[str]]:
         except Exception as exc:  # noqa: BLE001 (any failure of one job must not stop the rest)
             paths = getattr(handle, "paths", None)
             log = Path(paths.stderr) if paths is not None else None
-            tail = log.read_text(errors="replace").strip().splitlines()[-log_lines:] \
-                if log is not None and log.is_file() else [str(exc).splitlines()[-1]]
+            lines = log.read_text(errors="replace").splitlines() \
+                if log is not None and log.is_file() else []
+            own = [n for n, line in enumerate(lines) if line.startswith("submitit ERROR")]
+            tail = lines[:own[0]][-log_lines:] if own else lines[-log_lines:]  # the script's
+            tail = tail or [str(exc).splitlines()[-1]]
             failures.append(f"job {job.key} failed: {shlex.join(job.command[1:])}\n"
                             f"  log: {log}\n" + "\n".join(f"  | {line}" for line in tail))
     return done, failures

@@ -78,6 +78,7 @@ def test_local_sweep_lands_runs_skips_finished_and_resumes_a_killed_one(tmp_path
     done, failures = wait(first)
     assert done == 3 and len(failures) == 1
     assert "seed1" in failures[0] and "hidden 32" in failures[0] and "log: " in failures[0]
+    assert "submitit" not in failures[0]  # the report quotes the script's log, not submitit's
     runs = runs_of(out)
     assert sorted(runs) == sorted(f"toy_seed{s}_noreg+hidden{h}+batch8"
                                   for s in (0, 1) for h in (16, 32))
