@@ -221,7 +221,8 @@ def aggregate_seeds(rows: Sequence[RunRow], confidence: float = 0.95) -> list[di
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m core.runs", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m core.runs", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("folder", nargs="?", type=Path, default=Path("runs"),
                    help="folder searched (recursively) for runs (default: runs)")
     p.add_argument("--where", nargs="+", default=[], metavar="FIELD=VALUE",

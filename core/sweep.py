@@ -304,7 +304,8 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
         at = argv.index("--")
         argv, fixed = argv[:at], argv[at + 1:]
     p = argparse.ArgumentParser(
-        prog="python -m core.sweep", description=__doc__.split("\n\n")[0],
+        prog="python -m core.sweep", description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Arguments after -- are passed to every job unchanged.")
     p.add_argument("script", nargs="?", default=None,
                    help="the family's training script, e.g. multiple_task/multiple_task.py")
