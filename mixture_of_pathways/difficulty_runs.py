@@ -55,19 +55,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "1 seed, 1000 steps, no early stop")
     p.add_argument("--task-id", default="modcog/16", help="tasks to measure (one run each)")
     p.add_argument("--seeds", type=int, nargs="+", default=None,
-                   help="seeds per task (default: 0 .. --num-repeats - 1)")
+                   help="seeds per task (None: 0 .. --num-repeats - 1)")
     p.add_argument("--num-repeats", type=int, default=None,
-                   help="runs per task, seeds 0, 1, ... (default: the protocol's)")
+                   help="runs per task, seeds 0, 1, ... (None: the protocol's)")
     p.add_argument("--layers", "-l", action="append", default=None,
-                   help="expert sizes per layer, repeat per layer (default: the protocol's)")
+                   help="expert sizes per layer, repeat per layer (None: the protocol's)")
     p.add_argument("--num-epochs", type=int, default=None,
                    help="epochs per run; held-out evaluation and checkpoint after each "
-                        "(default: the protocol's)")
+                        "(None: the protocol's)")
     p.add_argument("--num-steps", type=int, default=None,
-                   help="training steps per epoch (default: the protocol's)")
+                   help="training steps per epoch (None: the protocol's)")
     p.add_argument("--early-stopping-threshold", type=float, default=None,
                    help="stop a run after the first step with a loss below this "
-                        "(default: the protocol's)")
+                        "(None: the protocol's)")
     p.add_argument("--batch-size", type=int, default=128, help="streams per batch")
     p.add_argument("--seq-len", type=int, default=350, help="steps per stream")
     p.add_argument("--learning-rate", type=float, default=1e-2, help="learning rate")

@@ -108,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "their name")
     p.add_argument("--early-stopping-threshold", type=float, default=None,
                    help="stop after the first step whose training loss is below this "
-                        "(default: train every step)")
+                        "(None: train every step)")
     p.add_argument("--num-runs", type=int, default=1,
                    help="train this many runs one after the other, with seeds --seed, "
                         "--seed + 1, ...")
