@@ -125,3 +125,13 @@ def test_command_line_sweep_reports_a_failed_job_and_runs_the_others(tmp_path, m
     assert main(["--spec", "sweep.toml", "--executor", "debug"]) == 0
     assert sorted(runs_of(tmp_path / "toml")) == [
         "toy_seed3_noreg+hidden4+batch8", "toy_seed3_noreg+hidden8+batch8"]
+
+
+def test_preempted_job_is_requeued_with_the_resume_flag(tmp_path):
+    """On SLURM time-out or pre-emption submitit calls ``checkpoint``: the requeued job resumes."""
+    (tmp_path / "train.py").write_text(TRAIN)
+    [job] = Sweep("train.py", tmp_path / "runs", (0,), root=tmp_path).jobs()
+    assert "--resume" not in job.command
+    requeued = job.checkpoint()
+    assert requeued.function.command[-1] == "--resume"
+    assert requeued.function.argv == job.argv and requeued.function.key == job.key
