@@ -78,7 +78,7 @@ PRODUCERS = {
     "timescales": "python timescales/train.py (then timescales/analyze.py, timescales/ablate.py)",
     "mixture_of_pathways": "python mixture_of_pathways/run_experiment.py and "
                            "difficulty_runs.py, then mixture_of_pathways/analyze.py RUN",
-    "local_experts": "python -m local_experts.table1 and python -m local_experts.figures",
+    "local_experts": "python local_experts/table1.py and python local_experts/figures.py",
 }
 #: Stored results of a rule run: file, figures drawn from it, and the script that computes it.
 MULTI_TASK_RESULTS = (("analysis.h5", analysis_figures, "multiple_task_analysis.py"),

@@ -29,13 +29,13 @@ from core.models.local_experts import (
     TrainConfig,
     expert_outputs,
     gate_probabilities,
+    parse_system,
     responsibility_by_class,
     train_population,
 )
 from core.plotting import save_figure
 from core.plotting.local_experts import vowel_figures
 from core.tasks.vowels import VOWEL_IPA, VowelSplit, make_split
-from local_experts.common import SYSTEMS
 
 NAMES = ("regions", "curves", "responsibility")
 #: Systems of the curves figure, in drawing order.
@@ -58,10 +58,11 @@ def gate_regions(config: MixtureConfig, params: Params, split: VowelSplit, size:
     f2 = np.linspace(hz[:, 1].min() - 100, hz[:, 1].max() + 100, size)
     grid_f2, grid_f1 = np.meshgrid(f2, f1)
     grid = split.standardise(np.stack([grid_f1.ravel(), grid_f2.ravel()], axis=1))
-    gate = gate_probabilities(params, grid)[0].argmax(-1).reshape(grid_f1.shape)
+    gate = gate_probabilities(params, grid, config.temperature)[0].argmax(-1).reshape(
+        grid_f1.shape)
     outputs = expert_outputs(params, grid)[0]  # (G, K, C)
     tokens_out = expert_outputs(params, split.x_train)[0]
-    gate_tokens = gate_probabilities(params, split.x_train)[0]
+    gate_tokens = gate_probabilities(params, split.x_train, config.temperature)[0]
     margins = []
     for i in range(config.n_experts):
         votes = np.bincount(tokens_out[:, i].argmax(-1), weights=gate_tokens[:, i],
@@ -75,8 +76,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options (every one documented in ``--help``)."""
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, default=Path("docs/figures"),
-                        help="folder for local_experts_*.png/.pdf (default docs/figures)")
+    parser.add_argument("--out", type=Path, default=Path("results/local_experts/figures"),
+                        help="folder for local_experts_*.png/.pdf (default "
+                             "results/local_experts/figures; the README's are in docs/figures)")
     parser.add_argument("--results", type=Path, default=RESULTS,
                         help=f"HDF5 file receiving the figures' arrays (default {RESULTS})")
     parser.add_argument("--seed", type=int, default=0,
@@ -111,12 +113,12 @@ def main(argv: list[str] | None = None) -> None:
     train_config = TrainConfig(max_epochs=args.epochs, stop_at_criterion=False)
 
     def fit(key: str, seed_list):
-        config = SYSTEMS[key]
+        config = parse_system(key)
         lr = args.lr_mixture if isinstance(config, MixtureConfig) else args.lr_backprop
         return train_population(config, split.x_train, split.y_train, split.x_test,
                                 split.y_test, seed_list, lr, train_config, track_test=True)
 
-    config = SYSTEMS["mix4"]
+    config = parse_system("mix4")
     mix4 = fit("mix4", [args.seed])
     curves = {}
     for key in CURVE_SYSTEMS:

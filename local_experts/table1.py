@@ -1,8 +1,15 @@
 """Jacobs et al. (1991) Table 1: epochs to criterion for mixtures of experts vs backprop.
 
 Each system's learning rate is tuned on separate seeds (grid written beside the table), then
-``--seeds`` fresh seeds train at that rate until 88% training accuracy. Writes ``table1.md``,
-``table1.csv``, ``table1_lr_grid.csv`` and ``table1_tests.csv`` under ``--out``.
+``--seeds`` fresh seeds train at that rate until 88% training accuracy. Systems are ``mix<K>``
+(``K`` experts), ``mix<K>coop`` (cooperative objective) and ``bp<H>`` (backprop, ``H`` hidden
+units); ``--sigma`` and ``--temperature`` apply to every mixture. Writes ``table1.md``,
+``table1.csv``, ``table1_lr_grid.csv``, ``table1_tests.csv``, the test-set confusion matrix of
+each system (summed over the evaluation seeds) in ``table1_confusion.csv`` and as the figure
+``table1_confusion.{png,pdf}`` under ``--out``.
+
+    python local_experts/table1.py
+    python local_experts/table1.py --systems mix2,mix4,mix16,bp6 --sigma 0.5 --out results/le_s05
 """
 
 from __future__ import annotations
@@ -13,13 +20,23 @@ import io
 import math
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
 from core.cli import cli_main
 from core.fileio import atomic_write_text, refuse_existing
-from core.models.local_experts import ProtocolConfig, TrainConfig, compare_epochs, run_table1
-from core.tasks.vowels import make_split
-from local_experts.common import SYSTEMS, parse_systems
+from core.models.local_experts import (
+    TABLE1_SYSTEMS,
+    ProtocolConfig,
+    TrainConfig,
+    compare_epochs,
+    confusion_matrices,
+    parse_system,
+    run_table1,
+)
+from core.plotting import save_figure
+from core.plotting.local_experts import plot_confusion_matrices
+from core.tasks.vowels import VOWEL_IPA, make_split
 
 PAPER = {  # Jacobs et al. (1991) Table 1 as quoted in summaries of the paper
     "4 experts": "88 / 90 / 1124", "8 experts": "88 / 87 / 1083",
@@ -58,8 +75,13 @@ def main(argv: list[str] | None = None) -> None:
                         help="epochs before a run counts as not converged (default 3000)")
     parser.add_argument("--criterion", type=float, default=0.88,
                         help="training accuracy to reach (default 0.88, the paper's level)")
-    parser.add_argument("--systems", default=",".join(SYSTEMS),
-                        help=f"comma-separated systems (default: all of {', '.join(SYSTEMS)})")
+    parser.add_argument("--systems", default=",".join(TABLE1_SYSTEMS),
+                        help="comma-separated systems: mix<K>, mix<K>coop, bp<H> (default: "
+                             f"{','.join(TABLE1_SYSTEMS)})")
+    parser.add_argument("--sigma", type=float, default=1.0,
+                        help="Gaussian scale of the competitive objective (default 1, the paper)")
+    parser.add_argument("--temperature", type=float, default=1.0,
+                        help="gate softmax temperature of the mixtures (default 1, the paper)")
     parser.add_argument("--split", choices=("paper", "stratified"), default="paper",
                         help="speaker split: the fixed 50/25 'paper' split or a random "
                              "group-stratified one drawn with --split-seed (default paper)")
@@ -72,14 +94,22 @@ def main(argv: list[str] | None = None) -> None:
         n_seeds=args.seeds, seed=args.seed, n_tune_seeds=args.tune_seeds,
         tune_seed_start=max(100_000, args.seed + args.seeds), learning_rates=lrs,
         train=TrainConfig(max_epochs=args.max_epochs, criterion=args.criterion))
-    keys = parse_systems(args.systems)
+    configs = [parse_system(key, args.sigma, args.temperature)
+               for key in args.systems.split(",") if key.strip()]
+    if not configs:
+        raise ValueError("--systems names no system")
     paths = [args.out / name for name in
-             ("table1.md", "table1.csv", "table1_lr_grid.csv", "table1_tests.csv")]
+             ("table1.md", "table1.csv", "table1_lr_grid.csv", "table1_tests.csv",
+              "table1_confusion.csv", "table1_confusion.png", "table1_confusion.pdf")]
     refuse_existing(paths, args.overwrite)
 
     split = make_split(args.split, args.split_seed)
     with tqdm(desc="epochs (all systems)", unit="epoch", mininterval=5) as bar:
-        summaries, grid = run_table1([SYSTEMS[k] for k in keys], split, protocol, bar.update)
+        summaries, grid = run_table1(configs, split, protocol, bar.update)
+    vowels = [VOWEL_IPA[v] for v in split.test.vowels]
+    confusion = {s.system: confusion_matrices(s.result.config, s.result.params, split.x_test,
+                                              split.y_test, len(vowels)).sum(axis=0)
+                 for s in summaries}
     by_label = {s.system: s for s in summaries}
     tests = [compare_epochs(by_label[a].result, by_label[b].result)
              for a in by_label if "experts" in a for b in by_label if "backprop" in b]
@@ -101,10 +131,25 @@ def main(argv: list[str] | None = None) -> None:
               "| mixture | backprop | median ratio | U | p |", "|---|---|---|---|---|"]
     lines += [f"| {t['a']} | {t['b']} | {t['median_ratio']:.2f} | {t['u']:.0f} | "
               f"{t['p_value']:.2g} |" for t in tests]
+    lines += ["", "Test-set confusion (fraction of each true vowel, rows, read out as each "
+              "vowel, columns; all evaluation seeds):", ""]
+    for system, counts in confusion.items():
+        fractions = counts / counts.sum(axis=1, keepdims=True)
+        lines += [f"| {system} | " + " | ".join(vowels) + " |", "|---" * (len(vowels) + 1) + "|"]
+        lines += [f"| {v} | " + " | ".join(f"{f:.2f}" for f in row) + " |"
+                  for v, row in zip(vowels, fractions, strict=True)]
+        lines.append("")
+    confusion_rows = [{"system": system, "true": vowels[i], "predicted": vowels[j],
+                       "count": int(counts[i, j])}
+                      for system, counts in confusion.items()
+                      for i in range(len(vowels)) for j in range(len(vowels))]
     atomic_write_text(paths[0], "\n".join(lines) + "\n")
     atomic_write_text(paths[1], _csv([s.row() for s in summaries]))
     atomic_write_text(paths[2], _csv(grid))
     atomic_write_text(paths[3], _csv(tests) if tests else "")
+    atomic_write_text(paths[4], _csv(confusion_rows))
+    save_figure(plot_confusion_matrices(list(confusion), np.stack(list(confusion.values())),
+                                        vowels), paths[5])
     print("\n".join(lines))
 
 

@@ -6,8 +6,10 @@ weight of every expert, also with inference-time pruning and with each layer's m
 expert disabled. With ``--difficulty-runs`` it reads the single-task runs of
 ``difficulty_runs.py``, computes each task's difficulty (log median steps before the loss stays
 below ``--loss-threshold``) and the Spearman correlation between LPC and difficulty. Results go
-to HDF5 (``core.io``), figures to ``--figures`` (``mop_*.png`` / ``.pdf``). If this run's entry
-in ``--results`` or one of those figures already exists, the script stops before any work unless
+to HDF5 (``core.io``), figures to ``--figures`` (``mop_*.png`` / ``.pdf``). The inputs are
+checked first (the run exists and is a MoP run; the difficulty runs exist, come from one
+protocol and cover at least three of the run's tasks); then, if this run's entry in
+``--results`` or one of those figures already exists, the script stops before any work unless
 ``--overwrite``.
 
     python mixture_of_pathways/analyze.py runs/mixture_of_pathways/<run name> \\
@@ -58,7 +60,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="inference-time routing thresholds below which experts are pruned")
     p.add_argument("--results", type=Path, default=Path("results/mixture_of_pathways.h5"),
                    help="HDF5 file for the results (one group per run)")
-    p.add_argument("--figures", type=Path, default=Path("docs/figures"),
+    p.add_argument("--figures", type=Path, default=Path("results/figures/mixture_of_pathways"),
                    help="folder for the mop_* figures")
     p.add_argument("--overwrite", action="store_true",
                    help="replace this run's entry in --results and the mop_* figures in "
@@ -68,7 +70,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def load_run(run: Path) -> tuple[torch.nn.Module, dict]:
-    """Model (eval mode) and stored config of a run folder."""
+    """Model (eval mode) and stored config of a run folder; FileNotFoundError (one line) if the
+    folder holds no run."""
+    if not (run / "config.json").is_file() or not (run / "checkpoint.pt").is_file():
+        raise FileNotFoundError(f"{run}: no such run (no config.json and checkpoint.pt); train "
+                                "it with mixture_of_pathways/run_experiment.py")
     config = load_json(run / "config.json")
     if config.get("kind") != "mop":
         raise CheckpointError(f"{run}: not a Mixture-of-Pathways run (kind {config.get('kind')!r})")
@@ -81,17 +87,35 @@ def read_difficulties(folder: Path, threshold: float
                       ) -> tuple[dict[str, float], dict[str, list], int]:
     """Per task: difficulty and the steps-to-threshold of each seed, from single-task runs, and
     the largest step budget among the runs (a run that never gets below the threshold counts
-    its whole budget)."""
+    its whole budget).
+
+    FileNotFoundError if ``folder`` is missing; ValueError if its runs mix protocols (loss
+    settings, early-stopping threshold or layers differ) or stopped early at a loss above
+    ``threshold`` (their curves end before the loss could reach it)."""
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: no such folder of difficulty runs")
     steps: dict[str, list[int]] = defaultdict(list)
     budget = 0
+    protocols = set()
     for run in sorted(p for p in folder.iterdir() if (p / "curves.csv").is_file()):
-        tasks = load_json(run / "config.json")["task"]["tasks"]
+        config = load_json(run / "config.json")
+        tasks = config["task"]["tasks"]
         if len(tasks) != 1:
             continue
+        stop = config["train"].get("early_stopping_threshold")
+        protocols.add((tuple(sorted(config["loss"].items())), stop,
+                       str(config["model"]["layers"])))
+        if stop is not None and threshold < stop:
+            raise ValueError(f"{run.name} stopped at a loss below {stop}, so a loss threshold "
+                             f"of {threshold} cannot be measured on it; use --loss-threshold "
+                             f">= {stop}")
         with open(run / "curves.csv", newline="") as f:
             losses = [float(row["loss"]) for row in csv.DictReader(f)]
         steps[tasks[0]].append(max(1, steps_to_threshold(losses, threshold)))
-        budget = max(budget, len(losses))
+        budget = max(budget, int(config["train"]["n_steps"]))
+    if len(protocols) > 1:
+        raise ValueError(f"{folder} mixes single-task runs of {len(protocols)} protocols (loss "
+                         "settings, early stop or layers differ); keep one protocol per folder")
     return {t: task_difficulty(s) for t, s in steps.items()}, dict(steps), budget
 
 
@@ -111,13 +135,17 @@ def refuse_existing_outputs(args: argparse.Namespace) -> None:
 @cli_main
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    refuse_existing_outputs(args)
     set_threads(args.threads)
     model, config = load_run(args.run)
-    if args.difficulty_runs is not None and not args.difficulty_runs.is_dir():
-        raise FileNotFoundError(f"{args.difficulty_runs}: no such folder")
     task = config["task"]
     tasks = tuple(task["tasks"])
+    if args.difficulty_runs is not None:
+        difficulty, steps, budget = read_difficulties(args.difficulty_runs, args.loss_threshold)
+        common = [t for t in tasks if t in difficulty]
+        if len(common) < 3:
+            fail(f"only {len(common)} tasks of the run have single-task runs in "
+                 f"{args.difficulty_runs}; the correlation needs >= 3")
+    refuse_existing_outputs(args)
     n_batches = args.eval_batches or task["eval_batches"]
     _, held_out = split_generators(config["seed"])
     task_cfg = ModCogConfig(n_ring=task["n_ring"], dt=task["dt"], sigma=task["sigma"])
@@ -134,11 +162,6 @@ def main(argv: list[str] | None = None) -> None:
     stem = args.run.name
 
     if args.difficulty_runs is not None:
-        difficulty, steps, budget = read_difficulties(args.difficulty_runs, args.loss_threshold)
-        common = [t for t in tasks if t in difficulty]
-        if len(common) < 3:
-            fail(f"only {len(common)} tasks of the run have single-task runs in "
-                 f"{args.difficulty_runs}; need >= 3")
         idx = [tasks.index(t) for t in common]
         lpc = base.lpc[idx]
         diff = np.array([difficulty[t] for t in common])

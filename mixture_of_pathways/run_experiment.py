@@ -1,9 +1,13 @@
 """Train a Mixture-of-Pathways network on Mod-Cog (Cook, Akarca, Costa & Achterberg 2025).
 
-The flags and defaults are those of the reference ``cli/run_experiment.py``. Each step draws
-``--batch-size`` fresh streams of ``--seq-len`` steps (back-to-back trials of random tasks) and
-minimises Eq. 2 (per-task cross-entropy plus the performance-scaled routing cost) plus the
-fixation loss. After every epoch of ``--num-steps`` steps the network is evaluated on held-out
+The flags and defaults are those of the reference ``cli/run_experiment.py`` (jackcook/
+mixture-of-pathways), including its optimiser, schedule-free AdamW (``schedulefree``, weight
+decay 0; ``--optimizer adamw`` for ``torch.optim.AdamW`` with weight decay 0.01, which earlier
+versions of this script used), ``--early-stopping-threshold`` (stop after the first step whose
+training loss is below it) and ``--num-runs`` (here: that many seeds from ``--seed``). Each step
+draws ``--batch-size`` fresh streams of ``--seq-len`` steps (back-to-back trials of random
+tasks) and minimises Eq. 2 (per-task cross-entropy plus the performance-scaled routing cost) plus
+the fixation loss. After every epoch of ``--num-steps`` steps the network is evaluated on held-out
 streams (a Generator independent of the training one) and a checkpoint is written to
 ``<out>/<run name>/`` (``checkpoint.pt``, ``config.json``, ``curves.csv``, ``validation.csv``).
 
@@ -40,24 +44,29 @@ from core.training.naming import format_strength
 DEFAULT_LAYERS = ("0,16,32", "0,16,32", "0,16,32")
 
 
+OPTIMIZERS = {"schedulefree": 0.0, "adamw": 0.01}
+"""The optimisers of ``--optimizer`` and their weight decay (each library's default)."""
+
+
 @dataclass
 class MoPTrainConfig:
     """Optimisation settings of a MoP run, with the field names :class:`core.training.Trainer`
-    reads. The reference uses schedule-free AdamW (``schedulefree``, not a dependency here);
-    we use ``torch.optim.AdamW`` with the same learning rate and no gradient clipping."""
+    reads: schedule-free AdamW as the reference trains (``optimizer="schedulefree"``) or plain
+    AdamW, no gradient clipping, and the reference's early stop on the training loss."""
 
     n_steps: int
     val_every: int
     checkpoint_every: int
     lr: float = 1e-2
-    optimizer: str = "adamw"
-    weight_decay: float = 0.01
+    optimizer: str = "schedulefree"
+    weight_decay: float = 0.0
     grad_clip: float = 0.0
     scheduler: str = "none"
     l1: float = 0.0
     l2: float = 0.0
     l2_sum: float = 0.0
     target_accuracy: float | None = None
+    early_stopping_threshold: float | None = None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -92,7 +101,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-steps", type=int, default=1000, help="training steps per epoch")
     p.add_argument("--batch-size", type=int, default=128, help="streams per training batch")
     p.add_argument("--seq-len", type=int, default=350, help="time steps (100 ms) per stream")
-    p.add_argument("--learning-rate", type=float, default=1e-2, help="AdamW learning rate")
+    p.add_argument("--learning-rate", type=float, default=1e-2, help="learning rate")
+    p.add_argument("--optimizer", choices=list(OPTIMIZERS), default="schedulefree",
+                   help="schedule-free AdamW (the reference's, weight decay 0) or "
+                        "torch.optim.AdamW (weight decay 0.01); adamw runs carry +adamw in "
+                        "their name")
+    p.add_argument("--early-stopping-threshold", type=float, default=None,
+                   help="stop after the first step whose training loss is below this "
+                        "(None: train every step)")
+    p.add_argument("--num-runs", type=int, default=1,
+                   help="train this many runs one after the other, with seeds --seed, "
+                        "--seed + 1, ...")
     p.add_argument("--eval-batches", type=int, default=4,
                    help="held-out batches (of --batch-size streams) evaluated after each epoch")
     p.add_argument("--seed", type=int, default=0, help="random seed (data, init, dropout)")
@@ -101,15 +120,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def mop_run_name(task_id: str, seed: int, model: MixtureOfPathwaysConfig, alpha: float,
-                 batch: int, performance_scaling: bool, fixation_loss: bool) -> str:
+                 batch: int, performance_scaling: bool, fixation_loss: bool,
+                 optimizer: str = "schedulefree") -> str:
     """``{task}_seed{seed}_{cost}+hidden{intermediate}+batch{batch}+mop+L{layers}[+flags]``,
-    e.g. ``modcog-all_seed0_cost1e5+hidden64+batch128+mop+L0-16-32.0-16-32.0-16-32``."""
+    e.g. ``modcog-all_seed0_cost1e5+hidden64+batch128+mop+L0-16-32.0-16-32.0-16-32``; the flags
+    mark departures from the reference (``+noemb``, ``+noscale``, ``+nofix``, ``+adamw``)."""
     task = task_id.replace("/", "-").replace(",", ".")
     feature = f"cost{format_strength(alpha)}" if alpha > 0 else "nocost"
     layers = ".".join("-".join(str(s) for s in layer) for layer in model.layers)
     flags = "".join(flag for flag, on in (("+noemb", not model.task_embedding),
                                           ("+noscale", not performance_scaling),
-                                          ("+nofix", not fixation_loss)) if on)
+                                          ("+nofix", not fixation_loss),
+                                          ("+adamw", optimizer == "adamw")) if on)
     return run_name(task, seed, feature, model.intermediate_dim, batch, f"+mop+L{layers}{flags}")
 
 
@@ -155,16 +177,27 @@ class ModCogTraining:
 
 
 @cli_main
-def main(argv: list[str] | None = None) -> Path:
-    """Train one run; returns its folder."""
+def main(argv: list[str] | None = None) -> list[Path]:
+    """Train ``--num-runs`` runs; returns their folders."""
     args = build_parser().parse_args(argv)
     tasks = resolve_tasks(args.task_id)
     layers = parse_layers(args.layers or list(DEFAULT_LAYERS))
-    for name in ("num_epochs", "num_steps", "batch_size", "seq_len", "eval_batches"):
+    for name in ("num_epochs", "num_steps", "batch_size", "seq_len", "eval_batches", "num_runs"):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 1")
     if args.learning_rate <= 0 or args.cost_based_loss_alpha < 0:
         raise ValueError("--learning-rate must be > 0 and --cost-based-loss-alpha >= 0")
+    if args.early_stopping_threshold is not None and args.early_stopping_threshold <= 0:
+        raise ValueError("--early-stopping-threshold must be > 0")
+    set_threads(args.threads)
+    seeds = range(args.seed, args.seed + args.num_runs)
+    return [train_run(args, tasks, layers, seed) for seed in seeds]
+
+
+def train_run(args: argparse.Namespace, tasks: tuple[str, ...],
+              layers: tuple[tuple[int, ...], ...], seed: int) -> Path:
+    """Train (or resume) the run of ``seed``; returns its folder."""
+    args = argparse.Namespace(**{**vars(args), "seed": seed})
     task_cfg = ModCogConfig()
     model_cfg = MixtureOfPathwaysConfig(
         n_stimulus=task_cfg.n_input, n_tasks=len(tasks), n_output=task_cfg.n_output,
@@ -174,16 +207,17 @@ def main(argv: list[str] | None = None) -> Path:
         dropout_router_weight_threshold=args.dropout_router_weight_threshold,
         expert_cost_exponent=args.expert_cost_exponent)
     device = resolve_device(args.device)
-    set_threads(args.threads)
     torch.manual_seed(args.seed)
     model = MixtureOfPathways(model_cfg).to(device)
     wiring = ModCogTraining(tasks, args, device)
     train_cfg = MoPTrainConfig(n_steps=args.num_epochs * args.num_steps,
                                val_every=args.num_steps, checkpoint_every=args.num_steps,
-                               lr=args.learning_rate)
+                               lr=args.learning_rate, optimizer=args.optimizer,
+                               weight_decay=OPTIMIZERS[args.optimizer],
+                               early_stopping_threshold=args.early_stopping_threshold)
     name = mop_run_name(args.task_id, args.seed, model_cfg, args.cost_based_loss_alpha,
                         args.batch_size, not args.disable_task_performance_scaling,
-                        not args.disable_fixation_loss)
+                        not args.disable_fixation_loss, args.optimizer)
     run_config = {
         "kind": "mop", "model": model.config_dict(), "train": asdict(train_cfg),
         "task": {"task_id": args.task_id, "tasks": list(tasks), "seq_len": args.seq_len,
@@ -200,7 +234,8 @@ def main(argv: list[str] | None = None) -> Path:
     result = trainer.fit(resume=args.resume, overwrite=args.overwrite)
     val = result.final_validation
     acc = f", held-out accuracy {val.mean_accuracy:.3f}" if val is not None else ""
-    print(f"{name}: {result.step} steps in {result.seconds:.0f} s{acc}", file=sys.stderr)
+    print(f"{name}: {result.step} steps in {result.seconds:.0f} s (stopped: {result.stopped})"
+          f"{acc}", file=sys.stderr)
     return args.out / name
 
 

@@ -1,11 +1,15 @@
 """Mixture of local experts (Jacobs et al. 1991): gradients, responsibilities, specialisation."""
 
+import csv
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from script_loader import load_script
 
 from core.models.local_experts import (
     BackpropConfig,
@@ -14,10 +18,14 @@ from core.models.local_experts import (
     TrainConfig,
     compare_epochs,
     competitive_loss,
+    confusion_matrices,
     cooperative_loss,
+    gate_probabilities,
     init_params,
     loss_and_grads,
+    mixture_output,
     one_hot,
+    parse_system,
     responsibilities,
     responsibility_by_class,
     run_table1,
@@ -33,14 +41,18 @@ def _loss(config, params, x, d):
     if isinstance(config, BackpropConfig):
         return _bp_grads(params, x, d, config.output)[0]
     if config.objective == "competitive":
-        return competitive_loss(params, x, d, config.sigma)
-    return cooperative_loss(params, x, d)
+        return competitive_loss(params, x, d, config.sigma, config.temperature)
+    return cooperative_loss(params, x, d, config.temperature)
 
 
 @pytest.mark.parametrize("config", [
     MixtureConfig(n_experts=3, n_out=3, objective="competitive", sigma=1.0, init_scale=0.8),
     MixtureConfig(n_experts=3, n_out=3, objective="competitive", sigma=0.5, init_scale=0.8),
     MixtureConfig(n_experts=3, n_out=3, objective="cooperative", init_scale=0.8),
+    MixtureConfig(n_experts=3, n_out=3, objective="competitive", sigma=0.7, temperature=2.5,
+                  init_scale=0.8),
+    MixtureConfig(n_experts=3, n_out=3, objective="cooperative", temperature=0.4,
+                  init_scale=0.8),
     BackpropConfig(n_hidden=4, n_out=3, output="logistic", init_scale=0.8),
     BackpropConfig(n_hidden=4, n_out=3, output="linear", init_scale=0.8),
 ])
@@ -153,7 +165,7 @@ def test_tiny_table1_protocol():
 
 def test_table1_script_refuses_overwrite_and_bad_input(tmp_path):
     (tmp_path / "table1.md").write_text("old")
-    run = [sys.executable, "-m", "local_experts.table1", "--out", str(tmp_path)]
+    run = [sys.executable, "local_experts/table1.py", "--out", str(tmp_path)]
     done = subprocess.run(run, cwd=ROOT, capture_output=True, text=True)
     assert done.returncode != 0 and "--overwrite" in done.stderr
     assert "Traceback" not in done.stderr and (tmp_path / "table1.md").read_text() == "old"
@@ -163,7 +175,7 @@ def test_table1_script_refuses_overwrite_and_bad_input(tmp_path):
 
 
 def test_train_script_writes_a_run(tmp_path):
-    run = [sys.executable, "-m", "local_experts.train", "--out", str(tmp_path), "--seeds", "2",
+    run = [sys.executable, "local_experts/train.py", "--out", str(tmp_path), "--seeds", "2",
            "--max-epochs", "40", "--system", "bp6", "--lr", "10"]
     done = subprocess.run(run, cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
@@ -173,3 +185,89 @@ def test_train_script_writes_a_run(tmp_path):
     params = np.load(folder / "params.npz")
     assert params["final_W1"].shape == (2, 2, 6)
     assert not np.allclose(params["final_W1"], params["initial_W1"])
+
+
+def test_parse_system_any_number_of_experts():
+    assert parse_system("mix16") == MixtureConfig(n_experts=16)
+    assert parse_system("mix3coop", sigma=0.5, temperature=2) == MixtureConfig(
+        n_experts=3, objective="cooperative", sigma=0.5, temperature=2.0)
+    assert parse_system("bp7") == BackpropConfig(n_hidden=7)
+    assert parse_system("mix4", temperature=2).label == "4 experts, T 2"
+    for bad in ("mix", "mixx4", "bp", "mix0"):
+        with pytest.raises(ValueError):
+            parse_system(bad)
+
+
+def test_gate_temperature_flattens_the_gate():
+    config = MixtureConfig(n_experts=5, init_scale=1.0)
+    params = init_params(config, [0])
+    x = np.random.default_rng(0).normal(size=(20, 2))
+    entropy = [-(p * np.log(p)).sum(-1).mean() for p in
+               (gate_probabilities(params, x, t) for t in (0.5, 1.0, 4.0))]
+    assert entropy[0] < entropy[1] < entropy[2]
+
+
+def test_confusion_matrices_match_sklearn():
+    from sklearn.metrics import confusion_matrix
+
+    split = paper_split()
+    config = MixtureConfig(n_experts=4)
+    result = train_population(config, split.x_train, split.y_train, split.x_test, split.y_test,
+                              [0, 1], 2.0, TrainConfig(max_epochs=60))
+    counts = confusion_matrices(config, result.params, split.x_test, split.y_test, 4)
+    predicted = mixture_output(result.params, split.x_test).argmax(-1)
+    for s in range(2):
+        np.testing.assert_array_equal(counts[s], confusion_matrix(split.y_test, predicted[s],
+                                                                  labels=range(4)))
+    assert counts.sum() == 2 * len(split.y_test)
+
+
+def test_train_script_flags_experts_sigma_temperature(tmp_path, capsys):
+    train = load_script("local_experts/train.py", "local_experts_train")
+    args = ["--out", str(tmp_path), "--seeds", "2", "--max-epochs", "30", "--system", "mix3"]
+    train.main([*args, "--sigma", "0.5", "--temperature", "2"])
+    folder = tmp_path / "mix3_sigma0.5_T2_seeds0-1_lr2"
+    config = json.loads((folder / "config.json").read_text())["model"]
+    assert (config["n_experts"], config["sigma"], config["temperature"]) == (3, 0.5, 2.0)
+    assert np.load(folder / "params.npz")["final_W"].shape == (2, 3, 2, 4)
+    rows = (folder / "confusion.csv").read_text().strip().splitlines()
+    assert rows[0].split(",")[1:] == ["[i]", "[ɪ]", "[a]", "[ʌ]"]
+    assert sum(int(v) for row in rows[1:] for v in row.split(",")[1:]) == 2 * 200
+    with pytest.raises(SystemExit, match="^error: --sigma and --temperature apply to mixtures"):
+        train.main([*args[:-1], "bp6", "--sigma", "0.5"])
+
+
+def test_table1_writes_confusion_per_system(tmp_path):
+    table1 = load_script("local_experts/table1.py", "local_experts_table1")
+    table1.main(["--out", str(tmp_path), "--seeds", "2", "--tune-seeds", "1", "--lrs", "2",
+                 "--max-epochs", "40", "--systems", "mix2,bp6"])
+    with open(tmp_path / "table1_confusion.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert {r["system"] for r in rows} == {"2 experts", "backprop 6 hidden"} and len(rows) == 32
+    for system in ("2 experts", "backprop 6 hidden"):
+        assert sum(int(r["count"]) for r in rows if r["system"] == system) == 2 * 200
+    assert (tmp_path / "table1_confusion.png").stat().st_size > 0
+
+
+HELP_AS_SCRIPT = """
+import runpy, sys
+for script in sys.argv[1:]:
+    sys.path[0] = str(__import__("pathlib").Path(script).parent)  # as `python script` sets it
+    sys.argv = [script, "--help"]
+    try:
+        runpy.run_path(script, run_name="__main__")
+    except SystemExit as exc:
+        assert exc.code == 0, (script, exc.code)
+"""
+
+
+def test_scripts_run_as_files_with_only_core_installed(tmp_path):
+    """``python local_experts/{table1,figures,train}.py --help`` work where only ``core`` is
+    importable (as after ``pip install -e .``), the form every family uses."""
+    (tmp_path / "core").symlink_to(ROOT / "core")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    scripts = [str(ROOT / "local_experts" / s) for s in ("table1.py", "figures.py", "train.py")]
+    done = subprocess.run([sys.executable, "-c", HELP_AS_SCRIPT, *scripts], cwd=tmp_path,
+                          env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("usage:") == 3

@@ -1,6 +1,5 @@
 """local_experts/figures.py stores the arrays of its figures; paper_plot.py redraws them."""
 
-import sys
 from pathlib import Path
 
 import matplotlib.image as mpimg
@@ -9,14 +8,11 @@ import pytest
 from script_loader import load_script
 
 from core.io import load_config, load_results
-from core.models.local_experts import gate_probabilities, init_params
+from core.models.local_experts import gate_probabilities, init_params, parse_system
 from core.tasks.vowels import make_split
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))  # local_experts is a folder of scripts run with python -m
-from local_experts import figures  # noqa: E402
-from local_experts.common import SYSTEMS  # noqa: E402
+figures = load_script("local_experts/figures.py", "local_experts_figures")
 
 STEMS = ("local_experts_regions", "local_experts_curves", "local_experts_responsibility")
 TINY = ["--epochs", "3", "--seeds", "2", "--seed", "5"]
@@ -43,14 +39,14 @@ def test_arrays_are_stored_with_their_config(stored):
     assert list(data["systems"]) == list(figures.CURVE_SYSTEMS)
     for key in figures.CURVE_SYSTEMS:
         assert data["curves"][key]["train_accuracy"].shape == (4, 2)  # epochs 0..3, 2 seeds
-        assert str(data["curves"][key]["label"]) == SYSTEMS[key].label
+        assert str(data["curves"][key]["label"]) == parse_system(key).label
     assert data["responsibility"].shape == (4, 4)
     np.testing.assert_allclose(data["responsibility"].sum(1), 1.0, atol=1e-9)
     start = data["regions"]["start"]
     assert start["margin"].shape == (4, 200, 200) and start["gate"].shape == (200, 200)
     # the stored gate map is the arg-max of the untrained seed-5 gate on the grid
     split = make_split("paper")
-    params = init_params(SYSTEMS["mix4"], [5])
+    params = init_params(parse_system("mix4"), [5])
     i, j = 37, 151
     point = split.standardise(np.array([[start["f1"][i], start["f2"][j]]]))
     assert start["gate"][i, j] == gate_probabilities(params, point)[0, 0].argmax()
@@ -81,3 +77,7 @@ def test_existing_outputs_stop_the_script_before_any_work(stored, tmp_path):
     assert not (tmp_path / "figs").exists() and results.stat().st_mtime_ns == before
     with pytest.raises(SystemExit, match="^error: --epochs"):
         figures.main(["--epochs", "0", "--out", str(tmp_path / "figs")])
+
+
+def test_figures_default_outside_tracked_docs():
+    assert not str(figures.parse_args([]).out).startswith("docs")

@@ -70,8 +70,8 @@ TINY = ["-l", "0,4", "--intermediate-dim", "8", "--router-dim", "4", "--task-dim
 
 
 def test_run_experiment_resume_and_refuse(tmp_path):
-    run = run_experiment.main(["--task-id", "modcog/go,dms", "--num-epochs", "1",
-                               "--out", str(tmp_path), *TINY])
+    [run] = run_experiment.main(["--task-id", "modcog/go,dms", "--num-epochs", "1",
+                                 "--out", str(tmp_path), *TINY])
     assert {"checkpoint.pt", "config.json", "curves.csv", "validation.csv"} <= {
         p.name for p in run.iterdir()}
     name = parse_run_name(run.name)
@@ -92,10 +92,10 @@ def test_run_experiment_resume_and_refuse(tmp_path):
 
 def test_difficulty_runs_and_analysis(tmp_path):
     tasks = "modcog/go,dm1,dms"
-    multi = run_experiment.main(["--task-id", tasks, "--num-epochs", "1",
-                                 "--out", str(tmp_path / "multi"), *TINY])
-    difficulty_runs.main(["--task-id", tasks, "-l", "0,4", "--num-steps", "3",
-                          "--batch-size", "4", "--seq-len", "30", "--out",
+    [multi] = run_experiment.main(["--task-id", tasks, "--num-epochs", "1",
+                                   "--out", str(tmp_path / "multi"), *TINY])
+    difficulty_runs.main(["--protocol", "current", "--task-id", tasks, "-l", "0,4",
+                          "--num-steps", "3", "--batch-size", "4", "--seq-len", "30", "--out",
                           str(tmp_path / "single")])
     results = tmp_path / "res.h5"
     analyze.main([str(multi), "--difficulty-runs", str(tmp_path / "single"), "--results",
@@ -120,3 +120,133 @@ def test_difficulty_runs_and_analysis(tmp_path):
         analyze.main([str(multi), "--results", str(results), "--figures",
                       str(tmp_path / "new_fig")])
     assert not (tmp_path / "new_fig").exists()
+
+
+def test_trainer_steps_schedule_free_adamw():
+    """The MoP config's default optimiser is schedule-free AdamW, the trainer steps it, and the
+    weights it leaves (and stores) are the optimiser's average, as a hand-written loop gives."""
+    from schedulefree import AdamWScheduleFree
+
+    from core.training import Trainer
+
+    def sample_batch(rng):
+        return torch.from_numpy(rng.normal(size=(8, 3))).float()
+
+    def loss_fn(model, x):
+        return ((model(x) - x.sum(1, keepdim=True)) ** 2).mean(), None
+
+    def trained(optimizer: str) -> torch.nn.Module:
+        torch.manual_seed(0)
+        model = torch.nn.Linear(3, 1)
+        config = run_experiment.MoPTrainConfig(n_steps=5, val_every=10, checkpoint_every=10,
+                                               lr=0.1, optimizer=optimizer)
+        trainer = Trainer(model, config, sample_batch=sample_batch, loss_fn=loss_fn, seed=3,
+                          run_config={}, progress=False)
+        assert isinstance(trainer.optimizer, AdamWScheduleFree) == (optimizer == "schedulefree")
+        trainer.fit()
+        return model
+
+    torch.manual_seed(0)
+    expected = torch.nn.Linear(3, 1)
+    optimizer = AdamWScheduleFree(expected.parameters(), lr=0.1, weight_decay=0.0)
+    optimizer.train()
+    rng = np.random.default_rng(3)
+    for _ in range(5):
+        optimizer.zero_grad()
+        loss_fn(expected, sample_batch(rng))[0].backward()
+        optimizer.step()
+    optimizer.eval()
+    model = trained("schedulefree")
+    torch.testing.assert_close(model.weight, expected.weight, rtol=0, atol=1e-7)
+    assert not torch.allclose(trained("adamw").weight, expected.weight, atol=1e-4)
+
+
+def test_run_experiment_schedule_free_resumes_bit_for_bit(tmp_path):
+    args = ["--task-id", "modcog/go,dms", *TINY]
+    [straight] = run_experiment.main([*args, "--num-epochs", "2", "--out", str(tmp_path / "a")])
+    run_experiment.main([*args, "--num-epochs", "1", "--out", str(tmp_path / "b")])
+    [resumed] = run_experiment.main([*args, "--num-epochs", "2", "--resume",
+                                     "--out", str(tmp_path / "b")])
+    a = torch.load(straight / "checkpoint.pt", weights_only=True)
+    b = torch.load(resumed / "checkpoint.pt", weights_only=True)
+    assert a["config"]["train"]["optimizer"] == "schedulefree"
+    for key, value in a["model"].items():
+        assert torch.equal(value, b["model"][key]), key
+
+
+def test_run_experiment_early_stop_and_num_runs(tmp_path):
+    runs = run_experiment.main(["--task-id", "modcog/go", "--num-epochs", "3", "--num-runs", "2",
+                                "--early-stopping-threshold", "1e3", "--optimizer", "adamw",
+                                "--out", str(tmp_path), *TINY])
+    assert [parse_run_name(r.name).seed for r in runs] == [0, 1]
+    assert all(r.name.endswith("+adamw") for r in runs)
+    for run in runs:  # the first step's loss is below 1e3: one step (validated), and a resume
+        assert len((run / "curves.csv").read_text().strip().splitlines()) == 2  # adds none
+        steps = [line.split(",")[0] for line in
+                 (run / "validation.csv").read_text().strip().splitlines()[1:]]
+        assert steps == ["0", "1"]
+    run_experiment.main(["--task-id", "modcog/go", "--num-epochs", "3", "--resume",
+                         "--early-stopping-threshold", "1e3", "--optimizer", "adamw",
+                         "--out", str(tmp_path), *TINY])
+    assert len((runs[0] / "curves.csv").read_text().strip().splitlines()) == 2
+
+
+def test_difficulty_runs_reference_protocol_by_default(tmp_path):
+    out = tmp_path / "single"
+    args = ["--task-id", "modcog/go", "--num-repeats", "2", "--num-epochs", "2", "--num-steps",
+            "2", "-l", "4", "--batch-size", "4", "--seq-len", "30", "--out", str(out)]
+    difficulty_runs.main(args)
+    runs = sorted(out.iterdir())
+    assert [parse_run_name(r.name).seed for r in runs] == [0, 1]
+    for run in runs:
+        config = load_results_config(run)
+        assert config["loss"]["alpha"] == 0 and config["loss"]["fixation_loss"] is False
+        assert config["train"]["early_stopping_threshold"] == 0.25
+        assert config["train"]["optimizer"] == "schedulefree"
+    assert difficulty_runs.PROTOCOLS["reference"]["num_repeats"] == 5
+    assert difficulty_runs.PROTOCOLS["reference"]["num_epochs"] * \
+        difficulty_runs.PROTOCOLS["reference"]["num_steps"] == 10_000
+    # a second protocol in the same folder is refused by the analysis, before any output
+    difficulty_runs.main(["--protocol", "current", *args[:-2], "--num-repeats", "1",
+                          "--out", str(out)])
+    with pytest.raises(ValueError, match="mixes single-task runs of 2 protocols"):
+        analyze.read_difficulties(out, 0.25)
+    with pytest.raises(ValueError, match="--loss-threshold >= 0.25"):
+        analyze.read_difficulties(out, 0.1)
+
+
+def load_results_config(run: Path) -> dict:
+    import json
+
+    return json.loads((run / "config.json").read_text())
+
+
+def test_analyze_checks_inputs_before_outputs(tmp_path):
+    """A missing run is reported as missing even when the figures exist; a run with fewer than
+    three tasks having difficulty runs is refused before any intervention is computed."""
+    figures = tmp_path / "fig"
+    figures.mkdir()
+    for stem in ("mop_routing_maps", "mop_interventions"):
+        for suffix in ("png", "pdf"):
+            (figures / f"{stem}.{suffix}").write_text("x")
+    with pytest.raises(SystemExit, match=r"^error: .*nope: no such run"):
+        analyze.main([str(tmp_path / "nope"), "--figures", str(figures)])
+    [multi] = run_experiment.main(["--task-id", "modcog/go,dms", "--num-epochs", "1",
+                                   "--out", str(tmp_path / "multi"), *TINY])
+    difficulty_runs.main(["--task-id", "modcog/go,dms", "--num-repeats", "1", "--num-epochs",
+                          "1", "--num-steps", "2", "-l", "4", "--batch-size", "4", "--seq-len",
+                          "30", "--out", str(tmp_path / "single")])
+    calls = []
+    original = analyze.intervention_effects
+    analyze.intervention_effects = lambda *a, **k: calls.append(a) or original(*a, **k)
+    try:
+        with pytest.raises(SystemExit, match="^error: only 2 tasks .*needs >= 3"):
+            analyze.main([str(multi), "--difficulty-runs", str(tmp_path / "single"),
+                          "--results", str(tmp_path / "r.h5"), "--figures", str(figures)])
+    finally:
+        analyze.intervention_effects = original
+    assert calls == [] and not (tmp_path / "r.h5").exists()
+
+
+def test_analysis_figures_default_outside_tracked_docs():
+    assert not str(analyze.parse_args(["run"]).figures).startswith("docs")

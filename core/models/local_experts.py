@@ -3,14 +3,15 @@
 Jacobs et al. (1991), "Adaptive mixtures of local experts", Neural Computation 3:79-87.
 
 Mixture: ``K`` linear experts ``o_i = W_i x + b_i`` and a linear softmax gate
-``p_i = exp(u_i) / sum_j exp(u_j)``, ``u = V x + c``. Two objectives (per case; the training loss
-is the mean over cases):
+``p_i = exp(u_i / T) / sum_j exp(u_j / T)``, ``u = V x + c``, with temperature ``T`` (1 in the
+paper; other values are our extension). Two objectives (per case; the training loss is the mean
+over cases):
 
 * competitive (the paper's eq. 1.3): ``E = -log sum_i p_i exp(-||d - o_i||^2 / (2 sigma^2))``, the
   negative log-likelihood of a Gaussian mixture with the normalising constant dropped. Its
   posterior responsibilities are ``h_i = p_i exp(-||d - o_i||^2 / 2 sigma^2) / sum_j (same)``, and
-  ``-dE/do_i = h_i (d - o_i) / sigma^2``, ``-dE/du_i = h_i - p_i`` (the paper's eq. 1.4 and the
-  gate's softmax rule);
+  ``-dE/do_i = h_i (d - o_i) / sigma^2``, ``-dE/du_i = (h_i - p_i) / T`` (the paper's eq. 1.4
+  and the gate's softmax rule);
 * cooperative (the paper's eq. 1.1): ``E = 1/2 ||d - sum_i p_i o_i||^2``, which makes the experts
   co-adapt rather than specialise.
 
@@ -30,6 +31,7 @@ start uniform in ``[-init_scale, init_scale]``.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -46,7 +48,8 @@ OUTPUT_ACTIVATIONS: tuple[str, ...] = ("logistic", "linear")
 class MixtureConfig:
     """A mixture of ``n_experts`` linear experts with a linear softmax gate.
 
-    ``sigma`` is the Gaussian scale of the competitive objective (the paper uses 1).
+    ``sigma`` is the Gaussian scale of the competitive objective and ``temperature`` divides the
+    gate's logits before the softmax (the paper uses 1 for both).
     """
 
     n_in: int = 2
@@ -55,19 +58,24 @@ class MixtureConfig:
     objective: str = "competitive"
     sigma: float = 1.0
     init_scale: float = 0.1
+    temperature: float = 1.0
 
     def __post_init__(self) -> None:
         if self.objective not in OBJECTIVES:
             raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
         if self.n_experts < 1 or self.n_in < 1 or self.n_out < 1:
             raise ValueError(f"sizes must be positive, got {self}")
-        if self.sigma <= 0:
-            raise ValueError(f"sigma must be positive, got {self.sigma}")
+        if self.sigma <= 0 or self.temperature <= 0:
+            raise ValueError(f"sigma and temperature must be positive, got {self.sigma} and "
+                             f"{self.temperature}")
 
     @property
     def label(self) -> str:
+        """``4 experts``, plus ``(cooperative)`` and a non-default σ and temperature."""
+        extra = [f"sigma {self.sigma:g}"] * (self.sigma != 1) + \
+            [f"T {self.temperature:g}"] * (self.temperature != 1)
         suffix = "" if self.objective == "competitive" else " (cooperative)"
-        return f"{self.n_experts} experts{suffix}"
+        return f"{self.n_experts} experts{suffix}" + (f", {', '.join(extra)}" if extra else "")
 
 
 @dataclass(frozen=True)
@@ -92,6 +100,26 @@ class BackpropConfig:
 
 
 ModelConfig = MixtureConfig | BackpropConfig
+
+_SYSTEM_RE = re.compile(r"(?:mix(?P<experts>\d+)(?P<coop>coop)?|bp(?P<hidden>\d+))")
+
+#: The Table 1 systems (the paper's four, then the cooperative objective for comparison).
+TABLE1_SYSTEMS = ("mix4", "mix8", "mix4coop", "mix8coop", "bp6", "bp12")
+
+
+def parse_system(key: str, sigma: float = 1.0, temperature: float = 1.0) -> ModelConfig:
+    """The network a system key names: ``mix<K>`` (``K`` linear experts, competitive),
+    ``mix<K>coop`` (cooperative objective) or ``bp<H>`` (backprop, ``H`` hidden units), e.g.
+    ``mix4``, ``mix16coop``, ``bp12``. ``sigma`` and ``temperature`` set the mixtures'
+    :class:`MixtureConfig` fields. ValueError (naming the forms) for any other key."""
+    m = _SYSTEM_RE.fullmatch(key.strip())
+    if m is None:
+        raise ValueError(f"unknown system {key!r}; use mix<K> (K experts), mix<K>coop "
+                         "(cooperative) or bp<H> (backprop with H hidden units), e.g. mix4")
+    if m["hidden"] is not None:
+        return BackpropConfig(n_hidden=int(m["hidden"]))
+    return MixtureConfig(n_experts=int(m["experts"]), sigma=sigma, temperature=temperature,
+                         objective="cooperative" if m["coop"] else "competitive")
 
 
 @dataclass(frozen=True)
@@ -155,75 +183,81 @@ def expert_outputs(params: Params, x: np.ndarray) -> np.ndarray:
     return flat.reshape(S, x.shape[0], K, C) + b[:, None]
 
 
-def gate_logits(params: Params, x: np.ndarray) -> np.ndarray:
-    """Gate pre-softmax activations ``u (S, N, K)``."""
-    return x @ params["V"] + params["c"][:, None]
+def gate_logits(params: Params, x: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """Gate pre-softmax activations divided by the temperature, ``u / T (S, N, K)``."""
+    return (x @ params["V"] + params["c"][:, None]) / temperature
 
 
-def gate_probabilities(params: Params, x: np.ndarray) -> np.ndarray:
+def gate_probabilities(params: Params, x: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     """Gate probabilities ``p (S, N, K)``, summing to 1 over experts."""
-    return softmax(gate_logits(params, x), axis=-1)
+    return softmax(gate_logits(params, x, temperature), axis=-1)
 
 
-def mixture_output(params: Params, x: np.ndarray) -> np.ndarray:
+def mixture_output(params: Params, x: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     """The gate-weighted mean output ``y = sum_i p_i o_i``, shape ``(S, N, C)``."""
-    return (gate_probabilities(params, x)[..., None] * expert_outputs(params, x)).sum(axis=2)
+    return (gate_probabilities(params, x, temperature)[..., None]
+            * expert_outputs(params, x)).sum(axis=2)
 
 
-def responsibilities(params: Params, x: np.ndarray, d: np.ndarray, sigma: float = 1.0
-                     ) -> np.ndarray:
+def responsibilities(params: Params, x: np.ndarray, d: np.ndarray, sigma: float = 1.0,
+                     temperature: float = 1.0) -> np.ndarray:
     """Posterior responsibilities ``h (S, N, K)`` of each expert for each case (sum to 1)."""
-    log_joint = _log_joint(params, x, d, sigma)
+    log_joint = _log_joint(params, x, d, sigma, temperature)
     return np.exp(log_joint - logsumexp(log_joint, axis=-1, keepdims=True))
 
 
-def _log_joint(params: Params, x: np.ndarray, d: np.ndarray, sigma: float) -> np.ndarray:
+def _log_joint(params: Params, x: np.ndarray, d: np.ndarray, sigma: float,
+               temperature: float = 1.0) -> np.ndarray:
     """``log p_i - ||d - o_i||^2 / (2 sigma^2)``, shape ``(S, N, K)``."""
     sq_err = ((d[None, :, None, :] - expert_outputs(params, x)) ** 2).sum(-1)
-    return log_softmax(gate_logits(params, x), axis=-1) - 0.5 * sq_err / sigma**2
+    return log_softmax(gate_logits(params, x, temperature), axis=-1) - 0.5 * sq_err / sigma**2
 
 
-def competitive_loss(params: Params, x: np.ndarray, d: np.ndarray, sigma: float = 1.0
-                     ) -> np.ndarray:
+def competitive_loss(params: Params, x: np.ndarray, d: np.ndarray, sigma: float = 1.0,
+                     temperature: float = 1.0) -> np.ndarray:
     """Mean over cases of ``-log sum_i p_i exp(-||d - o_i||^2 / 2 sigma^2)``, shape ``(S,)``."""
-    return -logsumexp(_log_joint(params, x, d, sigma), axis=-1).mean(axis=-1)
+    return -logsumexp(_log_joint(params, x, d, sigma, temperature), axis=-1).mean(axis=-1)
 
 
-def competitive_grads(params: Params, x: np.ndarray, d: np.ndarray, sigma: float = 1.0
-                      ) -> tuple[np.ndarray, Params]:
+def competitive_grads(params: Params, x: np.ndarray, d: np.ndarray, sigma: float = 1.0,
+                      temperature: float = 1.0) -> tuple[np.ndarray, Params]:
     """Loss ``(S,)`` and its gradients (same shapes as ``params``), mean over the ``N`` cases.
 
-    ``dE/do_i = -h_i (d - o_i) / sigma^2`` and ``dE/du_i = -(h_i - p_i)``, each divided by ``N``.
+    ``dE/do_i = -h_i (d - o_i) / sigma^2`` and ``dE/du_i = -(h_i - p_i) / T``, each divided by
+    ``N``.
     """
     o = expert_outputs(params, x)
-    u = gate_logits(params, x)
+    u = gate_logits(params, x, temperature)
     log_p = log_softmax(u, axis=-1)
     log_joint = log_p - 0.5 * ((d[None, :, None, :] - o) ** 2).sum(-1) / sigma**2
     log_norm = logsumexp(log_joint, axis=-1, keepdims=True)
     h = np.exp(log_joint - log_norm)
     n = x.shape[0]
     d_o = -h[..., None] * (d[None, :, None, :] - o) / (sigma**2 * n)
-    d_u = -(h - np.exp(log_p)) / n
+    d_u = -(h - np.exp(log_p)) / (n * temperature)
     return -log_norm[..., 0].mean(axis=-1), _linear_grads(x, d_o, d_u)
 
 
-def cooperative_loss(params: Params, x: np.ndarray, d: np.ndarray) -> np.ndarray:
+def cooperative_loss(params: Params, x: np.ndarray, d: np.ndarray, temperature: float = 1.0
+                     ) -> np.ndarray:
     """Mean over cases of ``1/2 ||d - sum_i p_i o_i||^2``, shape ``(S,)``."""
-    return 0.5 * ((d[None] - mixture_output(params, x)) ** 2).sum(-1).mean(-1)
+    return 0.5 * ((d[None] - mixture_output(params, x, temperature)) ** 2).sum(-1).mean(-1)
 
 
-def cooperative_grads(params: Params, x: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, Params]:
+def cooperative_grads(params: Params, x: np.ndarray, d: np.ndarray, temperature: float = 1.0
+                      ) -> tuple[np.ndarray, Params]:
     """Loss ``(S,)`` and gradients of the cooperative objective, mean over the ``N`` cases.
 
-    With ``y = sum_i p_i o_i``: ``dE/do_i = -p_i (d - y)`` and ``dE/du_i = -p_i (o_i - y).(d - y)``.
+    With ``y = sum_i p_i o_i``: ``dE/do_i = -p_i (d - y)`` and
+    ``dE/du_i = -p_i (o_i - y).(d - y) / T``.
     """
     o = expert_outputs(params, x)
-    p = gate_probabilities(params, x)
+    p = gate_probabilities(params, x, temperature)
     y = (p[..., None] * o).sum(axis=2)
     err = d[None] - y
     n = x.shape[0]
     d_o = -p[..., None] * err[:, :, None, :] / n
-    d_u = -p * ((o - y[:, :, None, :]) * err[:, :, None, :]).sum(-1) / n
+    d_u = -p * ((o - y[:, :, None, :]) * err[:, :, None, :]).sum(-1) / (n * temperature)
     return 0.5 * (err**2).sum(-1).mean(-1), _linear_grads(x, d_o, d_u)
 
 
@@ -271,21 +305,31 @@ def loss_and_grads(config: ModelConfig, params: Params, x: np.ndarray, d: np.nda
     if isinstance(config, BackpropConfig):
         return backprop_grads(params, x, d, config.output)
     if config.objective == "competitive":
-        return competitive_grads(params, x, d, config.sigma)
-    return cooperative_grads(params, x, d)
+        return competitive_grads(params, x, d, config.sigma, config.temperature)
+    return cooperative_grads(params, x, d, config.temperature)
 
 
 def predict_scores(config: ModelConfig, params: Params, x: np.ndarray) -> np.ndarray:
     """Class scores ``(S, N, C)``: the mixture's mean output or the network's output."""
     if isinstance(config, BackpropConfig):
         return backprop_forward(params, x, config.output)[1]
-    return mixture_output(params, x)
+    return mixture_output(params, x, config.temperature)
 
 
 def accuracy(config: ModelConfig, params: Params, x: np.ndarray, labels: np.ndarray
              ) -> np.ndarray:
     """Fraction of cases whose arg-max score is the label, shape ``(S,)``."""
     return (predict_scores(config, params, x).argmax(-1) == labels[None]).mean(-1)
+
+
+def confusion_matrices(config: ModelConfig, params: Params, x: np.ndarray, labels: np.ndarray,
+                       n_classes: int) -> np.ndarray:
+    """Counts ``(S, n_classes, n_classes)``: entry ``[s, true, predicted]`` is the number of cases
+    of class ``true`` that network ``s`` reads out (arg-max score) as ``predicted``."""
+    predicted = predict_scores(config, params, x).argmax(-1)  # (S, N)
+    flat = (np.asarray(labels)[None] * n_classes + predicted).astype(np.int64)
+    return np.stack([np.bincount(row, minlength=n_classes**2) for row in flat]).reshape(
+        -1, n_classes, n_classes)
 
 
 # --------------------------------------------------------------------------------------------
@@ -523,7 +567,8 @@ def responsibility_by_class(config: MixtureConfig, params: Params, x: np.ndarray
     posterior). Rows sum to 1.
     """
     if config.objective == "competitive":
-        weights = responsibilities(params, x, one_hot(labels, n_classes), config.sigma)
+        weights = responsibilities(params, x, one_hot(labels, n_classes), config.sigma,
+                                   config.temperature)
     else:
-        weights = gate_probabilities(params, x)
+        weights = gate_probabilities(params, x, config.temperature)
     return np.stack([weights[:, labels == c].mean(axis=1) for c in range(n_classes)], axis=1)

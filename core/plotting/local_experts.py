@@ -1,6 +1,7 @@
 """Figures of the Jacobs, Jordan, Nowlan & Hinton (1991) replication, from stored arrays.
 
-- :func:`plot_epochs_to_criterion`: Table 1 (``local_experts/table1.py``, ``table1.csv``).
+- :func:`plot_epochs_to_criterion`: Table 1 (``local_experts/table1.py``, ``table1.csv``);
+  :func:`plot_confusion_matrices`: its test-set confusion matrix per system.
 - :func:`plot_gate_regions`, :func:`plot_accuracy_curves`, :func:`plot_responsibility`: the
   README figures of ``local_experts/figures.py``, which stores their arrays in HDF5
   (``results/local_experts/figures.h5``); :func:`vowel_figures` draws all three from one stored
@@ -19,13 +20,14 @@ from matplotlib.colors import ListedColormap
 from core.plotting.style import apply_style
 
 __all__ = ["EXPERT_COLOURS", "SYSTEM_COLOURS", "VOWEL_COLOURS", "plot_accuracy_curves",
-           "plot_epochs_to_criterion", "plot_gate_regions", "plot_responsibility",
-           "vowel_figures"]
+           "plot_confusion_matrices", "plot_epochs_to_criterion", "plot_gate_regions",
+           "plot_responsibility", "vowel_figures"]
 
 VOWEL_COLOURS = ("#0072B2", "#56B4E9", "#D55E00", "#E69F00")
 EXPERT_COLOURS = ("#1b9e77", "#7570b3", "#e7298a", "#66a61e", "#a6761d", "#666666", "#e6ab02",
                   "#d95f02")
-#: Line colour of each system key of ``local_experts/common.py`` in the curves figure.
+#: Line colour of each system key (``core.models.local_experts.parse_system``) in the curves
+#: figure.
 SYSTEM_COLOURS = {"mix4": "#1b9e77", "mix8": "#7570b3", "bp6": "#d95f02", "bp12": "#e7298a"}
 #: Training criterion of the paper (88 % correct), drawn as a dotted line.
 CRITERION = 0.88
@@ -140,6 +142,37 @@ def plot_accuracy_curves(curves: Mapping[str, Mapping[str, Any]], systems: Seque
         ax.set_title(title)
     axes[0].set_ylabel("accuracy")
     axes[1].legend(loc="lower right")
+    return fig
+
+
+def plot_confusion_matrices(systems: Sequence[str], counts: np.ndarray,
+                            vowel_labels: Sequence[str]) -> plt.Figure:
+    """One heat map per system of its confusion matrix ``counts (S, C, C)`` (``[s, true,
+    predicted]`` case counts), each row normalised to the fraction of that true vowel."""
+    counts = np.asarray(counts, dtype=float)
+    n = len(vowel_labels)
+    if counts.shape != (len(systems), n, n) or not systems:
+        raise ValueError(f"need ({len(systems)} systems, {n}, {n}) counts, got {counts.shape}")
+    fractions = counts / np.maximum(counts.sum(axis=2, keepdims=True), 1)
+    apply_style()
+    cols = min(len(systems), 3)
+    rows = -(-len(systems) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.3 * cols, 2.2 * rows), squeeze=False,
+                             layout="constrained")
+    for ax, system, table in zip(axes.flat, systems, fractions, strict=False):
+        ax.imshow(table, cmap="Blues", vmin=0, vmax=1)
+        for (r, c), value in np.ndenumerate(table):
+            ax.text(c, r, f"{value:.2f}", ha="center", va="center", fontsize=5,
+                    color="w" if value > 0.6 else "k")
+        ax.set_xticks(range(n), list(vowel_labels))
+        ax.set_yticks(range(n), list(vowel_labels))
+        ax.minorticks_off()
+        ax.tick_params(top=False, right=False)
+        ax.set_xlabel("read out as")
+        ax.set_ylabel("true vowel")
+        ax.set_title(system, fontsize=7)
+    for ax in axes.flat[len(systems):]:
+        ax.axis("off")
     return fig
 
 

@@ -2,11 +2,14 @@
 
 The :class:`Trainer` knows nothing about tasks (the MoP and curriculum trainers reuse it): it
 draws a batch with ``sample_batch(rng)``, scores it with ``loss_fn(model, batch) -> (loss,
-outputs)``, adds the L1/L2 weight penalty, clips the gradient norm, steps Adam/AdamW and an
-optional StepLR / ReduceLROnPlateau scheduler, and every ``val_every`` steps calls
-``evaluate(model) -> Validation`` (validation loss and accuracy per rule). It stops early when
-every rule reaches ``target_accuracy`` and raises :class:`TrainingDiverged` on a non-finite loss
-or gradient, keeping the last good checkpoint.
+outputs)``, adds the L1/L2 weight penalty, clips the gradient norm, steps Adam, AdamW or
+schedule-free AdamW (Defazio et al. 2024, ``schedulefree``; its averaged weights are what
+validation sees and checkpoints store) and an optional StepLR / ReduceLROnPlateau scheduler, and
+every ``val_every`` steps calls ``evaluate(model) -> Validation`` (validation loss and accuracy
+per rule). It stops early when every rule reaches ``target_accuracy`` or, when the config has an
+``early_stopping_threshold``, after the first step whose training loss is below it (validated
+at that step), and raises :class:`TrainingDiverged` on a non-finite loss or gradient, keeping
+the last good checkpoint.
 
 A run lives in one folder ``<out>/<run name>/``: ``checkpoint.pt`` (model, optimiser, scheduler,
 RNG states, curves, extra state such as the rule sampler), ``config.json``, ``curves.csv`` and
@@ -176,10 +179,23 @@ class TrainResult:
 
 
 def make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    """Adam or AdamW on the trainable parameters, with ``lr`` and ``weight_decay``."""
+    """Adam, AdamW or (``optimizer == "schedulefree"``) ``schedulefree.AdamWScheduleFree`` on the
+    trainable parameters, with ``lr`` and ``weight_decay``."""
     params = [p for p in model.parameters() if p.requires_grad]
+    if config.optimizer == "schedulefree":
+        from schedulefree import AdamWScheduleFree
+
+        return AdamWScheduleFree(params, lr=config.lr, weight_decay=config.weight_decay)
     cls = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
     return cls(params, lr=config.lr, weight_decay=config.weight_decay)
+
+
+def set_optimizer_mode(optimizer: torch.optim.Optimizer, train: bool) -> None:
+    """Put a schedule-free optimizer's parameters at its training point (``train``) or at its
+    average (for evaluation and checkpoints); other optimizers have no modes."""
+    mode = getattr(optimizer, "train" if train else "eval", None)
+    if mode is not None:
+        mode()
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig):
@@ -202,7 +218,8 @@ class Trainer:
         config: a :class:`TrainConfig`, or any object with its fields ``n_steps``, ``lr``,
             ``optimizer``, ``weight_decay``, ``grad_clip``, ``scheduler`` (+ ``scheduler_step``/
             ``scheduler_gamma``/``plateau_patience`` when used), ``l1``, ``l2``, ``l2_sum``,
-            ``val_every``, ``checkpoint_every`` and ``target_accuracy``.
+            ``val_every``, ``checkpoint_every`` and ``target_accuracy`` (optionally
+            ``early_stopping_threshold``; ``optimizer`` "adam", "adamw" or "schedulefree").
         sample_batch: ``sample_batch(rng: np.random.Generator) -> batch``, the only source of
             training randomness besides torch's RNG.
         loss_fn: ``loss_fn(model, batch) -> (loss, outputs)``; the trainer adds the weight penalty.
@@ -296,7 +313,9 @@ class Trainer:
         """Write the checkpoint, curves and validation table atomically (no-op without run_dir)."""
         if self.run_dir is None:
             return
+        set_optimizer_mode(self.optimizer, train=False)
         save_checkpoint(self.run_dir / CHECKPOINT_FILE, self.state_payload())
+        set_optimizer_mode(self.optimizer, train=True)
         atomic_write_text(self.run_dir / CURVES_FILE, self.curves.curves_csv())
         atomic_write_text(self.run_dir / VALIDATION_FILE, self.curves.validation_csv())
         self.last_checkpoint_step = self.step
@@ -328,8 +347,10 @@ class Trainer:
         if self.evaluate is None:
             return None
         self.model.eval()
+        set_optimizer_mode(self.optimizer, train=False)
         with torch.no_grad():
             val = self.evaluate(self.model)
+        set_optimizer_mode(self.optimizer, train=True)
         self.model.train()
         self.curves.val_step.append(self.step)
         self.curves.val_loss.append(float(val.loss))
@@ -378,6 +399,7 @@ class Trainer:
         start = time.perf_counter()
         resumed = self.prepare(resume=resume, overwrite=overwrite)
         self.model.train()
+        set_optimizer_mode(self.optimizer, train=True)
         if not resumed:
             self.validate()
             if self.on_step is not None:
@@ -387,6 +409,8 @@ class Trainer:
         last = self.curves.last_validation()
         if self._reached_target(last):
             stopped = "target_accuracy"
+        if self._below_loss_threshold(self.curves.loss[-1] if self.curves.loss else None):
+            stopped = "early_stopping_threshold"
         bar = tqdm(total=cfg.n_steps, initial=self.step, disable=not self.progress,
                    desc=self.run_dir.name if self.run_dir is not None else "train",
                    dynamic_ncols=True)
@@ -394,13 +418,16 @@ class Trainer:
             while self.step < cfg.n_steps and stopped == "n_steps":
                 loss = self.train_step()
                 val = None
-                if self.step % cfg.val_every == 0 or self.step == cfg.n_steps:
+                early = self._below_loss_threshold(loss)
+                if self.step % cfg.val_every == 0 or self.step == cfg.n_steps or early:
                     val = self.validate()
                     if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau) \
                             and val is not None:
                         self.scheduler.step(val.loss)
                     if self._reached_target(val):
                         stopped = "target_accuracy"
+                if early:
+                    stopped = "early_stopping_threshold"
                 if self.on_step is not None:
                     self.on_step(self)
                 if (self.step % cfg.checkpoint_every == 0 or self.step == cfg.n_steps
@@ -414,11 +441,16 @@ class Trainer:
                 bar.set_postfix(postfix, refresh=False)
         finally:
             bar.close()
+            set_optimizer_mode(self.optimizer, train=False)  # leave the model at the stored weights
         return TrainResult(self.step, stopped, self.curves, time.perf_counter() - start)
 
     def _reached_target(self, val: Validation | None) -> bool:
         target = self.config.target_accuracy
         return target is not None and val is not None and val.min_accuracy >= target
+
+    def _below_loss_threshold(self, loss: float | None) -> bool:
+        threshold = getattr(self.config, "early_stopping_threshold", None)
+        return threshold is not None and loss is not None and loss < threshold
 
 
 def trial_loss(kind: str = "mse", act_l1: float = 0.0, act_l2: float = 0.0,

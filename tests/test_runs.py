@@ -1,0 +1,103 @@
+"""core.runs: the index lists exactly the name-coded runs present, with their parsed fields."""
+
+import csv
+
+import numpy as np
+import pytest
+
+from core.analysis.seeds import mean_interval
+from core.runs import aggregate_seeds, filter_rows, index_runs, main
+from core.training import TrainConfig, build_rule_run, parse_run_name
+
+
+class Stop(Exception):
+    pass
+
+
+def rule_run(out, seed, hidden, n_steps=2, stop_after=None):
+    config = TrainConfig(rules="go", task_preset="mpn_lab", hidden=hidden, batch_size=4,
+                         n_steps=n_steps, val_every=1, checkpoint_every=1, val_trials=4,
+                         network="vanilla")
+    run = build_rule_run(config, seed, out, progress=False)
+    if stop_after is not None:  # a run killed after its checkpoint at step `stop_after`
+        def stop(trainer):
+            if trainer.step > stop_after:
+                raise Stop
+        run.trainer.on_step = stop
+        with pytest.raises(Stop):
+            run.trainer.fit()
+    else:
+        run.trainer.fit()
+    return run.run_dir
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    made = [rule_run(root / "grid", s, h) for s in (0, 1) for h in (8, 12)]
+    made.append(rule_run(root, 5, 8, n_steps=6, stop_after=1))
+    (root / "grid" / "figures").mkdir()  # not a run: no run name
+    (root / "grid" / "figures" / "config.json").write_text("{}")
+    hidden = root / "grid" / ".sweep" / "go_seed9_noreg+hidden8+batch4+angle"
+    hidden.mkdir(parents=True)  # bookkeeping folders are skipped
+    (hidden / "config.json").write_text("{}")
+    return root, made
+
+
+def test_index_lists_exactly_the_runs_with_their_parsed_fields(runs):
+    root, made = runs
+    rows = index_runs(root)
+    assert sorted(r.run for r in rows) == sorted(str(p.relative_to(root)) for p in made)
+    for row in rows:
+        name = parse_run_name(row.run.split("/")[-1])
+        assert (row.rule_set, row.seed, row.feature, row.hidden, row.batch, row.accfeature) == (
+            name.task, name.seed, name.feature, name.hidden, name.batch, name.accfeature)
+        assert row.family == "multiple_task"
+        validation = (root / row.run / "validation.csv").read_text().strip().splitlines()
+        assert row.val_accuracy == pytest.approx(float(validation[-1].split(",")[2]))
+    killed = [r for r in rows if r.seed == 5]
+    assert [(r.steps, r.n_steps, r.finished) for r in killed] == [(1, 6, False)]
+    assert all(r.finished and r.steps == 2 for r in rows if r.seed != 5)
+    assert [r.seed for r in filter_rows(rows, ["hidden=12", "finished=yes"])] == [0, 1]
+    assert [r.seed for r in filter_rows(rows, ["finished=no"])] == [5]
+    with pytest.raises(ValueError, match="FIELD one of"):
+        filter_rows(rows, ["colour=red"])
+
+
+def test_aggregate_over_seeds_and_command_line(runs, tmp_path, capsys):
+    root, _ = runs
+    rows = filter_rows(index_runs(root), ["run=grid/*"])
+    groups = {g["label"].split("+")[1]: g for g in aggregate_seeds(rows)}
+    assert set(groups) == {"hidden8", "hidden12"}
+    group = groups["hidden8"]
+    members = [r for r in rows if r.hidden == 8]
+    assert group["n_seeds"] == 2 and group["seeds"] == [0, 1]
+    assert group["rules"] == ["fdgo", "reactgo", "delaygo"]  # the rule set "go"
+    mean, low, high = mean_interval(np.array([[r.rule_accuracy[k] for k in group["rules"]]
+                                              for r in members]))
+    np.testing.assert_allclose([group["accuracy"], group["accuracy_low"],
+                                group["accuracy_high"]], np.clip([mean, low, high], 0, 1))
+    assert list(group["steps"]) == [0, 1, 2] and group["curve"].shape == (3,)
+
+    out = tmp_path / "index.csv"
+    main([str(root), "--where", "run=grid/*", "--aggregate", "--csv", str(out),
+          "--figure", str(tmp_path / "seeds")])
+    printed = capsys.readouterr().out
+    assert printed.count("grid/go_seed") == 4 and "hidden8+batch4+angle" in printed
+    with open(out, newline="") as f:
+        table = list(csv.DictReader(f))
+    assert len(table) == 4 and {r["finished"] for r in table} == {"yes"}
+    assert len((tmp_path / "index_seeds.csv").read_text().strip().splitlines()) == 3
+    assert (tmp_path / "seeds.png").stat().st_size > 0
+    with pytest.raises(SystemExit, match="^error: .*already exist"):
+        main([str(root), "--csv", str(out)])
+    with pytest.raises(SystemExit, match="^error: .*nope: no such folder of runs"):
+        main([str(root / "nope")])
+
+
+def test_mean_interval_is_the_t_interval():
+    values = np.array([0.5, 0.7, 0.9])
+    mean, low, high = mean_interval(values)
+    half = 4.302652729911275 * values.std(ddof=1) / np.sqrt(3)  # t_{0.975, 2}
+    assert mean == pytest.approx(0.7) and (low, high) == pytest.approx((0.7 - half, 0.7 + half))
+    assert np.isnan(mean_interval(np.array([0.4]))[1])
