@@ -19,6 +19,7 @@ from core.tasks.yang import (
     generate_aligned_trials,
     generate_trials,
     interpolate_rules,
+    long_test_sets,
     rule_target,
 )
 
@@ -27,5 +28,6 @@ __all__ = [
     "RULE_SETS", "RULE_SPECS", "YANG19",
     "Duration", "RuleSampler", "RuleSpec", "TaskConfig", "Trials", "accuracy", "accuracy_by_rule",
     "concat", "decode_response", "encode_angle", "generate_aligned_trials", "generate_mixed_trials",
-    "generate_trials", "get_preset", "interpolate_rules", "resolve_rules", "rule_target",
+    "generate_trials", "get_preset", "interpolate_rules", "long_test_sets", "resolve_rules",
+    "rule_target",
 ]

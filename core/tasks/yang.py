@@ -676,3 +676,28 @@ def interpolate_rules(rule_a: str, rule_b: str, config: TaskConfig, alphas: Sequ
         batches.append(Trials(**mix, y_loc=main.y_loc, rule=main.rule, epochs=main.epochs,
                               params=batch_params, dt=main.dt))
     return concat(batches)
+
+
+def long_test_sets(rules: Sequence[str], config: TaskConfig, long_ms: float = LONG_EPOCH_MS
+                   ) -> dict[str, Trials]:
+    """The MPN lab's five stage test sets of ``rules``, noise-free: ``normal`` (the test grid of
+    each rule at its test timing) and ``long_<epoch>`` for each epoch of :data:`LONG_EPOCHS`
+    (that epoch lasts ``long_ms``).
+
+    Rules with the same epochs share one timing (:func:`generate_aligned_trials`); otherwise
+    each rule keeps its own test timing and the batches are padded to the longest. The trials
+    of each set are the rules' test grids in the order of ``rules``.
+    """
+    rules = list(rules)
+    same_epochs = len({TIMING_EPOCHS[RULE_SPECS[r].timing] for r in rules if r in RULE_SPECS}) <= 1
+
+    def make(long_epoch: str | None) -> Trials:
+        if same_epochs:
+            return generate_aligned_trials(rules, config, None, np.random.default_rng(0),
+                                           mode="test", noise=False, long_epoch=long_epoch,
+                                           long_ms=long_ms)
+        return concat([generate_trials(r, config, None, np.random.default_rng(0), mode="test",
+                                       noise=False, long_epoch=long_epoch, long_ms=long_ms)
+                       for r in rules])
+
+    return {"normal": make(None), **{f"long_{e}": make(e) for e in LONG_EPOCHS}}
