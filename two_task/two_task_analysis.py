@@ -86,6 +86,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0, help="seed of the pruning trials (default 0)")
     p.add_argument("--overwrite", action="store_true",
                    help=f"replace this run's entry in an existing {RESULTS_FILE}")
+    p.add_argument("--no-figures", action="store_true",
+                   help="store the results only (paper_plot.py --only two_task draws them)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     add_threads_argument(p)
     return p.parse_args(argv)
@@ -189,10 +191,12 @@ def main(argv: list[str] | None = None) -> None:
             fail(f"{path} already holds results for {name} (use --overwrite)")
         results, run_config = analyse(name, args)
         save_results(path, name, results, config=run_config, overwrite=args.overwrite)
-        figures = Path(args.figures) if args.figures else Path(args.runs) / name / "figures"
-        for stem, fig in two_task_figures(results, title=name).items():
-            save_figure(fig, figures / stem)
-        print(f"{name}: results in {path}, figures in {figures}")
+        print(f"{name}: results in {path}")
+        if not args.no_figures:
+            figures = Path(args.figures) if args.figures else Path(args.runs) / name / "figures"
+            for stem, fig in two_task_figures(results, title=name).items():
+                save_figure(fig, figures / stem)
+            print(f"{name}: figures in {figures}")
 
 
 if __name__ == "__main__":

@@ -39,8 +39,8 @@ def _epoch_lines(ax: plt.Axes, results: Results, dt: float) -> None:
 
 
 def plot_interpolation(result: Results, rules: Any, title: str = "") -> plt.Figure:
-    """Analysis 1: answer fractions against α, and the mean response output per direction at
-    α = 0, 0.5 and 1."""
+    """Analysis 1: answer fractions against α, and the response angle per stimulus direction
+    (of the mean output at the trial's last step) for every α."""
     alphas = np.asarray(result["alphas"], dtype=float)
     a, b = (_label(str(r)) for r in list(rules)[:2])
     fig, axes = plt.subplots(1, 2, figsize=(6.4, 2.4))
@@ -53,20 +53,17 @@ def plot_interpolation(result: Results, rules: Any, title: str = "") -> plt.Figu
     ax.set_ylim(-0.02, 1.02)
     ax.legend(frameon=False, fontsize=6)
     ax = axes[1]
-    output = np.asarray(result["output"])  # (A, T, S, n_out)
-    directions = np.asarray(result["directions"])
-    t = np.arange(output.shape[1])
-    for alpha, style in ((0.0, ":"), (0.5, "--"), (1.0, "-")):
-        i = int(np.argmin(np.abs(alphas - alpha)))
-        angle = np.arctan2(output[i, :, :, 1], output[i, :, :, 2]) % (2 * np.pi)
-        amp = np.hypot(output[i, :, :, 1], output[i, :, :, 2])
-        colors = plt.cm.twilight(directions / (2 * np.pi))
-        for s in range(directions.size):
-            shown = np.where(amp[:, s] > 0.25, angle[:, s], np.nan)
-            ax.plot(t, shown, style, color=colors[s], lw=0.8,
-                    label=f"α = {alphas[i]:g}" if s == 0 else None)
-    ax.set_xlabel("Step")
-    ax.set_ylabel("Response angle (rad)\nwhere |output| > 0.25")
+    output = np.asarray(result["output"])[:, -1]  # (A, S, n_out) at the last step
+    directions = np.asarray(result["directions"], dtype=float)
+    angle = np.arctan2(output[..., 1], output[..., 2]) % (2 * np.pi)
+    amp = np.hypot(output[..., 1], output[..., 2])
+    colors = plt.cm.coolwarm(alphas)
+    for i, alpha in enumerate(alphas):
+        shown = np.where(amp[i] > 0.25, angle[i], np.nan)
+        ax.plot(directions, shown, "o-", ms=2, lw=0.6, color=colors[i],
+                label=f"α = {alpha:g}" if i in (0, alphas.size // 2, alphas.size - 1) else None)
+    ax.set_xlabel("Stimulus direction (rad)")
+    ax.set_ylabel("Mean response angle at the end (rad)\nwhere |output| > 0.25")
     ax.legend(frameon=False, fontsize=6)
     fig.suptitle(title, fontsize=7)
     fig.tight_layout()
@@ -115,9 +112,12 @@ def plot_subspaces(result: Results, kind: str, title: str = "") -> plt.Figure:
     ax = axes[1]
     comps = np.asarray(result["components"])
     for g, name in enumerate(names):
-        line, = ax.plot(comps, explained[g, g], lw=1.2, label=name)
-        others = np.nanmean(np.delete(explained[g], g, axis=0), axis=0)
-        ax.plot(comps, others, lw=0.7, ls="--", color=line.get_color())
+        line, = ax.plot(comps, explained[g, g], lw=1.2, label=name, color=plt.cm.tab10(g % 10))
+        if len(names) > 1:
+            rest = np.delete(explained[g], g, axis=0)
+            count = np.sum(~np.isnan(rest), axis=0)
+            others = np.where(count > 0, np.nansum(rest, axis=0) / np.maximum(count, 1), np.nan)
+            ax.plot(comps, others, lw=0.7, ls="--", color=line.get_color())
     ax.set_xlabel("Number of PCs")
     ax.set_ylabel("Cumulative variance explained\n(own: solid, others' mean: dashed)")
     ax.set_ylim(0, 1.02)
