@@ -62,3 +62,18 @@ def test_analysis_stores_results_and_paper_plot_draws_them(trained, tmp_path, ca
                  "attractor_similarity", "subspaces_WM", "subspaces_hidden", "dpca_hidden",
                  "dpca_WM", "cancellation", "modulation", "input_geometry", "pruning"):
         assert (out / "two_task" / run.name / f"{stem}.png").stat().st_size > 5000, stem
+
+
+def test_analysis_of_a_one_task_run(tmp_path):
+    one_task = load_script("one_task/one_task.py", "one_task_for_two_task")
+    one_task.main(["--preset", "one_task_quick", "--hidden", "6", "--steps", "1", "--stages", "0",
+                   "--test-trials", "8", "--out", str(tmp_path), "--no-progress"])
+    (run,) = list(tmp_path.iterdir())
+    analysis.main([run.name, "--runs", str(tmp_path), "--no-progress", "--no-figures"])
+    results = load_results(run / analysis.RESULTS_FILE, run.name)
+    assert str(results["family"]) == "one_task"
+    assert {"attractor_similarity", "subspaces", "cancellation", "modulation"} <= set(results)
+    assert not {"interpolation", "dpca", "pruning"} & set(results)
+    similarity = results["attractor_similarity"]["hidden"]["stim1"]
+    assert np.all(np.isnan(similarity["same_stimulus"]))
+    assert np.all(np.abs(similarity["different_stimulus"]) <= 1)
