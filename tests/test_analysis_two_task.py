@@ -141,3 +141,16 @@ def test_interpolation_readout_and_fresh_accuracy_shapes():
     assert chance_level(TASK) == pytest.approx(1 / 8)
     acc = fresh_accuracy(model, TASK, ["delaygo"], 40, np.random.default_rng(0))["delaygo"]
     assert acc["low"] <= acc["accuracy"] <= acc["high"] and acc["n"] == 40
+
+
+def test_attractor_similarity_ignores_trials_without_the_epoch():
+    stage = _stage(0, -1.0)
+    stage["epoch_end_step"] = stage["epoch_end_step"].copy()
+    stage["epoch_end_step"][0, 4:] = -2  # the anti trials lack the epoch (as StageRecorder marks)
+    table = attractor_similarity([stage], epochs=("stim1",))["hidden"]["stim1"]
+    assert np.isnan(table["same_stimulus"][0])
+    vec = np.stack([np.cos(np.arange(4) * np.pi / 2), np.sin(np.arange(4) * np.pi / 2),
+                    np.ones(4)], axis=1)
+    cos = vec @ vec.T / 2.0  # every vector has norm sqrt(2)
+    expected = cos[~np.eye(4, dtype=bool)].mean()
+    assert table["different_stimulus"][0] == pytest.approx(expected)

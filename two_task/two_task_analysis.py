@@ -66,7 +66,7 @@ from core.io import ResultsFileError, list_runs, save_results
 from core.plotting import apply_style, save_figure
 from core.plotting.one_task import read_stages
 from core.plotting.two_task import two_task_figures
-from core.tasks import generate_trials
+from core.tasks import generate_trials, same_epochs
 
 RESULTS_FILE = "two_task_analysis.h5"
 #: Stored input-embedding weights, by model kind.
@@ -122,8 +122,10 @@ def analyse(name: str, args: argparse.Namespace) -> tuple[dict, dict]:
     def done() -> None:
         bar.update(1)
 
-    if two_task and len(rules) == 2:
+    if two_task and len(rules) == 2 and same_epochs(rules):
         results["interpolation"] = interpolation_readout(model, task, rules[0], rules[1])
+    elif two_task:
+        print(f"{name}: rules {rules} do not share their epochs: no rule-input interpolation")
     # Fixed points (core.analysis.fixed_points, in progress): the delay-epoch fixed points at
     # each α and the bifurcation diagram of analysis 1, and the per-epoch fixed points of the
     # long test sets (<run>/stages/long_*/) and of one-task runs, are added to `results` here.

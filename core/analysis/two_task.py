@@ -133,20 +133,34 @@ def interpolation_readout(model: torch.nn.Module, config: TaskConfig, rule_a: st
 
 def stage_states(stage: Stage, epoch: str) -> dict[str, np.ndarray]:
     """``{kind: (B, D)}`` states of a stage file at the last step of ``epoch``: ``hidden``, and
-    for an MPN ``M`` and ``WM`` (``W ⊙ M``, flattened). KeyError if the epoch is not stored."""
+    for an MPN ``M`` and ``WM`` (``W ⊙ M``, flattened); NaN rows for trials without the epoch.
+    KeyError if the epoch is not stored."""
     names = [str(n) for n in stage["epoch_names"]]
     if epoch not in names:
         raise KeyError(f"epoch {epoch!r} not recorded (stored: {names})")
     i = names.index(epoch)
     ends = np.asarray(stage["epoch_end_step"])[i]
     cols = np.arange(ends.size)
-    out = {"hidden": np.asarray(stage["state/hidden"])[ends, cols].astype(float)}
+    out = {"hidden": np.asarray(stage["state/hidden"])[np.maximum(ends, 0), cols].astype(float)}
+    out["hidden"][ends < 0] = np.nan
     if "state/M" in stage:
         m = np.asarray(stage["state/M"], dtype=float)[i]
         out["M"] = m.reshape(m.shape[0], -1)
         weight = np.asarray(stage["param/layers.0.W"], dtype=float)
         out["WM"] = (m * weight[None]).reshape(m.shape[0], -1)
     return out
+
+
+def _condition_mean(value: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Mean of ``value[rows]`` over rows (NaN if no row)."""
+    return value[rows].mean(0) if rows.any() else np.full(value.shape[1], np.nan)
+
+
+def _mean(values: list[float]) -> float:
+    """Mean of the finite values (NaN if none)."""
+    finite = np.asarray(values, dtype=float)
+    finite = finite[np.isfinite(finite)]
+    return float(finite.mean()) if finite.size else np.nan
 
 
 def _cosine(a: np.ndarray, b: np.ndarray) -> float:
@@ -181,22 +195,22 @@ def attractor_similarity(stages: Sequence[Stage], epochs: Sequence[str] = SIMILA
             except KeyError:
                 continue
             for kind, value in states.items():
-                means = {(r, d): value[(trial_rules == r) & (loc == d)].mean(0)
+                means = {(r, d): _condition_mean(value, (trial_rules == r) & (loc == d))
                          for r in rules for d in directions}
                 table = out.setdefault(kind, {}).setdefault(epoch, {
                     c: np.full(len(stages), np.nan)
                     for c in ("same_stimulus", "same_response", "different_stimulus")})
-                table["different_stimulus"][s_i] = np.mean([
+                table["different_stimulus"][s_i] = _mean([
                     _cosine(means[r, d], means[r, e]) for r in rules for d in directions
                     for e in directions if d != e])
                 if len(rules) >= 2:
                     a, b = rules[:2]
-                    table["same_stimulus"][s_i] = np.nanmean(
+                    table["same_stimulus"][s_i] = _mean(
                         [_cosine(means[a, d], means[b, d]) for d in directions])
                     opposite = [(d, np.round((d + np.pi) % (2 * np.pi), 6)) for d in directions]
                     pairs = [(d, o) for d, o in opposite if o in set(directions)]
                     if pairs:
-                        table["same_response"][s_i] = np.nanmean(
+                        table["same_response"][s_i] = _mean(
                             [_cosine(means[a, d], means[b, o]) for d, o in pairs])
     return out
 

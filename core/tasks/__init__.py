@@ -21,6 +21,7 @@ from core.tasks.yang import (
     interpolate_rules,
     long_test_sets,
     rule_target,
+    same_epochs,
 )
 
 __all__ = [
@@ -29,5 +30,5 @@ __all__ = [
     "Duration", "RuleSampler", "RuleSpec", "TaskConfig", "Trials", "accuracy", "accuracy_by_rule",
     "concat", "decode_response", "encode_angle", "generate_aligned_trials", "generate_mixed_trials",
     "generate_trials", "get_preset", "interpolate_rules", "long_test_sets", "resolve_rules",
-    "rule_target",
+    "rule_target", "same_epochs",
 ]

@@ -602,6 +602,11 @@ def generate_trials(rule: str, config: TaskConfig, batch_size: int | None,
     return _render(rule, spec, config, stim, durations, noise, rng)
 
 
+def same_epochs(rules: Sequence[str]) -> bool:
+    """Whether ``rules`` have the same epochs in the same order (so they can share a timing)."""
+    return len({TIMING_EPOCHS[RULE_SPECS[r].timing] for r in rules}) <= 1
+
+
 def generate_aligned_trials(rules: Sequence[str], config: TaskConfig, batch_size: int | None,
                             rng: np.random.Generator, mode: str = "random",
                             params: Mapping[str, np.ndarray] | None = None, noise: bool = True,
@@ -613,7 +618,8 @@ def generate_aligned_trials(rules: Sequence[str], config: TaskConfig, batch_size
     The rules must have the same epochs in the same order (e.g. delaygo and delayanti; fdgo and
     dm1), else ValueError. The timing is one draw for the whole batch from the first rule's
     distributions (``random`` mode, even with ``config.timing_per_trial``) or the first rule's
-    test timing (``test``/``psychometric``; ``long_epoch`` as in :func:`generate_trials`).
+    test timing (``test``/``psychometric``, where the first value of a ``<epoch>_ms`` param
+    overrides it; ``long_epoch`` as in :func:`generate_trials`).
     Every rule draws its stimuli from a Generator seeded with the same number (taken from
     ``rng``), so rules of one family (e.g. pro and anti) see the same stimuli in the same order
     (with ``noise``, also the same input noise). Other arguments as :func:`generate_trials`.
@@ -624,8 +630,8 @@ def generate_aligned_trials(rules: Sequence[str], config: TaskConfig, batch_size
     unknown = [r for r in rules if r not in RULE_SPECS]
     if unknown:
         raise ValueError(f"unknown rules {unknown}; expected some of {list(RULES)}")
-    orders = {r: TIMING_EPOCHS[RULE_SPECS[r].timing] for r in rules}
-    if len(set(orders.values())) > 1:
+    if not same_epochs(rules):
+        orders = {r: TIMING_EPOCHS[RULE_SPECS[r].timing] for r in rules}
         raise ValueError(f"rules {rules} have different epochs ({orders}); aligned timing needs "
                          "rules with the same epochs")
     group = RULE_SPECS[rules[0]].timing
@@ -689,10 +695,10 @@ def long_test_sets(rules: Sequence[str], config: TaskConfig, long_ms: float = LO
     of each set are the rules' test grids in the order of ``rules``.
     """
     rules = list(rules)
-    same_epochs = len({TIMING_EPOCHS[RULE_SPECS[r].timing] for r in rules if r in RULE_SPECS}) <= 1
+    aligned = same_epochs(rules)
 
     def make(long_epoch: str | None) -> Trials:
-        if same_epochs:
+        if aligned:
             return generate_aligned_trials(rules, config, None, np.random.default_rng(0),
                                            mode="test", noise=False, long_epoch=long_epoch,
                                            long_ms=long_ms)
