@@ -136,6 +136,7 @@ def test_interpolation_readout_and_fresh_accuracy_shapes():
     model = _mpn()
     out = interpolation_readout(model, TASK, "delaygo", "delayanti", alphas=[0.0, 1.0])
     assert out["output"].shape[0] == 2 and out["output"].shape[2] == 8
+    np.testing.assert_allclose(out["choose_a_by_direction"].mean(axis=1), out["choose_a"])
     total = out["choose_a"] + out["choose_b"] + out["no_response"]
     assert np.all(total <= 1.0 + 1e-12)  # A and B targets never coincide for pro/anti
     assert chance_level(TASK) == pytest.approx(1 / 8)

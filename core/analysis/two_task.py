@@ -10,8 +10,7 @@
   the two rules at the end of the stimulus and delay epochs, for the hidden activity, M and
   ``W ⊙ M``, at every stored training stage (a one-rule run gets the similarity between
   different stimuli only).
-- :func:`stage_model`: a model rebuilt with the parameters stored in a stage file, so any
-  analysis can be rerun at any stage.
+- :func:`stage_trials`: the test trials stored in a stage file, as a ``Trials`` batch.
 
 The MPN lab compares single trials at one time step (AllenInstitute/MultiTaskMPN
 ``two_task/two_task_analysis.py``); here each (rule, direction) state is the mean over the test
@@ -34,8 +33,8 @@ from core.tasks.accuracy import TOLERANCE
 from core.tasks.yang import circular_distance
 
 __all__ = ["ALPHAS", "SIMILARITY_EPOCHS", "attractor_similarity", "chance_level",
-           "fresh_accuracy", "accuracy_table", "interpolation_readout", "stage_model",
-           "stage_states", "stage_trials", "trials_by_rule"]
+           "fresh_accuracy", "accuracy_table", "interpolation_readout", "stage_states",
+           "stage_trials"]
 
 #: Interpolation weights of analysis 1: 0, 0.1, ..., 1.
 ALPHAS = np.round(np.linspace(0.0, 1.0, 11), 10)
@@ -93,8 +92,10 @@ def interpolation_readout(model: torch.nn.Module, config: TaskConfig, rule_a: st
     of trials whose response (read as :func:`core.tasks.accuracy` reads it) lies within the
     tolerance of rule A's target, of rule B's, or that keep fixating; ``accuracy_a`` /
     ``accuracy_b`` ``(A,)``: the same for trials whose answer under A (B) differs from B's (A's);
-    ``directions (S,)`` the stimulus directions and ``output (A, T, S, n_out)`` the mean output
-    per direction; ``response_angle (A, B)``; ``epoch_start`` ``(E,)`` with ``epoch_names``.
+    ``directions (S,)`` the stimulus directions, ``choose_a_by_direction`` /
+    ``choose_b_by_direction`` ``(A, S)`` the first two per direction and ``output (A, T, S,
+    n_out)`` the mean output per direction; ``response_angle (A, B)``; ``epoch_start (E,)``
+    with ``epoch_names``.
     """
     trials = _interpolate(rule_a, rule_b, config, alphas, np.random.default_rng(0),
                           long_epoch=long_epoch)
@@ -125,6 +126,8 @@ def interpolation_readout(model: torch.nn.Module, config: TaskConfig, rule_a: st
         "accuracy_a": (hit_a & differ).sum(1) / np.maximum(differ.sum(1), 1),
         "accuracy_b": (hit_b & differ).sum(1) / np.maximum(differ.sum(1), 1),
         "directions": directions, "output": per_dir.transpose(1, 0, 2, 3),
+        "choose_a_by_direction": np.stack([hit_a[:, stim == d].mean(1) for d in directions], 1),
+        "choose_b_by_direction": np.stack([hit_b[:, stim == d].mean(1) for d in directions], 1),
         "response_angle": angle.reshape(n_alpha, b),
         "epoch_names": np.asarray(names),
         "epoch_start": np.array([trials.epochs[e][0, 0] for e in names]),
@@ -213,24 +216,6 @@ def attractor_similarity(stages: Sequence[Stage], epochs: Sequence[str] = SIMILA
                         table["same_response"][s_i] = _mean(
                             [_cosine(means[a, d], means[b, o]) for d, o in pairs])
     return out
-
-
-def stage_model(run_config: Mapping, stage: Stage) -> torch.nn.Module:
-    """The run's model (from its ``config.json`` mapping) with the parameters stored in
-    ``stage`` (``param/<name>``), in eval mode."""
-    from core.models import build_model
-
-    model = build_model(run_config["model_kind"], run_config["model"])
-    state = {k.removeprefix("param/"): torch.from_numpy(np.asarray(v))
-             for k, v in stage.items() if k.startswith("param/")}
-    model.load_state_dict(state)
-    return model.eval()
-
-
-def trials_by_rule(trials: Trials) -> dict[str, Trials]:
-    """Split a batch into ``{rule: Trials}`` (in order of appearance)."""
-    return {str(r): trials.take(np.flatnonzero(trials.rule == r))
-            for r in dict.fromkeys(trials.rule)}
 
 
 def stage_trials(stage: Stage, dt: float) -> Trials:
