@@ -32,7 +32,7 @@ BATCH_RULES = ("mixed", "single")
 class TrainConfig:
     """Everything that defines a training run besides the seed.
 
-    Task: ``rules`` (rule-set name or rule), ``task_preset`` (``core.tasks.config`` preset),
+    Task: ``rules`` (rule-set name, rule or list of rules), ``task_preset`` (``core.tasks.config`` preset),
     ``dt`` (ms) and ``task`` (field overrides of that ``TaskConfig``). Model: ``network`` kind,
     ``hidden`` units and ``model`` (keyword overrides of the model's config dataclass, e.g.
     ``{"activation": "tanh"}``). Optimisation: ``n_steps`` gradient steps of ``batch_size``
@@ -202,7 +202,8 @@ def get_preset(name: str, network: str = "mpn") -> TrainConfig:
         raise ValueError(f"unknown network {network!r}; expected one of {NETWORKS}")
     preset = PRESETS[name]
     model = dict(preset.model) if network == preset.network else dict(PAPER_MODELS[network])
-    return preset.replace(network=network, model=model, task=dict(preset.task))
+    rules = list(preset.rules) if isinstance(preset.rules, list) else preset.rules
+    return preset.replace(network=network, model=model, task=dict(preset.task), rules=rules)
 
 
 def model_config(config: TrainConfig, n_in: int, n_out: int) -> dict[str, Any]:
