@@ -32,7 +32,7 @@ BATCH_RULES = ("mixed", "single")
 class TrainConfig:
     """Everything that defines a training run besides the seed.
 
-    Task: ``rules`` (rule-set name, rule or list of rules), ``task_preset`` (``core.tasks.config`` preset),
+    Task: ``rules`` (rule set, rule or list), ``task_preset`` (``core.tasks.config`` preset),
     ``dt`` (ms) and ``task`` (field overrides of that ``TaskConfig``). Model: ``network`` kind,
     ``hidden`` units and ``model`` (keyword overrides of the model's config dataclass, e.g.
     ``{"activation": "tanh"}``). Optimisation: ``n_steps`` gradient steps of ``batch_size``
