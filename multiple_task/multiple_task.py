@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import argparse
 
-from core.cli import add_run_arguments, cli_main, resolve_device, set_threads
+from core.cli import add_run_arguments, cli_main, positive_int, resolve_device, set_threads
 from core.plotting.training import plot_curves, plot_rule_accuracy
 from core.tasks import resolve_rules
 from core.training.config import NETWORKS, get_preset
@@ -45,6 +45,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--lr", type=float, default=None, help="learning rate (default: preset's)")
     p.add_argument("--l2", type=float, default=None,
                    help="L2 weight penalty, coded in the run name (default: preset's)")
+    p.add_argument("--directions", type=positive_int, default=None,
+                   help="number of stimulus directions (e.g. 64; default: the task preset's)")
     p.add_argument("--target-accuracy", type=float, default=None,
                    help="stop early once every rule reaches this validation accuracy")
     add_run_arguments(p)
@@ -62,6 +64,8 @@ def main(argv: list[str] | None = None) -> None:
     resolve_device(args.device)
     config = get_preset(args.preset, args.network).replace(
         **{k: v for k, v in overrides.items() if v is not None})
+    if args.directions is not None:
+        config = config.replace(task={**config.task, "n_directions": args.directions})
     resolve_rules(config.rules)
     for seed in args.seed:
         run = build_rule_run(config, seed, args.out, device=args.device,

@@ -25,7 +25,7 @@ import dataclasses
 
 import numpy as np
 
-from core.cli import add_run_arguments, cli_main, fail, resolve_device, set_threads
+from core.cli import add_run_arguments, cli_main, fail, positive_int, resolve_device, set_threads
 from core.plotting import save_figure
 from core.plotting.one_task import read_stages, stage_figures
 from core.plotting.training import plot_curves
@@ -53,6 +53,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "(default: 0 1 8 64 512, as the MPN lab)")
     p.add_argument("--test-trials", type=int, default=50,
                    help="trials in the fixed test set recorded at each stage (default: 50)")
+    p.add_argument("--directions", type=positive_int, default=None,
+                   help="number of stimulus directions (e.g. 64; default: the task preset's)")
     p.add_argument("--steps", type=int, default=None, help="training steps (default: preset's)")
     p.add_argument("--hidden", type=int, default=None, help="hidden units (default: preset's)")
     add_run_arguments(p)
@@ -70,6 +72,8 @@ def main(argv: list[str] | None = None) -> None:
     resolve_device(args.device)
     config = get_preset(args.preset, args.network).replace(
         **{k: v for k, v in overrides.items() if v is not None})
+    if args.directions is not None:
+        config = config.replace(task={**config.task, "n_directions": args.directions})
     stages = sorted({s for s in args.stages if s <= config.n_steps} | {config.n_steps})
     for seed in args.seed:
         run = build_rule_run(config, seed, args.out, device=args.device,

@@ -1,6 +1,8 @@
 """two_task/two_task.py records the requested stages on five test sets; the analysis script
 stores every analysis and refuses to overwrite; paper_plot.py draws the figures from them."""
 
+import json
+
 import numpy as np
 import pytest
 from script_loader import load_script
@@ -67,8 +69,10 @@ def test_analysis_stores_results_and_paper_plot_draws_them(trained, tmp_path, ca
 def test_analysis_of_a_one_task_run(tmp_path):
     one_task = load_script("one_task/one_task.py", "one_task_for_two_task")
     one_task.main(["--preset", "one_task_quick", "--hidden", "6", "--steps", "1", "--stages", "0",
-                   "--test-trials", "8", "--out", str(tmp_path), "--no-progress"])
+                   "--test-trials", "8", "--directions", "16", "--out", str(tmp_path),
+                   "--no-progress"])
     (run,) = list(tmp_path.iterdir())
+    assert json.loads((run / "config.json").read_text())["task"]["n_directions"] == 16
     analysis.main([run.name, "--runs", str(tmp_path), "--no-progress", "--no-figures"])
     results = load_results(run / analysis.RESULTS_FILE, run.name)
     assert str(results["family"]) == "one_task"
