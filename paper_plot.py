@@ -11,7 +11,11 @@ Families (``--only`` picks some) and what each reads:
   pruning), ``state_space_shift.h5``.
 - ``one_task``: run folders of ``one_task/one_task.py`` (they hold ``stages/``): training curves
   and how W, M and hidden activity change across the stored stages (``stages_network``,
-  ``stages_summary``).
+  ``stages_summary``), and the figures of ``two_task_analysis.h5`` when the run has one.
+- ``two_task``: run folders of ``two_task/two_task.py`` (they hold ``stages/normal/``): training
+  curves, per-rule accuracy, the stage figures of the normal test set and every figure of
+  ``two_task_analysis.h5`` (``two_task/two_task_analysis.py``: interpolation, attractor
+  similarity, subspaces, dPCA, cancellation, modulation, input geometry, pruning).
 - ``timescales``: ``<results>/timescales/curricula*.h5``, ``analysis*.h5``, ``ablation*.h5``.
 - ``mixture_of_pathways``: ``<results>/mixture_of_pathways*.h5`` (routing maps, interventions,
   LPC against difficulty).
@@ -63,11 +67,12 @@ from core.plotting.routing import routing_figures
 from core.plotting.tasks import plot_trials
 from core.plotting.timescales import plot_ablation, plot_curricula, plot_tau_vs_n
 from core.plotting.training import plot_curves, plot_rule_accuracy
+from core.plotting.two_task import two_task_figures
 from core.provenance import load_current
 from core.tasks import generate_trials, get_preset, resolve_rules
 from core.training.trainer import Curves
 
-FAMILIES = ("tasks", "multi_task", "one_task", "timescales", "mixture_of_pathways",
+FAMILIES = ("tasks", "multi_task", "one_task", "two_task", "timescales", "mixture_of_pathways",
             "local_experts")
 #: The command that stores each family's results (printed when a family has none).
 PRODUCERS = {
@@ -75,15 +80,19 @@ PRODUCERS = {
                   "multiple_task/multiple_task_analysis.py NAME, multiple_task/lesion.py NAME, "
                   "multiple_task/state_space_shift.py NAME",
     "one_task": "python one_task/one_task.py --preset one_task_quick",
+    "two_task": "python two_task/two_task.py --preset quick, then "
+                "two_task/two_task_analysis.py NAME",
     "timescales": "python timescales/train.py (then timescales/analyze.py, timescales/ablate.py)",
     "mixture_of_pathways": "python mixture_of_pathways/run_experiment.py and "
                            "difficulty_runs.py, then mixture_of_pathways/analyze.py RUN",
     "local_experts": "python local_experts/table1.py and python local_experts/figures.py",
 }
 #: Stored results of a rule run: file, figures drawn from it, and the script that computes it.
-MULTI_TASK_RESULTS = (("analysis.h5", analysis_figures, "multiple_task_analysis.py"),
-                      ("lesion.h5", lesion_figures, "lesion.py"),
-                      ("state_space_shift.h5", state_space_shift_figures, "state_space_shift.py"))
+RUN_RESULTS = (("analysis.h5", analysis_figures, "multiple_task/multiple_task_analysis.py"),
+               ("lesion.h5", lesion_figures, "multiple_task/lesion.py"),
+               ("state_space_shift.h5", state_space_shift_figures,
+                "multiple_task/state_space_shift.py"),
+               ("two_task_analysis.h5", two_task_figures, "two_task/two_task_analysis.py"))
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -195,11 +204,17 @@ def plot_stored_rule_accuracy(run_dir: Path, curves: Curves, path: Path, title: 
 
 
 def rule_runs(runs: Path) -> Iterable[tuple[str, Path]]:
-    """``(family, run folder)`` of every rule-trained run directly under ``runs``."""
+    """``(family, run folder)`` of every rule-trained run directly under ``runs``: two-task runs
+    hold ``stages/normal/``, one-task runs ``stages/``."""
     if not runs.is_dir():
         return []
-    return [("one_task" if (d / "stages").is_dir() else "multi_task", d)
-            for d in sorted(runs.iterdir())
+
+    def family(d: Path) -> str:
+        if (d / "stages" / "normal").is_dir():
+            return "two_task"
+        return "one_task" if (d / "stages").is_dir() else "multi_task"
+
+    return [(family(d), d) for d in sorted(runs.iterdir())
             if (d / "config.json").is_file() and (d / "curves.csv").is_file()]
 
 
@@ -216,8 +231,8 @@ def draw_tasks(args: argparse.Namespace, log: FigureLog) -> bool:
 
 
 def draw_rule_runs(args: argparse.Namespace, log: FigureLog, family: str) -> bool:
-    """Training curves, per-rule accuracy (multi-task), stage figures (one-task) and stored
-    analyses of every run of ``family``."""
+    """Training curves, per-rule accuracy (multi-task, two-task), stage figures (one-task,
+    two-task) and stored analyses of every run of ``family``."""
     found = False
     for fam, run_dir in rule_runs(args.runs):
         if fam != family:
@@ -231,21 +246,21 @@ def draw_rule_runs(args: argparse.Namespace, log: FigureLog, family: str) -> boo
             continue
         log.saved_by(family, f"{name}/curves", partial(plot_curves, curves, title=name),
                      run_dir / "curves.csv")
-        if family == "multi_task" and curves.val_accuracy:
+        if family in ("multi_task", "two_task") and curves.val_accuracy:
             log.saved_by(family, f"{name}/accuracy_per_rule",
                          partial(plot_stored_rule_accuracy, run_dir, curves, title=name),
                          run_dir / ("evaluation.csv" if (run_dir / "evaluation.csv").is_file()
                                     else "validation.csv"))
-        if family == "one_task":
+        if family in ("one_task", "two_task"):
+            folder = run_dir / "stages" / ("normal" if family == "two_task" else "")
             try:
-                log.figures(family, name, stage_figures(read_stages(run_dir / "stages"), name),
-                            run_dir / "stages")
+                log.figures(family, name, stage_figures(read_stages(folder), name), folder)
             except (OSError, KeyError, ValueError) as exc:
-                log.failed(family, run_dir / "stages", exc)
-        for filename, figures_of, script in MULTI_TASK_RESULTS:
+                log.failed(family, folder, exc)
+        for filename, figures_of, script in RUN_RESULTS:
             path = run_dir / filename
             if path.is_file():
-                refresh = f"python multiple_task/{script} {name} --runs {args.runs} --overwrite"
+                refresh = f"python {script} {name} --runs {args.runs} --overwrite"
                 try:
                     log.figures(family, name, figures_of(load_current(path, name, refresh)),
                                 path)
@@ -335,6 +350,7 @@ DRAW: dict[str, Callable[[argparse.Namespace, FigureLog], bool]] = {
     "tasks": draw_tasks,
     "multi_task": lambda a, log: draw_rule_runs(a, log, "multi_task"),
     "one_task": lambda a, log: draw_rule_runs(a, log, "one_task"),
+    "two_task": lambda a, log: draw_rule_runs(a, log, "two_task"),
     "timescales": draw_timescales,
     "mixture_of_pathways": draw_mixture_of_pathways,
     "local_experts": draw_local_experts,

@@ -55,6 +55,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--lr", type=float, default=None, help="learning rate (default: preset's)")
     p.add_argument("--l2", type=float, default=None,
                    help="L2 weight penalty, coded in the run name (default: preset's)")
+    p.add_argument("--directions", type=positive_int, default=None,
+                   help="number of stimulus directions (e.g. 64; default: the task preset's)")
     p.add_argument("--target-accuracy", type=float, default=None,
                    help="stop early once every rule reaches this validation accuracy")
     p.add_argument("--eval-trials", type=positive_int, default=500,
@@ -75,6 +77,8 @@ def main(argv: list[str] | None = None) -> None:
     resolve_device(args.device)
     config = get_preset(args.preset, args.network).replace(
         **{k: v for k, v in overrides.items() if v is not None})
+    if args.directions is not None:
+        config = config.replace(task={**config.task, "n_directions": args.directions})
     resolve_rules(config.rules)
     for seed in args.seed:
         run = build_rule_run(config, seed, args.out, device=args.device,

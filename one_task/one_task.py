@@ -65,6 +65,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--eval-trials", type=positive_int, default=500,
                    help="fresh trials scored after training (drawn from a Generator seeded "
                         "with (seed, 3)); default: 500")
+    p.add_argument("--directions", type=positive_int, default=None,
+                   help="number of stimulus directions (e.g. 64; default: the task preset's)")
     p.add_argument("--steps", type=int, default=None, help="training steps (default: preset's)")
     p.add_argument("--hidden", type=int, default=None, help="hidden units (default: preset's)")
     add_run_arguments(p)
@@ -82,6 +84,8 @@ def main(argv: list[str] | None = None) -> None:
     resolve_device(args.device)
     config = get_preset(args.preset, args.network).replace(
         **{k: v for k, v in overrides.items() if v is not None})
+    if args.directions is not None:
+        config = config.replace(task={**config.task, "n_directions": args.directions})
     stages = sorted({s for s in args.stages if s <= config.n_steps} | {config.n_steps})
     for seed in args.seed:
         run = build_rule_run(config, seed, args.out, device=args.device,

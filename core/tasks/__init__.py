@@ -18,12 +18,26 @@ from core.tasks.config import MPN_LAB, PRESETS, YANG19, Duration, TaskConfig, ge
 from core.tasks.rulesets import RULE_LABELS, RULE_SETS, RULES, resolve_rules
 from core.tasks.sampler import RuleSampler, generate_mixed_trials
 from core.tasks.trials import EPOCHS, Trials, concat
-from core.tasks.yang import RULE_SPECS, RuleSpec, encode_angle, generate_trials, rule_target
+from core.tasks.yang import (
+    LONG_EPOCH_MS,
+    LONG_EPOCHS,
+    RULE_SPECS,
+    RuleSpec,
+    encode_angle,
+    generate_aligned_trials,
+    generate_trials,
+    interpolate_rules,
+    long_test_sets,
+    rule_target,
+    same_epochs,
+)
 
 __all__ = [
-    "EPOCHS", "MPN_LAB", "PRESETS", "RULES", "RULE_LABELS", "RULE_SETS", "RULE_SPECS", "YANG19",
+    "EPOCHS", "LONG_EPOCHS", "LONG_EPOCH_MS", "MPN_LAB", "PRESETS", "RULES", "RULE_LABELS",
+    "RULE_SETS", "RULE_SPECS", "YANG19",
     "Duration", "RuleSampler", "RuleScore", "RuleSpec", "TaskConfig", "Trials", "accuracy",
     "accuracy_by_rule", "chance_level", "concat", "decode_response", "encode_angle",
-    "generate_mixed_trials", "generate_trials", "get_preset", "resolve_rules", "rule_target",
+    "generate_aligned_trials", "generate_mixed_trials", "generate_trials", "get_preset",
+    "interpolate_rules", "long_test_sets", "resolve_rules", "rule_target", "same_epochs",
     "score_by_rule",
 ]

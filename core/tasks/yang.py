@@ -29,16 +29,16 @@ Returned ``Trials.params`` (every rule has every key, so mixed batches concatena
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 
-from core.tasks.config import TEST_TIMINGS, TIMING_EPOCHS, TaskConfig
+from core.tasks.config import TEST_TIMINGS, TIMING_EPOCHS, Duration, TaskConfig
 from core.tasks.noise import start_gaussian_noise
 from core.tasks.rulesets import RULES
-from core.tasks.trials import EPOCHS, Trials
+from core.tasks.trials import EPOCHS, Trials, concat
 
 TWO_PI = 2.0 * math.pi
 
@@ -358,20 +358,39 @@ def rule_target(spec: RuleSpec, loc: np.ndarray, strength: np.ndarray
 
 
 # ----------------------------------------------------------------------------------- timing
+#: Epoch names a long test set can stretch -> the epoch they stretch. In rules with two stimuli
+#: or delays, the first one (``stim1``, ``delay1``); the response is ``go``.
+LONG_EPOCHS: dict[str, str] = {"fixation": "fix1", "stimulus": "stim1", "delay": "delay1",
+                               "response": "go"}
+#: Duration of a stretched epoch in the MPN lab's long test sets (ms): 250 steps at dt 40 ms.
+LONG_EPOCH_MS = 10_000.0
+
+
+def _draw_ms(dist: Duration, size: int, rng: np.random.Generator) -> np.ndarray:
+    """``size`` durations (ms) drawn from ``dist``."""
+    if dist.kind == "uniform":
+        return rng.uniform(dist.values[0], dist.values[1], size)
+    if dist.kind == "choice":
+        return rng.choice(np.asarray(dist.values), size)
+    return np.full(size, dist.values[0])
+
+
 def _epoch_steps(spec: RuleSpec, config: TaskConfig, b: int, rng: np.random.Generator,
-                 mode: str, params: Mapping[str, np.ndarray] | None) -> dict[str, np.ndarray]:
-    """Per-trial duration in steps of each epoch of the rule's timing group (``floor(ms / dt)``)."""
+                 mode: str, params: Mapping[str, np.ndarray] | None,
+                 timing: Mapping[str, float] | None = None) -> dict[str, np.ndarray]:
+    """Per-trial duration in steps of each epoch of the rule's timing group (``floor(ms / dt)``).
+
+    ``timing`` (ms per epoch, one value for the batch) overrides the drawn or test durations.
+    """
     steps = {}
     for epoch in TIMING_EPOCHS[spec.timing]:
-        if mode == "random":
+        if timing is not None and epoch in timing:
+            ms = np.asarray(float(timing[epoch]))
+            if ms < 0:
+                raise ValueError(f"timing[{epoch!r}] must be >= 0 ms, got {float(ms)}")
+        elif mode == "random":
             dist = config.timings[spec.timing][epoch]
-            size = b if config.timing_per_trial else 1
-            if dist.kind == "uniform":
-                ms = rng.uniform(dist.values[0], dist.values[1], size)
-            elif dist.kind == "choice":
-                ms = rng.choice(np.asarray(dist.values), size)
-            else:
-                ms = np.full(size, dist.values[0])
+            ms = _draw_ms(dist, b if config.timing_per_trial else 1, rng)
         else:
             ms = np.asarray((params or {}).get(f"{epoch}_ms", TEST_TIMINGS[spec.timing][epoch]),
                             dtype=float)
@@ -506,7 +525,9 @@ def _render(rule: str, spec: RuleSpec, config: TaskConfig, stim: _Stimuli,
 
 def generate_trials(rule: str, config: TaskConfig, batch_size: int | None,
                     rng: np.random.Generator, mode: str = "random",
-                    params: Mapping[str, np.ndarray] | None = None, noise: bool = True) -> Trials:
+                    params: Mapping[str, np.ndarray] | None = None, noise: bool = True,
+                    timing: Mapping[str, float] | None = None, long_epoch: str | None = None,
+                    long_ms: float = LONG_EPOCH_MS) -> Trials:
     """One batch of ``rule`` (Yang et al. 2019) under ``config``.
 
     Args:
@@ -520,6 +541,15 @@ def generate_trials(rule: str, config: TaskConfig, batch_size: int | None,
             scalar or per trial, override the test timings).
         params: stimulus parameters for ``psychometric`` mode (see :func:`_psychometric_stimuli`).
         noise: add input noise ``N(0, config.noise_std^2)`` to every valid input entry.
+        timing: ms per epoch of the rule's timing group (e.g. ``{"delay1": 800}``), one value
+            for the whole batch, overriding the drawn (random mode), test or ``<epoch>_ms``
+            durations of those epochs; the others keep theirs. ValueError for an epoch the rule
+            does not have.
+        long_epoch: ``test``/``psychometric`` modes only: a long test set (the MPN lab's), the
+            named epoch (a key of :data:`LONG_EPOCHS`: fixation, stimulus, delay, response)
+            lasts ``long_ms`` (default 10 000 ms) and the other epochs keep their test timing.
+            A rule without that epoch (no delay in reaction-time or FD rules, no stimulus epoch
+            in reaction-time rules) keeps its test timing.
 
     Returns:
         :class:`Trials` with ``x (T, B, n_input)``, ``y``/``c_mask (T, B, n_output)``, ...
@@ -530,6 +560,17 @@ def generate_trials(rule: str, config: TaskConfig, batch_size: int | None,
         raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
     config.rule_index(rule)
     spec = RULE_SPECS[rule]
+    unknown = sorted(set(timing or {}) - set(TIMING_EPOCHS[spec.timing]))
+    if unknown:
+        raise ValueError(f"timing names epochs {unknown} that {rule!r} does not have; expected "
+                         f"some of {list(TIMING_EPOCHS[spec.timing])}")
+    if long_epoch is not None:
+        if mode == "random":
+            raise ValueError("long_epoch is a test-set option: use mode='test' or 'psychometric'")
+        if long_epoch not in LONG_EPOCHS:
+            raise ValueError(f"long_epoch {long_epoch!r}; expected one of {list(LONG_EPOCHS)}")
+        if LONG_EPOCHS[long_epoch] in TIMING_EPOCHS[spec.timing]:
+            timing = {**(timing or {}), LONG_EPOCHS[long_epoch]: float(long_ms)}
     if mode == "random":
         if params is not None:
             raise ValueError("params are only used in mode='psychometric'")
@@ -557,5 +598,112 @@ def generate_trials(rule: str, config: TaskConfig, batch_size: int | None,
                              f"trials")
     else:
         raise ValueError(f"unknown mode {mode!r}; expected 'random', 'test' or 'psychometric'")
-    durations = _epoch_steps(spec, config, stim.loc.shape[1], rng, mode, params)
+    durations = _epoch_steps(spec, config, stim.loc.shape[1], rng, mode, params, timing)
     return _render(rule, spec, config, stim, durations, noise, rng)
+
+
+def same_epochs(rules: Sequence[str]) -> bool:
+    """Whether ``rules`` have the same epochs in the same order (so they can share a timing)."""
+    return len({TIMING_EPOCHS[RULE_SPECS[r].timing] for r in rules}) <= 1
+
+
+def generate_aligned_trials(rules: Sequence[str], config: TaskConfig, batch_size: int | None,
+                            rng: np.random.Generator, mode: str = "random",
+                            params: Mapping[str, np.ndarray] | None = None, noise: bool = True,
+                            long_epoch: str | None = None, long_ms: float = LONG_EPOCH_MS
+                            ) -> Trials:
+    """``batch_size`` trials of each of ``rules`` (concatenated in that order) sharing one epoch
+    timing and the same stimulus draws, so states can be compared across rules step by step.
+
+    The rules must have the same epochs in the same order (e.g. delaygo and delayanti; fdgo and
+    dm1), else ValueError. The timing is one draw for the whole batch from the first rule's
+    distributions (``random`` mode, even with ``config.timing_per_trial``) or the first rule's
+    test timing (``test``/``psychometric``, where the first value of a ``<epoch>_ms`` param
+    overrides it; ``long_epoch`` as in :func:`generate_trials`).
+    Every rule draws its stimuli from a Generator seeded with the same number (taken from
+    ``rng``), so rules of one family (e.g. pro and anti) see the same stimuli in the same order
+    (with ``noise``, also the same input noise). Other arguments as :func:`generate_trials`.
+    """
+    rules = list(rules)
+    if not rules:
+        raise ValueError("generate_aligned_trials needs at least one rule")
+    unknown = [r for r in rules if r not in RULE_SPECS]
+    if unknown:
+        raise ValueError(f"unknown rules {unknown}; expected some of {list(RULES)}")
+    if not same_epochs(rules):
+        orders = {r: TIMING_EPOCHS[RULE_SPECS[r].timing] for r in rules}
+        raise ValueError(f"rules {rules} have different epochs ({orders}); aligned timing needs "
+                         "rules with the same epochs")
+    group = RULE_SPECS[rules[0]].timing
+    if mode == "random":
+        timing = {e: float(_draw_ms(config.timings[group][e], 1, rng)[0])
+                  for e in TIMING_EPOCHS[group]}
+    else:
+        timing = {e: float(np.asarray((params or {}).get(f"{e}_ms", ms)).ravel()[0])
+                  for e, ms in TEST_TIMINGS[group].items()}
+    seed = int(rng.integers(2 ** 63))
+    return concat([generate_trials(rule, config, batch_size, np.random.default_rng(seed),
+                                   mode=mode, params=params, noise=noise, timing=timing,
+                                   long_epoch=long_epoch, long_ms=long_ms)
+                   for rule in rules])
+
+
+def interpolate_rules(rule_a: str, rule_b: str, config: TaskConfig, alphas: Sequence[float],
+                      rng: np.random.Generator, batch_size: int | None = None,
+                      mode: str = "test", params: Mapping[str, np.ndarray] | None = None,
+                      long_epoch: str | None = None, long_ms: float = LONG_EPOCH_MS) -> Trials:
+    """Trials whose inputs, targets and cost mask are ``α·(rule A) + (1 − α)·(rule B)``.
+
+    For each ``α`` in ``alphas`` (in [0, 1]) the same ``B`` stimuli and one shared timing
+    (:func:`generate_aligned_trials`, noise-free) give ``x = α x_A + (1 − α) x_B`` and likewise
+    ``y`` and ``c_mask``: for a pro/anti pair only the rule cue is mixed in the inputs. The
+    result holds ``len(alphas) · B`` trials, α-major. α = 1 reproduces rule A's trials and
+    α = 0 rule B's exactly. ``rule``, ``y_loc`` and ``params`` are those of the rule with the
+    larger weight (A when α ≥ 0.5); ``params`` gains ``alpha`` and ``target_loc_a`` /
+    ``target_loc_b`` (the two rules' answers, NaN on no-go trials).
+    """
+    alphas = np.asarray(alphas, dtype=np.float64).ravel()
+    if alphas.size == 0 or np.any((alphas < 0) | (alphas > 1)):
+        raise ValueError(f"alphas must be a non-empty list of values in [0, 1], got {alphas}")
+    both = generate_aligned_trials([rule_a, rule_b], config, batch_size, rng, mode=mode,
+                                   params=params, noise=False, long_epoch=long_epoch,
+                                   long_ms=long_ms)
+    b = both.batch_size // 2
+    a_trials, b_trials = both.take(np.arange(b)), both.take(np.arange(b, 2 * b))
+    batches = []
+    for alpha in alphas:
+        w = np.float32(alpha)
+        main = a_trials if alpha >= 0.5 else b_trials
+        mix = {k: w * getattr(a_trials, k) + (np.float32(1) - w) * getattr(b_trials, k)
+               for k in ("x", "y", "c_mask")}
+        batch_params = {**main.params, "alpha": np.full(b, alpha),
+                        "target_loc_a": a_trials.params["target_loc"],
+                        "target_loc_b": b_trials.params["target_loc"]}
+        batches.append(Trials(**mix, y_loc=main.y_loc, rule=main.rule, epochs=main.epochs,
+                              params=batch_params, dt=main.dt))
+    return concat(batches)
+
+
+def long_test_sets(rules: Sequence[str], config: TaskConfig, long_ms: float = LONG_EPOCH_MS
+                   ) -> dict[str, Trials]:
+    """The MPN lab's five stage test sets of ``rules``, noise-free: ``normal`` (the test grid of
+    each rule at its test timing) and ``long_<epoch>`` for each epoch of :data:`LONG_EPOCHS`
+    (that epoch lasts ``long_ms``).
+
+    Rules with the same epochs share one timing (:func:`generate_aligned_trials`); otherwise
+    each rule keeps its own test timing and the batches are padded to the longest. The trials
+    of each set are the rules' test grids in the order of ``rules``.
+    """
+    rules = list(rules)
+    aligned = same_epochs(rules)
+
+    def make(long_epoch: str | None) -> Trials:
+        if aligned:
+            return generate_aligned_trials(rules, config, None, np.random.default_rng(0),
+                                           mode="test", noise=False, long_epoch=long_epoch,
+                                           long_ms=long_ms)
+        return concat([generate_trials(r, config, None, np.random.default_rng(0), mode="test",
+                                       noise=False, long_epoch=long_epoch, long_ms=long_ms)
+                       for r in rules])
+
+    return {"normal": make(None), **{f"long_{e}": make(e) for e in LONG_EPOCHS}}

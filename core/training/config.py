@@ -32,7 +32,7 @@ BATCH_RULES = ("mixed", "single")
 class TrainConfig:
     """Everything that defines a training run besides the seed.
 
-    Task: ``rules`` (rule-set name or rule), ``task_preset`` (``core.tasks.config`` preset),
+    Task: ``rules`` (rule set, rule or list), ``task_preset`` (``core.tasks.config`` preset),
     ``dt`` (ms) and ``task`` (field overrides of that ``TaskConfig``). Model: ``network`` kind,
     ``hidden`` units and ``model`` (keyword overrides of the model's config dataclass, e.g.
     ``{"activation": "tanh"}``). Optimisation: ``n_steps`` gradient steps of ``batch_size``
@@ -51,7 +51,7 @@ class TrainConfig:
     ``accuracy`` names the performance criterion (the run name's ``accfeature``).
     """
 
-    rules: str = "everything"
+    rules: str | list[str] = "everything"
     task_preset: str = "mpn_lab"
     dt: float = 40.0
     task: dict[str, Any] = field(default_factory=dict)
@@ -167,8 +167,28 @@ ONE_TASK = PAPER.replace(
 ONE_TASK_QUICK = ONE_TASK.replace(hidden=32, batch_size=32, n_steps=300, val_every=50,
                                   checkpoint_every=50, val_trials=32, scheduler="none")
 
+#: Two-task setting of the MPN lab (``two_task/two_task.py``): one network on a pro/anti pair
+#: (delaygo, delayanti), hidden 200 with a 200-unit input embedding, fixed η (1), λ from
+#: m_time_scale 4000 ms, Adam lr 1e-3, batch 128, 6000 steps, penalties 1e-2·Σ½W² (summed) and
+#: 1e-2·mean h², ReduceLROnPlateau (×0.5 after 10 flat validations), one fixation input, stimuli
+#: in one modality, unit-strength targets, no input noise, 8 directions; one-rule batches drawn
+#: by the lab's decayed-error rule, validation on 60 trials per rule every 50 steps.
+TWO_TASK = PAPER.replace(
+    rules=["delaygo", "delayanti"], hidden=200, n_steps=6000, l2_sum=1e-2, act_l2=1e-2,
+    scheduler="plateau", scheduler_gamma=0.5, plateau_patience=10, val_trials=60,
+    model={**PAPER_MODELS["mpn"], "eta_train": False, "n_embed": 200},
+    task={"fixation_off_input": False, "second_stim_other_modality": False,
+          "target_scales_with_strength": False, "sigma_x": 0.0, "n_directions": 8},
+)
+
+#: The two-task setting, small enough to learn both rules on a 2-core CPU in a few minutes.
+TWO_TASK_QUICK = TWO_TASK.replace(
+    hidden=64, model={**TWO_TASK.model, "n_embed": 64}, batch_size=64, n_steps=800, lr=3e-3,
+    val_every=50, checkpoint_every=50, val_trials=32, scheduler="none")
+
 PRESETS: dict[str, TrainConfig] = {"quick": QUICK, "paper": PAPER, "one_task": ONE_TASK,
-                                   "one_task_quick": ONE_TASK_QUICK}
+                                   "one_task_quick": ONE_TASK_QUICK, "two_task": TWO_TASK,
+                                   "two_task_quick": TWO_TASK_QUICK}
 
 
 def get_preset(name: str, network: str = "mpn") -> TrainConfig:
@@ -182,7 +202,8 @@ def get_preset(name: str, network: str = "mpn") -> TrainConfig:
         raise ValueError(f"unknown network {network!r}; expected one of {NETWORKS}")
     preset = PRESETS[name]
     model = dict(preset.model) if network == preset.network else dict(PAPER_MODELS[network])
-    return preset.replace(network=network, model=model, task=dict(preset.task))
+    rules = list(preset.rules) if isinstance(preset.rules, list) else preset.rules
+    return preset.replace(network=network, model=model, task=dict(preset.task), rules=rules)
 
 
 def model_config(config: TrainConfig, n_in: int, n_out: int) -> dict[str, Any]:

@@ -706,7 +706,8 @@ def build_rule_run(config: TrainConfig, seed: int, out: str | Path,
     ``config.dt`` and the ``config.task`` overrides; the model is ``config.network`` built by
     :func:`core.models.build_model` from :func:`core.training.config.model_config` (initialised
     from ``seed``). The run is named
-    ``{rules}_seed{seed}_{feature}+hidden{hidden}+batch{batch}+{accuracy}`` and its full config
+    ``{rules}_seed{seed}_{feature}+hidden{hidden}+batch{batch}+{accuracy}`` (a list of rules
+    joined by ``-``, e.g. ``delaygo-delayanti``) and its full config
     (name, seed, model kind and config, task config, training config) goes to ``config.json`` and
     every checkpoint.
     """
@@ -717,7 +718,8 @@ def build_rule_run(config: TrainConfig, seed: int, out: str | Path,
 
     task_config = dataclasses.replace(get_task_preset(config.task_preset).with_rules(config.rules),
                                       dt=config.dt, **config.task)
-    name = run_name(config.rules, seed, config.feature, config.hidden, config.batch_size,
+    task_name = config.rules if isinstance(config.rules, str) else "-".join(config.rules)
+    name = run_name(task_name, seed, config.feature, config.hidden, config.batch_size,
                     f"+{config.accuracy}")
     torch.manual_seed(seed)
     model = build_model(config.network, model_config(config, task_config.n_input,
@@ -744,13 +746,14 @@ class StageRecorder:
     for activity such as ``hidden``, and at each epoch's last step ``(n_epochs, B, ...)`` for
     per-trial matrices such as ``M`` (NaN where a trial lacks the epoch) — plus the test inputs,
     targets, epochs (``epoch_names``, ``epoch/<name>``) and trial parameters (``trial/<name>``).
+    With ``subfolder`` (e.g. one per test set) the files go to ``<run_dir>/stages/<subfolder>/``.
     """
 
     def __init__(self, trials: Trials, stages: list[int], run_dir: str | Path,
-                 device: str | torch.device = "cpu"):
+                 device: str | torch.device = "cpu", subfolder: str = ""):
         self.trials = trials
         self.stages = sorted(set(stages))
-        self.folder = Path(run_dir) / STAGES_DIR
+        self.folder = Path(run_dir) / STAGES_DIR / subfolder
         self.device = device
 
     def path(self, step: int) -> Path:

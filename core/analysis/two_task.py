@@ -1,0 +1,232 @@
+"""Analyses of networks trained on a pro/anti pair of rules (the MPN lab's two-task family).
+
+- :func:`fresh_accuracy`: accuracy per rule on fresh trials with a 95 % Wilson interval and the
+  chance level of a guess among the stimulus directions (:func:`chance_level`).
+- :func:`interpolation_readout` (analysis 1): the network run on rule-input interpolations
+  ``α·A + (1 − α)·B`` (:func:`core.tasks.interpolate_rules`): for each α, the fraction of
+  trials answered with rule A's target, with rule B's, or not at all, and the output per
+  stimulus direction along the trial.
+- :func:`attractor_similarity` (analysis 2): cosine similarity of the stimulus-averaged states of
+  the two rules at the end of the stimulus and delay epochs, for the hidden activity, M and
+  ``W ⊙ M``, at every stored training stage (a one-rule run gets the similarity between
+  different stimuli only).
+- :func:`stage_trials`: the test trials stored in a stage file, as a ``Trials`` batch.
+
+The MPN lab compares single trials at one time step (AllenInstitute/MultiTaskMPN
+``two_task/two_task_analysis.py``); here each (rule, direction) state is the mean over the test
+trials of that condition (the two stimulus modalities of the test grid), which removes
+the modality from the comparison.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import torch
+from scipy.stats import binomtest
+
+from core.analysis.state_space import run_model
+from core.tasks import TaskConfig, Trials, accuracy, decode_response, generate_trials
+from core.tasks import interpolate_rules as _interpolate
+from core.tasks.accuracy import TOLERANCE
+from core.tasks.yang import circular_distance
+
+__all__ = ["ALPHAS", "SIMILARITY_EPOCHS", "attractor_similarity", "chance_level",
+           "fresh_accuracy", "accuracy_table", "interpolation_readout", "stage_states",
+           "stage_trials"]
+
+#: Interpolation weights of analysis 1: 0, 0.1, ..., 1.
+ALPHAS = np.round(np.linspace(0.0, 1.0, 11), 10)
+#: Epochs at whose last step the attractor similarity is measured.
+SIMILARITY_EPOCHS = ("stim1", "delay1")
+
+Stage = Mapping[str, np.ndarray]
+
+
+def chance_level(config: TaskConfig) -> float:
+    """Accuracy of a response drawn uniformly among the stimulus directions (a uniform angle
+    without a direction grid): the fraction of directions within the tolerance of a target."""
+    if config.n_directions is None:
+        return float(2 * TOLERANCE / (2 * np.pi))
+    grid = np.arange(config.n_directions) * (2 * np.pi / config.n_directions)
+    return float(np.mean(circular_distance(grid, 0.0) < TOLERANCE))
+
+
+def fresh_accuracy(model: torch.nn.Module, config: TaskConfig, rules: Sequence[str],
+                   n_trials: int, rng: np.random.Generator, chunk_size: int = 128
+                   ) -> dict[str, dict[str, float]]:
+    """Accuracy of ``model`` on ``n_trials`` fresh training-distribution trials per rule.
+
+    Returns ``{rule: {"accuracy", "low", "high", "n", "chance"}}``: the fraction correct, its
+    95 % Wilson score interval (``scipy.stats.binomtest``), the number of trials and
+    :func:`chance_level`.
+    """
+    if n_trials < 1:
+        raise ValueError(f"n_trials must be >= 1, got {n_trials}")
+    out = {}
+    for rule in rules:
+        trials = generate_trials(rule, config, n_trials, rng)
+        y, _ = run_model(model, trials.x, chunk_size=chunk_size)
+        correct = int(accuracy(y, trials, config).sum())
+        ci = binomtest(correct, n_trials).proportion_ci(0.95, method="wilson")
+        out[rule] = {"accuracy": correct / n_trials, "low": float(ci.low),
+                     "high": float(ci.high), "n": n_trials, "chance": chance_level(config)}
+    return out
+
+
+def accuracy_table(result: Mapping[str, Mapping[str, float]]) -> str:
+    """Markdown table of :func:`fresh_accuracy`'s result."""
+    rows = ["| rule | accuracy | 95 % interval | trials | chance |", "|---|---|---|---|---|"]
+    rows += [f"| {rule} | {r['accuracy']:.3f} | {r['low']:.3f}–{r['high']:.3f} | {int(r['n'])} "
+             f"| {r['chance']:.3f} |" for rule, r in result.items()]
+    return "\n".join(rows)
+
+
+def interpolation_readout(model: torch.nn.Module, config: TaskConfig, rule_a: str, rule_b: str,
+                          alphas: Sequence[float] = ALPHAS, long_epoch: str | None = None
+                          ) -> dict[str, np.ndarray]:
+    """Run ``model`` on the test grid with rule inputs ``α·A + (1 − α)·B`` (analysis 1).
+
+    Returns ``alphas (A,)``; ``choose_a``, ``choose_b``, ``no_response`` ``(A,)``: the fraction
+    of trials whose response (read as :func:`core.tasks.accuracy` reads it) lies within the
+    tolerance of rule A's target, of rule B's, or that keep fixating; ``accuracy_a`` /
+    ``accuracy_b`` ``(A,)``: the same for trials whose answer under A (B) differs from B's (A's);
+    ``directions (S,)`` the stimulus directions, ``choose_a_by_direction`` /
+    ``choose_b_by_direction`` ``(A, S)`` the first two per direction and ``output (A, T, S,
+    n_out)`` the mean output per direction; ``response_angle (A, B)``; ``epoch_start (E,)``
+    with ``epoch_names``.
+    """
+    trials = _interpolate(rule_a, rule_b, config, alphas, np.random.default_rng(0),
+                          long_epoch=long_epoch)
+    y, _ = run_model(model, trials.x)
+    alphas = np.asarray(alphas, dtype=float)
+    n_alpha = alphas.size
+    b = trials.batch_size // n_alpha
+    steps, cols = trials.response_step, np.arange(trials.batch_size)
+    fixating, angle, amplitude = decode_response(y[steps, cols].astype(float), config)
+    responding = ~fixating & (amplitude >= config.min_response)
+
+    def hits(target: np.ndarray) -> np.ndarray:
+        ok = responding & (circular_distance(angle, np.nan_to_num(target)) < TOLERANCE)
+        return (ok & np.isfinite(target)).reshape(n_alpha, b)
+
+    hit_a, hit_b = hits(trials.params["target_loc_a"]), hits(trials.params["target_loc_b"])
+    differ = (circular_distance(np.nan_to_num(trials.params["target_loc_a"]),
+                                np.nan_to_num(trials.params["target_loc_b"])) >= TOLERANCE
+              ).reshape(n_alpha, b)
+    stim = np.round(trials.params["stim1_loc"][:b], 6)
+    directions = np.unique(stim)
+    outputs = y.reshape(y.shape[0], n_alpha, b, -1)
+    per_dir = np.stack([outputs[:, :, stim == d].mean(axis=2) for d in directions], axis=2)
+    names = [e for e in trials.epochs if trials.epochs[e][0, 0] >= 0]
+    return {
+        "alphas": alphas, "choose_a": hit_a.mean(1), "choose_b": hit_b.mean(1),
+        "no_response": (~responding).reshape(n_alpha, b).mean(1),
+        "accuracy_a": (hit_a & differ).sum(1) / np.maximum(differ.sum(1), 1),
+        "accuracy_b": (hit_b & differ).sum(1) / np.maximum(differ.sum(1), 1),
+        "directions": directions, "output": per_dir.transpose(1, 0, 2, 3),
+        "choose_a_by_direction": np.stack([hit_a[:, stim == d].mean(1) for d in directions], 1),
+        "choose_b_by_direction": np.stack([hit_b[:, stim == d].mean(1) for d in directions], 1),
+        "response_angle": angle.reshape(n_alpha, b),
+        "epoch_names": np.asarray(names),
+        "epoch_start": np.array([trials.epochs[e][0, 0] for e in names]),
+    }
+
+
+def stage_states(stage: Stage, epoch: str) -> dict[str, np.ndarray]:
+    """``{kind: (B, D)}`` states of a stage file at the last step of ``epoch``: ``hidden``, and
+    for an MPN ``M`` and ``WM`` (``W ⊙ M``, flattened); NaN rows for trials without the epoch.
+    KeyError if the epoch is not stored."""
+    names = [str(n) for n in stage["epoch_names"]]
+    if epoch not in names:
+        raise KeyError(f"epoch {epoch!r} not recorded (stored: {names})")
+    i = names.index(epoch)
+    ends = np.asarray(stage["epoch_end_step"])[i]
+    cols = np.arange(ends.size)
+    out = {"hidden": np.asarray(stage["state/hidden"])[np.maximum(ends, 0), cols].astype(float)}
+    out["hidden"][ends < 0] = np.nan
+    if "state/M" in stage:
+        m = np.asarray(stage["state/M"], dtype=float)[i]
+        out["M"] = m.reshape(m.shape[0], -1)
+        weight = np.asarray(stage["param/layers.0.W"], dtype=float)
+        out["WM"] = (m * weight[None]).reshape(m.shape[0], -1)
+    return out
+
+
+def _condition_mean(value: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Mean of ``value[rows]`` over rows (NaN if no row)."""
+    return value[rows].mean(0) if rows.any() else np.full(value.shape[1], np.nan)
+
+
+def _mean(values: list[float]) -> float:
+    """Mean of the finite values (NaN if none)."""
+    finite = np.asarray(values, dtype=float)
+    finite = finite[np.isfinite(finite)]
+    return float(finite.mean()) if finite.size else np.nan
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> float:
+    na, nb = np.linalg.norm(a), np.linalg.norm(b)
+    return float(a @ b / (na * nb)) if na > 0 and nb > 0 else np.nan
+
+
+def attractor_similarity(stages: Sequence[Stage], epochs: Sequence[str] = SIMILARITY_EPOCHS
+                         ) -> dict:
+    """Cosine similarity of states over learning (analysis 2).
+
+    For each stage (a :func:`core.plotting.one_task.read_stages` dict), epoch and state kind
+    (:func:`stage_states`), the states are averaged per (rule, stimulus direction) and compared:
+    ``same_stimulus``, the mean over directions of cos(rule A at s, rule B at s);
+    ``same_response``, cos(A at s, B at s + π) (the pro/anti pairs that ask for the same
+    reach); ``different_stimulus``, the mean over rules and pairs s ≠ s' of cos(R at s, R at s').
+    With one rule the first two are NaN.
+
+    Returns ``{"step": (S,), "rules": (R,), kind: {epoch: {comparison: (S,)}}}``.
+    """
+    if not stages:
+        raise ValueError("attractor_similarity needs at least one stage")
+    rules = list(dict.fromkeys(str(r) for r in stages[0]["rule"]))
+    loc = np.round(np.asarray(stages[0]["trial/stim1_loc"], dtype=float) % (2 * np.pi), 6)
+    directions = np.unique(loc)
+    trial_rules = np.asarray(stages[0]["rule"]).astype(str)
+    out: dict = {"step": np.array([int(s["step"]) for s in stages]), "rules": np.asarray(rules)}
+    for s_i, stage in enumerate(stages):
+        for epoch in epochs:
+            try:
+                states = stage_states(stage, epoch)
+            except KeyError:
+                continue
+            for kind, value in states.items():
+                means = {(r, d): _condition_mean(value, (trial_rules == r) & (loc == d))
+                         for r in rules for d in directions}
+                table = out.setdefault(kind, {}).setdefault(epoch, {
+                    c: np.full(len(stages), np.nan)
+                    for c in ("same_stimulus", "same_response", "different_stimulus")})
+                table["different_stimulus"][s_i] = _mean([
+                    _cosine(means[r, d], means[r, e]) for r in rules for d in directions
+                    for e in directions if d != e])
+                if len(rules) >= 2:
+                    a, b = rules[:2]
+                    table["same_stimulus"][s_i] = _mean(
+                        [_cosine(means[a, d], means[b, d]) for d in directions])
+                    opposite = [(d, np.round((d + np.pi) % (2 * np.pi), 6)) for d in directions]
+                    pairs = [(d, o) for d, o in opposite if o in set(directions)]
+                    if pairs:
+                        table["same_response"][s_i] = _mean(
+                            [_cosine(means[a, d], means[b, o]) for d, o in pairs])
+    return out
+
+
+def stage_trials(stage: Stage, dt: float) -> Trials:
+    """The test trials stored in a stage file as a :class:`Trials` batch (``y_loc`` is not
+    stored there: -1 everywhere; accuracy does not read it)."""
+    x = np.asarray(stage["x"])
+    epochs = {k.removeprefix("epoch/"): np.asarray(v) for k, v in stage.items()
+              if k.startswith("epoch/")}
+    params = {k.removeprefix("trial/"): np.asarray(v) for k, v in stage.items()
+              if k.startswith("trial/")}
+    return Trials(x=x, y=np.asarray(stage["y"]), c_mask=np.asarray(stage["c_mask"]),
+                  y_loc=np.full(x.shape[:2], -1.0, dtype=np.float32),
+                  rule=np.asarray(stage["rule"]).astype(object), epochs=epochs, params=params,
+                  dt=float(dt))
