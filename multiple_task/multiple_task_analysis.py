@@ -85,8 +85,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def clusters_to_dict(fit: TaskVarianceClustering) -> dict[str, np.ndarray]:
     """Fitted clustering attributes as plain arrays."""
     out = {"labels": fit.labels_, "active": fit.active_, "order": fit.order_,
-           "k_values": fit.k_values_, "silhouette": fit.silhouette_,
-           "n_clusters": fit.n_clusters_, "cluster_rule": fit.cluster_rule_}
+           "k_values": fit.k_values_, "silhouette": fit.silhouette_, "gap": fit.gap_,
+           "gap_se": fit.gap_se_, "criterion": fit.criterion, "n_clusters": fit.n_clusters_,
+           "cluster_rule": fit.cluster_rule_}
     if hasattr(fit, "linkage_"):
         out["linkage"] = fit.linkage_
     return out

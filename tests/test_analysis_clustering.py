@@ -31,7 +31,12 @@ def test_recovers_planted_clusters_and_their_number(method):
     tv, truth = planted()
     model = TaskVarianceClustering(method=method, k_max=12, n_init=5, n_jitter=3).fit(tv)
     assert model.n_clusters_ == 5
-    assert model.k_values_[np.argmax(model.silhouette_)] == 5
+    assert model.k_values_[np.nanargmax(model.silhouette_)] == 5
+    gap = model.gap_[np.isfinite(model.gap_)]  # tested: k = 1 against the silhouette's k = 5
+    assert model.k_values_[np.isfinite(model.gap_)].tolist() == [1, 5]
+    assert gap[1] - model.gap_se_[model.k_values_ == 5][0] > gap[0]
+    assert TaskVarianceClustering(method=method, criterion="gap", k_max=8, n_init=3,
+                                  n_refs=5).fit(tv).n_clusters_ == 5
     active = truth >= 0
     np.testing.assert_array_equal(model.active_, active)
     assert adjusted_rand_score(truth[active], model.labels_[active]) == pytest.approx(1.0)
@@ -42,17 +47,76 @@ def test_recovers_planted_clusters_and_their_number(method):
     assert sorted(model.order_) == list(range(len(tv)))
 
 
-def test_random_profiles_do_not_look_clustered():
+ONE_PROFILE = np.outer(np.arange(1, 31), [0.3, 1, 0.7, 0.1])  # issue 13: scaled copies
+
+
+@pytest.mark.parametrize("method", ["kmeans", "ward"])
+def test_one_cluster_is_found_where_the_silhouette_always_splits(method):
+    noisy = ONE_PROFILE * (1 + 0.05 * np.random.default_rng(0).standard_normal((30, 4)))
+    blob = np.abs(1 + 0.1 * np.random.default_rng(1).standard_normal((100, 15)))
+    uniform = np.random.default_rng(2).random((150, 15))
+    for criterion in ("gap_silhouette", "gap", "silhouette"):
+        exact = TaskVarianceClustering(method=method, criterion=criterion, n_init=3).fit(
+            ONE_PROFILE)  # identical after normalisation: one distinct profile, k = 1 always
+        assert exact.n_clusters_ == 1 and (exact.labels_ == 0).all()
+        assert exact.k_values_.tolist() == [1]
+    for tv in (noisy, blob, uniform):
+        fit = TaskVarianceClustering(method=method, k_max=10, n_init=3, n_jitter=2).fit(tv)
+        assert fit.n_clusters_ == 1 and (fit.labels_ == 0).all()
+        assert fit.gap_[0] >= np.nanmax(fit.gap_ - fit.gap_se_)
+        assert TaskVarianceClustering(method=method, criterion="gap", k_max=6, n_init=3,
+                                      n_refs=5).fit(tv).n_clusters_ == 1
+        assert TaskVarianceClustering(method=method, criterion="silhouette", k_max=10,
+                                      n_init=3, n_jitter=2).fit(tv).n_clusters_ >= 2
+
+
+def test_permutation_null_separates_planted_from_random_profiles():
     tv, truth = planted()
     model = TaskVarianceClustering(k_max=6, n_init=3).fit(tv)
     good = cluster_quality(model.features_, model.labels_[model.active_], n_permutations=12)
     assert good["silhouette_p"] < 0.1 and good["davies_bouldin_p"] < 0.1
     noise = np.random.default_rng(1).random((150, 15))
-    model_noise = TaskVarianceClustering(k_max=6, n_init=3).fit(noise)
-    bad = cluster_quality(model_noise.features_, model_noise.labels_, n_permutations=12)
+    labels = TaskVarianceClustering(k_max=6, n_init=3, criterion="silhouette").fit_predict(noise)
+    bad = cluster_quality(normalize_by_max(noise), labels, n_permutations=12)
     assert bad["silhouette"] < good["silhouette"]
     assert bad["silhouette_p"] > 0.05
     assert bad["silhouette_null"].shape == (12,)
+
+
+def test_the_gap_test_sees_clusters_that_the_first_split_misses():
+    rng = np.random.default_rng(4)  # three equidistant clusters: Gap(2) is about Gap(1)
+    tv = np.kron(np.eye(3), np.ones((10, 8))) + 0.01 * rng.random((30, 24))
+    assert TaskVarianceClustering(k_max=6, n_init=3).fit(tv).n_clusters_ == 3
+    assert TaskVarianceClustering(criterion="gap", k_max=6, n_init=3).fit(tv).n_clusters_ == 1
+
+
+def _edge_cases():
+    rng = np.random.default_rng(5)
+    three = np.repeat(np.eye(3, 6) + 0.1, [10, 10, 1], axis=0)  # duplicates: 3 distinct rows
+    tied = np.vstack([np.eye(4, 5), np.eye(4, 5)])  # equal merge heights in Ward's tree
+    yield "duplicates", three
+    yield "ties", tied
+    yield "one unit", np.array([[0.0, 0.0], [1.0, 2.0], [0.0, 0.0]])
+    yield "two units", np.array([[1.0, 2.0], [2.0, 1.0]])
+    yield "three units", np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    yield "zero rows", np.vstack([planted(n_clusters=3, per_cluster=8)[0], np.zeros((5, 15))])
+    yield "pre-grouped", planted(per_cluster=30, noise=0.3)[0]
+    yield "uniform", rng.random((40, 6))
+
+
+@pytest.mark.parametrize("method", ["kmeans", "ward"])
+@pytest.mark.parametrize("criterion", ["gap_silhouette", "gap", "silhouette"])
+def test_reported_number_of_clusters_is_the_number_of_labels_used(method, criterion):
+    for name, tv in _edge_cases():
+        fit = TaskVarianceClustering(method=method, criterion=criterion, k_max=8, n_init=2,
+                                     n_refs=3, n_jitter=1, max_points=40).fit(tv)
+        used = fit.labels_[fit.active_]
+        k = fit.n_clusters_
+        assert sorted(set(used.tolist())) == list(range(k)), name
+        assert (fit.labels_[~fit.active_] == k).all(), name
+        assert fit.cluster_rule_.shape == (k,), name
+        assert k <= max(1, len(np.unique(np.round(fit.features_, 9), axis=0))), name
+        assert fit.k_values_.shape == fit.silhouette_.shape == fit.gap_.shape, name
 
 
 def test_pregrouping_large_populations_keeps_the_structure():
@@ -84,5 +148,9 @@ def test_helpers_and_validation():
         TaskVarianceClustering().fit(np.full((5, 2), np.nan))
     with pytest.raises(ValueError, match="method"):
         TaskVarianceClustering(method="dbscan").fit(np.ones((5, 2)))
+    with pytest.raises(ValueError, match="criterion"):
+        TaskVarianceClustering(criterion="elbow").fit(np.ones((5, 2)))
+    with pytest.raises(ValueError, match="k_max"):
+        TaskVarianceClustering(k_max=1).fit(np.ones((5, 2)))
     with pytest.raises(ValueError, match="active"):
         TaskVarianceClustering().fit(np.zeros((10, 3)))

@@ -1,3 +1,5 @@
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -12,7 +14,8 @@ from core.analysis.lesion import (
     synapse_lesion_effects,
 )
 from core.models.mpn import DeepMultiPlasticNet, MPNConfig
-from core.models.rnn import LeakyRNN, LeakyRNNConfig
+from core.models.rnn import GRUConfig, GRUNet, LeakyRNN, LeakyRNNConfig
+from core.models.timescale_rnn import TimescaleRNN, TimescaleRNNConfig
 from core.tasks import MPN_LAB, generate_trials
 
 TASK = MPN_LAB.with_rules(["fdgo", "fdanti"])
@@ -94,3 +97,110 @@ def test_cluster_and_pruning_effects_have_the_documented_shapes():
     curve = pruning_curve(model, trials, TASK, fractions=(0.0, 0.9))
     assert curve["accuracy"].shape == (2, 2)
     np.testing.assert_allclose(curve["accuracy"][:, 0], acc)
+
+
+def _modes_agree(model, population, units, x, **forward):
+    """Outputs (every head) and the other units' activity under both lesion modes."""
+    n = (model.config.n_hidden if population == "hidden" else model.config.n_embed)
+    others = [u for u in range(n) if u not in units]
+    got = {}
+    for mode in ("weights", "activity"):
+        lesioned, kw = lesioned_copy(model, [Lesion(population, units, mode=mode)])
+        lesioned.eval()
+        with torch.no_grad():
+            y, states = lesioned(x, track_states="hidden", **kw, **forward)
+        got[mode] = (y, states["hidden"][..., others] if population == "hidden"
+                     else states["hidden"])
+    with torch.no_grad():
+        intact = model.eval()(x, **forward)[0]
+    for a, b in zip(got["weights"], got["activity"], strict=True):
+        torch.testing.assert_close(a, b, atol=2e-5, rtol=1e-4)
+    return float((got["activity"][0] - intact).abs().max())
+
+
+def test_the_issues_input_lesion_does_not_leak_through_the_plastic_matrix():
+    torch.manual_seed(0)
+    model = DeepMultiPlasticNet(MPNConfig(n_in=8, n_hidden=16, n_out=3, n_embed=40,
+                                          mp_type="add", activation="sigmoid"))
+    assert _modes_agree(model, "input", tuple(range(20)), torch.randn(20, 5, 8)) > 1e-3
+
+
+MPN_VARIANTS = list(itertools.product(
+    ["linear", "relu", "tanh", "sigmoid", "softplus"],  # activation
+    [(None, "linear"), ((-0.5, 2.0), "sigmoid")],  # M bounds, M activation
+    [False, True],  # recurrent
+    [True, False],  # input layer (embedding)
+))
+
+
+@pytest.mark.parametrize("mp_type", ["mult", "add"])
+@pytest.mark.parametrize("update", ["hebb_assoc", "hebb_pre", "oja"])
+def test_weight_and_activity_lesions_agree_for_every_mpn(mp_type, update):
+    x = torch.randn(6, 3, 5)
+    kinds = ("scalar", "pre_vector", "post_vector", "matrix")
+    changed = []  # how much each lesion changes the outputs (relu units may be silent anyway)
+    for i, (activation, (bounds, m_act), recurrent, embed) in enumerate(MPN_VARIANTS):
+        torch.manual_seed(i)
+        config = MPNConfig(n_in=5, n_hidden=6, n_out=3, n_embed=7, mp_type=mp_type,
+                           update=update, activation=activation, m_bounds=bounds,
+                           m_activation=m_act, recurrent=recurrent, input_layer=embed,
+                           n_layers=1 + i % 2, eta_type=kinds[i % 4], lam_type=kinds[i // 4 % 4],
+                           learn_M_init=i % 3 == 0, eta_init=0.2,
+                           implementation=("fused", "stepwise")[i // 2 % 2])
+        model = DeepMultiPlasticNet(config)
+        with torch.no_grad():
+            for layer in model.layers:  # a non-zero initial M must be cut too
+                layer.M_init.uniform_(-0.3, 0.3)
+        changed.append(_modes_agree(model, "hidden", (1, 4), x))
+        if embed:
+            changed.append(_modes_agree(model, "input", (0, 2, 3), x))
+        else:
+            with pytest.raises(ValueError, match="no input-embedding"):
+                lesioned_copy(model, [Lesion("input", (0,), mode="activity")])
+    assert np.mean(np.asarray(changed) > 1e-3) > 0.8
+
+
+@pytest.mark.parametrize("activation", ["linear", "relu", "tanh", "sigmoid", "softplus"])
+def test_weight_and_activity_lesions_agree_for_leaky_rnns_and_grus(activation):
+    torch.manual_seed(0)
+    x = torch.randn(8, 3, 4)
+    rnn = LeakyRNN(LeakyRNNConfig(n_in=4, n_hidden=9, n_out=2, activation=activation))
+    assert _modes_agree(rnn, "hidden", (0, 3, 8), x) > 0
+    gru = GRUNet(GRUConfig(n_in=4, n_hidden=9, n_out=2))
+    assert _modes_agree(gru, "hidden", (0, 3, 8), x) > 0
+    for model in (rnn, gru):
+        with pytest.raises(ValueError, match="no input-embedding"):
+            lesioned_copy(model, [Lesion("input", (0,))])
+        with pytest.raises(ValueError, match=r"\[0, 9\)"):
+            lesioned_copy(model, [Lesion("hidden", (9,))])
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_weight_and_activity_lesions_agree_for_timescale_rnns(cell):
+    x = torch.randn(8, 3, 2)
+    for i, (activation, placement) in enumerate(itertools.product(
+            ["leaky_relu", "relu", "tanh", "sigmoid"], ["after_leak", "before_leak"])):
+        torch.manual_seed(i)
+        model = TimescaleRNN(TimescaleRNNConfig(n_in=2, n_hidden=8, heads=(2, 3), cell=cell,
+                                                activation=activation, placement=placement,
+                                                train_tau=i % 2 == 0, tau_init_range=(1.0, 4.0)))
+        for head in model.heads:
+            assert _modes_agree(model, "hidden", (1, 5), x, head=head) > 0, (activation, head)
+
+
+@pytest.mark.parametrize("mp_type", ["mult", "add"])
+def test_cutting_every_synapse_of_an_input_unit_silences_it(mp_type):
+    torch.manual_seed(0)
+    model = DeepMultiPlasticNet(MPNConfig(n_in=5, n_hidden=6, n_out=3, n_embed=7,
+                                          mp_type=mp_type, activation="sigmoid"))
+    mask = np.zeros((6, 7), dtype=bool)
+    mask[:, [1, 4]] = True
+    x = torch.randn(6, 3, 5)
+    cut, _ = lesioned_copy(model, [Lesion("hidden", synapses=mask, mode="weights")])
+    silenced, kw = lesioned_copy(model, [Lesion("input", (1, 4), mode="activity")])
+    with torch.no_grad():
+        torch.testing.assert_close(cut(x)[0], silenced(x, **kw)[0], atol=2e-5, rtol=1e-4)
+        pruned, _ = lesioned_copy(model, prune_fraction=0.6)
+        m_trace = pruned(x, track_states=True)[1]["M"]
+    gone = main_weight(pruned) == 0
+    assert (m_trace[:, :, gone] == 0).all()  # a pruned synapse carries no M either

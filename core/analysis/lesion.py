@@ -1,17 +1,32 @@
 """Lesions and pruning of trained networks, always on a copy of the model.
 
-- Unit lesions silence a population's units: by their weights (``mode="weights"``: an input-
-  embedding unit loses its ``W_in`` row and its ``W`` column; a hidden unit its ``W`` row, bias
-  and readout column, plus recurrent rows/columns for RNNs) or by their activity
-  (``mode="activity"``: the models' ``hidden_mask`` / MPN ``input_mask``).
-- Synapse lesions act on entries of the plastic ``W`` (``n_hidden, n_pre``): ``"weights"`` zeroes
-  ``W`` there (removes the connection), ``"freeze"`` zeroes the MPN ``plasticity_mask`` there
-  (removes the plasticity, M stays at its initial value).
+- Unit lesions silence units of a population: ``"hidden"`` (every model; the MPN's last
+  plastic layer) or ``"input"`` (the MPN's input-embedding units). Two modes:
+
+  - ``mode="activity"`` multiplies the unit's activity by 0 after every step (the models'
+    ``hidden_mask`` / MPN ``input_mask``): the unit emits exactly 0.
+  - ``mode="weights"`` removes every connection of the unit, static and plastic: an MPN input
+    unit loses its ``W_in`` row and the first plastic layer's ``W`` column, with ``M`` frozen
+    at zero there (``M_init`` and ``plasticity_mask`` columns zeroed, so that ``W + M`` under
+    "add" is zero too, not only ``W + W ⊙ M``); an MPN hidden unit loses its ``W`` row (``M``
+    frozen at zero there), bias, readout column and recurrent row and column; a leaky-RNN or
+    timescale-RNN unit its input row, bias, recurrent row and column and readout column (every
+    head); a GRU/LSTM unit (``GRUNet``, ``TimescaleRNN`` gated cells) its candidate-gate rows
+    (``n`` / ``g``: with its state starting at 0 it stays exactly 0), its recurrent column and
+    readout column.
+
+  The two modes give the same outputs for every model, activation and plasticity type (tested).
+  They differ only in the lesioned unit's own recorded activity where the activation has
+  f(0) ≠ 0 (sigmoid, softplus; a leaky unit relaxes towards f(0)): under "weights" the unit
+  still fires f(0), but reaches nothing.
+- Synapse lesions act on entries of the plastic ``W`` (``n_hidden, n_pre``): ``"weights"``
+  removes the connection (``W`` zeroed and ``M`` frozen at zero there), ``"freeze"`` zeroes
+  the MPN ``plasticity_mask`` there (removes the plasticity, M stays at its initial value).
 - Every cluster lesion is compared with size-matched random lesions of the same population
   (``n_random`` >= 10 repeats); effect = random − cluster accuracy, so a positive effect means
   the cluster matters more than its size alone explains (the MPN lab's convention).
-- Pruning zeroes the lowest-magnitude fraction of the main weight matrix (MPN: plastic ``W``;
-  leaky RNN: ``W_rec``).
+- Pruning removes the lowest-magnitude fraction of the main weight matrix (MPN: plastic ``W``,
+  removed as a synapse lesion; leaky RNN: ``W_rec``).
 
 The loaded model is never modified: :func:`lesioned_copy` deep-copies it first.
 """
@@ -59,26 +74,55 @@ class Lesion:
     mode: str = "weights"
 
 
-def _slices(model: torch.nn.Module, population: str) -> list[tuple[torch.Tensor, int]]:
-    """``(tensor, axis)`` pairs whose index along ``axis`` is a unit of ``population``."""
+def _population_size(model: torch.nn.Module, population: str) -> int:
+    """Number of units of ``population`` (ValueError where the model has no such population)."""
+    if population not in POPULATIONS:
+        raise ValueError(f"population must be one of {POPULATIONS}, got {population!r}")
+    if population == "hidden":
+        return int(model.config.n_hidden)
+    if type(model).__name__ != "DeepMultiPlasticNet" or model.w_in is None:
+        raise ValueError(f"{type(model).__name__} has no input-embedding layer to lesion")
+    return int(model.config.n_embed)
+
+
+def _gate_rows(cell: torch.nn.Module, suffix: str = "") -> list[tuple[torch.Tensor, int, int]]:
+    """Rows of a torch GRU/LSTM cell's candidate gate (``n`` / ``g``: the third block)."""
+    n = cell.hidden_size
+    rows = [(getattr(cell, f"{w}{suffix}"), 0, 2 * n)
+            for w in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+    return rows + [(getattr(cell, f"weight_hh{suffix}"), 1, 0)]
+
+
+def _slices(model: torch.nn.Module, population: str) -> list[tuple[torch.Tensor, int, int]]:
+    """``(tensor, axis, offset)``: entries ``offset + unit`` along ``axis`` are a unit's
+    connections (module docstring)."""
+    _population_size(model, population)
     name = type(model).__name__
     if name == "DeepMultiPlasticNet":
-        layer = model.layers[-1]
         if population == "input":
-            if model.w_in is None:
-                raise ValueError("this MPN has no input layer to lesion")
-            return [(model.w_in.weight, 0), (model.layers[0].W, 1)]
-        out = [(layer.W, 0), (model.readout.weight, 1)]
+            first = model.layers[0]
+            return [(model.w_in.weight, 0, 0), (first.W, 1, 0), (first.M_init, 1, 0),
+                    (first.plasticity_mask, 1, 0)]
+        layer = model.layers[-1]
+        out = [(layer.W, 0, 0), (layer.M_init, 0, 0), (layer.plasticity_mask, 0, 0),
+               (model.readout.weight, 1, 0)]
         if layer.b is not None:
-            out.append((layer.b, 0))
-        if getattr(layer, "w_rec", None) is not None:
-            out += [(layer.w_rec, 0), (layer.w_rec, 1)]
+            out.append((layer.b, 0, 0))
+        if layer.w_rec is not None:
+            out += [(layer.w_rec, 0, 0), (layer.w_rec, 1, 0)]
         return out
-    if name == "LeakyRNN" and population == "hidden":
-        return [(model.w_in.weight, 0), (model.w_in.bias, 0), (model.w_rec, 0),
-                (model.w_rec, 1), (model.readout.weight, 1)]
-    raise ValueError(f"no weight lesion of population {population!r} for {name}; "
-                     "use mode='activity'")
+    if name == "LeakyRNN":
+        return [(model.w_in.weight, 0, 0), (model.w_in.bias, 0, 0), (model.w_rec, 0, 0),
+                (model.w_rec, 1, 0), (model.readout.weight, 1, 0)]
+    if name == "GRUNet":
+        return _gate_rows(model.gru, "_l0") + [(model.readout.weight, 1, 0)]
+    if name == "TimescaleRNN":
+        heads = [(head.weight, 1, 0) for head in model.readout.values()]
+        if model.config.cell != "rnn":
+            return _gate_rows(model.cell) + heads
+        return [(model.w_in.weight, 0, 0), (model.w_in.bias, 0, 0), (model.w_rec.weight, 0, 0),
+                (model.w_rec.weight, 1, 0)] + heads
+    raise ValueError(f"no unit lesion known for {name}")
 
 
 def main_weight(model: torch.nn.Module) -> torch.Tensor:
@@ -111,16 +155,17 @@ def lesioned_copy(model: torch.nn.Module, lesions: Sequence[Lesion] = (),
             if lesion.synapses is not None:
                 _lesion_synapses(lesioned, lesion)
                 continue
+            size = _population_size(model, lesion.population)
             units = torch.as_tensor(lesion.units, dtype=torch.long)
+            if len(units) and not (0 <= int(units.min()) and int(units.max()) < size):
+                raise ValueError(f"{lesion.population} units must lie in [0, {size}), "
+                                 f"got {lesion.units}")
             if lesion.mode == "activity":
-                key = f"{lesion.population}_mask"
-                size = (model.config.n_hidden if lesion.population == "hidden"
-                        else model.config.n_embed)
-                mask = kwargs.setdefault(key, torch.ones(size))
+                mask = kwargs.setdefault(f"{lesion.population}_mask", torch.ones(size))
                 mask[units] = 0.0
             elif lesion.mode == "weights":
-                for tensor, axis in _slices(lesioned, lesion.population):
-                    tensor.index_fill_(axis, units, 0.0)
+                for tensor, axis, offset in _slices(lesioned, lesion.population):
+                    tensor.index_fill_(axis, units + offset, 0.0)
             else:
                 raise ValueError(f"unit lesion mode must be 'weights' or 'activity', "
                                  f"got {lesion.mode!r}")
@@ -128,9 +173,20 @@ def lesioned_copy(model: torch.nn.Module, lesions: Sequence[Lesion] = (),
             weight = main_weight(lesioned)
             k = int(round(prune_fraction * weight.numel()))
             if k > 0:
-                order = torch.argsort(weight.abs().flatten())[:k]
-                weight.view(-1)[order] = 0.0
+                cut = torch.zeros(weight.numel(), dtype=torch.bool)
+                cut[torch.argsort(weight.abs().flatten())[:k]] = True
+                _cut_synapses(lesioned, cut.view(weight.shape))
     return lesioned, kwargs
+
+
+def _cut_synapses(model: torch.nn.Module, mask: torch.Tensor) -> None:
+    """Remove the connections ``mask`` of :func:`main_weight`: for an MPN, W and M (frozen at
+    zero) both, so that ``W + M`` (add) and ``W + W ⊙ M`` (mult) are zero there."""
+    main_weight(model)[mask] = 0.0
+    if type(model).__name__ == "DeepMultiPlasticNet":
+        layer = model.layers[-1]
+        layer.M_init[mask] = 0.0
+        layer.plasticity_mask[mask] = 0.0
 
 
 def _lesion_synapses(model: torch.nn.Module, lesion: Lesion) -> None:
@@ -142,7 +198,7 @@ def _lesion_synapses(model: torch.nn.Module, lesion: Lesion) -> None:
         raise ValueError(f"synapse mask must have shape {tuple(weight.shape)}, "
                          f"got {tuple(mask.shape)}")
     if lesion.mode == "weights":
-        weight[mask] = 0.0
+        _cut_synapses(model, mask)
     elif lesion.mode == "freeze":
         model.plasticity_mask[mask] = 0.0
     else:
@@ -159,10 +215,6 @@ def evaluate(model: torch.nn.Module, trials_by_rule: Mapping[str, Trials], task_
         acc.append(float(accuracy(y, trials, task_config).mean()))
         cost.append(float(np.mean((trials.c_mask * (y - trials.y)) ** 2)))
     return np.asarray(acc), np.asarray(cost)
-
-
-def _population_size(model: torch.nn.Module, population: str) -> int:
-    return int(model.config.n_hidden if population == "hidden" else model.config.n_embed)
 
 
 def cluster_lesion_effects(model: torch.nn.Module, clusters: Mapping[str, np.ndarray],
