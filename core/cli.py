@@ -1,11 +1,19 @@
 """Plumbing shared by the experiment scripts: common flags, CPU threads and one-line error exits.
 
 A script's ``main(argv=None)`` is decorated with :func:`cli_main`. The library's expected
-failures (:data:`KNOWN_ERRORS`: a bad checkpoint or results file, an existing run or file, a
-diverged run, a missing file, a ``ValueError`` from input validation) then end the script with
-``error: <one line>`` on stderr and exit status 2, the status argparse uses for bad arguments,
-with no traceback; any other exception is a bug and keeps its traceback. Inside a script,
-:func:`fail` ends it the same way for checks of its own.
+failures (:data:`KNOWN_ERRORS`: a bad checkpoint or results file, an existing run, a diverged
+run, a ``ValueError`` from input validation, and every ``OSError``: a missing or existing file, a
+read-only folder, a full disk, a path that is a file where a folder is needed) then end the
+script with ``error: <one line>`` on stderr and exit status 2, the status argparse uses for bad
+arguments, with no traceback; any other exception is a bug and keeps its traceback. Inside a
+script, :func:`fail` ends it the same way for checks of its own. Results are written atomically
+(:mod:`core.fileio`), so a failed write leaves the stored files as they were.
+
+A training run stopped by SIGINT (Ctrl-C) or SIGTERM (what SLURM sends before pre-empting a job)
+saves a checkpoint at its current step (:class:`core.errors.TrainingInterrupted`); the script
+then prints one ``error: ...`` line saying where and exits with status 128 + the signal number
+(130 for SIGINT, 143 for SIGTERM, as a shell reports a process killed by that signal), so job
+scripts can tell an interruption from bad input; ``--resume`` continues it bit-for-bit.
 
 Thread count: the project's networks are small and step through time sequentially, so torch
 gains little from more threads; on the shared 2-core development machine, 2 threads were measured
@@ -22,7 +30,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
-from core.errors import CheckpointError, ResultsFileError, RunExistsError, TrainingDiverged
+from core.errors import (
+    CheckpointError,
+    ResultsFileError,
+    RunExistsError,
+    TrainingDiverged,
+    TrainingInterrupted,
+)
 
 __all__ = [
     "DEFAULT_THREADS", "KNOWN_ERRORS", "ScriptError", "add_device_argument", "add_run_arguments",
@@ -35,30 +49,33 @@ DEFAULT_THREADS = 1
 
 #: Exceptions :func:`cli_main` turns into a one-line ``error: ...`` exit.
 KNOWN_ERRORS: tuple[type[BaseException], ...] = (
-    CheckpointError, ResultsFileError, RunExistsError, TrainingDiverged, FileExistsError,
-    FileNotFoundError, ValueError,
+    CheckpointError, ResultsFileError, RunExistsError, TrainingDiverged, TrainingInterrupted,
+    OSError, ValueError,
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 class ScriptError(SystemExit):
-    """Exit status 2 carrying the one-line message ``error: ...`` (its ``str``)."""
+    """Exit status ``status`` (default 2) carrying the one-line message ``error: ...`` (its
+    ``str``). An ``OSError`` reads ``<file>: <reason>`` (``[Errno n]`` dropped)."""
 
-    def __init__(self, message: object):
+    def __init__(self, message: object, status: int = 2):
+        if isinstance(message, OSError) and message.strerror and message.filename is not None:
+            message = f"{message.filename}: {message.strerror}"
         text = " ".join(str(message).split())
         if isinstance(message, BaseException) and not text:
             text = type(message).__name__
         self.message = f"error: {text}"
-        super().__init__(2)
+        super().__init__(status)
 
     def __str__(self) -> str:
         return self.message
 
 
-def fail(message: object) -> NoReturn:
-    """Print ``error: <message on one line>`` to stderr and exit with status 2."""
-    error = ScriptError(message)
+def fail(message: object, status: int = 2) -> NoReturn:
+    """Print ``error: <message on one line>`` to stderr and exit with ``status`` (default 2)."""
+    error = ScriptError(message, status)
     print(error.message, file=sys.stderr)
     raise error
 
@@ -76,6 +93,8 @@ def cli_main(main: F | None = None, *, errors: tuple[type[BaseException], ...] =
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             try:
                 return func(*args, **kwargs)
+            except TrainingInterrupted as exc:
+                fail(exc, 128 + exc.signum)
             except errors as exc:
                 fail(exc)
 

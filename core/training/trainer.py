@@ -5,8 +5,20 @@ draws a batch with ``sample_batch(rng)``, scores it with ``loss_fn(model, batch)
 outputs)``, adds the L1/L2 weight penalty, clips the gradient norm, steps Adam/AdamW and an
 optional StepLR / ReduceLROnPlateau scheduler, and every ``val_every`` steps calls
 ``evaluate(model) -> Validation`` (validation loss and accuracy per rule). It stops early when
-every rule reaches ``target_accuracy`` and raises :class:`TrainingDiverged` on a non-finite loss
-or gradient, keeping the last good checkpoint.
+every rule reaches ``target_accuracy``. It refuses ``n_steps < 1`` (a run without training).
+
+Divergence: :class:`TrainingDiverged` is raised, keeping the last good checkpoint, when the loss
+or the gradient norm of a step is NaN/inf, or when the validation loss exceeds
+:data:`DIVERGENCE_FACTOR` (10) times its value at step 0 at :data:`DIVERGENCE_PATIENCE` (3)
+validations in a row, or at the run's last validation. While the latest validation loss is above
+that threshold no checkpoint is written, so the stored one is the last below it.
+
+Signals: during :meth:`Trainer.fit` SIGINT (Ctrl-C) and SIGTERM (sent by SLURM before pre-empting
+a job) end the current step, save a checkpoint at that step (unless the validation loss is above
+the divergence threshold: then the last good one stays) and raise
+:class:`~core.errors.TrainingInterrupted`, which scripts turn into one line and exit status
+128 + signal number. A second signal stops at once. ``fit(resume=True)`` then continues
+bit-for-bit.
 
 A run lives in one folder ``<out>/<run name>/``: ``checkpoint.pt`` (model, optimiser, scheduler,
 RNG states, curves, extra state such as the rule sampler), ``config.json``, ``curves.csv`` and
@@ -24,8 +36,11 @@ import dataclasses
 import io
 import math
 import shutil
+import signal
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -34,7 +49,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from core.errors import CheckpointError, RunExistsError, TrainingDiverged
+from core.errors import CheckpointError, RunExistsError, TrainingDiverged, TrainingInterrupted
 from core.fileio import atomic_write_bytes, atomic_write_text, save_json
 from core.tasks import (
     RuleSampler,
@@ -63,6 +78,13 @@ CURVES_FILE = "curves.csv"
 VALIDATION_FILE = "validation.csv"
 RUN_FILES = (CHECKPOINT_FILE, CONFIG_FILE, CURVES_FILE, VALIDATION_FILE)
 STAGES_DIR = "stages"  # StageRecorder's sub-folder of a run
+
+#: Divergence: validation loss above this multiple of its step-0 value ...
+DIVERGENCE_FACTOR = 10.0
+#: ... at this many validations in a row (or at the last one) raises TrainingDiverged.
+DIVERGENCE_PATIENCE = 3
+#: Signals after which :meth:`Trainer.fit` saves a checkpoint and stops.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 LossFn = Callable[[torch.nn.Module, Any], tuple[torch.Tensor, Any]]
 
@@ -234,22 +256,19 @@ class Trainer:
 
         An existing run is continued (``resume``, after checking its stored config matches apart
         from ``n_steps``/``target_accuracy``), replaced (``overwrite``), or refused with
-        :class:`RunExistsError`. With ``resume`` and no checkpoint yet, training starts afresh.
+        :class:`RunExistsError`; ``resume`` without a checkpoint in the folder is refused with
+        :class:`CheckpointError` (see :func:`check_run_folder`).
         """
         if self.run_dir is None:
             return False
-        existing = [f for f in RUN_FILES if (self.run_dir / f).exists()]
-        if existing and not (resume or overwrite):
-            raise RunExistsError(
-                f"{self.run_dir} already holds a run ({', '.join(existing)}); pass --resume to "
-                "continue it or --overwrite to replace it")
+        existing = check_run_folder(self.run_dir, resume, overwrite)
         if existing and overwrite and not resume:
             for f in existing:
                 (self.run_dir / f).unlink()
             if (self.run_dir / STAGES_DIR).is_dir():  # a replaced run's stages must not linger
                 shutil.rmtree(self.run_dir / STAGES_DIR)
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        if resume and (self.run_dir / CHECKPOINT_FILE).exists():
+        if resume:
             stored = load_json(self.run_dir / CONFIG_FILE)
             _check_same_run(stored, self.run_config, self.run_dir, _field_defaults(self.config))
             self.load(self.run_dir / CHECKPOINT_FILE)
@@ -325,14 +344,14 @@ class Trainer:
         loss, _ = self.loss_fn(self.model, batch)
         loss = loss + weight_penalty(weight_matrices(self.model), cfg.l1, cfg.l2, cfg.l2_sum)
         if not torch.isfinite(loss):
-            self._diverged(f"loss is {loss.item()}")
+            self._diverged(f"loss is {loss.item()}", self.step + 1)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         params = [p for g in self.optimizer.param_groups for p in g["params"]]
         norm = torch.nn.utils.clip_grad_norm_(  # max_norm inf: measure without clipping
             params, cfg.grad_clip if cfg.grad_clip > 0 else math.inf)
         if not torch.isfinite(norm):
-            self._diverged(f"gradient norm is {norm.item()}")
+            self._diverged(f"gradient norm is {norm.item()}", self.step + 1)
         self.optimizer.step()
         if isinstance(self.scheduler, torch.optim.lr_scheduler.StepLR):
             self.scheduler.step()
@@ -343,55 +362,102 @@ class Trainer:
         self.curves.lr.append(float(self.optimizer.param_groups[0]["lr"]))
         return value
 
-    def _diverged(self, what: str) -> None:
+    def _diverged(self, what: str, step: int) -> None:
         kept = (f"last good checkpoint (step {self.last_checkpoint_step}) kept at "
                 f"{self.checkpoint_path}" if self.last_checkpoint_step is not None
                 else "no checkpoint written yet")
-        raise TrainingDiverged(f"{what} at step {self.step + 1}; {kept}; try a lower lr or "
+        raise TrainingDiverged(f"{what} at step {step}; {kept}; try a lower lr or "
                                "stronger gradient clipping")
 
-    def fit(self, resume: bool = False, overwrite: bool = False) -> TrainResult:
-        """Train to ``config.n_steps`` (or early stop); see :meth:`prepare` for resume/overwrite."""
-        cfg = self.config
-        start = time.perf_counter()
-        resumed = self.prepare(resume=resume, overwrite=overwrite)
-        self.model.train()
-        if not resumed:
-            self.validate()
-            if self.on_step is not None:
-                self.on_step(self)
+    def validations_above_threshold(self) -> int:
+        """How many of the latest validations in a row have a loss above
+        :data:`DIVERGENCE_FACTOR` times the first validation's (0 without validations)."""
+        losses = self.curves.val_loss
+        if len(losses) < 2 or not losses[0] > 0:
+            return 0
+        threshold = DIVERGENCE_FACTOR * losses[0]
+        count = 0
+        for loss in reversed(losses[1:]):
+            if not loss > threshold:
+                break
+            count += 1
+        return count
+
+    def _check_divergence(self) -> None:
+        """TrainingDiverged by the module docstring's rule (after a validation)."""
+        count = self.validations_above_threshold()
+        if count >= DIVERGENCE_PATIENCE or (count and self.step >= self.config.n_steps):
+            self._diverged(
+                f"validation loss {self.curves.val_loss[-1]:.3g} above {DIVERGENCE_FACTOR:g}x "
+                f"its step-0 value {self.curves.val_loss[0]:.3g} at {count} validation(s) in a "
+                "row", self.step)
+
+    def _interrupted(self, signum: int) -> None:
+        """Save a checkpoint at the current step (unless diverging) and raise
+        TrainingInterrupted."""
+        if self.last_checkpoint_step != self.step and not self.validations_above_threshold():
             self.save()
-        stopped = "n_steps"
-        last = self.curves.last_validation()
-        if self._reached_target(last):
-            stopped = "target_accuracy"
-        bar = tqdm(total=cfg.n_steps, initial=self.step, disable=not self.progress,
-                   desc=self.run_dir.name if self.run_dir is not None else "train",
-                   dynamic_ncols=True)
-        try:
-            while self.step < cfg.n_steps and stopped == "n_steps":
-                loss = self.train_step()
-                val = None
-                if self.step % cfg.val_every == 0 or self.step == cfg.n_steps:
-                    val = self.validate()
-                    if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau) \
-                            and val is not None:
-                        self.scheduler.step(val.loss)
-                    if self._reached_target(val):
-                        stopped = "target_accuracy"
+        name = signal.Signals(signum).name
+        where = (f"checkpoint of step {self.last_checkpoint_step} in {self.run_dir}; continue "
+                 "with --resume" if self.last_checkpoint_step is not None
+                 else "nothing saved (no run folder)")
+        raise TrainingInterrupted(f"stopped by {name} at step {self.step}; {where}", signum)
+
+    def fit(self, resume: bool = False, overwrite: bool = False) -> TrainResult:
+        """Train to ``config.n_steps`` (or early stop); see :meth:`prepare` for resume/overwrite.
+
+        ValueError if ``config.n_steps < 1``; :class:`TrainingDiverged` and
+        :class:`TrainingInterrupted` as in the module docstring.
+        """
+        cfg = self.config
+        if cfg.n_steps < 1:
+            raise ValueError(f"n_steps (--steps) must be >= 1, got {cfg.n_steps}: a run "
+                             "without training steps would store an untrained network")
+        start = time.perf_counter()
+        with _deferred_signals(STOP_SIGNALS) as received:
+            resumed = self.prepare(resume=resume, overwrite=overwrite)
+            self.model.train()
+            if not resumed:
+                self.validate()
                 if self.on_step is not None:
                     self.on_step(self)
-                if (self.step % cfg.checkpoint_every == 0 or self.step == cfg.n_steps
-                        or stopped != "n_steps"):
-                    self.save()
-                bar.update(1)
-                last = self.curves.last_validation()
-                postfix = {"loss": f"{loss:.4f}"}
-                if last is not None:
-                    postfix["acc"] = f"{last.mean_accuracy:.2f}"
-                bar.set_postfix(postfix, refresh=False)
-        finally:
-            bar.close()
+                self.save()
+            stopped = "n_steps"
+            last = self.curves.last_validation()
+            if self._reached_target(last):
+                stopped = "target_accuracy"
+            bar = tqdm(total=cfg.n_steps, initial=self.step, disable=not self.progress,
+                       desc=self.run_dir.name if self.run_dir is not None else "train",
+                       dynamic_ncols=True)
+            try:
+                while self.step < cfg.n_steps and stopped == "n_steps" and not received:
+                    loss = self.train_step()
+                    val = None
+                    if self.step % cfg.val_every == 0 or self.step == cfg.n_steps:
+                        val = self.validate()
+                        if val is not None:
+                            self._check_divergence()
+                        if isinstance(self.scheduler,
+                                      torch.optim.lr_scheduler.ReduceLROnPlateau) \
+                                and val is not None:
+                            self.scheduler.step(val.loss)
+                        if self._reached_target(val):
+                            stopped = "target_accuracy"
+                    if self.on_step is not None:
+                        self.on_step(self)
+                    if (self.step % cfg.checkpoint_every == 0 or self.step == cfg.n_steps
+                            or stopped != "n_steps") and not self.validations_above_threshold():
+                        self.save()
+                    bar.update(1)
+                    last = self.curves.last_validation()
+                    postfix = {"loss": f"{loss:.4f}"}
+                    if last is not None:
+                        postfix["acc"] = f"{last.mean_accuracy:.2f}"
+                    bar.set_postfix(postfix, refresh=False)
+            finally:
+                bar.close()
+            if received:
+                self._interrupted(received[0])
         return TrainResult(self.step, stopped, self.curves, time.perf_counter() - start)
 
     def _reached_target(self, val: Validation | None) -> bool:
@@ -481,6 +547,53 @@ class RuleTraining:
         self.sampler.accuracy = np.asarray(state["accuracy"], dtype=float)
         self.sampler.score = np.asarray(state.get("score", np.zeros(len(self.sampler.rules))),
                                         dtype=float)
+
+
+def check_run_folder(run_dir: str | Path, resume: bool = False, overwrite: bool = False
+                     ) -> list[str]:
+    """Check that a run may be written to ``run_dir``; returns the run files already there.
+
+    :class:`RunExistsError` if it holds a run and neither ``resume`` nor ``overwrite`` is asked
+    for; :class:`CheckpointError` if ``resume`` is asked for and it holds no checkpoint (a
+    mistyped name or flag would otherwise start a new run silently). Writes nothing, so scripts
+    call it for every run before training any.
+    """
+    run_dir = Path(run_dir)
+    existing = [f for f in RUN_FILES if (run_dir / f).exists()]
+    if existing and not (resume or overwrite):
+        raise RunExistsError(
+            f"{run_dir} already holds a run ({', '.join(existing)}); pass --resume to "
+            "continue it or --overwrite to replace it")
+    if resume and CHECKPOINT_FILE not in existing:
+        what = "does not exist" if not existing else f"holds no {CHECKPOINT_FILE}"
+        raise CheckpointError(f"cannot resume: run {run_dir} {what}; check the name and flags, "
+                              "or start it without --resume")
+    return existing
+
+
+@contextmanager
+def _deferred_signals(signums: tuple[int, ...]) -> Iterator[list[int]]:
+    """Within the block, the first of ``signums`` is only recorded in the yielded list (and the
+    previous handlers come back, so a second signal acts at once). Outside the main thread,
+    where handlers cannot be set, nothing changes."""
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+
+    def record(signum: int, frame: Any) -> None:
+        received.append(signum)
+        restore()
+
+    def restore() -> None:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+
+    previous = {signum: signal.signal(signum, record) for signum in signums}
+    try:
+        yield received
+    finally:
+        restore()
 
 
 def _field_defaults(config: Any) -> dict[str, Any]:
