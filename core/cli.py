@@ -41,7 +41,7 @@ from core.errors import (
 __all__ = [
     "DEFAULT_THREADS", "KNOWN_ERRORS", "ScriptError", "add_device_argument", "add_run_arguments",
     "add_threads_argument", "add_trained_runs_arguments", "cli_main", "fail", "positive_int",
-    "resolve_device", "set_threads",
+    "resolve_device", "resolve_trained_runs", "set_threads",
 ]
 
 #: Default of every script's ``--threads`` (see the module docstring for why 1).
@@ -156,12 +156,23 @@ def resolve_device(name: str):
 def add_run_arguments(parser: argparse.ArgumentParser, out: str | Path = "runs") -> None:
     """The flags of a script that trains named runs: ``--out`` (folder of run folders, as a
     ``Path``), ``--resume`` and ``--overwrite`` (mutually exclusive), ``--device``, ``--threads``
-    and ``--no-progress``."""
+    and ``--no-progress``; the parser's epilog (unless set) states how training stops early:
+    signals, divergence and their exit statuses (see :mod:`core.training.trainer`)."""
+    from core.training.trainer import DIVERGENCE_FACTOR, DIVERGENCE_PATIENCE
+
+    if parser.epilog is None:
+        parser.epilog = (
+            "Ctrl-C (SIGINT) or SIGTERM saves a checkpoint at the current step and exits with "
+            "status 130 or 143; --resume continues bit-for-bit. Training stops as diverged "
+            "(exit 2, last good checkpoint kept) when the loss or gradient is NaN/inf, or when "
+            f"the validation loss is above {DIVERGENCE_FACTOR:g}x its step-0 value at "
+            f"{DIVERGENCE_PATIENCE} validations in a row or at the last one.")
     parser.add_argument("--out", type=Path, default=Path(out),
                         help="folder holding one sub-folder per run (default: %(default)s)")
     existing = parser.add_mutually_exclusive_group()
     existing.add_argument("--resume", action="store_true",
-                          help="continue an existing run from its last checkpoint")
+                          help="continue an existing run from its last checkpoint (error if the "
+                               "run has no checkpoint)")
     existing.add_argument("--overwrite", action="store_true",
                           help="replace an existing run of the same name")
     add_device_argument(parser)
@@ -180,3 +191,23 @@ def add_trained_runs_arguments(parser: argparse.ArgumentParser, figures: bool = 
     if figures:
         parser.add_argument("--figures", default=None,
                             help="figure folder (default: <runs>/<NAME>/figures)")
+
+
+def resolve_trained_runs(runs: str | Path, names: list[str],
+                         needs: dict[str, str] | None = None) -> dict[str, Path]:
+    """``{name: <runs>/<name>}`` for every named run, checked before any is processed.
+
+    FileNotFoundError (one line) for the first name that is not a trained run (see
+    :func:`core.analysis.resolve_run`) or whose folder lacks a file of ``needs`` (``{file name:
+    the command that writes it}``), so a script given several runs fails before writing
+    anything.
+    """
+    from core.analysis import resolve_run
+
+    found = {name: resolve_run(runs, name) for name in names}
+    for name, run_dir in found.items():
+        for file, command in (needs or {}).items():
+            if not (run_dir / file).is_file():
+                raise FileNotFoundError(f"{run_dir / file} does not exist; run: python {command} "
+                                        f"{name} --runs {runs}")
+    return found

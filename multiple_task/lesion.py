@@ -32,6 +32,7 @@ from core.cli import (
     add_trained_runs_arguments,
     cli_main,
     fail,
+    resolve_trained_runs,
     set_threads,
 )
 from core.io import load_results, save_results
@@ -117,6 +118,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.random < 1 or args.trials < 1:
         fail("--random and --trials must be >= 1")
     set_threads(args.threads)
+    resolve_trained_runs(args.runs, args.names,  # every input is checked before any output
+                         needs={"analysis.h5": "multiple_task/multiple_task_analysis.py"})
     for name in args.names:
         lesion_run(name, args)
 

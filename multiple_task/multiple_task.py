@@ -17,11 +17,16 @@ from __future__ import annotations
 
 import argparse
 
-from core.cli import add_run_arguments, cli_main, resolve_device, set_threads
+from core.cli import add_run_arguments, cli_main, positive_int, resolve_device, set_threads
 from core.plotting.training import plot_curves, plot_rule_accuracy
 from core.tasks import resolve_rules
 from core.training.config import NETWORKS, get_preset
-from core.training.trainer import accuracy_table, build_rule_run
+from core.training.trainer import (
+    accuracy_table,
+    build_rule_run,
+    check_run_folder,
+    rule_run_name,
+)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -34,12 +39,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--network", choices=NETWORKS, default="mpn",
                    help="model: multi-plastic network (default), leaky vanilla RNN or GRU")
     p.add_argument("--rules", default=None,
-                   help="rule set or single rule (e.g. everything, reach, go, delaygo); "
-                        "default: the preset's")
+                   help="rules and rule sets, comma-separated (e.g. everything, reach, "
+                        "go,dm1; a list is named with '-' in the run name); default: the preset's")
     p.add_argument("--seed", type=int, nargs="+", default=[0],
                    help="one or several seeds; each trains its own run (default: 0)")
-    p.add_argument("--steps", type=int, default=None,
-                   help="number of training steps (default: the preset's)")
+    p.add_argument("--steps", type=positive_int, default=None,
+                   help="number of training steps, >= 1 (default: the preset's)")
     p.add_argument("--hidden", type=int, default=None, help="hidden units (default: preset's)")
     p.add_argument("--batch", type=int, default=None, help="trials per batch (default: preset's)")
     p.add_argument("--lr", type=float, default=None, help="learning rate (default: preset's)")
@@ -63,6 +68,8 @@ def main(argv: list[str] | None = None) -> None:
     config = get_preset(args.preset, args.network).replace(
         **{k: v for k, v in overrides.items() if v is not None})
     resolve_rules(config.rules)
+    for seed in args.seed:  # every run's folder is checked before any is trained
+        check_run_folder(args.out / rule_run_name(config, seed), args.resume, args.overwrite)
     for seed in args.seed:
         run = build_rule_run(config, seed, args.out, device=args.device,
                              progress=not args.no_progress)

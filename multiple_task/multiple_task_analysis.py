@@ -47,6 +47,7 @@ from core.cli import (
     add_trained_runs_arguments,
     cli_main,
     fail,
+    resolve_trained_runs,
     set_threads,
 )
 from core.io import save_results
@@ -198,6 +199,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.permutations < 1 or args.k_max < 2:
         fail("--permutations must be >= 1 and --k-max >= 2")
     set_threads(args.threads)
+    resolve_trained_runs(args.runs, args.names)  # every input is checked before any output
     for name in args.names:
         analyse(name, args)
 

@@ -25,13 +25,26 @@ import dataclasses
 
 import numpy as np
 
-from core.cli import add_run_arguments, cli_main, fail, resolve_device, set_threads
+from core.cli import (
+    add_run_arguments,
+    cli_main,
+    fail,
+    positive_int,
+    resolve_device,
+    set_threads,
+)
 from core.plotting import save_figure
 from core.plotting.one_task import read_stages, stage_figures
 from core.plotting.training import plot_curves
 from core.tasks import RULES, generate_trials
 from core.training.config import NETWORKS, get_preset
-from core.training.trainer import StageRecorder, accuracy_table, build_rule_run
+from core.training.trainer import (
+    StageRecorder,
+    accuracy_table,
+    build_rule_run,
+    check_run_folder,
+    rule_run_name,
+)
 
 ONE_TASK_PRESETS = ("one_task", "one_task_quick")
 
@@ -53,7 +66,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "(default: 0 1 8 64 512, as the MPN lab)")
     p.add_argument("--test-trials", type=int, default=50,
                    help="trials in the fixed test set recorded at each stage (default: 50)")
-    p.add_argument("--steps", type=int, default=None, help="training steps (default: preset's)")
+    p.add_argument("--steps", type=positive_int, default=None,
+                   help="training steps, >= 1 (default: preset's)")
     p.add_argument("--hidden", type=int, default=None, help="hidden units (default: preset's)")
     add_run_arguments(p)
     return p.parse_args(argv)
@@ -71,6 +85,8 @@ def main(argv: list[str] | None = None) -> None:
     config = get_preset(args.preset, args.network).replace(
         **{k: v for k, v in overrides.items() if v is not None})
     stages = sorted({s for s in args.stages if s <= config.n_steps} | {config.n_steps})
+    for seed in args.seed:  # every run's folder is checked before any is trained
+        check_run_folder(args.out / rule_run_name(config, seed), args.resume, args.overwrite)
     for seed in args.seed:
         run = build_rule_run(config, seed, args.out, device=args.device,
                              progress=not args.no_progress)

@@ -680,6 +680,16 @@ class RuleRun:
     trainer: Trainer
 
 
+def rule_run_name(config: TrainConfig, seed: int) -> str:
+    """The name :func:`build_rule_run` gives the run of ``config`` and ``seed`` (nothing built);
+    a comma list of rules and rule sets is named with ``-`` between its entries (``go-dm1``)."""
+    from core.training.naming import run_name
+
+    task = "-".join(r.strip() for r in config.rules.split(","))
+    return run_name(task, seed, config.feature, config.hidden, config.batch_size,
+                    f"+{config.accuracy}")
+
+
 def build_rule_run(config: TrainConfig, seed: int, out: str | Path,
                    device: str | torch.device = "cpu", progress: bool = True) -> RuleRun:
     """Wire a :class:`TrainConfig` and a seed into a named run under ``out``.
@@ -687,20 +697,18 @@ def build_rule_run(config: TrainConfig, seed: int, out: str | Path,
     The task config is the ``task_preset`` with rule units for ``config.rules``, step
     ``config.dt`` and the ``config.task`` overrides; the model is ``config.network`` built by
     :func:`core.models.build_model` from :func:`core.training.config.model_config` (initialised
-    from ``seed``). The run is named
-    ``{rules}_seed{seed}_{feature}+hidden{hidden}+batch{batch}+{accuracy}`` and its full config
+    from ``seed``). The run is named by :func:`rule_run_name`
+    (``{rules}_seed{seed}_{feature}+hidden{hidden}+batch{batch}+{accuracy}``) and its full config
     (name, seed, model kind and config, task config, training config) goes to ``config.json`` and
     every checkpoint.
     """
     from core.models import build_model
     from core.tasks import get_preset as get_task_preset
     from core.training.config import model_config
-    from core.training.naming import run_name
 
     task_config = dataclasses.replace(get_task_preset(config.task_preset).with_rules(config.rules),
                                       dt=config.dt, **config.task)
-    name = run_name(config.rules, seed, config.feature, config.hidden, config.batch_size,
-                    f"+{config.accuracy}")
+    name = rule_run_name(config, seed)
     torch.manual_seed(seed)
     model = build_model(config.network, model_config(config, task_config.n_input,
                                                      task_config.n_output)).to(device)
