@@ -194,20 +194,23 @@ def add_trained_runs_arguments(parser: argparse.ArgumentParser, figures: bool = 
 
 
 def resolve_trained_runs(runs: str | Path, names: list[str],
-                         needs: dict[str, str] | None = None) -> dict[str, Path]:
+                         needs: dict[str, str] | None = None, checkpoint: bool = True
+                         ) -> dict[str, Path]:
     """``{name: <runs>/<name>}`` for every named run, checked before any is processed.
 
     FileNotFoundError (one line) for the first name that is not a trained run (see
-    :func:`core.analysis.resolve_run`) or whose folder lacks a file of ``needs`` (``{file name:
-    the command that writes it}``), so a script given several runs fails before writing
-    anything.
+    :func:`core.analysis.resolve_run`; only a run name without ``checkpoint``) or whose folder
+    lacks a file of ``needs`` (``{file name: the command that writes it}``), so a script given
+    several runs fails before writing anything.
     """
     from core.analysis import resolve_run
+    from core.training.naming import parse_run_name
 
-    found = {name: resolve_run(runs, name) for name in names}
+    found = {name: resolve_run(runs, name) if checkpoint else Path(runs) / name
+             for name in names if checkpoint or parse_run_name(name)}
     for name, run_dir in found.items():
         for file, command in (needs or {}).items():
             if not (run_dir / file).is_file():
-                raise FileNotFoundError(f"{run_dir / file} does not exist; run: python {command} "
-                                        f"{name} --runs {runs}")
+                raise FileNotFoundError(f"no such results file {run_dir / file}; produce it "
+                                        f"with: python {command} {name} --runs {runs}")
     return found

@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> None:
     """Draw every named run."""
     args = parse_args(argv)
     resolve_trained_runs(args.runs, args.names,  # every input is checked before any output
-                         needs={"lesion.h5": "multiple_task/lesion.py"})
+                         needs={"lesion.h5": "multiple_task/lesion.py"}, checkpoint=False)
     for name in args.names:
         paths, res = draw(name, Path(args.runs), Path(args.figures) if args.figures else None)
         mean = np.mean(res["pruning"]["accuracy"], axis=0)
