@@ -7,7 +7,7 @@ import tempfile
 import pytest
 import torch
 from matplotlib.figure import Figure
-from script_loader import load_script
+from script_loader import ROOT, load_script
 
 from core.cli import (
     DEFAULT_THREADS,
@@ -197,3 +197,18 @@ def test_trained_runs_arguments():
     q = argparse.ArgumentParser()
     add_trained_runs_arguments(q, figures=False)
     assert not hasattr(q.parse_args(["a"]), "figures")
+
+
+def test_scripts_write_only_into_untracked_folders_by_default():
+    ignored = {line.strip("/") for line in (ROOT / ".gitignore").read_text().splitlines()}
+    defaults = {
+        "multiple_task/multiple_task.py": ([], "out"), "one_task/one_task.py": ([], "out"),
+        "multiple_task/plot_tasks.py": ([], "out"), "paper_plot.py": ([], "out"),
+        "multiple_task/multiple_task_analysis.py": (["x"], "runs"),
+        "multiple_task/lesion.py": (["x"], "runs"), "multiple_task/lesion_plot.py": (["x"], "runs"),
+        "multiple_task/state_space_shift.py": (["x"], "runs"),
+    }
+    for path, (argv, flag) in defaults.items():
+        script = load_script(path, "defaults_" + path.replace("/", "_")[:-3])
+        value = getattr(script.parse_args(argv), flag)
+        assert str(value).split("/")[0] in ignored, (path, value)

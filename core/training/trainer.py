@@ -371,14 +371,15 @@ class Trainer:
 
     def validations_above_threshold(self) -> int:
         """How many of the latest validations in a row have a loss above
-        :data:`DIVERGENCE_FACTOR` times the first validation's (0 without validations)."""
+        :data:`DIVERGENCE_FACTOR` times the first validation's (a NaN loss counts as above; 0
+        without validations)."""
         losses = self.curves.val_loss
         if len(losses) < 2 or not losses[0] > 0:
             return 0
         threshold = DIVERGENCE_FACTOR * losses[0]
         count = 0
         for loss in reversed(losses[1:]):
-            if not loss > threshold:
+            if loss <= threshold:
                 break
             count += 1
         return count
