@@ -158,7 +158,12 @@ def add_run_arguments(parser: argparse.ArgumentParser, out: str | Path = "runs")
     ``Path``), ``--resume`` and ``--overwrite`` (mutually exclusive), ``--device``, ``--threads``
     and ``--no-progress``; the parser's epilog (unless set) states how training stops early:
     signals, divergence and their exit statuses (see :mod:`core.training.trainer`)."""
-    from core.training.trainer import DIVERGENCE_FACTOR, DIVERGENCE_PATIENCE
+    from core.training.trainer import DIVERGENCE_FACTOR, DIVERGENCE_PATIENCE, RESUME_IF_EXISTS
+
+    def _resume_value(text: str) -> str:
+        if text != RESUME_IF_EXISTS:
+            raise argparse.ArgumentTypeError(f"the only value is {RESUME_IF_EXISTS!r}")
+        return text
 
     if parser.epilog is None:
         parser.epilog = (
@@ -170,9 +175,11 @@ def add_run_arguments(parser: argparse.ArgumentParser, out: str | Path = "runs")
     parser.add_argument("--out", type=Path, default=Path(out),
                         help="folder holding one sub-folder per run (default: %(default)s)")
     existing = parser.add_mutually_exclusive_group()
-    existing.add_argument("--resume", action="store_true",
-                          help="continue an existing run from its last checkpoint (error if the "
-                               "run has no checkpoint)")
+    existing.add_argument("--resume", nargs="?", const=True, default=False, type=_resume_value,
+                          metavar=RESUME_IF_EXISTS,
+                          help="continue an existing run from its last checkpoint; an error if "
+                               f"the run has none, unless --resume={RESUME_IF_EXISTS} (then the "
+                               "run is started, and the script says so)")
     existing.add_argument("--overwrite", action="store_true",
                           help="replace an existing run of the same name")
     add_device_argument(parser)

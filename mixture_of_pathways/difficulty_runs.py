@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> None:
             "--num-steps", str(args.num_steps), "--batch-size", str(args.batch_size),
             "--seq-len", str(args.seq_len), "--learning-rate", str(args.learning_rate),
             "--eval-batches", "1", "--device", args.device, "--threads", str(args.threads),
-            "--out", str(args.out), "--resume", "--no-progress", *layer_args])
+            "--out", str(args.out), "--resume=if-exists", "--no-progress", *layer_args])
 
 
 if __name__ == "__main__":

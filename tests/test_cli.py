@@ -187,6 +187,10 @@ def test_run_arguments(capsys):
     with pytest.raises(SystemExit) as info:
         p.parse_args(["--resume", "--overwrite"])
     assert info.value.code == 2 and "not allowed with" in capsys.readouterr().err
+    assert p.parse_args(["--resume", "--no-progress"]).resume is True
+    assert p.parse_args(["--resume=if-exists"]).resume == "if-exists"
+    with pytest.raises(SystemExit):
+        p.parse_args(["--resume=always"])
 
 
 def test_trained_runs_arguments():

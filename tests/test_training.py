@@ -177,6 +177,14 @@ def test_zero_steps_and_resuming_a_missing_run_are_refused(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+def test_resume_if_exists_starts_a_missing_run_and_says_so(tmp_path, capsys):
+    trainer, _ = _setup(tmp_path, n_steps=2)
+    assert trainer.fit(resume="if-exists").step == 2
+    assert "no checkpoint to resume, starting the run" in capsys.readouterr().err
+    again, _ = _setup(tmp_path, n_steps=3)
+    assert again.fit(resume="if-exists").step == 3 and again.curves.loss[:2] == trainer.curves.loss
+
+
 def _diverging(tmp_path, bad_from, n_steps=40, recover_at=None):
     """A trainer whose validation loss is 1 until step ``bad_from``, then 1e12 (until
     ``recover_at``)."""

@@ -37,6 +37,7 @@ import io
 import math
 import shutil
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -85,6 +86,8 @@ DIVERGENCE_FACTOR = 10.0
 DIVERGENCE_PATIENCE = 3
 #: Signals after which :meth:`Trainer.fit` saves a checkpoint and stops.
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+#: ``resume`` value that starts a run without a checkpoint instead of refusing (and says so).
+RESUME_IF_EXISTS = "if-exists"
 
 LossFn = Callable[[torch.nn.Module, Any], tuple[torch.Tensor, Any]]
 
@@ -251,13 +254,14 @@ class Trainer:
         """``<run_dir>/checkpoint.pt`` or None."""
         return self.run_dir / CHECKPOINT_FILE if self.run_dir is not None else None
 
-    def prepare(self, resume: bool = False, overwrite: bool = False) -> bool:
+    def prepare(self, resume: bool | str = False, overwrite: bool = False) -> bool:
         """Claim the run folder; returns True if training resumed from a checkpoint.
 
         An existing run is continued (``resume``, after checking its stored config matches apart
         from ``n_steps``/``target_accuracy``), replaced (``overwrite``), or refused with
-        :class:`RunExistsError`; ``resume`` without a checkpoint in the folder is refused with
-        :class:`CheckpointError` (see :func:`check_run_folder`).
+        :class:`RunExistsError`; ``resume=True`` without a checkpoint in the folder is refused
+        with :class:`CheckpointError` (see :func:`check_run_folder`), while
+        ``resume=RESUME_IF_EXISTS`` then starts the run and says so on stderr.
         """
         if self.run_dir is None:
             return False
@@ -268,7 +272,10 @@ class Trainer:
             if (self.run_dir / STAGES_DIR).is_dir():  # a replaced run's stages must not linger
                 shutil.rmtree(self.run_dir / STAGES_DIR)
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        if resume:
+        if resume and CHECKPOINT_FILE not in existing:
+            tqdm.write(f"{self.run_dir}: no checkpoint to resume, starting the run",
+                       file=sys.stderr)
+        elif resume:
             stored = load_json(self.run_dir / CONFIG_FILE)
             _check_same_run(stored, self.run_config, self.run_dir, _field_defaults(self.config))
             self.load(self.run_dir / CHECKPOINT_FILE)
@@ -404,7 +411,7 @@ class Trainer:
                  else "nothing saved (no run folder)")
         raise TrainingInterrupted(f"stopped by {name} at step {self.step}; {where}", signum)
 
-    def fit(self, resume: bool = False, overwrite: bool = False) -> TrainResult:
+    def fit(self, resume: bool | str = False, overwrite: bool = False) -> TrainResult:
         """Train to ``config.n_steps`` (or early stop); see :meth:`prepare` for resume/overwrite.
 
         ValueError if ``config.n_steps < 1``; :class:`TrainingDiverged` and
@@ -550,14 +557,14 @@ class RuleTraining:
                                         dtype=float)
 
 
-def check_run_folder(run_dir: str | Path, resume: bool = False, overwrite: bool = False
+def check_run_folder(run_dir: str | Path, resume: bool | str = False, overwrite: bool = False
                      ) -> list[str]:
     """Check that a run may be written to ``run_dir``; returns the run files already there.
 
     :class:`RunExistsError` if it holds a run and neither ``resume`` nor ``overwrite`` is asked
-    for; :class:`CheckpointError` if ``resume`` is asked for and it holds no checkpoint (a
-    mistyped name or flag would otherwise start a new run silently). Writes nothing, so scripts
-    call it for every run before training any.
+    for; :class:`CheckpointError` if ``resume`` is True and it holds no checkpoint (a mistyped
+    name or flag would otherwise start a new run silently; ``resume=RESUME_IF_EXISTS`` allows
+    it). Writes nothing, so scripts call it for every run before training any.
     """
     run_dir = Path(run_dir)
     existing = [f for f in RUN_FILES if (run_dir / f).exists()]
@@ -565,10 +572,10 @@ def check_run_folder(run_dir: str | Path, resume: bool = False, overwrite: bool 
         raise RunExistsError(
             f"{run_dir} already holds a run ({', '.join(existing)}); pass --resume to "
             "continue it or --overwrite to replace it")
-    if resume and CHECKPOINT_FILE not in existing:
+    if resume and resume != RESUME_IF_EXISTS and CHECKPOINT_FILE not in existing:
         what = "does not exist" if not existing else f"holds no {CHECKPOINT_FILE}"
         raise CheckpointError(f"cannot resume: run {run_dir} {what}; check the name and flags, "
-                              "or start it without --resume")
+                              f"start it without --resume, or pass --resume={RESUME_IF_EXISTS}")
     return existing
 
 
