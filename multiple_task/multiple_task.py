@@ -39,8 +39,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--network", choices=NETWORKS, default="mpn",
                    help="model: multi-plastic network (default), leaky vanilla RNN or GRU")
     p.add_argument("--rules", default=None,
-                   help="rules and rule sets, comma-separated (e.g. everything, reach, "
-                        "go,dm1; a list is named with '-' in the run name); default: the preset's")
+                   help="rules and rule sets, comma-separated, e.g. 'everything' or 'go,dm1' "
+                        "(a list is named with '-' in the run name; default: the preset's)")
     p.add_argument("--seed", type=int, nargs="+", default=[0],
                    help="one or several seeds; each trains its own run (default: 0)")
     p.add_argument("--steps", type=positive_int, default=None,
