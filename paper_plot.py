@@ -110,7 +110,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    metavar="FAMILY", help=f"families to draw, among: {', '.join(FAMILIES)}")
     p.add_argument("--seed", type=int, default=0, help="seed of the task-suite trials")
     p.add_argument("--task-rules", default="all",
-                   help="rule set (or single rule) of the task-suite figure")
+                   help="rules and rule sets, comma-separated, of the task-suite figure")
     p.add_argument("--overwrite", action="store_true", help="replace existing figure files")
     return p.parse_args(argv)
 
@@ -225,7 +225,8 @@ def draw_tasks(args: argparse.Namespace, log: FigureLog) -> bool:
     rng = np.random.default_rng(args.seed)
     batches = [generate_trials(rule, config, 16, rng, noise=False)
                for rule in resolve_rules(args.task_rules)]
-    stem = "tasks_yang19" if args.task_rules == "all" else f"tasks_yang19_{args.task_rules}"
+    stem = "tasks_yang19" if args.task_rules == "all" else \
+        "tasks_yang19_" + "-".join(r.strip() for r in args.task_rules.split(","))
     log.figure("tasks", stem, plot_trials(batches, config))
     return True
 
@@ -370,6 +371,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.out.exists() and not args.out.is_dir():
         fail(f"--out {args.out} is a file, not a folder")
+    if "tasks" in args.only:  # inputs are checked before any figure is written
+        resolve_rules(args.task_rules)
     apply_style()
     log = FigureLog(args.out, args.overwrite)
     for family in dict.fromkeys(args.only):

@@ -1,11 +1,19 @@
 """Plumbing shared by the experiment scripts: common flags, CPU threads and one-line error exits.
 
 A script's ``main(argv=None)`` is decorated with :func:`cli_main`. The library's expected
-failures (:data:`KNOWN_ERRORS`: a bad checkpoint or results file, an existing run or file, a
-diverged run, a missing file, a ``ValueError`` from input validation) then end the script with
-``error: <one line>`` on stderr and exit status 2, the status argparse uses for bad arguments,
-with no traceback; any other exception is a bug and keeps its traceback. Inside a script,
-:func:`fail` ends it the same way for checks of its own.
+failures (:data:`KNOWN_ERRORS`: a bad checkpoint or results file, an existing run, a diverged
+run, a ``ValueError`` from input validation, and every ``OSError``: a missing or existing file, a
+read-only folder, a full disk, a path that is a file where a folder is needed) then end the
+script with ``error: <one line>`` on stderr and exit status 2, the status argparse uses for bad
+arguments, with no traceback; any other exception is a bug and keeps its traceback. Inside a
+script, :func:`fail` ends it the same way for checks of its own. Results are written atomically
+(:mod:`core.fileio`), so a failed write leaves the stored files as they were.
+
+A training run stopped by SIGINT (Ctrl-C) or SIGTERM (what SLURM sends before pre-empting a job)
+saves a checkpoint at its current step (:class:`core.errors.TrainingInterrupted`); the script
+then prints one ``error: ...`` line saying where and exits with status 128 + the signal number
+(130 for SIGINT, 143 for SIGTERM, as a shell reports a process killed by that signal), so job
+scripts can tell an interruption from bad input; ``--resume`` continues it bit-for-bit.
 
 Thread count: the project's networks are small and step through time sequentially, so torch
 gains little from more threads; on the shared 2-core development machine, 2 threads were measured
@@ -22,12 +30,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
-from core.errors import CheckpointError, ResultsFileError, RunExistsError, TrainingDiverged
+from core.errors import (
+    CheckpointError,
+    ResultsFileError,
+    RunExistsError,
+    TrainingDiverged,
+    TrainingInterrupted,
+)
 
 __all__ = [
     "DEFAULT_THREADS", "KNOWN_ERRORS", "ScriptError", "add_device_argument", "add_run_arguments",
     "add_threads_argument", "add_trained_runs_arguments", "cli_main", "fail", "positive_int",
-    "resolve_device", "set_threads",
+    "resolve_device", "resolve_trained_runs", "set_threads",
 ]
 
 #: Default of every script's ``--threads`` (see the module docstring for why 1).
@@ -35,30 +49,33 @@ DEFAULT_THREADS = 1
 
 #: Exceptions :func:`cli_main` turns into a one-line ``error: ...`` exit.
 KNOWN_ERRORS: tuple[type[BaseException], ...] = (
-    CheckpointError, ResultsFileError, RunExistsError, TrainingDiverged, FileExistsError,
-    FileNotFoundError, ValueError,
+    CheckpointError, ResultsFileError, RunExistsError, TrainingDiverged, TrainingInterrupted,
+    OSError, ValueError,
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 class ScriptError(SystemExit):
-    """Exit status 2 carrying the one-line message ``error: ...`` (its ``str``)."""
+    """Exit status ``status`` (default 2) carrying the one-line message ``error: ...`` (its
+    ``str``). An ``OSError`` reads ``<file>: <reason>`` (``[Errno n]`` dropped)."""
 
-    def __init__(self, message: object):
+    def __init__(self, message: object, status: int = 2):
+        if isinstance(message, OSError) and message.strerror and message.filename is not None:
+            message = f"{message.filename}: {message.strerror}"
         text = " ".join(str(message).split())
         if isinstance(message, BaseException) and not text:
             text = type(message).__name__
         self.message = f"error: {text}"
-        super().__init__(2)
+        super().__init__(status)
 
     def __str__(self) -> str:
         return self.message
 
 
-def fail(message: object) -> NoReturn:
-    """Print ``error: <message on one line>`` to stderr and exit with status 2."""
-    error = ScriptError(message)
+def fail(message: object, status: int = 2) -> NoReturn:
+    """Print ``error: <message on one line>`` to stderr and exit with ``status`` (default 2)."""
+    error = ScriptError(message, status)
     print(error.message, file=sys.stderr)
     raise error
 
@@ -76,6 +93,8 @@ def cli_main(main: F | None = None, *, errors: tuple[type[BaseException], ...] =
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             try:
                 return func(*args, **kwargs)
+            except TrainingInterrupted as exc:
+                fail(exc, 128 + exc.signum)
             except errors as exc:
                 fail(exc)
 
@@ -137,12 +156,30 @@ def resolve_device(name: str):
 def add_run_arguments(parser: argparse.ArgumentParser, out: str | Path = "runs") -> None:
     """The flags of a script that trains named runs: ``--out`` (folder of run folders, as a
     ``Path``), ``--resume`` and ``--overwrite`` (mutually exclusive), ``--device``, ``--threads``
-    and ``--no-progress``."""
+    and ``--no-progress``; the parser's epilog (unless set) states how training stops early:
+    signals, divergence and their exit statuses (see :mod:`core.training.trainer`)."""
+    from core.training.trainer import DIVERGENCE_FACTOR, DIVERGENCE_PATIENCE, RESUME_IF_EXISTS
+
+    def _resume_value(text: str) -> str:
+        if text != RESUME_IF_EXISTS:
+            raise argparse.ArgumentTypeError(f"the only value is {RESUME_IF_EXISTS!r}")
+        return text
+
+    if parser.epilog is None:
+        parser.epilog = (
+            "Ctrl-C (SIGINT) or SIGTERM saves a checkpoint at the current step and exits with "
+            "status 130 or 143; --resume continues bit-for-bit. Training stops as diverged "
+            "(exit 2, last good checkpoint kept) when the loss or gradient is NaN/inf, or when "
+            f"the validation loss is above {DIVERGENCE_FACTOR:g}x its step-0 value at "
+            f"{DIVERGENCE_PATIENCE} validations in a row or at the last one.")
     parser.add_argument("--out", type=Path, default=Path(out),
                         help="folder holding one sub-folder per run (default: %(default)s)")
     existing = parser.add_mutually_exclusive_group()
-    existing.add_argument("--resume", action="store_true",
-                          help="continue an existing run from its last checkpoint")
+    existing.add_argument("--resume", nargs="?", const=True, default=False, type=_resume_value,
+                          metavar=RESUME_IF_EXISTS,
+                          help="continue an existing run from its last checkpoint; an error if "
+                               f"the run has none, unless --resume={RESUME_IF_EXISTS} (then the "
+                               "run is started, and the script says so)")
     existing.add_argument("--overwrite", action="store_true",
                           help="replace an existing run of the same name")
     add_device_argument(parser)
@@ -161,3 +198,26 @@ def add_trained_runs_arguments(parser: argparse.ArgumentParser, figures: bool = 
     if figures:
         parser.add_argument("--figures", default=None,
                             help="figure folder (default: <runs>/<NAME>/figures)")
+
+
+def resolve_trained_runs(runs: str | Path, names: list[str],
+                         needs: dict[str, str] | None = None, checkpoint: bool = True
+                         ) -> dict[str, Path]:
+    """``{name: <runs>/<name>}`` for every named run, checked before any is processed.
+
+    FileNotFoundError (one line) for the first name that is not a trained run (see
+    :func:`core.analysis.resolve_run`; only a run name without ``checkpoint``) or whose folder
+    lacks a file of ``needs`` (``{file name: the command that writes it}``), so a script given
+    several runs fails before writing anything.
+    """
+    from core.analysis import resolve_run
+    from core.training.naming import parse_run_name
+
+    found = {name: resolve_run(runs, name) if checkpoint else Path(runs) / name
+             for name in names if checkpoint or parse_run_name(name)}
+    for name, run_dir in found.items():
+        for file, command in (needs or {}).items():
+            if not (run_dir / file).is_file():
+                raise FileNotFoundError(f"no such results file {run_dir / file}; produce it "
+                                        f"with: python {command} {name} --runs {runs}")
+    return found

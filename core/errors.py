@@ -26,4 +26,15 @@ class RunExistsError(RuntimeError):
 
 
 class TrainingDiverged(RuntimeError):
-    """The loss or gradient became NaN/inf; the last good checkpoint is kept."""
+    """The loss or gradient became NaN/inf, or the validation loss ran far above its starting
+    value (the rule: :data:`core.training.trainer.DIVERGENCE_FACTOR`); the last good checkpoint
+    is kept."""
+
+
+class TrainingInterrupted(RuntimeError):
+    """Training stopped on a signal (SIGINT/SIGTERM) after saving a checkpoint; ``signum`` is the
+    signal's number (scripts exit with status 128 + ``signum``)."""
+
+    def __init__(self, message: str, signum: int):
+        super().__init__(message)
+        self.signum = signum

@@ -91,7 +91,7 @@ def run_arguments(args: argparse.Namespace, task: str, seed: int) -> list[str]:
             "--learning-rate", str(args.learning_rate), "--optimizer", args.optimizer,
             "--cost-based-loss-alpha", str(protocol["alpha"]), "--eval-batches", "1",
             "--device", args.device, "--threads", str(args.threads), "--out", str(args.out),
-            "--resume", "--no-progress"]
+            "--resume=if-exists", "--no-progress"]
     argv += [a for layer in setting["layers"] for a in ("-l", layer)]
     if setting["early_stopping_threshold"] is not None:
         argv += ["--early-stopping-threshold", str(setting["early_stopping_threshold"])]

@@ -35,6 +35,7 @@ from core.cli import (
     add_trained_runs_arguments,
     cli_main,
     fail,
+    resolve_trained_runs,
     set_threads,
 )
 from core.io import save_results
@@ -136,9 +137,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.random < 1 or args.trials < 1:
         fail("--random and --trials must be >= 1")
     set_threads(args.threads)
+    runs = resolve_trained_runs(args.runs, args.names)
     notes = {}
     for name in args.names:  # every input and output checked before the long work
-        load_trained(resolve_run(args.runs, name))
+        load_trained(runs[name])
         current_analysis(name, args.runs)
         notes[name] = claim(resolve_run(args.runs, name) / RESULTS_FILE, name, args.overwrite)
     for name in args.names:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.cli import KNOWN_ERRORS, add_trained_runs_arguments, cli_main
+from core.cli import KNOWN_ERRORS, add_trained_runs_arguments, cli_main, resolve_trained_runs
 from core.plotting import apply_style, save_figure
 from core.plotting.multi_task import lesion_figures
 from core.provenance import load_current
@@ -48,6 +48,8 @@ def draw(name: str, runs: Path, figures: Path | None) -> tuple[list[Path], dict]
 def main(argv: list[str] | None = None) -> None:
     """Draw every named run."""
     args = parse_args(argv)
+    resolve_trained_runs(args.runs, args.names,  # every input is checked before any output
+                         needs={"lesion.h5": "multiple_task/lesion.py"}, checkpoint=False)
     for name in args.names:
         paths, res = draw(name, Path(args.runs), Path(args.figures) if args.figures else None)
         mean = np.mean(res["pruning"]["accuracy"], axis=0)

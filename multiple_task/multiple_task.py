@@ -30,6 +30,8 @@ from core.training.trainer import (
     EVALUATION_FILE,
     accuracy_table,
     build_rule_run,
+    check_run_target,
+    rule_run_name,
     score_table_csv,
 )
 
@@ -44,12 +46,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--network", choices=NETWORKS, default="mpn",
                    help="model: multi-plastic network (default), leaky vanilla RNN or GRU")
     p.add_argument("--rules", default=None,
-                   help="rule set or single rule (e.g. everything, reach, go, delaygo); "
-                        "default: the preset's")
+                   help="rules and rule sets, comma-separated, e.g. 'everything' or 'go,dm1' "
+                        "(a list is named with '-' in the run name; default: the preset's)")
     p.add_argument("--seed", type=int, nargs="+", default=[0],
                    help="one or several seeds; each trains its own run (default: 0)")
-    p.add_argument("--steps", type=int, default=None,
-                   help="number of training steps (default: the preset's)")
+    p.add_argument("--steps", type=positive_int, default=None,
+                   help="number of training steps, >= 1 (default: the preset's)")
     p.add_argument("--hidden", type=int, default=None, help="hidden units (default: preset's)")
     p.add_argument("--batch", type=int, default=None, help="trials per batch (default: preset's)")
     p.add_argument("--lr", type=float, default=None, help="learning rate (default: preset's)")
@@ -80,6 +82,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.directions is not None:
         config = config.replace(task={**config.task, "n_directions": args.directions})
     resolve_rules(config.rules)
+    for seed in args.seed:  # every run's folder is checked before any is trained
+        check_run_target(args.out / rule_run_name(config, seed), args.resume, args.overwrite)
     for seed in args.seed:
         run = build_rule_run(config, seed, args.out, device=args.device,
                              progress=not args.no_progress)

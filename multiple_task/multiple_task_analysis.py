@@ -49,6 +49,7 @@ from core.cli import (
     add_trained_runs_arguments,
     cli_main,
     fail,
+    resolve_trained_runs,
     set_threads,
 )
 from core.io import save_results
@@ -208,6 +209,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.permutations < 1 or args.k_max < 2:
         fail("--permutations must be >= 1 and --k-max >= 2")
     set_threads(args.threads)
+    resolve_trained_runs(args.runs, args.names)  # every input is checked before any output
     notes = {}
     for name in args.names:  # every input and output checked before the work
         load_trained(resolve_run(args.runs, name))

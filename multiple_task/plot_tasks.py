@@ -30,7 +30,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--preset", choices=sorted(PRESETS), default="yang19",
                    help="task encoding/timing preset")
     p.add_argument("--rules", default="all",
-                   help=f"rule set ({', '.join(sorted(RULE_SETS))}) or a single rule")
+                   help=f"rules and rule sets ({', '.join(sorted(RULE_SETS))}), "
+                        "comma-separated")
     p.add_argument("--batch", type=int, default=16, help="trials generated per rule")
     p.add_argument("--seed", type=int, default=0, help="seed of the numpy Generator")
     p.add_argument("--noise", action="store_true", help="add the preset's input noise")

@@ -43,8 +43,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("name", metavar="NAME", help="run name (folder under --runs)")
     p.add_argument("--runs", default="runs", help="folder holding the runs (default: runs)")
     p.add_argument("--probes", default=None,
-                   help="probe rules: a rule-set name or comma-separated rules (default: all "
-                        "rules of the run)")
+                   help="probe rules: rule and rule-set names, comma-separated (e.g. go,dm1; "
+                        "default: all rules of the run)")
     p.add_argument("--previous", default=None,
                    help="preceding tasks, same format (default: all rules of the run)")
     p.add_argument("--figures", default=None,
@@ -61,7 +61,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def _rules(spec: str | None, default: list[str]) -> list[str]:
     if spec is None:
         return default
-    rules = resolve_rules(spec if "," not in spec else spec.split(","))
+    rules = resolve_rules(spec)
     missing = [r for r in rules if r not in default]
     if missing:
         raise ValueError(f"rules {missing} are not trained in this run ({default})")

@@ -39,6 +39,8 @@ from core.training.trainer import (
     StageRecorder,
     accuracy_table,
     build_rule_run,
+    check_run_target,
+    rule_run_name,
     score_table_csv,
 )
 
@@ -67,7 +69,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "with (seed, 3)); default: 500")
     p.add_argument("--directions", type=positive_int, default=None,
                    help="number of stimulus directions (e.g. 64; default: the task preset's)")
-    p.add_argument("--steps", type=int, default=None, help="training steps (default: preset's)")
+    p.add_argument("--steps", type=positive_int, default=None,
+                   help="training steps, >= 1 (default: preset's)")
     p.add_argument("--hidden", type=int, default=None, help="hidden units (default: preset's)")
     add_run_arguments(p)
     return p.parse_args(argv)
@@ -87,6 +90,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.directions is not None:
         config = config.replace(task={**config.task, "n_directions": args.directions})
     stages = sorted({s for s in args.stages if s <= config.n_steps} | {config.n_steps})
+    for seed in args.seed:  # every run's folder is checked before any is trained
+        check_run_target(args.out / rule_run_name(config, seed), args.resume, args.overwrite)
     for seed in args.seed:
         run = build_rule_run(config, seed, args.out, device=args.device,
                              progress=not args.no_progress)

@@ -54,3 +54,42 @@ def test_shapes_are_validated():
         plot_lesion_map(np.zeros((2, 2)), RULES, ["1", "2"])
     with pytest.raises(ValueError, match="fractions"):
         plot_pruning_curves(np.array([0.0, 1.0]), np.zeros((4, 2)), RULES)
+
+
+def test_labels_say_what_each_axis_shows():
+    apply_style()
+    from core.plotting.multi_task import (
+        analysis_figures,
+        lesion_figures,
+        state_space_shift_figures,
+    )
+
+    rules = np.array(["fdgo", "fdanti"])
+    shift = state_space_shift_figures({"probes": rules, "previous": rules,
+                                       "shift": np.ones((2, 2)),
+                                       "accuracy": np.array([[1.0, 0.5], [0.5, 0.5]])})
+    ax = shift["state_space_shift_accuracy"].axes[0]
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("Preceding task", "Probe task")
+    fit = {"labels": np.array([0, 0, 1, 1]), "active": np.ones(4, bool),
+           "order": np.arange(4), "n_clusters": 2, "k_values": np.array([2, 3]),
+           "silhouette": np.array([0.5, 0.4])}
+    tv = {pop: {"by_rule": np.random.default_rng(0).random((4, 2)) + 0.1}
+          for pop in ("hidden", "M")}
+    figures = analysis_figures({"rules": rules, "task_variance": tv,
+                                "clusters": {"hidden": {"ward": fit}, "M": {"ward": fit}},
+                                "state_space": {"trajectories": {r: np.zeros((5, 3))
+                                                                 for r in rules},
+                                                "explained_variance_ratio": np.ones(3) / 3}})
+    xlabels = {stem: [a.get_xlabel() for a in fig.axes] for stem, fig in figures.items()}
+    assert "Synapses sorted by cluster" in xlabels["task_variance_M_ward"]
+    assert "Units sorted by cluster" in xlabels["task_variance_hidden_ward"]
+    fractions = np.array([0.0, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.999])
+    lesion = lesion_figures({"rules": rules, "hidden_clusters": np.array(["1", "2"]),
+                             "hidden_weights": {"effect": np.array([[-0.001, 0.3],
+                                                                    [0.0, -0.2]])},
+                             "pruning": {"fractions": fractions,
+                                         "accuracy": np.ones((2, len(fractions)))}})
+    ticks = [t.get_text() for t in lesion["pruning"].axes[0].get_xticklabels()]
+    assert ticks == ["0", "25", "50", "75", "90", "95", "99", "99.9"]
+    cells = [t.get_text() for t in lesion["lesion_hidden_weights"].axes[0].texts]
+    assert cells == ["0.00", "0.30", "0.00", "-0.20"]

@@ -1,5 +1,6 @@
 """End to end on a tiny network: train (quick preset, few steps), analyse, lesion, plot, shift."""
 
+import re
 
 import numpy as np
 import pytest
@@ -42,7 +43,7 @@ def test_analysis_lesion_and_shift_scripts_produce_results_and_every_figure(trai
                                  "--permutations", "3", "--max-points", "60"])
     lesion.main([NAME, "--runs", runs, "--random", "1", "--trials", "4", "--no-progress"])
     lesion_plot.main([NAME, "--runs", runs])
-    state_space_shift.main([NAME, "--runs", runs, "--probes", "fdgo,delaygo", "--previous",
+    state_space_shift.main([NAME, "--runs", runs, "--probes", "go,anti", "--previous",
                             "fdgo,fdanti", "--no-progress"])
     run_dir = trained / NAME
     analysis = load_results(run_dir / "analysis.h5", NAME)
@@ -58,7 +59,9 @@ def test_analysis_lesion_and_shift_scripts_produce_results_and_every_figure(trai
     assert lesions["hidden_weights"]["effect"].shape == (6, n_hidden_clusters)
     assert lesions["pruning"]["accuracy"].shape == (6, len(lesion.PRUNE_FRACTIONS))
     shift = load_results(run_dir / "state_space_shift.h5", NAME)
-    assert shift["shift"].shape == (2, 2) and (shift["shift"] >= 0).all()
+    assert shift["shift"].shape == (6, 2) and (shift["shift"] >= 0).all()
+    assert list(shift["probes"]) == ["fdgo", "reactgo", "delaygo", "fdanti", "reactanti",
+                                     "delayanti"]
     figures = {p.stem for p in (run_dir / "figures").glob("*.png")}
     expected = {"task_variance_hidden_kmeans", "task_variance_hidden_ward",
                 "task_variance_input_kmeans", "task_variance_M_ward", "silhouette_hidden_kmeans",
@@ -71,6 +74,17 @@ def test_analysis_lesion_and_shift_scripts_produce_results_and_every_figure(trai
     # results are never overwritten silently
     with pytest.raises(SystemExit, match="^error: .*already exist"):
         multiple_task_analysis.main([NAME, "--runs", runs, "--k-max", "5"])
+
+
+def test_every_named_run_is_checked_before_any_is_analysed(trained, tmp_path):
+    missing = NAME.replace("seed0", "seed7")
+    expected = f"^error: no trained run '{re.escape(missing)}'"
+    with pytest.raises(SystemExit, match=expected):
+        multiple_task_analysis.main([NAME, missing, "--runs", str(trained), "--figures",
+                                     str(tmp_path / "figs"), "--k-max", "3"])
+    with pytest.raises(SystemExit, match=expected):
+        lesion.main([NAME, missing, "--runs", str(trained)])
+    assert not (tmp_path / "figs").exists()
 
 
 def test_bad_input_gives_a_one_line_error(trained, tmp_path):

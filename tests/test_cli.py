@@ -1,9 +1,13 @@
 """core.cli: one-line error exits, the shared flags and thread setting."""
 
 import argparse
+import errno
+import tempfile
 
 import pytest
 import torch
+from matplotlib.figure import Figure
+from script_loader import ROOT, load_script
 
 from core.cli import (
     DEFAULT_THREADS,
@@ -14,6 +18,7 @@ from core.cli import (
     cli_main,
     fail,
     resolve_device,
+    resolve_trained_runs,
     set_threads,
 )
 from core.errors import CheckpointError, ResultsFileError, RunExistsError, TrainingDiverged
@@ -29,6 +34,9 @@ from core.training import CheckpointError as TrainingCheckpointError
     FileExistsError("out.png already exist(s)"),
     FileNotFoundError("no trained run 'x'"),
     ValueError("unknown rule 'nope'"),
+    PermissionError("out: read-only"),
+    NotADirectoryError("runs/file/x: not a directory"),
+    OSError("Unable to create file (h5py)"),
 ])
 def test_known_error_becomes_one_line_and_exit_2(error, capsys):
     @cli_main
@@ -42,6 +50,66 @@ def test_known_error_becomes_one_line_and_exit_2(error, capsys):
     assert str(info.value) == expected
     err = capsys.readouterr().err
     assert err == expected + "\n"  # exactly one line, no traceback
+
+
+def test_an_os_error_reads_file_and_reason(capsys):
+    @cli_main
+    def main(argv=None):
+        raise OSError(errno.ENOSPC, "No space left on device", "out/fig.png")
+
+    with pytest.raises(SystemExit) as info:
+        main()
+    assert info.value.code == 2
+    assert capsys.readouterr().err == "error: out/fig.png: No space left on device\n"
+
+
+def _read_only(*args, **kwargs):
+    raise OSError(errno.EROFS, "Read-only file system", kwargs.get("dir"))
+
+
+def _disk_full(self, fname, *args, **kwargs):
+    with open(fname, "wb") as f:
+        f.write(b"half a figure")
+    raise OSError(errno.ENOSPC, "No space left on device", str(fname))
+
+
+@pytest.mark.parametrize("fault", ["read-only", "disk full", "out inside a file"])
+def test_os_errors_of_a_script_are_one_line_and_leave_stored_files_intact(fault, tmp_path,
+                                                                          monkeypatch, capsys):
+    script = load_script("multiple_task/plot_tasks.py", "plot_tasks_faults")
+    out = tmp_path / "figs" / "tasks"
+    script.main(["--rules", "fdgo", "--batch", "2", "--out", str(out)])
+    before = {p.name: p.read_bytes() for p in out.parent.iterdir()}
+    capsys.readouterr()
+    target = out
+    if fault == "read-only":
+        monkeypatch.setattr(tempfile, "mkstemp", _read_only)
+        reason = "Read-only file system"
+    elif fault == "disk full":
+        monkeypatch.setattr(Figure, "savefig", _disk_full)
+        reason = "No space left on device"
+    else:
+        target = out.with_suffix(".png") / "tasks"
+        reason = "tasks.png: File exists"
+    with pytest.raises(SystemExit) as info:
+        script.main(["--rules", "fdgo", "--batch", "2", "--out", str(target), "--overwrite"])
+    err = capsys.readouterr().err.rsplit("\r", 1)[-1]  # after the progress bar's last redraw
+    assert info.value.code == 2 and err.count("\n") == 1 and err.startswith("error: ")
+    assert reason in err
+    assert {p.name: p.read_bytes() for p in out.parent.iterdir()} == before
+
+
+def test_resolve_trained_runs_checks_every_run_before_any_is_used(tmp_path):
+    name = "reach_seed0_L21e4+hidden8+batch8+angle"
+    (tmp_path / name).mkdir()
+    (tmp_path / name / "checkpoint.pt").write_bytes(b"")
+    assert resolve_trained_runs(tmp_path, [name]) == {name: tmp_path / name}
+    with pytest.raises(FileNotFoundError, match="no trained run 'reach_seed1"):
+        resolve_trained_runs(tmp_path, [name, name.replace("seed0", "seed1")])
+    with pytest.raises(FileNotFoundError, match="no such results file .*analysis.h5; produce "
+                                                "it with: python multiple_task/"):
+        resolve_trained_runs(tmp_path, [name], needs={
+            "analysis.h5": "multiple_task/multiple_task_analysis.py"})
 
 
 def test_unknown_errors_pass_through_with_their_traceback():
@@ -112,12 +180,17 @@ def test_resolve_device():
 def test_run_arguments(capsys):
     p = argparse.ArgumentParser()
     add_run_arguments(p, out="runs/x")
+    assert "SIGTERM" in p.epilog and "10x its step-0 value at 3 validations" in p.epilog
     args = p.parse_args([])
     assert (str(args.out), args.resume, args.overwrite, args.device, args.threads,
             args.no_progress) == ("runs/x", False, False, "cpu", 1, False)
     with pytest.raises(SystemExit) as info:
         p.parse_args(["--resume", "--overwrite"])
     assert info.value.code == 2 and "not allowed with" in capsys.readouterr().err
+    assert p.parse_args(["--resume", "--no-progress"]).resume is True
+    assert p.parse_args(["--resume=if-exists"]).resume == "if-exists"
+    with pytest.raises(SystemExit):
+        p.parse_args(["--resume=always"])
 
 
 def test_trained_runs_arguments():
@@ -128,3 +201,18 @@ def test_trained_runs_arguments():
     q = argparse.ArgumentParser()
     add_trained_runs_arguments(q, figures=False)
     assert not hasattr(q.parse_args(["a"]), "figures")
+
+
+def test_scripts_write_only_into_untracked_folders_by_default():
+    ignored = {line.strip("/") for line in (ROOT / ".gitignore").read_text().splitlines()}
+    defaults = {
+        "multiple_task/multiple_task.py": ([], "out"), "one_task/one_task.py": ([], "out"),
+        "multiple_task/plot_tasks.py": ([], "out"), "paper_plot.py": ([], "out"),
+        "multiple_task/multiple_task_analysis.py": (["x"], "runs"),
+        "multiple_task/lesion.py": (["x"], "runs"), "multiple_task/lesion_plot.py": (["x"], "runs"),
+        "multiple_task/state_space_shift.py": (["x"], "runs"),
+    }
+    for path, (argv, flag) in defaults.items():
+        script = load_script(path, "defaults_" + path.replace("/", "_")[:-3])
+        value = getattr(script.parse_args(argv), flag)
+        assert str(value).split("/")[0] in ignored, (path, value)

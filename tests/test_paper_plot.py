@@ -174,6 +174,14 @@ def test_corrupted_results_are_reported_and_the_rest_still_drawn(tmp_path, capsy
 def test_bad_arguments_exit_cleanly(tmp_path):
     with pytest.raises(SystemExit):
         paper_plot.main(["--only", "nonsense"])
+    run = tmp_path / "runs" / "reach_seed0_L21e4+hidden8+batch8+angle"
+    run.mkdir(parents=True)
+    (run / "config.json").write_text("{}")
+    (run / "curves.csv").write_text("step,loss,lr\n1,0.5,0.001\n")
+    with pytest.raises(SystemExit, match="^error: unknown rule or rule set 'nope'"):
+        paper_plot.main(["--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "figs"),
+                         "--only", "multi_task", "tasks", "--task-rules", "go,nope"])
+    assert not (tmp_path / "figs").exists()  # inputs are checked before any figure is written
     (tmp_path / "file").write_text("x")
     with pytest.raises(SystemExit, match="^error: --out .* is a file"):
         paper_plot.main(["--out", str(tmp_path / "file")])

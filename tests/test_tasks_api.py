@@ -135,6 +135,14 @@ def test_rule_sets_presets_and_errors():
     assert len(RULE_SETS["everything"]) == 15 and set(RULE_SETS["everything"]) <= set(RULES)
     assert RULE_LABELS["delaygo"] == "Dly Go" and RULE_LABELS["contextdelaydm1"] == "Ctx Dly DM 1"
     assert resolve_rules("anti") == ["fdanti", "reactanti", "delayanti"]
+    # one parser: rule and rule-set names mixed, as a comma list or a sequence
+    assert resolve_rules("go,anti") == [*RULE_SETS["go"], *RULE_SETS["anti"]]
+    assert resolve_rules(" dm1, anti ") == ["dm1", "fdanti", "reactanti", "delayanti"]
+    assert resolve_rules(["dms", "fdgo"]) == ["dmsgo", "dmsnogo", "fdgo"]
+    for bad, message in (("go,nope", "unknown rule or rule set 'nope'"),
+                         ("go,fdgo", "named twice.*fdgo"), ("go,", "empty"), ([], "empty")):
+        with pytest.raises(ValueError, match=message):
+            resolve_rules(bad)
     assert get_preset("MPN_LAB") is MPN_LAB and MPN_LAB.rules == RULE_SETS["everything"]
     with pytest.raises(ValueError, match="unknown task preset"):
         get_preset("nope")

@@ -1,10 +1,13 @@
 import math
+import os
+import signal
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
+from core.errors import CheckpointError
 from core.tasks import MPN_LAB
 from core.training.checkpoint import load_checkpoint
 from core.training.config import TrainConfig, get_preset
@@ -21,6 +24,7 @@ from core.training.trainer import (
     StageRecorder,
     Trainer,
     TrainingDiverged,
+    TrainingInterrupted,
     Validation,
 )
 
@@ -125,6 +129,97 @@ def test_killed_and_resumed_run_matches_uninterrupted(tmp_path):
                           [result.curves.val_accuracy[-1][r] for r in wiring.rules])
     lines = (tmp_path / "b" / "run" / "curves.csv").read_text().splitlines()
     assert lines[0] == "step,loss,lr" and len(lines) == 13
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_saves_the_current_step_and_resume_matches_uninterrupted(tmp_path, signum):
+    full, _ = _setup(tmp_path / "a")
+    result = full.fit()
+    stopped, _ = _setup(tmp_path / "b")
+    original = stopped.sample_batch
+    calls = {"n": 0}
+
+    def signalled_sample(rng):
+        calls["n"] += 1
+        if calls["n"] == 7:  # arrives during step 7; the last scheduled checkpoint was at 4
+            os.kill(os.getpid(), signum)
+        return original(rng)
+
+    stopped.sample_batch = signalled_sample
+    with pytest.raises(TrainingInterrupted, match=f"stopped by {signal.Signals(signum).name} "
+                                                  "at step 7; checkpoint of step 7") as info:
+        stopped.fit()
+    assert info.value.signum == signum
+    assert signal.getsignal(signum) is not None and calls["n"] == 7
+    assert load_checkpoint(tmp_path / "b" / "run" / "checkpoint.pt")["step"] == 7
+    resumed, _ = _setup(tmp_path / "b")
+    out = resumed.fit(resume=True)
+    assert out.step == 12 and out.curves.loss == result.curves.loss
+    for (k, a), b in zip(full.model.state_dict().items(), resumed.model.state_dict().values(),
+                         strict=True):
+        assert torch.equal(a, b), k
+
+
+def test_signal_handlers_are_restored_after_training(tmp_path):
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    trainer, _ = _setup(tmp_path, n_steps=2)
+    trainer.fit()
+    assert {s: signal.getsignal(s) for s in before} == before
+
+
+def test_zero_steps_and_resuming_a_missing_run_are_refused(tmp_path):
+    trainer, _ = _setup(tmp_path, n_steps=0)
+    with pytest.raises(ValueError, match="n_steps .* must be >= 1"):
+        trainer.fit()
+    trainer, _ = _setup(tmp_path)
+    with pytest.raises(CheckpointError, match="cannot resume: run .* does not exist"):
+        trainer.fit(resume=True)
+    assert not (tmp_path / "run").exists()
+
+
+def test_resume_if_exists_starts_a_missing_run_and_says_so(tmp_path, capsys):
+    trainer, _ = _setup(tmp_path, n_steps=2)
+    assert trainer.fit(resume="if-exists").step == 2
+    assert "no checkpoint to resume, starting the run" in capsys.readouterr().err
+    again, _ = _setup(tmp_path, n_steps=3)
+    assert again.fit(resume="if-exists").step == 3 and again.curves.loss[:2] == trainer.curves.loss
+
+
+def _diverging(tmp_path, bad_from, n_steps=40, recover_at=None):
+    """A trainer whose validation loss is 1 until step ``bad_from``, then 1e12 (until
+    ``recover_at``)."""
+    trainer, wiring = _setup(tmp_path, n_steps=n_steps, val_every=2, checkpoint_every=2)
+
+    def evaluate(model):
+        bad = trainer.step >= bad_from and (recover_at is None or trainer.step < recover_at)
+        return Validation(1e12 if bad else 1.0, {r: 0.5 for r in wiring.rules})
+
+    trainer.evaluate = evaluate
+    return trainer
+
+
+def test_divergence_rule_three_validations_in_a_row_keeps_the_last_good_checkpoint(tmp_path):
+    trainer = _diverging(tmp_path / "a", bad_from=6)
+    with pytest.raises(TrainingDiverged, match="above 10x .* 3 validation.* at step 10; last good "
+                                               "checkpoint \\(step 4\\)"):
+        trainer.fit()
+    assert load_checkpoint(tmp_path / "a" / "run" / "checkpoint.pt")["step"] == 4
+    # two high validations in a row, then recovery: no divergence, checkpoints resume
+    result = _diverging(tmp_path / "b", bad_from=6, recover_at=10, n_steps=14).fit()
+    assert result.step == 14
+    assert load_checkpoint(tmp_path / "b" / "run" / "checkpoint.pt")["step"] == 14
+    # high at the last validation: diverged, the checkpoint before it kept
+    with pytest.raises(TrainingDiverged, match="1 validation.* at step 12.*step 10"):
+        _diverging(tmp_path / "c", bad_from=12, n_steps=12).fit()
+
+
+def test_a_huge_learning_rate_is_caught_as_divergence(tmp_path):
+    trainer, _ = _setup(tmp_path, lr=1e6, n_steps=40, val_every=4, checkpoint_every=4)
+    with pytest.raises(TrainingDiverged, match="last good checkpoint"):
+        trainer.fit()
+    kept = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    assert all(torch.isfinite(v).all() for v in kept["model"].values())
+    assert max(kept["curves"]["val_loss"]) <= 10 * kept["curves"]["val_loss"][0]
 
 
 def test_existing_run_is_never_overwritten_silently(tmp_path):

@@ -32,7 +32,7 @@ def test_tiny_mpn_learns_delaygo_above_chance(tmp_path):
 
 
 def test_checkpoint_of_another_shape_gives_one_line_error(tmp_path):
-    small = build_rule_run(_tiny(n_steps=0), seed=0, out=tmp_path, progress=False)
+    small = build_rule_run(_tiny(n_steps=1), seed=0, out=tmp_path, progress=False)
     small.trainer.fit()
     big = build_rule_run(_tiny(n_steps=0, hidden=48), seed=0, out=tmp_path, progress=False)
     with pytest.raises(CheckpointError) as info:

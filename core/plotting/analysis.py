@@ -14,6 +14,8 @@ import numpy as np
 import seaborn as sns
 from matplotlib.colors import ListedColormap, TwoSlopeNorm
 
+from core.plotting.style import cell_text
+
 __all__ = [
     "cluster_colors",
     "plot_task_variance_map",
@@ -45,14 +47,17 @@ def _check_2d(a: np.ndarray, rows: int, cols: int | None, name: str) -> np.ndarr
 
 def plot_task_variance_map(normalized_tv: np.ndarray, labels: np.ndarray,
                            rule_labels: Sequence[str], title: str = "",
-                           colorbar_label: str = "Normalised task variance") -> plt.Figure:
-    """Heat map rules × units, units sorted by cluster, with a cluster colour bar underneath.
+                           colorbar_label: str = "Normalised task variance",
+                           items: str = "units") -> plt.Figure:
+    """Heat map rules × units (or synapses), sorted by cluster, with a cluster colour bar
+    underneath.
 
     Args:
-        normalized_tv: ``(N, R)`` max-normalised task variance of the units to show, already in
+        normalized_tv: ``(N, R)`` max-normalised task variance of the items to show, already in
             display order (e.g. ``features_`` re-ordered by cluster).
-        labels: ``(N,)`` cluster label of each shown unit (contiguous runs).
+        labels: ``(N,)`` cluster label of each shown item (contiguous runs).
         rule_labels: ``(R,)`` readable rule names.
+        items: what the ``N`` columns are, plural (``"units"``, ``"synapses"``), for the labels.
     """
     labels = np.asarray(labels)
     tv = _check_2d(normalized_tv, len(labels), len(rule_labels), "normalized_tv")
@@ -65,7 +70,7 @@ def plot_task_variance_map(normalized_tv: np.ndarray, labels: np.ndarray,
     ax.set_yticks(range(n_rules), rule_labels)
     ax.set_xticks([])
     ax.tick_params(length=0)
-    ax.set_title(title or f"Task variance of {n_units} active units")
+    ax.set_title(title or f"Task variance of {n_units} active {items}")
     cax = fig.add_subplot(grid[0, 1])
     fig.colorbar(im, cax=cax, ticks=[0, 1]).set_label(colorbar_label)
     bar = fig.add_subplot(grid[1, 0], sharex=ax)
@@ -82,7 +87,7 @@ def plot_task_variance_map(normalized_tv: np.ndarray, labels: np.ndarray,
     bar.minorticks_off()
     bar.set_yticks([])
     bar.set_xticks([])
-    bar.set_xlabel("Units sorted by cluster")
+    bar.set_xlabel(f"{items.capitalize()} sorted by cluster")
     for spine in bar.spines.values():
         spine.set_visible(False)
     return fig
@@ -174,13 +179,17 @@ def plot_task_set(points: np.ndarray, rule_labels: Sequence[str],
 def plot_lesion_map(delta: np.ndarray, rule_labels: Sequence[str],
                     cluster_labels: Sequence[str], title: str = "",
                     colorbar_label: str = "Accuracy change (random − cluster)",
-                    annotate: bool | None = None) -> plt.Figure:
-    """Rules × lesioned clusters heat map of the lesion effect, diverging colormap centred at 0.
+                    annotate: bool | None = None, xlabel: str = "Lesioned cluster",
+                    ylabel: str = "") -> plt.Figure:
+    """Rows × columns heat map of an effect, diverging colormap centred at 0; by default rules ×
+    lesioned clusters (pass ``xlabel``/``ylabel`` for other axes, e.g. preceding tasks).
 
     Args:
         delta: ``(R, C)`` effect per rule and lesioned cluster (positive: the cluster lesion
             hurts more than a size-matched random one).
-        annotate: write the values in the cells (default: when there are at most 200 cells).
+        annotate: write the values in the cells, two decimals, never ``-0.00`` (default: when
+            there are at most 200 cells).
+        xlabel, ylabel: what the columns and rows are.
     """
     delta = _check_2d(delta, len(rule_labels), len(cluster_labels), "delta")
     n_rules, n_clusters = delta.shape
@@ -193,12 +202,13 @@ def plot_lesion_map(delta: np.ndarray, rule_labels: Sequence[str],
     ax.set_xticks(range(n_clusters), cluster_labels, rotation=90)
     ax.tick_params(length=0)
     ax.minorticks_off()
-    ax.set_xlabel("Lesioned cluster")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.set_title(title)
     if annotate if annotate is not None else delta.size <= 200:
         for (i, j), value in np.ndenumerate(delta):
             if np.isfinite(value):
-                ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=4,
+                ax.text(j, i, cell_text(value), ha="center", va="center", fontsize=4,
                         color="white" if abs(value) > 0.6 * limit else "black")
     fig.colorbar(im, ax=ax, fraction=0.05, pad=0.02).set_label(colorbar_label)
     return fig
@@ -207,7 +217,8 @@ def plot_lesion_map(delta: np.ndarray, rule_labels: Sequence[str],
 def plot_pruning_curves(fractions: np.ndarray, accuracy: np.ndarray,
                         rule_labels: Sequence[str], title: str = "") -> plt.Figure:
     """Accuracy per rule ``(R, F)`` against the pruned fraction of weights ``(F,)`` in [0, 1)
-    (axis ``-log10(1 - fraction)``: 0, 90, 99, 99.9 % equally spaced), mean over rules in black."""
+    (axis ``-log10(1 - fraction)``: 0, 90, 99, 99.9 % equally spaced; a tick labelled at every
+    pruned fraction), mean over rules in black."""
     fractions = np.asarray(fractions, dtype=float)
     accuracy = _check_2d(accuracy, len(rule_labels), len(fractions), "accuracy")
     if np.any(fractions < 0) or np.any(fractions >= 1):
@@ -218,8 +229,8 @@ def plot_pruning_curves(fractions: np.ndarray, accuracy: np.ndarray,
     for color, label, acc in zip(colors, rule_labels, accuracy, strict=True):
         ax.plot(position, acc, color=color, lw=0.7, alpha=0.8, label=label)
     ax.plot(position, accuracy.mean(axis=0), color="black", lw=1.6, label="Mean")
-    ticks = [t for t in (0.0, 0.9, 0.99, 0.999) if t <= fractions.max() + 1e-12]
-    ax.set_xticks(-np.log10(1.0 - np.array(ticks)), [f"{100 * t:g}" for t in ticks])
+    ax.set_xticks(position, [f"{100 * f:g}" for f in fractions], rotation=90)
+    ax.minorticks_off()
     ax.set_xlabel("Weights pruned (%)")
     ax.set_ylabel("Accuracy")
     ax.set_ylim(-0.02, 1.02)

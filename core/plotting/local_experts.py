@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import ListedColormap
 
-from core.plotting.style import apply_style
+from core.plotting.style import apply_style, cell_text
 
 __all__ = ["EXPERT_COLOURS", "SYSTEM_COLOURS", "VOWEL_COLOURS", "plot_accuracy_curves",
            "plot_confusion_matrices", "plot_epochs_to_criterion", "plot_gate_regions",
@@ -188,7 +188,7 @@ def plot_responsibility(table: np.ndarray, vowel_labels: Sequence[str]) -> plt.F
     ax.set_yticks(range(len(vowel_labels)), list(vowel_labels))
     ax.set_xticks(range(table.shape[1]), [f"E{i + 1}" for i in range(table.shape[1])])
     for (r, c), value in np.ndenumerate(table):
-        ax.text(c, r, f"{value:.2f}", ha="center", va="center", fontsize=6,
+        ax.text(c, r, cell_text(value), ha="center", va="center", fontsize=6,
                 color="w" if value < 0.6 else "k")
     ax.set_title("responsibility h by vowel (train)")
     fig.colorbar(image, ax=ax, fraction=0.046)

@@ -64,7 +64,8 @@ def analysis_figures(results: Mapping[str, Any]) -> dict[str, plt.Figure]:
             k = int(fit["n_clusters"])
             title = f"{pop} units, {method}" if pop != "M" else f"synapses (M), {method}"
             figures[f"task_variance_{pop}_{method}"] = plot_task_variance_map(
-                norm, np.asarray(fit["labels"])[order], labels, title=title)
+                norm, np.asarray(fit["labels"])[order], labels, title=title,
+                items="synapses" if pop == "M" else "units")
             figures[f"silhouette_{pop}_{method}"] = plot_silhouette(
                 fit["k_values"], fit["silhouette"], k, title=f"{pop}, {method}: k = {k}")
     hidden = np.asarray(results["task_variance"]["hidden"]["by_rule"])
@@ -104,7 +105,8 @@ def lesion_figures(results: Mapping[str, Any]) -> dict[str, plt.Figure]:
         figures["lesion_pairs"] = plot_lesion_map(
             mean, [f"in {c}" for c in results["input_clusters"]],
             [str(c) for c in results["hidden_clusters"]],
-            title="Input × hidden cluster pairs (mean over rules)")
+            title="Input × hidden cluster pairs (mean over rules)",
+            xlabel="Lesioned hidden cluster", ylabel="Lesioned input cluster")
     if "synapses" in results:
         syn = results["synapses"]
         names = [str(int(c) + 1) for c in syn["clusters"]]
@@ -128,4 +130,5 @@ def state_space_shift_figures(results: Mapping[str, Any]) -> dict[str, plt.Figur
             "state_space_shift_accuracy": plot_lesion_map(
                 acc - acc.mean(axis=1, keepdims=True), probe_labels, prev_labels,
                 title="Probe accuracy after each preceding task",
-                colorbar_label="Accuracy − row mean")}
+                colorbar_label="Accuracy − row mean", xlabel="Preceding task",
+                ylabel="Probe task")}

@@ -41,6 +41,13 @@ def apply_style() -> None:
     _STYLE_APPLIED = True
 
 
+def cell_text(value: float, digits: int = 2) -> str:
+    """A heat-map cell's number with ``digits`` decimals, never a negative zero: a value that
+    rounds to zero reads ``0.00``, not ``-0.00``."""
+    text = f"{value:.{digits}f}"
+    return text.lstrip("-") if float(text) == 0 else text
+
+
 def save_figure(fig: plt.Figure, path: str | os.PathLike, formats: tuple[str, ...] = ("pdf", "png")
                 ) -> list[Path]:
     """Save ``fig`` as ``path`` with each suffix in ``formats`` (vector PDF and PNG by default).

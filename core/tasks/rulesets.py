@@ -47,23 +47,27 @@ RULE_LABELS: dict[str, str] = {
 
 
 def resolve_rules(rules: str | Sequence[str]) -> list[str]:
-    """A rule-set name, a single rule name, or a list of rule names -> list of rule names.
+    """Rule names from rule names and rule-set names, mixed freely: one name, a comma-separated
+    string (``"go,anti"``, ``"reach, dm1"``) or a sequence of names; every rule set expands in
+    place to its rules, in its order.
 
-    Raises ValueError naming the unknown entry and the accepted names.
+    The one parser of rule lists (scripts pass their ``--rules``/``--probes`` text as is).
+    Raises ValueError naming the unknown entry and the accepted names, for an empty list, or for
+    a rule named twice (directly or through a set).
     """
-    if isinstance(rules, str):
-        if rules in RULE_SETS:
-            return list(RULE_SETS[rules])
-        if rules in RULES:
-            return [rules]
-        raise ValueError(f"unknown rule or rule set {rules!r}; rule sets: {sorted(RULE_SETS)}, "
-                         f"rules: {list(RULES)}")
-    out = list(rules)
-    if not out:
-        raise ValueError("empty rule list")
-    for r in out:
-        if r not in RULES:
-            raise ValueError(f"unknown rule {r!r}; expected one of {list(RULES)}")
-    if len(set(out)) != len(out):
-        raise ValueError(f"duplicate rules in {out}")
+    items = [str(r).strip() for r in (rules.split(",") if isinstance(rules, str) else rules)]
+    if not items or not all(items):
+        raise ValueError(f"empty rule list or empty entry in {rules!r}")
+    out: list[str] = []
+    for item in items:
+        if item in RULE_SETS:
+            out.extend(RULE_SETS[item])
+        elif item in RULES:
+            out.append(item)
+        else:
+            raise ValueError(f"unknown rule or rule set {item!r}; rule sets: "
+                             f"{sorted(RULE_SETS)}, rules: {list(RULES)}")
+    twice = sorted({r for r in out if out.count(r) > 1})
+    if twice:
+        raise ValueError(f"rules named twice in {rules!r}: {twice}")
     return out

@@ -1,6 +1,6 @@
 """Training engine: run names, pickle-free checkpoints, losses, configs and the training loop."""
 
-from core.errors import CheckpointError, RunExistsError, TrainingDiverged
+from core.errors import CheckpointError, RunExistsError, TrainingDiverged, TrainingInterrupted
 from core.training.checkpoint import (
     load_checkpoint,
     load_model_state,
@@ -22,7 +22,8 @@ from core.training.trainer import (
 
 __all__ = [
     "CheckpointError", "RuleTraining", "RunExistsError", "RunName", "StageRecorder",
-    "TrainConfig", "TrainResult", "Trainer", "TrainingDiverged", "Validation", "build_rule_run",
-    "get_preset", "load_checkpoint", "load_model_state", "load_run", "masked_cross_entropy",
-    "masked_mse", "model_state", "parse_run_name", "run_name", "save_checkpoint",
+    "TrainConfig", "TrainResult", "Trainer", "TrainingDiverged", "TrainingInterrupted",
+    "Validation", "build_rule_run", "get_preset", "load_checkpoint", "load_model_state",
+    "load_run", "masked_cross_entropy", "masked_mse", "model_state", "parse_run_name",
+    "run_name", "save_checkpoint",
 ]

@@ -9,7 +9,21 @@ every ``val_every`` steps calls ``evaluate(model) -> Validation`` (validation lo
 per rule). It stops early when every rule reaches ``target_accuracy`` or, when the config has an
 ``early_stopping_threshold``, after the first step whose training loss is below it (validated
 at that step), and raises :class:`TrainingDiverged` on a non-finite loss or gradient, keeping
-the last good checkpoint.
+the last good checkpoint (or by the divergence rule below). It refuses ``n_steps < 1`` (a run
+without training).
+
+Divergence: :class:`TrainingDiverged` is raised, keeping the last good checkpoint, when the loss
+or the gradient norm of a step is NaN/inf, or when the validation loss exceeds
+:data:`DIVERGENCE_FACTOR` (10) times its value at step 0 at :data:`DIVERGENCE_PATIENCE` (3)
+validations in a row, or at the run's last validation. While the latest validation loss is above
+that threshold no checkpoint is written, so the stored one is the last below it.
+
+Signals: during :meth:`Trainer.fit` SIGINT (Ctrl-C) and SIGTERM (sent by SLURM before pre-empting
+a job) end the current step, save a checkpoint at that step (unless the validation loss is above
+the divergence threshold: then the last good one stays) and raise
+:class:`~core.errors.TrainingInterrupted`, which scripts turn into one line and exit status
+128 + signal number. A second signal stops at once. ``fit(resume=True)`` then continues
+bit-for-bit.
 
 A run lives in one folder ``<out>/<run name>/``: ``checkpoint.pt`` (model, optimiser, scheduler,
 RNG states, curves, extra state such as the rule sampler), ``config.json``, ``curves.csv`` and
@@ -27,8 +41,12 @@ import dataclasses
 import io
 import math
 import shutil
+import signal
+import sys
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -37,7 +55,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from core.errors import CheckpointError, RunExistsError, TrainingDiverged
+from core.errors import CheckpointError, RunExistsError, TrainingDiverged, TrainingInterrupted
 from core.fileio import atomic_write_bytes, atomic_write_text, save_json
 from core.tasks import (
     RuleSampler,
@@ -74,6 +92,15 @@ STAGES_DIR = "stages"  # StageRecorder's sub-folder of a run
 #: sub-folders, and files by suffix (stored results, figures).
 DERIVED_DIRS = (STAGES_DIR, "figures")
 DERIVED_SUFFIXES = (".h5", ".png", ".pdf")
+
+#: Divergence: validation loss above this multiple of its step-0 value ...
+DIVERGENCE_FACTOR = 10.0
+#: ... at this many validations in a row (or at the last one) raises TrainingDiverged.
+DIVERGENCE_PATIENCE = 3
+#: Signals after which :meth:`Trainer.fit` saves a checkpoint and stops.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+#: ``resume`` value that starts a run without a checkpoint instead of refusing (and says so).
+RESUME_IF_EXISTS = "if-exists"
 
 LossFn = Callable[[torch.nn.Module, Any], tuple[torch.Tensor, Any]]
 
@@ -268,25 +295,26 @@ class Trainer:
         """``<run_dir>/checkpoint.pt`` or None."""
         return self.run_dir / CHECKPOINT_FILE if self.run_dir is not None else None
 
-    def prepare(self, resume: bool = False, overwrite: bool = False) -> bool:
+    def prepare(self, resume: bool | str = False, overwrite: bool = False) -> bool:
         """Claim the run folder; returns True if training resumed from a checkpoint.
 
         An existing run is continued (``resume``, after checking its stored config matches apart
         from ``n_steps``/``target_accuracy``), replaced (``overwrite``: :func:`clear_run` first
         removes it and everything derived from it in its folder), or refused with
-        :class:`RunExistsError`. With ``resume`` and no checkpoint yet, training starts afresh.
+        :class:`RunExistsError`; ``resume=True`` without a checkpoint in the folder is refused
+        with :class:`CheckpointError` (see :func:`check_run_target`), while
+        ``resume=RESUME_IF_EXISTS`` then starts the run and says so on stderr.
         """
         if self.run_dir is None:
             return False
-        existing = [f for f in RUN_FILES if (self.run_dir / f).exists()]
-        if existing and not (resume or overwrite):
-            raise RunExistsError(
-                f"{self.run_dir} already holds a run ({', '.join(existing)}); pass --resume to "
-                "continue it or --overwrite to replace it")
+        existing = check_run_target(self.run_dir, resume, overwrite)
         if existing and overwrite and not resume:
             clear_run(self.run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        if resume and (self.run_dir / CHECKPOINT_FILE).exists():
+        if resume and CHECKPOINT_FILE not in existing:
+            tqdm.write(f"{self.run_dir}: no checkpoint to resume, starting the run",
+                       file=sys.stderr)
+        elif resume:
             stored = load_json(self.run_dir / CONFIG_FILE)
             _check_same_run(stored, self.run_config, self.run_dir, _field_defaults(self.config))
             self.load(self.run_dir / CHECKPOINT_FILE)
@@ -368,14 +396,14 @@ class Trainer:
         loss, _ = self.loss_fn(self.model, batch)
         loss = loss + weight_penalty(weight_matrices(self.model), cfg.l1, cfg.l2, cfg.l2_sum)
         if not torch.isfinite(loss):
-            self._diverged(f"loss is {loss.item()}")
+            self._diverged(f"loss is {loss.item()}", self.step + 1)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         params = [p for g in self.optimizer.param_groups for p in g["params"]]
         norm = torch.nn.utils.clip_grad_norm_(  # max_norm inf: measure without clipping
             params, cfg.grad_clip if cfg.grad_clip > 0 else math.inf)
         if not torch.isfinite(norm):
-            self._diverged(f"gradient norm is {norm.item()}")
+            self._diverged(f"gradient norm is {norm.item()}", self.step + 1)
         self.optimizer.step()
         if isinstance(self.scheduler, torch.optim.lr_scheduler.StepLR):
             self.scheduler.step()
@@ -386,62 +414,110 @@ class Trainer:
         self.curves.lr.append(float(self.optimizer.param_groups[0]["lr"]))
         return value
 
-    def _diverged(self, what: str) -> None:
+    def _diverged(self, what: str, step: int) -> None:
         kept = (f"last good checkpoint (step {self.last_checkpoint_step}) kept at "
                 f"{self.checkpoint_path}" if self.last_checkpoint_step is not None
                 else "no checkpoint written yet")
-        raise TrainingDiverged(f"{what} at step {self.step + 1}; {kept}; try a lower lr or "
+        raise TrainingDiverged(f"{what} at step {step}; {kept}; try a lower lr or "
                                "stronger gradient clipping")
 
-    def fit(self, resume: bool = False, overwrite: bool = False) -> TrainResult:
-        """Train to ``config.n_steps`` (or early stop); see :meth:`prepare` for resume/overwrite."""
-        cfg = self.config
-        start = time.perf_counter()
-        resumed = self.prepare(resume=resume, overwrite=overwrite)
-        self.model.train()
-        set_optimizer_mode(self.optimizer, train=True)
-        if not resumed:
-            self.validate()
-            if self.on_step is not None:
-                self.on_step(self)
+    def validations_above_threshold(self) -> int:
+        """How many of the latest validations in a row have a loss above
+        :data:`DIVERGENCE_FACTOR` times the first validation's (a NaN loss counts as above; 0
+        without validations)."""
+        losses = self.curves.val_loss
+        if len(losses) < 2 or not losses[0] > 0:
+            return 0
+        threshold = DIVERGENCE_FACTOR * losses[0]
+        count = 0
+        for loss in reversed(losses[1:]):
+            if loss <= threshold:
+                break
+            count += 1
+        return count
+
+    def _check_divergence(self) -> None:
+        """TrainingDiverged by the module docstring's rule (after a validation)."""
+        count = self.validations_above_threshold()
+        if count >= DIVERGENCE_PATIENCE or (count and self.step >= self.config.n_steps):
+            self._diverged(
+                f"validation loss {self.curves.val_loss[-1]:.3g} above {DIVERGENCE_FACTOR:g}x "
+                f"its step-0 value {self.curves.val_loss[0]:.3g} at {count} validation(s) in a "
+                "row", self.step)
+
+    def _interrupted(self, signum: int) -> None:
+        """Save a checkpoint at the current step (unless diverging) and raise
+        TrainingInterrupted."""
+        if self.last_checkpoint_step != self.step and not self.validations_above_threshold():
             self.save()
-        stopped = "n_steps"
-        last = self.curves.last_validation()
-        if self._reached_target(last):
-            stopped = "target_accuracy"
-        if self._below_loss_threshold(self.curves.loss[-1] if self.curves.loss else None):
-            stopped = "early_stopping_threshold"
-        bar = tqdm(total=cfg.n_steps, initial=self.step, disable=not self.progress,
-                   desc=self.run_dir.name if self.run_dir is not None else "train",
-                   dynamic_ncols=True)
-        try:
-            while self.step < cfg.n_steps and stopped == "n_steps":
-                loss = self.train_step()
-                val = None
-                early = self._below_loss_threshold(loss)
-                if self.step % cfg.val_every == 0 or self.step == cfg.n_steps or early:
-                    val = self.validate()
-                    if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau) \
-                            and val is not None:
-                        self.scheduler.step(val.loss)
-                    if self._reached_target(val):
-                        stopped = "target_accuracy"
-                if early:
-                    stopped = "early_stopping_threshold"
+        name = signal.Signals(signum).name
+        where = (f"checkpoint of step {self.last_checkpoint_step} in {self.run_dir}; continue "
+                 "with --resume" if self.last_checkpoint_step is not None
+                 else "nothing saved (no run folder)")
+        raise TrainingInterrupted(f"stopped by {name} at step {self.step}; {where}", signum)
+
+    def fit(self, resume: bool | str = False, overwrite: bool = False) -> TrainResult:
+        """Train to ``config.n_steps`` (or early stop); see :meth:`prepare` for resume/overwrite.
+
+        ValueError if ``config.n_steps < 1``; :class:`TrainingDiverged` and
+        :class:`TrainingInterrupted` as in the module docstring.
+        """
+        cfg = self.config
+        if cfg.n_steps < 1:
+            raise ValueError(f"n_steps (--steps) must be >= 1, got {cfg.n_steps}: a run "
+                             "without training steps would store an untrained network")
+        start = time.perf_counter()
+        with _deferred_signals(STOP_SIGNALS) as received:
+            resumed = self.prepare(resume=resume, overwrite=overwrite)
+            self.model.train()
+            set_optimizer_mode(self.optimizer, train=True)
+            if not resumed:
+                self.validate()
                 if self.on_step is not None:
                     self.on_step(self)
-                if (self.step % cfg.checkpoint_every == 0 or self.step == cfg.n_steps
-                        or stopped != "n_steps"):
-                    self.save()
-                bar.update(1)
-                last = self.curves.last_validation()
-                postfix = {"loss": f"{loss:.4f}"}
-                if last is not None:
-                    postfix["acc"] = f"{last.mean_accuracy:.2f}"
-                bar.set_postfix(postfix, refresh=False)
-        finally:
-            bar.close()
-            set_optimizer_mode(self.optimizer, train=False)  # leave the model at the stored weights
+                self.save()
+            stopped = "n_steps"
+            last = self.curves.last_validation()
+            if self._reached_target(last):
+                stopped = "target_accuracy"
+            if self._below_loss_threshold(self.curves.loss[-1] if self.curves.loss else None):
+                stopped = "early_stopping_threshold"
+            bar = tqdm(total=cfg.n_steps, initial=self.step, disable=not self.progress,
+                       desc=self.run_dir.name if self.run_dir is not None else "train",
+                       dynamic_ncols=True)
+            try:
+                while self.step < cfg.n_steps and stopped == "n_steps" and not received:
+                    loss = self.train_step()
+                    val = None
+                    early = self._below_loss_threshold(loss)
+                    if self.step % cfg.val_every == 0 or self.step == cfg.n_steps or early:
+                        val = self.validate()
+                        if val is not None:
+                            self._check_divergence()
+                        if isinstance(self.scheduler,
+                                      torch.optim.lr_scheduler.ReduceLROnPlateau) \
+                                and val is not None:
+                            self.scheduler.step(val.loss)
+                        if self._reached_target(val):
+                            stopped = "target_accuracy"
+                    if early:
+                        stopped = "early_stopping_threshold"
+                    if self.on_step is not None:
+                        self.on_step(self)
+                    if (self.step % cfg.checkpoint_every == 0 or self.step == cfg.n_steps
+                            or stopped != "n_steps") and not self.validations_above_threshold():
+                        self.save()
+                    bar.update(1)
+                    last = self.curves.last_validation()
+                    postfix = {"loss": f"{loss:.4f}"}
+                    if last is not None:
+                        postfix["acc"] = f"{last.mean_accuracy:.2f}"
+                    bar.set_postfix(postfix, refresh=False)
+            finally:
+                bar.close()
+                set_optimizer_mode(self.optimizer, train=False)  # the stored (averaged) weights
+            if received:
+                self._interrupted(received[0])
         return TrainResult(self.step, stopped, self.curves, time.perf_counter() - start)
 
     def _reached_target(self, val: Validation | None) -> bool:
@@ -573,6 +649,53 @@ def clear_run(run_dir: str | Path) -> None:
             f.unlink()
 
 
+def check_run_target(run_dir: str | Path, resume: bool | str = False, overwrite: bool = False
+                     ) -> list[str]:
+    """Check that a run may be written to ``run_dir``; returns the run files already there.
+
+    :class:`RunExistsError` if it holds a run and neither ``resume`` nor ``overwrite`` is asked
+    for; :class:`CheckpointError` if ``resume`` is True and it holds no checkpoint (a mistyped
+    name or flag would otherwise start a new run silently; ``resume=RESUME_IF_EXISTS`` allows
+    it). Writes nothing, so scripts call it for every run before training any.
+    """
+    run_dir = Path(run_dir)
+    existing = [f for f in RUN_FILES if (run_dir / f).exists()]
+    if existing and not (resume or overwrite):
+        raise RunExistsError(
+            f"{run_dir} already holds a run ({', '.join(existing)}); pass --resume to "
+            "continue it or --overwrite to replace it")
+    if resume and resume != RESUME_IF_EXISTS and CHECKPOINT_FILE not in existing:
+        what = "does not exist" if not existing else f"holds no {CHECKPOINT_FILE}"
+        raise CheckpointError(f"cannot resume: run {run_dir} {what}; check the name and flags, "
+                              f"start it without --resume, or pass --resume={RESUME_IF_EXISTS}")
+    return existing
+
+
+@contextmanager
+def _deferred_signals(signums: tuple[int, ...]) -> Iterator[list[int]]:
+    """Within the block, the first of ``signums`` is only recorded in the yielded list (and the
+    previous handlers come back, so a second signal acts at once). Outside the main thread,
+    where handlers cannot be set, nothing changes."""
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+
+    def record(signum: int, frame: Any) -> None:
+        received.append(signum)
+        restore()
+
+    def restore() -> None:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+
+    previous = {signum: signal.signal(signum, record) for signum in signums}
+    try:
+        yield received
+    finally:
+        restore()
+
+
 def _field_defaults(config: Any) -> dict[str, Any]:
     """The plain default of each field of a dataclass ``config`` that has one."""
     if not dataclasses.is_dataclass(config):
@@ -622,7 +745,7 @@ def load_run(run_dir: str | Path) -> tuple[torch.nn.Module, dict[str, Any], dict
     Returns ``(model, config, payload)``: the model (CPU, eval mode) built with
     :func:`core.models.build_model` from the stored ``model_kind``/``model`` config, the run's
     full config and the checkpoint payload (step, curves, ...). The checkpoint must belong to its
-    folder (:func:`check_run_folder`).
+    folder (:func:`check_stored_run`).
     """
     from core.models import build_model
 
@@ -631,13 +754,13 @@ def load_run(run_dir: str | Path) -> tuple[torch.nn.Module, dict[str, Any], dict
     config = payload.get("config", {})
     if "model_kind" not in config or "model" not in config:
         raise CheckpointError(f"{path}: no model_kind/model config stored")
-    check_run_folder(run_dir, config)
+    check_stored_run(run_dir, config)
     model = build_model(config["model_kind"], config["model"])
     load_model_state(model, payload["model"], source=str(path))
     return model.eval(), config, payload
 
 
-def check_run_folder(run_dir: str | Path, config: Mapping[str, Any]) -> None:
+def check_stored_run(run_dir: str | Path, config: Mapping[str, Any]) -> None:
     """CheckpointError (one line) unless the run config stored in a checkpoint (``config``), the
     folder's ``config.json`` and the folder's name describe the same run: the stored name (when
     there is one) is the folder's, and the two configs agree apart from the step budget
@@ -698,6 +821,17 @@ class RuleRun:
     trainer: Trainer
 
 
+def rule_run_name(config: TrainConfig, seed: int) -> str:
+    """The name :func:`build_rule_run` gives the run of ``config`` and ``seed`` (nothing built);
+    a comma list of rules and rule sets is named with ``-`` between its entries (``go-dm1``)."""
+    from core.training.naming import run_name
+
+    rules = config.rules if isinstance(config.rules, str) else ",".join(config.rules)
+    task = "-".join(r.strip() for r in rules.split(","))
+    return run_name(task, seed, config.feature, config.hidden, config.batch_size,
+                    f"+{config.accuracy}")
+
+
 def build_rule_run(config: TrainConfig, seed: int, out: str | Path,
                    device: str | torch.device = "cpu", progress: bool = True) -> RuleRun:
     """Wire a :class:`TrainConfig` and a seed into a named run under ``out``.
@@ -705,8 +839,8 @@ def build_rule_run(config: TrainConfig, seed: int, out: str | Path,
     The task config is the ``task_preset`` with rule units for ``config.rules``, step
     ``config.dt`` and the ``config.task`` overrides; the model is ``config.network`` built by
     :func:`core.models.build_model` from :func:`core.training.config.model_config` (initialised
-    from ``seed``). The run is named
-    ``{rules}_seed{seed}_{feature}+hidden{hidden}+batch{batch}+{accuracy}`` (a list of rules
+    from ``seed``). The run is named by :func:`rule_run_name`
+    (``{rules}_seed{seed}_{feature}+hidden{hidden}+batch{batch}+{accuracy}``; a list of rules is
     joined by ``-``, e.g. ``delaygo-delayanti``) and its full config
     (name, seed, model kind and config, task config, training config) goes to ``config.json`` and
     every checkpoint.
@@ -714,13 +848,10 @@ def build_rule_run(config: TrainConfig, seed: int, out: str | Path,
     from core.models import build_model
     from core.tasks import get_preset as get_task_preset
     from core.training.config import model_config
-    from core.training.naming import run_name
 
     task_config = dataclasses.replace(get_task_preset(config.task_preset).with_rules(config.rules),
                                       dt=config.dt, **config.task)
-    task_name = config.rules if isinstance(config.rules, str) else "-".join(config.rules)
-    name = run_name(task_name, seed, config.feature, config.hidden, config.batch_size,
-                    f"+{config.accuracy}")
+    name = rule_run_name(config, seed)
     torch.manual_seed(seed)
     model = build_model(config.network, model_config(config, task_config.n_input,
                                                      task_config.n_output)).to(device)
