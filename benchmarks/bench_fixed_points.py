@@ -5,7 +5,8 @@ initialised (the solver's cost does not depend on training); ``mpn_lab`` trials 
 test mode drive them, the initial states are drawn from their trajectories
 (:func:`core.analysis.fixed_points.trajectory_seeds`, noise 0.05) and the input is the mean
 input of the delay epoch of the first trial. The script times :func:`find_fixed_points` without
-the stability analysis (Adam then L-BFGS) and prints the iterations, the final q (median and
+the stability analysis (Adam then L-BFGS; wall and process CPU time, since on a shared machine
+the wall time includes waiting for the CPU) and prints the iterations, the final q (median and
 maximum over the initial states) and the number of fixed and slow points; it then times the
 leading ``--n-eigs`` Jacobian eigenvalues of the first point (ARPACK on Jacobian-vector products
 for the MPN's 40 000-dimensional M, the dense Jacobian for the GRU).
@@ -92,10 +93,10 @@ def main(argv: list[str] | None = None) -> None:
         step = step_map(build(name, args, config.n_input))
         seeds = trajectory_seeds(step, trials.x, args.seeds, np.random.default_rng(args.seed),
                                  noise_scale=0.05, n_valid=trials.n_steps_valid)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fp = find_fixed_points(step, seeds, u, adam_steps=args.adam_steps,
                                lbfgs_steps=args.lbfgs_steps, stability=False)
-        solve_s = time.perf_counter() - t0
+        solve_s, cpu_s = time.perf_counter() - t0, time.process_time() - c0
         eig_s = float("nan")
         if len(fp):
             t0 = time.perf_counter()
@@ -103,6 +104,7 @@ def main(argv: list[str] | None = None) -> None:
                                       n_eigs=args.n_eigs)
             eig_s = time.perf_counter() - t0
         row = dict(model=name, state_dim=step.n_state, seeds=args.seeds, solve_s=solve_s,
+                   cpu_s=cpu_s,
                    adam_steps=fp.adam_steps, lbfgs_steps=fp.lbfgs_steps,
                    lbfgs_evaluations=fp.lbfgs_evaluations,
                    q_median=float(np.median(fp.seed_q)), q_max=float(np.max(fp.seed_q)),
@@ -111,8 +113,9 @@ def main(argv: list[str] | None = None) -> None:
                    eig_s=eig_s, threads=args.threads)
         results.append(row)
         radius = f", spectral radius {np.abs(ev).max():.4f}" if len(fp) else ""
-        print(f"{name}: state {step.n_state}, {args.seeds} initial states, {args.threads} thread(s):"
-              f" solved in {solve_s:.1f} s (goal < {GOAL_S:.0f} s, ratio {solve_s / GOAL_S:.2f}); "
+        print(f"{name}: state {step.n_state}, {args.seeds} initial states, "
+              f"{args.threads} thread(s): solved in {solve_s:.1f} s wall, {cpu_s:.1f} s CPU "
+              f"(goal < {GOAL_S:.0f} s, ratio {solve_s / GOAL_S:.2f}); "
               f"Adam {fp.adam_steps} + L-BFGS {fp.lbfgs_steps} iterations "
               f"({fp.lbfgs_evaluations} evaluations); final q median {row['q_median']:.2e}, "
               f"max {row['q_max']:.2e} (relative step max {row['rel_step_max']:.1e}); "
