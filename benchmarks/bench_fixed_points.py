@@ -5,11 +5,12 @@ initialised (the solver's cost does not depend on training); ``mpn_lab`` trials 
 test mode drive them, the initial states are drawn from their trajectories
 (:func:`core.analysis.fixed_points.trajectory_seeds`, noise 0.05) and the input is the mean
 input of the delay epoch of the first trial. The script times :func:`find_fixed_points` without
-the stability analysis (Adam then L-BFGS; wall and process CPU time, since on a shared machine
-the wall time includes waiting for the CPU) and prints the iterations, the final q (median and
-maximum over the initial states) and the number of fixed and slow points; it then times the
-leading ``--n-eigs`` Jacobian eigenvalues of the first point (ARPACK on Jacobian-vector products
-for the MPN's 40 000-dimensional M, the dense Jacobian for the GRU).
+the stability analysis (``--relax-steps`` steps of the dynamics, Adam, then L-BFGS), in wall and
+process CPU time (on a shared machine the wall time includes waiting for the CPU), and prints
+the iterations, the final q (median and maximum over the initial states) and the number of
+fixed and slow points; it then times the leading ``--n-eigs`` Jacobian eigenvalues of the first
+point (ARPACK on Jacobian-vector products for the MPN's 40 000-dimensional M, the dense
+Jacobian for the GRU).
 
 Example: ``python benchmarks/bench_fixed_points.py --models mpn gru``
 """
@@ -49,6 +50,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="GRU hidden units (default: 256)")
     p.add_argument("--seeds", type=positive_int, default=64,
                    help="initial states solved together (default: 64)")
+    p.add_argument("--relax-steps", type=int, default=0,
+                   help="steps of the dynamics before the minimisation (default: 0)")
     p.add_argument("--adam-steps", type=int, default=200, help="Adam iterations (default: 200)")
     p.add_argument("--lbfgs-steps", type=int, default=500,
                    help="maximum L-BFGS iterations (default: 500)")
@@ -61,8 +64,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="also write the figures to this JSON file")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
     args = p.parse_args(argv)
-    if args.adam_steps < 0 or args.lbfgs_steps < 0:
-        fail("need --adam-steps >= 0 and --lbfgs-steps >= 0")
+    if min(args.relax_steps, args.adam_steps, args.lbfgs_steps) < 0:
+        fail("need --relax-steps, --adam-steps and --lbfgs-steps >= 0")
     if args.json is not None:
         refuse_existing([args.json], args.overwrite)
     return args
@@ -94,7 +97,8 @@ def main(argv: list[str] | None = None) -> None:
         seeds = trajectory_seeds(step, trials.x, args.seeds, np.random.default_rng(args.seed),
                                  noise_scale=0.05, n_valid=trials.n_steps_valid)
         t0, c0 = time.perf_counter(), time.process_time()
-        fp = find_fixed_points(step, seeds, u, adam_steps=args.adam_steps,
+        fp = find_fixed_points(step, seeds, u, relax_steps=args.relax_steps,
+                               adam_steps=args.adam_steps,
                                lbfgs_steps=args.lbfgs_steps, stability=False)
         solve_s, cpu_s = time.perf_counter() - t0, time.process_time() - c0
         eig_s = float("nan")
@@ -105,7 +109,8 @@ def main(argv: list[str] | None = None) -> None:
             eig_s = time.perf_counter() - t0
         row = dict(model=name, state_dim=step.n_state, seeds=args.seeds, solve_s=solve_s,
                    cpu_s=cpu_s,
-                   adam_steps=fp.adam_steps, lbfgs_steps=fp.lbfgs_steps,
+                   relax_steps=fp.relax_steps, adam_steps=fp.adam_steps,
+                   lbfgs_steps=fp.lbfgs_steps,
                    lbfgs_evaluations=fp.lbfgs_evaluations,
                    q_median=float(np.median(fp.seed_q)), q_max=float(np.max(fp.seed_q)),
                    rel_step_max=float(np.max(fp.seed_rel_step)),
@@ -116,7 +121,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{name}: state {step.n_state}, {args.seeds} initial states, "
               f"{args.threads} thread(s): solved in {solve_s:.1f} s wall, {cpu_s:.1f} s CPU "
               f"(goal < {GOAL_S:.0f} s, ratio {solve_s / GOAL_S:.2f}); "
-              f"Adam {fp.adam_steps} + L-BFGS {fp.lbfgs_steps} iterations "
+              f"relax {fp.relax_steps} steps, Adam {fp.adam_steps} + L-BFGS {fp.lbfgs_steps} "
+              f"iterations "
               f"({fp.lbfgs_evaluations} evaluations); final q median {row['q_median']:.2e}, "
               f"max {row['q_max']:.2e} (relative step max {row['rel_step_max']:.1e}); "
               f"{row['fixed']} fixed + {row['slow']} slow unique points; "

@@ -71,6 +71,14 @@ def test_linear_map_fixed_point_and_spectrum():
                                atol=1e-8)
     assert fp.spectral_radius[0] == pytest.approx(1.2)
     assert (fp.n_unstable[0], fp.n_marginal[0], fp.n_eigs_computed[0]) == (1, 1, d)
+    # relaxation alone runs the map: s ← A s + b, 5 times
+    s0 = rng.standard_normal((2, d))
+    relaxed = find_fixed_points(lambda s, u: s @ a_t.T + u, s0, b, relax_steps=5, adam_steps=0,
+                                lbfgs_steps=0, slow_tol=1e9, merge_tol=0, stability=False)
+    expected_s = s0
+    for _ in range(5):
+        expected_s = expected_s @ a.T + b.numpy()
+    np.testing.assert_allclose(relaxed.states, expected_s[relaxed.source], rtol=1e-10)
     # the matrix-free path (ARPACK on Jacobian-vector products) gives the same leading four
     ev = jacobian_eigenvalues(lambda s, u: s @ a_t.T + u, fp.states[0], b, n_eigs=4, dense_max=0)
     np.testing.assert_allclose(np.sort_complex(ev), np.sort_complex(expected[:4]), atol=1e-8)

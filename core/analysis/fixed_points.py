@@ -8,8 +8,9 @@ constant input ``u``, minimise::
     q(s) = ½ ‖F(s; u) − s‖²
 
 from many initial states at once (the sum over initial states is minimised; each term depends on
-its own state only): Adam (learning rate decayed geometrically to 1 % of ``adam_lr``), then
-``torch.optim.LBFGS`` with a strong-Wolfe line search. A minimum is a **fixed point** when its
+its own state only), optionally after ``relax_steps`` steps of the dynamics: Adam (learning rate
+decayed geometrically to 1 % of ``adam_lr``), then ``torch.optim.LBFGS`` with a strong-Wolfe
+line search. A minimum is a **fixed point** when its
 relative step ``‖F(s*) − s*‖ / ‖s*‖`` is below ``fixed_tol``, a **slow point** when it is below
 ``slow_tol`` only; the rest are discarded. Points found under the same input that lie within
 ``merge_tol · max(‖a‖, ‖b‖)`` of each other are merged (the best-converged one is kept).
@@ -302,8 +303,8 @@ class FixedPoints:
     ``n_eigs_computed (P,)`` (D when the dense Jacobian was used), ``spectral_radius (P,)``,
     ``n_unstable (P,)``, ``n_marginal (P,)``. Per initial state: ``seed_point (K,)`` the point it
     ended at (−1: discarded), ``seed_q (K,)`` and ``seed_rel_step (K,)`` after optimisation.
-    ``adam_steps``/``lbfgs_steps``: iterations run; ``lbfgs_evaluations``: function evaluations
-    of the L-BFGS phase.
+    ``relax_steps``/``adam_steps``/``lbfgs_steps``: steps and iterations run;
+    ``lbfgs_evaluations``: function evaluations of the L-BFGS phase.
     """
 
     states: np.ndarray
@@ -322,6 +323,7 @@ class FixedPoints:
     seed_point: np.ndarray
     seed_q: np.ndarray
     seed_rel_step: np.ndarray
+    relax_steps: int
     adam_steps: int
     lbfgs_steps: int
     lbfgs_evaluations: int
@@ -371,7 +373,7 @@ class FixedPoints:
         values = {f.name: d[f.name] for f in fields(cls) if f.name != "eigenvalues"}
         values["eigenvalues"] = np.asarray(d["eigenvalues_real"]) + 1j * np.asarray(
             d["eigenvalues_imag"])
-        for name in ("adam_steps", "lbfgs_steps", "lbfgs_evaluations"):
+        for name in ("relax_steps", "adam_steps", "lbfgs_steps", "lbfgs_evaluations"):
             values[name] = int(values[name])
         return cls(**values)
 
@@ -427,7 +429,8 @@ def _as_batch(step_dtype: torch.dtype, device, a, k: int | None, width: int | No
 
 
 def find_fixed_points(step: Step, initial_states: np.ndarray | torch.Tensor,
-                      inputs: np.ndarray | torch.Tensor, *, adam_steps: int = 200,
+                      inputs: np.ndarray | torch.Tensor, *, relax_steps: int = 0,
+                      adam_steps: int = 200,
                       adam_lr: float = 1e-2, lbfgs_steps: int = 500, lbfgs_history: int = 10,
                       fixed_tol: float = 1e-6,
                       slow_tol: float = 1e-2, merge_tol: float = 1e-3, n_eigs: int = 10,
@@ -441,6 +444,9 @@ def find_fixed_points(step: Step, initial_states: np.ndarray | torch.Tensor,
         initial_states: ``(K, D)`` seeds, e.g. from :func:`trajectory_seeds`.
         inputs: the constant input ``(n_in,)`` for every seed or ``(K, n_in)`` one per seed;
             points are merged only between seeds with identical inputs.
+        relax_steps: first advance every initial state this many steps of ``F`` under its
+            input. Stable points of slowly contracting maps (an MPN's M at λ = 0.99) are
+            reached this way far faster than by minimising q, but unstable points are not.
         adam_steps, adam_lr: Adam iterations and initial learning rate (0 steps skips Adam).
         lbfgs_steps: maximum L-BFGS iterations (0 skips L-BFGS).
         lbfgs_history: L-BFGS memory; it holds ``2 · lbfgs_history · K · D`` numbers (K = 64
@@ -453,10 +459,11 @@ def find_fixed_points(step: Step, initial_states: np.ndarray | torch.Tensor,
     Returns:
         :class:`FixedPoints` (possibly empty). ValueError for bad shapes or options.
     """
-    if adam_steps < 0 or lbfgs_steps < 0 or adam_lr <= 0 or n_eigs < 1 or lbfgs_history < 1:
-        raise ValueError(f"need adam_steps, lbfgs_steps >= 0, adam_lr > 0, n_eigs >= 1, "
-                         f"lbfgs_history >= 1; got {adam_steps}, {lbfgs_steps}, {adam_lr}, "
-                         f"{n_eigs}, {lbfgs_history}")
+    if min(relax_steps, adam_steps, lbfgs_steps) < 0 or adam_lr <= 0 or min(
+            n_eigs, lbfgs_history) < 1:
+        raise ValueError(f"need relax_steps, adam_steps, lbfgs_steps >= 0, adam_lr > 0, "
+                         f"n_eigs >= 1, lbfgs_history >= 1; got {relax_steps}, {adam_steps}, "
+                         f"{lbfgs_steps}, {adam_lr}, {n_eigs}, {lbfgs_history}")
     if not 0 < fixed_tol <= slow_tol or merge_tol < 0:
         raise ValueError(f"need 0 < fixed_tol <= slow_tol and merge_tol >= 0, got {fixed_tol}, "
                          f"{slow_tol}, {merge_tol}")
@@ -474,6 +481,9 @@ def find_fixed_points(step: Step, initial_states: np.ndarray | torch.Tensor,
         r = step(s, u) - s
         return 0.5 * (r * r).sum(-1)
 
+    with torch.no_grad():
+        for _ in range(relax_steps):
+            s0 = step(s0, u)
     s = s0.clone().requires_grad_(True)
     if adam_steps:
         adam = torch.optim.Adam([s], lr=adam_lr)
@@ -544,7 +554,8 @@ def find_fixed_points(step: Step, initial_states: np.ndarray | torch.Tensor,
         n_seeds=np.bincount(seed_point[seed_point >= 0], minlength=len(idx)).astype(np.int64),
         source=idx, eigenvalues=eig, n_eigs_computed=n_computed, spectral_radius=radius,
         n_unstable=n_unstable, n_marginal=n_marginal, seed_point=seed_point, seed_q=q,
-        seed_rel_step=rel, adam_steps=adam_steps, lbfgs_steps=n_iter, lbfgs_evaluations=n_eval)
+        seed_rel_step=rel, relax_steps=relax_steps, adam_steps=adam_steps, lbfgs_steps=n_iter,
+        lbfgs_evaluations=n_eval)
 
 
 def epoch_fixed_points(model: torch.nn.Module, trials: Trials, *,
