@@ -446,7 +446,9 @@ def find_fixed_points(step: Step, initial_states: np.ndarray | torch.Tensor,
             points are merged only between seeds with identical inputs.
         relax_steps: first advance every initial state this many steps of ``F`` under its
             input. Stable points of slowly contracting maps (an MPN's M at λ = 0.99) are
-            reached this way far faster than by minimising q, but unstable points are not.
+            reached this way far faster than by minimising q, but unstable points are not;
+            then pass ``adam_steps=0``, since Adam's first steps move every coordinate by about
+            ``adam_lr`` whatever the gradient.
         adam_steps, adam_lr: Adam iterations and initial learning rate (0 steps skips Adam).
         lbfgs_steps: maximum L-BFGS iterations (0 skips L-BFGS).
         lbfgs_history: L-BFGS memory; it holds ``2 · lbfgs_history · K · D`` numbers (K = 64
@@ -579,6 +581,9 @@ def epoch_fixed_points(model: torch.nn.Module, trials: Trials, *,
     epoch's end to the nearest point found for it, relative to that state's norm (NaN when the
     trial lacks the epoch or no point was found). Rebuild the points with
     :meth:`FixedPoints.from_dict`. ValueError for an unknown epoch or a bad ``n_noise``.
+
+    For an MPN with slowly decaying M (λ ≈ 0.99) pass ``relax_steps=2000, adam_steps=0``:
+    minimising q alone ends in slow points there (README, "Fixed points").
     """
     names = [e for e in EPOCHS if e in trials.epochs] if epochs is None else list(epochs)
     unknown = [e for e in names if e not in trials.epochs]
