@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from scipy.optimize import brentq
+from script_loader import load_script
 
 from core.analysis.fixed_points import (
     FixedPoints,
@@ -258,3 +259,33 @@ def test_bad_input_is_refused():
     with pytest.raises(ValueError, match="unknown epochs"):
         epoch_fixed_points(GRUNet(GRUConfig(n_in=3, n_hidden=3)), _two_epoch_trials(),
                            epochs=["delay9"])
+
+
+def test_epoch_fixed_points_skip_absent_epochs_of_task_trials():
+    from core.tasks import MPN_LAB, generate_trials
+
+    trials = generate_trials("delaygo", MPN_LAB, None, np.random.default_rng(0), mode="test",
+                             noise=False).take([0, 3])
+    torch.manual_seed(0)
+    model = DeepMultiPlasticNet(MPNConfig(n_in=MPN_LAB.n_input, n_hidden=4, n_embed=3,
+                                          n_out=3, lam_init=0.5))
+    result = epoch_fixed_points(model, trials, n_noise=1, relax_steps=200, adam_steps=0,
+                                lbfgs_steps=50)
+    assert list(result) == ["fix1", "stim1", "delay1", "go"]  # stim2 and delay2 are absent
+    for arrays in result.values():
+        assert np.isfinite(arrays["end_distance"]).all() and arrays["is_fixed"].all()
+        assert arrays["states"].shape[1] == 12 and set(arrays["trial"]) <= {0, 1}
+
+
+def test_benchmark_script_runs_small_and_keeps_its_json(tmp_path, capsys):
+    bench = load_script("benchmarks/bench_fixed_points.py", "bench_fixed_points")
+    path = tmp_path / "bench.json"
+    args = ["--mpn-hidden", "4", "--gru-hidden", "5", "--seeds", "3", "--adam-steps", "2",
+            "--lbfgs-steps", "3", "--n-eigs", "2", "--json", str(path)]
+    bench.main(args)
+    out = capsys.readouterr().out
+    assert "mpn: state 16, 3 initial states" in out and "gru: state 5, 3 initial states" in out
+    stored = path.read_text()
+    with pytest.raises(SystemExit) as exit_info:
+        bench.main(args)
+    assert exit_info.value.code == 2 and path.read_text() == stored
