@@ -113,7 +113,7 @@ class StepMap:
     def step(self, s: torch.Tensor, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(F(s; u) (K, D), h (K, n_hidden))``: next state and the hidden activity of the step
         (``s`` and ``u`` are cast to the map's dtype and device)."""
-        return self._step(self._tensor(s), self._tensor(u))
+        return self._step(self.as_tensor(s), self.as_tensor(u))
 
     def _step(self, s: torch.Tensor, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError
@@ -126,7 +126,8 @@ class StepMap:
         (for the RNNs the new hidden state; at a fixed point it equals the state's hidden part)."""
         return self.step(s, u)[1]
 
-    def _tensor(self, a: np.ndarray | torch.Tensor) -> torch.Tensor:
+    def as_tensor(self, a: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """``a`` as a tensor in the map's dtype and on its device (no copy when it already is)."""
         return torch.as_tensor(a, dtype=self.dtype, device=self.device)
 
     def states_at(self, x: np.ndarray | torch.Tensor, steps: np.ndarray) -> torch.Tensor:
@@ -136,7 +137,7 @@ class StepMap:
         state at the end of an epoch ``[start, end)`` is ``steps = end``. ValueError for step
         counts outside ``[0, T]``.
         """
-        x = self._tensor(x)
+        x = self.as_tensor(x)
         steps = np.asarray(steps, dtype=np.int64)
         if steps.ndim == 1:
             steps = steps[:, None]
@@ -287,7 +288,7 @@ def trajectory_seeds(step: StepMap, x: np.ndarray, n_seeds: int, rng: np.random.
     seeds = step.states_at(x[:, trial], steps)[:, 0]
     if noise_scale > 0:
         rms = seeds.pow(2).mean().sqrt()
-        seeds = seeds + noise_scale * rms * step._tensor(rng.standard_normal(seeds.shape))
+        seeds = seeds + noise_scale * rms * step.as_tensor(rng.standard_normal(seeds.shape))
     return seeds
 
 
@@ -430,12 +431,11 @@ def _as_batch(step_dtype: torch.dtype, device, a, k: int | None, width: int | No
 
 def find_fixed_points(step: Step, initial_states: np.ndarray | torch.Tensor,
                       inputs: np.ndarray | torch.Tensor, *, relax_steps: int = 0,
-                      adam_steps: int = 200,
-                      adam_lr: float = 1e-2, lbfgs_steps: int = 500, lbfgs_history: int = 10,
-                      fixed_tol: float = 1e-6,
-                      slow_tol: float = 1e-2, merge_tol: float = 1e-3, n_eigs: int = 10,
-                      dense_max: int = 1024, unstable_tol: float = 1e-3,
-                      marginal_tol: float = 0.05, stability: bool = True) -> FixedPoints:
+                      adam_steps: int = 200, adam_lr: float = 1e-2, lbfgs_steps: int = 500,
+                      lbfgs_history: int = 10, fixed_tol: float = 1e-6, slow_tol: float = 1e-2,
+                      merge_tol: float = 1e-3, n_eigs: int = 10, dense_max: int = 1024,
+                      unstable_tol: float = 1e-3, marginal_tol: float = 0.05,
+                      stability: bool = True) -> FixedPoints:
     """Fixed and slow points of ``step`` from ``initial_states (K, D)`` (module docstring).
 
     Args:
@@ -605,7 +605,7 @@ def epoch_fixed_points(model: torch.nn.Module, trials: Trials, *,
         inputs = np.stack([x[start[b]:end[b], b].mean(axis=0) for b in has])
         base = end_states[has, j]
         rms = base.pow(2).mean(-1, keepdim=True).sqrt()
-        noise = step._tensor(rng.standard_normal((n_noise, *base.shape)))
+        noise = step.as_tensor(rng.standard_normal((n_noise, *base.shape)))
         seeds = torch.cat([base[None], base[None] + noise_scale * rms * noise]).reshape(
             -1, step.n_state)
         seed_trial = np.tile(has, n_noise + 1)
