@@ -3,8 +3,6 @@ small files written here in its format: ``{"state_dict": OrderedDict}`` with ten
 ``cuda:0`` as the published files are."""
 
 import collections
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
@@ -12,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from script_loader import ROOT
+from script_loader import load_script
 
 from core.errors import CheckpointError
 from core.io import list_runs, load_results
@@ -154,28 +152,30 @@ def test_bad_reference_files_refused(tmp_path, tau):
         reference_checkpoints(tmp_path / "nothing")
 
 
-def test_scripts_run_on_a_reference_folder(tmp_path, tau):
+def test_scripts_run_on_a_reference_folder(tmp_path, tau, capsys):
+    analyze = load_script("timescales/analyze.py", "timescales_analyze")
+    ablate = load_script("timescales/ablate.py", "timescales_ablate")
     folder = tmp_path / "trained_models" / "cumulative_parity_network_1"
     for n in (2, 3):
         write_reference(folder / f"rnn_N2_N{n}", reference_state(tau, seed=n))
     results, figure = tmp_path / "analysis.h5", tmp_path / "fig"
-    cmd = [sys.executable, "timescales/analyze.py", "--from-reference", str(folder),
-           "--trials", "4", "--length", "80", "--burn-in", "10", "--fit-lag", "8",
-           "--results", str(results), "--figure", str(figure)]
-    run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-    assert run.returncode == 0, run.stderr
-    assert "reference_cumulative_parity_network_1: N=[2, 3]" in run.stdout
-    again = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-    assert again.returncode == 2 and again.stderr.startswith("error:")
-    assert "--overwrite" in again.stderr and "Traceback" not in again.stderr
-    ablate = subprocess.run(
-        [sys.executable, "timescales/ablate.py", "--from-reference", str(folder / "rnn_N2_N3"),
-         "--k", "1", "2", "--scales", "0.1", "--retrain-steps", "2", "--eval-every", "1",
-         "--eval-batches", "1", "--batch", "8", "--results", str(tmp_path / "ablation.h5"),
-         "--figure", str(tmp_path / "abl")], cwd=ROOT, capture_output=True, text=True)
-    assert ablate.returncode == 0, ablate.stderr
+    argv = ["--from-reference", str(folder), "--trials", "4", "--length", "80", "--burn-in", "10",
+            "--fit-lag", "8", "--results", str(results), "--figure", str(figure)]
+    analyze.main(argv)
+    assert "reference_cumulative_parity_network_1: N=[2, 3]" in capsys.readouterr().out
+    stored = load_results(results, "reference_cumulative_parity_network_1")
+    assert stored["n"].tolist() == [2, 3] and np.isfinite(stored["tau_trained"]).all()
+    assert stored["fit_status"].shape == (2, HIDDEN)
+    with pytest.raises(SystemExit) as stop:  # outputs exist: refused before any work
+        analyze.main(argv)
+    assert stop.value.code == 2 and "--overwrite" in capsys.readouterr().err
+    ablate.main(["--from-reference", str(folder / "rnn_N2_N3"), "--k", "1", "2", "--scales",
+                 "0.1", "--retrain-steps", "2", "--eval-every", "1", "--eval-batches", "1",
+                 "--batch", "8", "--results", str(tmp_path / "ablation.h5"),
+                 "--figure", str(tmp_path / "abl")])
     name = "reference_cumulative_parity_network_1_rnn_N2_N3"
     assert list_runs(tmp_path / "ablation.h5") == [name]
     assert load_results(tmp_path / "ablation.h5", name)["ns"].tolist() == [2, 3]
-    assert np.isfinite(load_results(results, "reference_cumulative_parity_network_1")[
-        "tau_trained"]).all()
+    with pytest.raises(SystemExit):  # a folder is not one network
+        ablate.main(["--from-reference", str(folder), "--results", str(tmp_path / "a2.h5")])
+    assert "not a folder" in capsys.readouterr().err
