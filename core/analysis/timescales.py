@@ -184,7 +184,7 @@ def fit_timescale(ac: np.ndarray, fit_lag: int, length: int | None = None,
         return TimescaleFit(np.nan, "failed", 0, (), (), np.inf, np.inf)
     best = 2 if scores[2] < scores[1] else 1
     if best == 2 and p1 is not None and trials is not None and len(trials) >= folds:
-        best = 2 if models.double_predicts_better(trials, folds) else 1
+        best = 2 if models.double_predicts_better(trials, folds, (p1, p2)) else 1
     if best == 1 and p1 is None:
         return TimescaleFit(np.nan, "failed", 0, (), (), *scores.values())
     taus, weights = models.components(p1 if best == 1 else p2)
@@ -212,21 +212,24 @@ class _ExponentialModels:
     def double(self, _: np.ndarray, a: float, tau1: float, tau2: float, c: float) -> np.ndarray:
         return a * (c * self.shape(tau1) + (1.0 - c) * self.shape(tau2))
 
-    def fit(self, y: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
-        """Least-squares parameters of both models (None where no fit converged)."""
+    def fit(self, y: np.ndarray, starts: tuple[np.ndarray, np.ndarray] | None = None
+            ) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """Least-squares parameters of both models (None where no fit converged), from
+        ``starts`` (single, double) if given, else from generic starting values."""
         lo, hi, t = self.lo, self.tau_max, self.t
         p1 = p2 = None
         rss2 = np.inf
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", OptimizeWarning)
             try:
-                p1 = curve_fit(self.single, t, y, p0=(1.0, 2.0), maxfev=5000,
-                               bounds=((0.0, lo), (2.0, hi)))[0]
+                p1 = curve_fit(self.single, t, y, p0=(1.0, 2.0) if starts is None else starts[0],
+                               maxfev=5000, bounds=((0.0, lo), (2.0, hi)))[0]
             except (RuntimeError, ValueError):
                 pass
             start = 2.0 if p1 is None else float(p1[1])
-            for p0 in ((1.0, max(start / 3, 2 * lo), min(3 * start, hi / 2), 0.5),
-                       (1.0, 1.0, 10.0, 0.5)):
+            double_starts = ([(1.0, max(start / 3, 2 * lo), min(3 * start, hi / 2), 0.5),
+                              (1.0, 1.0, 10.0, 0.5)] if starts is None else [starts[1]])
+            for p0 in double_starts:
                 try:
                     p = curve_fit(self.double, t, y, p0=p0, maxfev=5000,
                                   bounds=((0.0, lo, lo, 0.0), (2.0, hi, hi, 1.0)))[0]
@@ -250,10 +253,12 @@ class _ExponentialModels:
         return (min(weights) < min_weight or taus[1] < 1.1 * taus[0]
                 or any(_at_bound(v, self.lo, self.tau_max) for v in taus))
 
-    def double_predicts_better(self, trials: np.ndarray, folds: int) -> bool:
+    def double_predicts_better(self, trials: np.ndarray, folds: int,
+                               starts: tuple[np.ndarray, np.ndarray]) -> bool:
         """Cross-validation over trials: does the double exponential, fitted on the other
-        folds, predict each held-out fold's normalised AC better by more than two standard
-        errors of the per-fold difference (a one-sided test at about 5 %)?
+        folds (from ``starts``, the fits to all trials), predict each held-out fold's
+        normalised AC better by more than two standard errors of the per-fold difference (a
+        one-sided test at about 5 %)?
         """
         diffs = []
         for held in np.array_split(np.arange(len(trials)), folds):
@@ -261,7 +266,7 @@ class _ExponentialModels:
             test = trials[held].mean(axis=0)
             if train[0] <= 0 or test[0] <= 0:
                 return False
-            p1, p2 = self.fit(train / train[0])
+            p1, p2 = self.fit(train / train[0], starts)
             if p1 is None or p2 is None:
                 return False
             y = test / test[0]
