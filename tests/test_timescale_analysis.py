@@ -10,11 +10,13 @@ from core.analysis.timescales import (
     autocorrelation,
     expected_autocorrelation,
     fit_timescale,
+    forget_gate_timescales,
     neuron_timescales,
     neurons_by_tau,
     pca_dimensionality,
     perturbed_copy,
     simulate_activity,
+    simulate_lstm_gates,
 )
 from core.models.timescale_rnn import TimescaleRNN, TimescaleRNNConfig
 
@@ -162,3 +164,19 @@ def test_perturbations_change_only_their_target(train_tau):
     p_w = perturbed_copy(model, "w_rec", 0.5, rng)
     assert torch.allclose(p_w.tau, model.tau)
     assert not torch.equal(p_w.w_rec.weight, model.w_rec.weight)
+
+
+def test_lstm_forget_gates_and_timescales():
+    torch.manual_seed(0)
+    model = TimescaleRNN(TimescaleRNNConfig(n_hidden=5, cell="lstm"))
+    gates = simulate_lstm_gates(model, 3, 20, np.random.default_rng(0))
+    x = torch.from_numpy(simulate_activity(model, 3, 20, np.random.default_rng(0)))
+    assert np.allclose(gates["hidden"], x.numpy(), atol=1e-6)  # the LSTMCell, written out
+    assert ((gates["forget"] > 0) & (gates["forget"] < 1)).all()
+    # a unit whose forget gate stays at f decays as f^t = exp(-t / tau)
+    forget = np.stack([np.full((4, 2), 0.5), np.full((4, 2), np.exp(-1 / 8))], axis=-1)
+    assert np.allclose(forget_gate_timescales(forget), [1 / np.log(2), 8.0])
+    assert forget_gate_timescales(np.ones((3, 1)))[0] == np.inf
+    with pytest.raises(ValueError, match="LSTM"):
+        simulate_lstm_gates(TimescaleRNN(TimescaleRNNConfig(n_hidden=3)), 2, 5,
+                            np.random.default_rng(0))

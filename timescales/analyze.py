@@ -5,11 +5,12 @@ with ``--from-reference PATH`` a network trained by the reference code (Khajehab
 et al. 2024, LevinaLab/rnn_timescale_public: one ``rnn_N{min}_N{max}`` file, or a
 ``trained_models/<curriculum>_<task>_network_<k>`` folder of them, one point per file at
 ``N = max``) is loaded too, under the name ``reference_<folder>[_<file>]``. Each network is driven
-by random binary input and analysed: trained τ, network-mediated τ_net per neuron (AC fit) and
-the PCA dimensionality at ``--variance``. ``--convention reference`` computes τ_net and
-dimensionality as the reference code does (see ``core.analysis.timescales``); its results and
-figure get a ``_refconv`` suffix. Fits whose timescale sits at a bound are NaN and counted
-(``fit_status``). Inputs are checked, and existing outputs refused without ``--overwrite``,
+by random binary input and analysed: trained τ (for an LSTM: the forget-gate timescale
+``−1/ln f̄`` per unit, ``tau_forget``), network-mediated τ_net per neuron (AC fit of the hidden
+activity) and the PCA dimensionality at ``--variance``. ``--convention reference`` computes
+τ_net and dimensionality as the reference code does (see ``core.analysis.timescales``); its
+results and figure get a ``_refconv`` suffix. Fits whose timescale sits at a bound are NaN and
+counted (``fit_status``). Inputs are checked, and existing outputs refused without ``--overwrite``,
 before any work. Results go to ``--results`` (one entry per name), the figure to ``--figure``.
 
 Example::
@@ -32,9 +33,11 @@ from tqdm import tqdm
 from core.analysis.timescales import (
     FIT_CONVENTIONS,
     FIT_STATUS,
+    forget_gate_timescales,
     neuron_timescales,
     pca_dimensionality,
     simulate_activity,
+    simulate_lstm_gates,
 )
 from core.cli import add_threads_argument, cli_main, fail, set_threads
 from core.fileio import refuse_existing
@@ -128,12 +131,18 @@ def main(argv: list[str] | None = None) -> None:
     set_threads(args.threads)
     stored = {}
     for name, ckpts in todo.items():
-        ns, tau_trained, tau_net, n_exp, status, dims = [], [], [], [], [], []
+        ns, tau_trained, tau_forget, tau_net, n_exp, status, dims = [], [], [], [], [], [], []
         for n, (kind, path) in tqdm(ckpts.items(), desc=name):
             model = load(kind, path, args.initial_state)
             torch.manual_seed(args.seed)
-            act = simulate_activity(model, args.trials, args.length,
-                                    np.random.default_rng(args.seed))
+            rng = np.random.default_rng(args.seed)
+            if model.config.cell == "lstm":
+                gates = simulate_lstm_gates(model, args.trials, args.length, rng)
+                act = gates["hidden"]
+                tau_forget.append(forget_gate_timescales(gates["forget"][args.burn_in:]))
+            else:
+                act = simulate_activity(model, args.trials, args.length, rng)
+                tau_forget.append(np.full(model.config.n_hidden, np.nan))
             fits = neuron_timescales(act, args.fit_lag, args.burn_in, convention=args.convention)
             ns.append(n)
             tau_trained.append(model.tau.detach().numpy() if model.config.cell == "rnn"
@@ -143,6 +152,7 @@ def main(argv: list[str] | None = None) -> None:
             status.append(fits.status)
             dims.append(pca_dimensionality(act[args.burn_in:], args.variance, args.convention))
         results = {"n": np.array(ns), "tau_trained": np.array(tau_trained),
+                   "tau_forget": np.array(tau_forget),
                    "tau_net": np.array(tau_net), "n_exponentials": np.array(n_exp),
                    "fit_status": np.array(status), "pca_dim": np.array(dims)}
         save_results(args.results, name, results, config=vars(args) | {

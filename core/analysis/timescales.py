@@ -361,6 +361,47 @@ def simulate_activity(model: TimescaleRNN, n_trials: int, length: int, rng: np.r
     return states["hidden"].numpy()
 
 
+@torch.no_grad()
+def simulate_lstm_gates(model: TimescaleRNN, n_trials: int, length: int,
+                        rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Hidden state, cell state and forget gate ``(length, n_trials, H)`` of an LSTM
+    (``cell="lstm"``) under the random binary input of :func:`simulate_activity`.
+
+    The step is PyTorch's ``LSTMCell`` written out (gates in the order input, forget, cell,
+    output) so that the forget gate ``f = σ(W_f x + U_f h + b_f)`` can be kept.
+    """
+    if model.config.cell != "lstm":
+        raise ValueError(f"need an LSTM (cell='lstm'), got cell={model.config.cell!r}")
+    p = rng.uniform(0.0, 1.0, size=n_trials)
+    x = torch.from_numpy((rng.random((length, n_trials)) < p).astype(np.float32)[:, :, None])
+    cell = model.cell
+    h = model.initial_hidden(x)
+    c = torch.zeros_like(h)
+    out: dict[str, list[torch.Tensor]] = {"hidden": [], "cell": [], "forget": []}
+    for t in range(length):
+        gates = x[t] @ cell.weight_ih.T + cell.bias_ih + h @ cell.weight_hh.T + cell.bias_hh
+        i, f, g, o = gates.chunk(4, dim=1)
+        f = torch.sigmoid(f)
+        c = f * c + torch.sigmoid(i) * torch.tanh(g)
+        h = torch.sigmoid(o) * torch.tanh(c)
+        for key, value in (("hidden", h), ("cell", c), ("forget", f)):
+            out[key].append(value)
+    return {k: torch.stack(v).numpy() for k, v in out.items()}
+
+
+def forget_gate_timescales(forget: np.ndarray) -> np.ndarray:
+    """Per-unit timescale ``τ_f = −1/ln f̄`` of forget gates ``forget (..., H)``, ``f̄`` their
+    mean over every leading axis: the cell state of a unit whose forget gate stays at ``f̄``
+    decays as ``f̄^t = exp(−t/τ_f)``. ``(H,)``; ``inf`` where ``f̄ = 1``, 0 where ``f̄ = 0``.
+    """
+    mean = np.asarray(forget, dtype=np.float64).reshape(-1, forget.shape[-1]).mean(axis=0)
+    tau = np.full(mean.shape, np.inf)
+    below = mean < 1.0
+    with np.errstate(divide="ignore"):
+        tau[below] = -1.0 / np.log(mean[below])
+    return tau
+
+
 def pca_dimensionality(activity: np.ndarray, variance: float = 0.9,
                        convention: str = "lab") -> float:
     """Dimensionality of ``activity (T, n_trials, H)`` (or any ``(..., H)`` for ``"lab"``).
