@@ -96,7 +96,8 @@ def test_issue_example_no_timescale_at_bound_or_spurious_slow():
     rng = np.random.default_rng(0)
     act = np.stack([ar1(5.0, 50, 600, rng).T for _ in range(60)], axis=2)
     fits = neuron_timescales(act, fit_lag=30, burn_in=100)
-    assert fits.counts() == {"ok": 60, "silent": 0, "failed": 0, "at_bound": 0}
+    assert fits.counts() == {"ok": 60, "silent": 0, "failed": 0, "at_lower_bound": 0,
+                             "at_upper_bound": 0}
     assert abs(np.median(fits.tau) - 5.0) < 0.1
     assert (fits.tau < 10).all() and (fits.n_exponentials == 1).sum() >= 58
 
@@ -105,10 +106,15 @@ def test_fit_at_bound_is_not_a_timescale():
     rng = np.random.default_rng(7)
     walk = np.cumsum(rng.standard_normal((20, 300)), axis=1)  # no finite timescale
     fit = fit_timescale(autocorrelation(walk, 30, average=False), 30, length=300, tau_max=100)
-    assert fit.status == "at_bound" and np.isnan(fit.tau) and fit.taus[-1] > 99
+    assert fit.status == "at_upper_bound" and np.isnan(fit.tau) and fit.taus[-1] > 99
     walk = np.cumsum(rng.standard_normal((20, 3000)), axis=1)
     ref = fit_timescale(autocorrelation(walk, 30), 30, convention="reference")
-    assert ref.status == "at_bound" and ref.tau == pytest.approx(100)  # reported, as it does
+    assert ref.status == "at_upper_bound" and ref.tau == pytest.approx(100)  # reported, as it does
+    # MA(1) with a negative lag-1 AC (as some leaky-ReLU units show): no decay time to fit
+    e = np.random.default_rng(8).standard_normal((50, 501))
+    fast = fit_timescale(autocorrelation(e[:, 1:] - 0.5 * e[:, :-1], 30, average=False), 30,
+                         length=500)
+    assert fast.status == "at_lower_bound" and np.isnan(fast.tau)
 
 
 def test_double_exponential_chosen_for_a_mixture():

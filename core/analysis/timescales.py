@@ -91,7 +91,7 @@ def double_exponential(t: np.ndarray, a: float, tau1: float, tau2: float, c: flo
 
 
 #: ``TimescaleFit.status`` values, in the order of their integer codes (``FIT_STATUS.index``).
-FIT_STATUS = ("ok", "silent", "failed", "at_bound")
+FIT_STATUS = ("ok", "silent", "failed", "at_lower_bound", "at_upper_bound")
 #: Fit conventions: ours, and the reference code's (Khajehabdollahi et al. 2024, ``model_comp``).
 FIT_CONVENTIONS = ("lab", "reference")
 
@@ -124,7 +124,18 @@ def _information_criterion(y: np.ndarray, y_fit: np.ndarray, k: int, kind: str) 
 
 
 def _at_bound(tau: float, lo: float, hi: float) -> bool:
-    return tau <= lo * (1 + 1e-3) + 1e-9 or tau >= hi * (1 - 1e-3)
+    return _bound_status(tau, lo, hi) != "ok"
+
+
+#: Below this timescale an exponential is under 1e-3 at lag 1: faster than the sampling step,
+#: the fit cannot tell it from the lower bound (its objective is flat there).
+TAU_UNRESOLVED = 1.0 / np.log(1e3)
+
+
+def _bound_status(tau: float, lo: float, hi: float) -> str:
+    if tau <= max(lo * (1 + 1e-3), TAU_UNRESOLVED):
+        return "at_lower_bound"
+    return "at_upper_bound" if tau >= hi * (1 - 1e-3) else "ok"
 
 
 def fit_timescale(ac: np.ndarray, fit_lag: int, length: int | None = None,
@@ -146,13 +157,16 @@ def fit_timescale(ac: np.ndarray, fit_lag: int, length: int | None = None,
     errors in ``folds``-fold cross-validation over trials. BIC alone treats the AC lags as
     independent, which they are not: on AR(1) data it picks a spurious slow component in about
     a quarter of the fits. With a trial-averaged ``ac`` only the BIC is used.
-    Edges: a chosen timescale at a bound is not a measurement (``status="at_bound"``, ``tau``
-    NaN); a zero or non-finite variance gives ``"silent"``, no converged fit ``"failed"``.
+    Edges: a chosen timescale at a bound is not a measurement (``tau`` NaN): ``"at_lower_bound"``
+    below :data:`TAU_UNRESOLVED` (0.145 steps), when the AC has vanished or turned negative by
+    lag 1, i.e. faster than one step;
+    ``"at_upper_bound"`` when it barely decays within the fit window and trial. A zero or
+    non-finite variance gives ``"silent"``, no converged fit ``"failed"``.
 
     ``convention="reference"``: the reference code's ``model_comp`` — plain exponentials fitted
     to the trial average, amplitude in ``[0, 1]``, timescales in ``[0, 100]``, scipy's default
     starting values, the lower AIC wins and a tie is NaN; the slowest timescale is reported even
-    at a bound (``status`` still says ``"at_bound"``). ``length``, ``tau_max``, ``min_weight``
+    at a bound (``status`` still says which bound). ``length``, ``tau_max``, ``min_weight``
     and ``folds`` are then ignored.
     """
     ac = np.asarray(ac, dtype=np.float64)
@@ -188,7 +202,7 @@ def fit_timescale(ac: np.ndarray, fit_lag: int, length: int | None = None,
     if best == 1 and p1 is None:
         return TimescaleFit(np.nan, "failed", 0, (), (), *scores.values())
     taus, weights = models.components(p1 if best == 1 else p2)
-    status = "at_bound" if _at_bound(taus[-1], models.lo, tau_max) else "ok"
+    status = _bound_status(taus[-1], models.lo, tau_max)
     return TimescaleFit(tau=taus[-1] if status == "ok" else np.nan, status=status,
                         n_exponentials=best, taus=taus, weights=weights,
                         criterion_single=scores[1], criterion_double=scores[2])
@@ -303,7 +317,7 @@ def _fit_reference(t: np.ndarray, y: np.ndarray) -> TimescaleFit:
         order = np.argsort(p[1:3])
         taus = tuple(float(v) for v in p[1:3][order])
         weights = tuple(float(v) for v in np.array([p[3], 1 - p[3]])[order])
-    status = "at_bound" if _at_bound(taus[-1], 0.0, 100.0) else "ok"
+    status = _bound_status(taus[-1], 0.0, 100.0)
     return TimescaleFit(taus[-1], status, best, taus, weights, aic[1], aic[2])
 
 
