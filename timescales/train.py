@@ -71,6 +71,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="non-linearity f of the timescale RNN")
     p.add_argument("--placement", choices=PLACEMENTS, default="after_leak",
                    help="after_leak: h'=f((1-a)h+a(Wh+Ux+b)); before_leak: h'=(1-a)h+a f(...)")
+    p.add_argument("--substeps", type=int, default=1,
+                   help="Euler steps per input step (> 1: the continuous-time RNN, dt = 1/k)")
     p.add_argument("--fixed-tau", type=float, default=None,
                    help="keep every tau fixed at this value (>= 1) instead of training it")
     p.add_argument("--optimizer", choices=OPTIMIZERS, default="sgd",
@@ -98,7 +100,7 @@ def main(argv: list[str] | None = None) -> None:
         n_hidden=args.hidden, heads=(args.n_start,), cell=args.cell,
         activation=args.activation, placement=args.placement,
         train_tau=args.fixed_tau is None,
-        tau_fixed=1.0 if args.fixed_tau is None else args.fixed_tau)
+        tau_fixed=1.0 if args.fixed_tau is None else args.fixed_tau, substeps=args.substeps)
     jobs = [CurriculumConfig(
         task=args.task, curriculum=c, n_start=args.n_start, window=args.window,
         init_heads=args.init_heads, add_heads=args.add_heads, forget_heads=args.forget_heads,

@@ -17,6 +17,13 @@ The hidden state starts at zero (``initial_state="zero"``) or, as in the referen
 (LevinaLab/rnn_timescale_public, ``RNN_Stack``/``RNN_Mod``): its per-neuron τ is loaded exactly
 as a fixed buffer (clamped at 1 as the reference's forward pass does).
 
+Continuous-time RNN (the reference's ``RNN_Continuous``): with ``substeps = k`` every input
+step is held for ``k`` Euler steps of size ``dt = 1/k``, i.e. the step above with ``a = dt/τ``
+(the reference repeats each input bit ``k`` times and scales τ by ``k``); the hidden state is
+returned at the end of each input step, so τ and every timescale stay in input steps. As
+``k → ∞`` this is ``τ dh/dt = −h + f(W h + U x + b)`` (``before_leak``). The reference trains it
+on several ``k`` at once; here one ``k`` per network.
+
 ``cell="lstm"`` / ``"gru"`` swap the recurrence for a gated cell with the same heads, for the
 paper's LSTM/GRU comparison. Readout heads live in a ``ModuleDict`` keyed by ``str(N)``; any
 number can be added with :meth:`TimescaleRNN.add_head`.
@@ -57,7 +64,9 @@ class TimescaleRNNConfig:
     """Hyper-parameters (paper defaults: 500 leaky-ReLU units, τ initialised in U(1, 2)).
 
     ``heads`` lists the N of each readout head; ``n_classes`` outputs per head;
-    ``initial_state`` is ``"zero"`` or ``"random"`` (``0.1·U(0, 1)``, the reference's).
+    ``initial_state`` is ``"zero"`` or ``"random"`` (``0.1·U(0, 1)``, the reference's);
+    ``substeps`` > 1 integrates each input step in that many Euler steps of ``dt = 1/substeps``
+    (the continuous-time RNN).
     """
 
     n_in: int = 1
@@ -71,6 +80,7 @@ class TimescaleRNNConfig:
     tau_init_range: tuple[float, float] = field(default=(1.0, 2.0))
     tau_fixed: float = 1.0
     initial_state: str = "zero"
+    substeps: int = 1
 
     def __post_init__(self) -> None:
         self.heads = tuple(int(n) for n in self.heads)
@@ -92,6 +102,10 @@ class TimescaleRNNConfig:
         if not 1.0 <= lo <= hi:
             raise ValueError(f"tau_init_range must satisfy 1 <= lo <= hi, "
                              f"got {self.tau_init_range}")
+        if self.substeps < 1:
+            raise ValueError(f"substeps must be >= 1, got {self.substeps}")
+        if self.substeps > 1 and self.cell != "rnn":
+            raise ValueError(f"substeps need the timescale RNN (cell='rnn'), got {self.cell!r}")
         if self.tau_fixed < 1.0:
             raise ValueError(f"tau_fixed must be >= 1, got {self.tau_fixed}")
         if len(set(self.heads)) != len(self.heads) or any(n < 1 for n in self.heads):
@@ -295,12 +309,14 @@ class TimescaleRNN(nn.Module):
         if self.config.cell == "rnn":
             drive = self.w_in(x)
             w_rec = self.w_rec.weight * self.no_self
-            tau = self.tau
+            k = self.config.substeps
+            tau = self.tau * k
             act = ACTIVATIONS[self.config.activation]
             for t in range(x.shape[0]):
-                h = timescale_step(h, drive[t], w_rec, tau, act, self.config.placement)
-                if hidden_mask is not None:
-                    h = h * hidden_mask
+                for _ in range(k):
+                    h = timescale_step(h, drive[t], w_rec, tau, act, self.config.placement)
+                    if hidden_mask is not None:
+                        h = h * hidden_mask
                 out.append(h)
         else:
             c = x.new_zeros(batch, self.config.n_hidden)

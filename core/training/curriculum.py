@@ -292,7 +292,8 @@ def retrain_curve(model: TimescaleRNN, config: CurriculumConfig, ns: Sequence[in
 def run_feature(config: CurriculumConfig, model_config: TimescaleRNNConfig) -> str:
     """The ``feature`` of a run name: curriculum (``sliding`` with its window), head flags that
     differ from 1 (``init{k}``, ``add{k}`` for multi, ``forget{k}`` for sliding), then the cell,
-    ``before`` for the before-leak placement and ``fixtau{τ}`` when τ is fixed, joined by ``-``.
+    ``before`` for the before-leak placement, ``fixtau{τ}`` when τ is fixed and ``ct{k}`` for a
+    continuous-time network of ``k`` substeps, joined by ``-``.
     """
     parts = [f"sliding{config.window}" if config.curriculum == "sliding" else config.curriculum]
     flags = {"init": config.init_heads,
@@ -305,6 +306,8 @@ def run_feature(config: CurriculumConfig, model_config: TimescaleRNNConfig) -> s
         parts.append("before")
     if model_config.cell == "rnn" and not model_config.train_tau:
         parts.append(f"fixtau{model_config.tau_fixed:g}")
+    if model_config.substeps > 1:
+        parts.append(f"ct{model_config.substeps}")
     return "-".join(parts)
 
 
