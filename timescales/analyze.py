@@ -162,7 +162,10 @@ def main(argv: list[str] | None = None) -> None:
             "fit_status_codes": list(FIT_STATUS)}, overwrite=args.overwrite)
         stored[name] = results
         counts = {s: int((results["fit_status"] == i).sum()) for i, s in enumerate(FIT_STATUS)}
-        print(f"{name}: N={ns} mean tau={np.nanmean(results['tau_trained'], axis=1).round(2)} "
+        lstm = np.isnan(results["tau_trained"]).all()
+        single = results["tau_forget" if lstm else "tau_trained"]
+        print(f"{name}: N={ns} mean {'forget-gate ' if lstm else ''}tau="
+              f"{np.nanmean(single, axis=1).round(2)} "
               f"mean tau_net={np.nanmean(results['tau_net'], axis=1).round(2)} PCA dim={dims} "
               f"fits over all N: {counts}")
     for path in save_figure(plot_tau_vs_n(stored, args.variance), args.figure):
