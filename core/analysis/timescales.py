@@ -159,9 +159,9 @@ def fit_timescale(ac: np.ndarray, fit_lag: int, length: int | None = None,
     a quarter of the fits. With a trial-averaged ``ac`` only the BIC is used.
     Edges: a chosen timescale at a bound is not a measurement (``tau`` NaN): ``"at_lower_bound"``
     below :data:`TAU_UNRESOLVED` (0.145 steps), when the AC has vanished or turned negative by
-    lag 1, i.e. faster than one step;
-    ``"at_upper_bound"`` when it barely decays within the fit window and trial. A zero or
-    non-finite variance gives ``"silent"``, no converged fit ``"failed"``.
+    lag 1, i.e. faster than one step; ``"at_upper_bound"`` at ``tau_max``, when the AC barely
+    decays within the fit window and trial. A zero or non-finite variance gives ``"silent"``, no
+    converged fit ``"failed"``.
 
     ``convention="reference"``: the reference code's ``model_comp`` — plain exponentials fitted
     to the trial average, amplitude in ``[0, 1]``, timescales in ``[0, 100]``, scipy's default
