@@ -176,6 +176,11 @@ def test_scripts_run_on_a_reference_folder(tmp_path, tau, capsys):
     name = "reference_cumulative_parity_network_1_rnn_N2_N3"
     assert list_runs(tmp_path / "ablation.h5") == [name]
     assert load_results(tmp_path / "ablation.h5", name)["ns"].tolist() == [2, 3]
-    with pytest.raises(SystemExit):  # a folder is not one network
-        ablate.main(["--from-reference", str(folder), "--results", str(tmp_path / "a2.h5")])
-    assert "not a folder" in capsys.readouterr().err
+    ablate.main(["--from-reference", str(folder), "--k", "1", "--scales", "0.1",  # a folder
+                 "--retrain-steps", "1", "--eval-every", "1", "--eval-batches", "1", "--batch",
+                 "4", "--results", str(tmp_path / "a2.h5"), "--figure", str(tmp_path / "a2")])
+    assert list_runs(tmp_path / "a2.h5") == [name.replace("N3", "N2"), name]
+    assert (tmp_path / f"a2_{name}.png").is_file()
+    with pytest.raises(SystemExit):
+        ablate.main([str(folder / "rnn_N2_N3"), "--from-reference", str(folder)])
+    assert "either CHECKPOINT or --from-reference" in capsys.readouterr().err
