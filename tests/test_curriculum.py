@@ -92,3 +92,54 @@ def test_tiny_network_solves_n2_parity():
                                   eval_batches=4, max_steps=600, n_max=2)
     history = cur.train_curriculum(model, config, progress=False)
     assert 2 in history.reached
+
+
+@pytest.mark.parametrize(("curriculum", "flags", "active"), [
+    # the reference's cumulative: start with 2 heads, add 2 per solved step
+    ("cumulative", {"init_heads": 2, "add_heads": 2}, [[2, 3], [2, 3, 4, 5], [2, 3, 4, 5, 6, 7]]),
+    # the reference's sliding_4_2: 4 heads, forget 2 and add 2 per solved step
+    ("sliding", {"init_heads": 4, "forget_heads": 2, "window": 4},
+     [[2, 3, 4, 5], [4, 5, 6, 7], [6, 7, 8, 9]]),
+    ("sliding", {"forget_heads": 2, "window": 3}, [[2], [2, 3, 4], [4, 5, 6]]),
+])
+def test_head_flags_add_and_forget_heads(monkeypatch, curriculum, flags, active):
+    seen = []
+
+    def fake(model, task, ns, batch_size, n_batches, rng, hidden_mask=None):
+        seen.append(list(ns))
+        return np.ones(len(ns))
+
+    monkeypatch.setattr(cur, "evaluate", fake)
+    torch.manual_seed(0)
+    model = TimescaleRNN(TimescaleRNNConfig(n_hidden=4))
+    config = cur.CurriculumConfig(curriculum=curriculum, batch_size=4, eval_every=1,
+                                  eval_batches=1, max_steps=3, **flags)
+    assert config.curriculum in cur.CURRICULA
+    history = cur.train_curriculum(model, config, progress=False)
+    assert seen == active and sorted(history.reached) == [a[-1] for a in active]
+    assert set(active[-1]) <= set(model.heads)
+    feature = cur.run_feature(config, model.config)
+    assert all(f"{k.split('_')[0]}{v}" in feature for k, v in flags.items() if k != "window")
+
+
+def test_head_flags_are_checked():
+    with pytest.raises(ValueError, match="one head"):
+        cur.CurriculumConfig(curriculum="single", init_heads=2)
+    with pytest.raises(ValueError, match="window"):
+        cur.CurriculumConfig(curriculum="sliding", window=3, forget_heads=4)
+
+
+def test_run_that_solves_nothing_says_so_and_keeps_its_network(tmp_path, monkeypatch, capsys):
+    from script_loader import load_script
+    train = load_script("timescales/train.py", "timescales_train")
+    monkeypatch.setattr(cur, "evaluate",
+                        lambda model, task, ns, *a, **k: np.full(len(ns), 0.5))
+    train.main(["--hidden", "4", "--batch", "4", "--steps", "2", "--eval-every", "1",
+                "--eval-batches", "1", "--out", str(tmp_path / "runs"), "--results",
+                str(tmp_path / "c.h5"), "--quiet"])
+    out = capsys.readouterr().out
+    assert "solved no N in 2 steps" in out
+    last = tmp_path / "runs" / "parity_seed0_multi+hidden4+batch4+sgd+last" / "checkpoint.pt"
+    model, payload = cur.load_reached_checkpoint(last)
+    assert payload["solved"] == [] and payload["n"] == 2 and model.heads == (2,)
+    assert not list((tmp_path / "runs").glob("*+N*"))

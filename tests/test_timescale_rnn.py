@@ -116,3 +116,24 @@ def test_leaky_relu_is_default_and_bad_config_rejected():
         TimescaleRNNConfig(placement="inside")
     with pytest.raises(ValueError, match="tau_fixed"):
         TimescaleRNNConfig(tau_fixed=0.5)
+
+
+def test_substeps_approach_the_continuous_time_solution():
+    """τ dh/dt = −h + relu(b) from h = 0 gives h(t) = b (1 − exp(−t/τ)) at input steps t."""
+    def model(k):
+        m = TimescaleRNN(TimescaleRNNConfig(n_hidden=2, activation="relu", placement="before_leak",
+                                            train_tau=False, tau_fixed=2.0, substeps=k))
+        with torch.no_grad():
+            m.w_rec.weight.zero_()
+            m.w_in.weight.zero_()
+            m.w_in.bias.copy_(torch.tensor([1.0, 0.5]))
+        return m
+
+    x = torch.zeros(3, 1, 1)
+    exact = torch.tensor([1.0, 0.5]) * (1 - torch.exp(-torch.arange(1.0, 4.0) / 2.0))[:, None]
+    coarse = model(1).hidden_trajectory(x)[:, 0]
+    fine = model(400).hidden_trajectory(x)[:, 0]
+    assert torch.allclose(coarse[0], torch.tensor([0.5, 0.25]))  # one step of a = 1/τ
+    assert (fine - exact).abs().max() < 2e-3 < (coarse - exact).abs().max()
+    with pytest.raises(ValueError, match="substeps"):
+        TimescaleRNNConfig(cell="gru", substeps=2)

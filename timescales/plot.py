@@ -4,7 +4,7 @@ against training steps for each run, and the N reached at the end per curriculum
 Example::
 
     python timescales/plot.py --results results/timescales/curricula.h5 \\
-        --out docs/figures/timescales_curricula
+        --out results/timescales/curricula
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from core.cli import cli_main, fail
+from core.fileio import refuse_existing
 from core.io import list_runs, load_config, load_results
 from core.plotting.style import save_figure
 from core.plotting.timescales import plot_curricula
@@ -25,14 +26,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--results", type=Path, default=Path("results/timescales/curricula.h5"),
                    help="HDF5 file written by timescales/train.py")
-    p.add_argument("--out", type=Path, default=Path("docs/figures/timescales_curricula"),
+    p.add_argument("--out", type=Path, default=Path("results/timescales/curricula"),
                    help="figure path without suffix (PDF and PNG are written)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing figure")
     return p.parse_args(argv)
 
 
 @cli_main
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    if not args.results.is_file():
+        fail(f"{args.results}: no such results file (run timescales/train.py first)")
+    refuse_existing([args.out.with_suffix(s) for s in (".png", ".pdf")], args.overwrite)
     runs = {name: (load_results(args.results, name), load_config(args.results, name))
             for name in list_runs(args.results)}
     if not runs:

@@ -1,8 +1,11 @@
 """Train timescale RNNs on N-parity / N-DMS along curricula (Khajehabdollahi, Zeraati et al. 2024).
 
 Each (curriculum, seed) pair trains one fresh network for the same number of steps, writes a
-checkpoint each time an N is solved (``<out>/<run name>+N{n}/checkpoint.pt``) and stores its
-curve (accuracy per head, N reached) in ``--results`` under the run name.
+checkpoint each time an N is solved (``<out>/<run name>+N{n}/checkpoint.pt``) and the network at
+the end (``<out>/<run name>+last/``, also when no N was solved, which is then said), and stores
+its curve (accuracy per head, N reached) in ``--results`` under the run name. Head flags as in
+the reference code: ``--init-heads``, ``--add-heads`` (multi/cumulative), ``--forget-heads``
+(sliding).
 
 Example (CPU, a few minutes)::
 
@@ -30,9 +33,11 @@ from core.models.timescale_rnn import (
 from core.tasks.memory import MEMORY_TASKS
 from core.training.curriculum import (
     CURRICULA,
+    CURRICULUM_ALIASES,
     OPTIMIZERS,
     CurriculumConfig,
     curriculum_run_name,
+    save_last_checkpoint,
     save_reached_checkpoint,
     train_curriculum,
 )
@@ -42,13 +47,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--task", choices=MEMORY_TASKS, default="parity", help="memory task")
-    p.add_argument("--curricula", nargs="+", choices=CURRICULA, default=["multi"],
-                   help="curricula to train (one network per curriculum and seed)")
+    p.add_argument("--curricula", nargs="+", choices=CURRICULA + tuple(CURRICULUM_ALIASES),
+                   default=["multi"],
+                   help="curricula to train (one network per curriculum and seed; cumulative = "
+                        "multi, the reference's name)")
     p.add_argument("--seeds", nargs="+", type=int, default=[0], help="random seeds")
     p.add_argument("--steps", type=int, default=600_000, help="training steps per network")
     p.add_argument("--n-start", type=int, default=2, help="first N of the curriculum")
     p.add_argument("--n-max", type=int, default=None, help="stop once this N is solved")
     p.add_argument("--window", type=int, default=5, help="Ns kept by the sliding curriculum")
+    p.add_argument("--init-heads", type=int, default=1,
+                   help="Ns (heads) trained from the start (multi and sliding)")
+    p.add_argument("--add-heads", type=int, default=1,
+                   help="Ns added each time the active Ns are solved (multi)")
+    p.add_argument("--forget-heads", type=int, default=1,
+                   help="Ns dropped and added each time the active Ns are solved (sliding)")
     p.add_argument("--threshold", type=float, default=0.98,
                    help="accuracy (fraction) that mean and newest head must exceed to advance")
     p.add_argument("--hidden", type=int, default=500, help="hidden units")
@@ -58,6 +71,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="non-linearity f of the timescale RNN")
     p.add_argument("--placement", choices=PLACEMENTS, default="after_leak",
                    help="after_leak: h'=f((1-a)h+a(Wh+Ux+b)); before_leak: h'=(1-a)h+a f(...)")
+    p.add_argument("--substeps", type=int, default=1,
+                   help="Euler steps per input step (> 1: the continuous-time RNN, dt = 1/k)")
     p.add_argument("--fixed-tau", type=float, default=None,
                    help="keep every tau fixed at this value (>= 1) instead of training it")
     p.add_argument("--optimizer", choices=OPTIMIZERS, default="sgd",
@@ -85,9 +100,10 @@ def main(argv: list[str] | None = None) -> None:
         n_hidden=args.hidden, heads=(args.n_start,), cell=args.cell,
         activation=args.activation, placement=args.placement,
         train_tau=args.fixed_tau is None,
-        tau_fixed=1.0 if args.fixed_tau is None else args.fixed_tau)
+        tau_fixed=1.0 if args.fixed_tau is None else args.fixed_tau, substeps=args.substeps)
     jobs = [CurriculumConfig(
         task=args.task, curriculum=c, n_start=args.n_start, window=args.window,
+        init_heads=args.init_heads, add_heads=args.add_heads, forget_heads=args.forget_heads,
         threshold=args.threshold, optimizer=args.optimizer, lr=args.lr,
         momentum=args.momentum, clip=args.clip, batch_size=args.batch,
         eval_every=args.eval_every, eval_batches=args.eval_batches, max_steps=args.steps,
@@ -95,7 +111,8 @@ def main(argv: list[str] | None = None) -> None:
     stored = set(list_runs(args.results)) if args.results.exists() else set()
     for job in jobs:
         name = curriculum_run_name(job, model_config)
-        clash = [p for p in (args.out.glob(f"{name}+N*")) if p.is_dir()]
+        clash = [p for p in (*args.out.glob(f"{name}+N*"), args.out / f"{name}+last")
+                 if p.is_dir()]
         if name in stored or clash:
             raise FileExistsError(f"run {name} already exists in {args.results} or {args.out}; "
                                   "choose another --out/--results or remove it")
@@ -107,10 +124,16 @@ def main(argv: list[str] | None = None) -> None:
             on_reached=lambda n, m, step, acc, job=job: save_reached_checkpoint(
                 args.out, m, job, n, step, acc))
         name = curriculum_run_name(job, model.config)
+        last = save_last_checkpoint(args.out, model, job, history)
         save_results(args.results, name, history.as_arrays(),
                      config={"model_kind": "timescale_rnn", "model_config": model.config_dict(),
                              "curriculum": asdict(job)})
-        print(f"{name}: reached N={history.n_reached} in {job.max_steps} steps", flush=True)
+        if history.reached:
+            print(f"{name}: reached N={history.n_reached} in {job.max_steps} steps", flush=True)
+        else:
+            print(f"{name}: solved no N in {job.max_steps} steps (N={history.n_newest[-1]} "
+                  f"accuracy {history.mean_accuracy[-1]:.3f}); last network in {last}",
+                  flush=True)
 
 
 if __name__ == "__main__":

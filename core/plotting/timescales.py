@@ -69,24 +69,39 @@ def plot_tau_vs_n(results: Mapping[str, Mapping[str, np.ndarray]], variance: flo
 
     Args:
         results: ``{run name: {"n" (M,), "tau_trained" (M, H), "tau_net" (M, H),
-            "pca_dim" (M,)}}`` as stored by ``timescales/analyze.py`` (NaN τ for gated cells).
+            "pca_dim" (M,)}}`` as stored by ``timescales/analyze.py`` (NaN τ for gated cells
+            and for τ_net fits that were not reported; an LSTM's optional ``tau_forget (M, H)`` is
+            drawn in the first panel); labels from :func:`curve_label`.
         variance: fraction of variance the dimensionality explains (axis label).
     """
     apply_style()
     fig, (ax_tau, ax_net, ax_dim) = plt.subplots(1, 3, figsize=(7.0, 2.3), layout="constrained")
     for i, (name, res) in enumerate(results.items()):
         ns = np.asarray(res["n"])
-        color, label = f"C{i}", name.split("_", 2)[2].split("+")[0]
-        for ax, values in ((ax_tau, res["tau_trained"]), (ax_net, res["tau_net"])):
+        color, label = f"C{i}", curve_label(name)
+        single = np.asarray(res["tau_trained"], dtype=float)
+        if np.isnan(single).all() and "tau_forget" in res:  # an LSTM: forget-gate timescales
+            single = np.asarray(res["tau_forget"], dtype=float)
+        for ax, values in ((ax_tau, single), (ax_net, res["tau_net"])):
             ax.plot(ns, np.nanmean(values, axis=1), "o-", color=color, ms=3, label=label)
             ax.fill_between(ns, np.nanpercentile(values, 25, axis=1),
                             np.nanpercentile(values, 75, axis=1), color=color, alpha=0.2, lw=0)
         ax_dim.plot(ns, res["pca_dim"], "o-", color=color, ms=3, label=label)
-    ax_tau.set(xlabel="N", ylabel=r"trained $\tau$ (mean, IQR)")
+    ax_tau.set(xlabel="N", ylabel=r"trained / forget-gate $\tau$ (mean, IQR)")
     ax_net.set(xlabel="N", ylabel=r"$\tau_\mathrm{net}$ (mean, IQR)")
     ax_dim.set(xlabel="N", ylabel=f"PCs for {variance:.0%} variance")
     ax_dim.legend(frameon=False)
     return fig
+
+
+def curve_label(name: str) -> str:
+    """Legend label of a result name: the curriculum feature of a lab run
+    (``parity_seed0_multi+...`` → ``multi``), ``reference <curriculum>`` for a reference network
+    (``reference_cumulative_parity_network_1`` → ``reference cumulative``).
+    """
+    if name.startswith("reference_"):
+        return "reference " + name.split("_")[1]
+    return name.split("_", 2)[2].split("+")[0] if name.count("_") >= 2 else name
 
 
 def plot_ablation(results: Mapping[str, Any], title: str = "") -> plt.Figure:

@@ -3,9 +3,9 @@
 Both tasks feed one binary input per time step and ask, at the final step only, a binary question
 about the last ``N`` bits; a batch asks it for several ``N`` at once (one readout head per ``N``).
 
-- **N-parity**: bits ~ Bernoulli(p) with ``p ~ U(0, 1)`` drawn per sequence; the target is the
-  sum of the last ``N`` bits modulo 2. (The reference code draws one ``p`` per batch; the issue
-  asks for one per sequence, which we follow.)
+- **N-parity**: bits ~ Bernoulli(p) with ``p ~ U(0, 1)`` drawn per sequence, as the reference
+  code does (``generate_binary_sequence`` draws a fresh ``p`` for each sequence); the target is
+  the sum of the last ``N`` bits modulo 2.
 - **N-DMS** (delayed match-to-sample): bits ~ Bernoulli(0.5); the target is 1 when the first bit
   of the last-``N`` window equals the last bit, i.e. ``x[T-N] == x[T-1]``. "N steps back" counts
   the last bit as step 1, as in the paper and its reference code (``vec[-N] == vec[-1]``).

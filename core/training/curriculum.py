@@ -1,12 +1,21 @@
 """Curricula over the memory length N and their training loop.
 
-Khajehabdollahi, Zeraati et al. (ICLR 2024). Training starts at ``N = n_start`` and N grows by
-one each time the network solves the current set of active Ns:
+Khajehabdollahi, Zeraati et al. (ICLR 2024). Training starts with the ``init_heads`` Ns from
+``n_start`` and, each time the network solves the current set of active Ns, the newest N grows:
 
-- ``single``: one head, re-keyed to the new N and reused (only the newest N is trained);
-- ``multi`` (the paper's "cumulative"/multi-head): a head per N, all Ns from ``n_start`` up to
-  the newest one stay active;
-- ``sliding``: a head per N, only the last ``window`` Ns stay active.
+- ``single``: one head, re-keyed to the new N and reused (only the newest N is trained; N grows
+  by one);
+- ``multi`` (the reference's ``cumulative``, accepted as a name): a head per N, all Ns from
+  ``n_start`` up to the newest one stay active; ``add_heads`` new Ns per step;
+- ``sliding``: a head per N, only the last ``window`` Ns stay active; ``forget_heads`` Ns are
+  dropped and as many added per step. The reference's ``sliding_10_5`` networks are
+  ``init_heads = window = 10, forget_heads = 5``. Heads are keyed by N: a new N gets a fresh head
+(the reference's sliding curriculum re-uses head positions, so a head that answered N = 2 goes on
+to answer N = 7).
+
+The reference's flags map as ``--init_heads`` → ``init_heads``, ``--add_heads`` → ``add_heads``,
+``--forget_heads`` → ``forget_heads`` (defaults 1, as there); its sliding curriculum always keeps
+``init_heads`` heads, here ``window`` (which may be larger, so the window first fills up).
 
 N advances when the mean accuracy over active heads **and** the newest head's accuracy both
 exceed ``threshold`` (98 %). The loss is the sum over active heads of the cross-entropy at the
@@ -41,6 +50,8 @@ from core.training.checkpoint import (
 from core.training.naming import run_name
 
 CURRICULA = ("single", "multi", "sliding")
+#: Other names of curricula (the reference code's).
+CURRICULUM_ALIASES = {"cumulative": "multi"}
 OPTIMIZERS = ("sgd", "adam")
 
 
@@ -52,6 +63,9 @@ class CurriculumConfig:
     curriculum: str = "multi"
     n_start: int = 2
     window: int = 5
+    init_heads: int = 1
+    add_heads: int = 1
+    forget_heads: int = 1
     threshold: float = 0.98
     optimizer: str = "sgd"
     lr: float = 0.05
@@ -67,15 +81,30 @@ class CurriculumConfig:
     def __post_init__(self) -> None:
         if self.task not in MEMORY_TASKS:
             raise ValueError(f"task must be one of {MEMORY_TASKS}, got {self.task!r}")
+        self.curriculum = CURRICULUM_ALIASES.get(self.curriculum, self.curriculum)
         if self.curriculum not in CURRICULA:
             raise ValueError(f"curriculum must be one of {CURRICULA}, got {self.curriculum!r}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
         if not 0.0 < self.threshold < 1.0:
             raise ValueError(f"threshold is a fraction in (0, 1), got {self.threshold}")
-        for name in ("n_start", "window", "batch_size", "eval_every", "eval_batches", "max_steps"):
+        for name in ("n_start", "window", "init_heads", "add_heads", "forget_heads", "batch_size",
+                     "eval_every", "eval_batches", "max_steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.curriculum == "single" and self.init_heads != 1:
+            raise ValueError(f"the single curriculum has one head, "
+                             f"got init_heads={self.init_heads}")
+        if self.curriculum == "sliding" and not (
+                self.forget_heads <= self.window and self.init_heads <= self.window):
+            raise ValueError(f"sliding needs init_heads and forget_heads <= window={self.window}, "
+                             f"got {self.init_heads} and {self.forget_heads}")
+
+    @property
+    def step_heads(self) -> int:
+        """How far the newest N advances when the active Ns are solved."""
+        return {"single": 1, "multi": self.add_heads, "sliding": self.forget_heads}[
+            self.curriculum]
 
 
 @dataclass
@@ -202,7 +231,7 @@ def train_curriculum(model: TimescaleRNN, config: CurriculumConfig,
     rng = np.random.default_rng(config.seed)
     eval_rng = np.random.default_rng(config.seed + 1_000_003)
     optimizer = make_optimizer(model, config)
-    n_newest = config.n_start
+    n_newest = config.n_start + config.init_heads - 1
     if config.curriculum == "single" and n_newest not in model.heads:
         model.move_head(model.heads[-1], n_newest)
     ns = active_ns(config.curriculum, n_newest, config.n_start, config.window)
@@ -233,7 +262,7 @@ def train_curriculum(model: TimescaleRNN, config: CurriculumConfig,
             break
         if config.curriculum == "single":
             model.move_head(n_newest, n_newest + 1)
-        n_newest += 1
+        n_newest += config.step_heads
         ns = active_ns(config.curriculum, n_newest, config.n_start, config.window)
         _add_heads(model, optimizer, ns)
     bar.close()
@@ -261,16 +290,24 @@ def retrain_curve(model: TimescaleRNN, config: CurriculumConfig, ns: Sequence[in
 
 
 def run_feature(config: CurriculumConfig, model_config: TimescaleRNNConfig) -> str:
-    """The ``feature`` of a run name: curriculum (``sliding`` with its window), then the cell,
-    ``before`` for the before-leak placement and ``fixtau{τ}`` when τ is fixed, joined by ``-``.
+    """The ``feature`` of a run name: curriculum (``sliding`` with its window), head flags that
+    differ from 1 (``init{k}``, ``add{k}`` for multi, ``forget{k}`` for sliding), then the cell,
+    ``before`` for the before-leak placement, ``fixtau{τ}`` when τ is fixed and ``ct{k}`` for a
+    continuous-time network of ``k`` substeps, joined by ``-``.
     """
     parts = [f"sliding{config.window}" if config.curriculum == "sliding" else config.curriculum]
+    flags = {"init": config.init_heads,
+             "add": config.add_heads if config.curriculum == "multi" else 1,
+             "forget": config.forget_heads if config.curriculum == "sliding" else 1}
+    parts += [f"{flag}{k}" for flag, k in flags.items() if k != 1]
     if model_config.cell != "rnn":
         parts.append(model_config.cell)
     elif model_config.placement == "before_leak":
         parts.append("before")
     if model_config.cell == "rnn" and not model_config.train_tau:
         parts.append(f"fixtau{model_config.tau_fixed:g}")
+    if model_config.substeps > 1:
+        parts.append(f"ct{model_config.substeps}")
     return "-".join(parts)
 
 
@@ -298,6 +335,26 @@ def save_reached_checkpoint(out_dir: str | os.PathLike, model: TimescaleRNN,
     meta = {"model_kind": "timescale_rnn", "model_config": model.config_dict(),
             "curriculum": asdict(config), "n": n, "step": step,
             "accuracy": [float(a) for a in accuracies]}
+    save_checkpoint(path, {**meta, "model_state": model_state(model)})
+    save_json(folder / "config.json", meta)
+    return path
+
+
+def save_last_checkpoint(out_dir: str | os.PathLike, model: TimescaleRNN,
+                         config: CurriculumConfig, history: CurriculumHistory) -> Path:
+    """Write the network as it is at the end of training to ``<out_dir>/<name>+last/`` (same
+    format as :func:`save_reached_checkpoint`, ``n`` = the newest N it was training on,
+    ``solved`` = the Ns it solved), so a run that solved no N still leaves its network.
+    """
+    folder = Path(out_dir) / (curriculum_run_name(config, model.config) + "+last")
+    path = folder / "checkpoint.pt"
+    if path.exists():
+        raise FileExistsError(f"{path} already exists")
+    meta = {"model_kind": "timescale_rnn", "model_config": model.config_dict(),
+            "curriculum": asdict(config), "n": history.n_newest[-1] if history.n_newest else
+            config.n_start + config.init_heads - 1, "step": history.step[-1] if history.step else 0,
+            "accuracy": list(history.accuracy[-1].values()) if history.accuracy else [],
+            "solved": sorted(history.reached)}
     save_checkpoint(path, {**meta, "model_state": model_state(model)})
     save_json(folder / "config.json", meta)
     return path
