@@ -108,7 +108,7 @@ def read_run(folder: Path, root: Path) -> RunRow:
     validation = _read_csv(folder / "validation.csv")
     steps = int(curves[-1]["step"]) if curves else 0
     rules = [k for k in (validation[0] if validation else {})
-             if k not in ("step", "loss", "mean_accuracy")]
+             if k not in ("step", "loss", "mean_accuracy") and not k.endswith("_chance")]
     last = {r: float(validation[-1][r]) for r in rules} if validation else {}
     n_steps = train.get("n_steps")
     target, threshold = train.get("target_accuracy"), train.get("early_stopping_threshold")
