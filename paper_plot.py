@@ -17,6 +17,8 @@ Families (``--only`` picks some) and what each reads:
 - ``local_experts``: ``<results>/local_experts/table1.csv`` (epochs to criterion per system) and
   ``<results>/local_experts/figures.h5`` (gate regions, accuracy curves, responsibilities; one
   folder per stored entry).
+- ``babyai``: ``<results>/babyai*.h5`` of ``babyai/evaluate.py`` (expert use per grid cell, per
+  episode phase, across alpha).
 
 Figures go to ``<out>/<family>/...`` as PDF + PNG; existing files are kept unless ``--overwrite``.
 A family without stored results is skipped with the command that produces them; a stored file
@@ -46,6 +48,7 @@ import numpy as np
 from core.cli import cli_main, fail
 from core.io import ResultsFileError, list_runs, load_config, load_results
 from core.plotting import apply_style, save_figure
+from core.plotting.babyai import babyai_figures
 from core.plotting.local_experts import plot_epochs_to_criterion, vowel_figures
 from core.plotting.multi_task import (
     analysis_figures,
@@ -61,7 +64,7 @@ from core.tasks import generate_trials, get_preset, resolve_rules
 from core.training.trainer import Curves
 
 FAMILIES = ("tasks", "multi_task", "one_task", "timescales", "mixture_of_pathways",
-            "local_experts")
+            "local_experts", "babyai")
 #: The command that stores each family's results (printed when a family has none).
 PRODUCERS = {
     "multi_task": "python multiple_task/multiple_task.py --preset quick, then "
@@ -72,6 +75,7 @@ PRODUCERS = {
     "mixture_of_pathways": "python mixture_of_pathways/run_experiment.py and "
                            "difficulty_runs.py, then mixture_of_pathways/analyze.py RUN",
     "local_experts": "python -m local_experts.table1 and python -m local_experts.figures",
+    "babyai": "python babyai/train.py, then babyai/evaluate.py NAME",
 }
 MULTI_TASK_RESULTS = (("analysis.h5", analysis_figures), ("lesion.h5", lesion_figures),
                       ("state_space_shift.h5", state_space_shift_figures))
@@ -286,6 +290,19 @@ def draw_local_experts(args: argparse.Namespace, log: FigureLog) -> bool:
     return found
 
 
+def draw_babyai(args: argparse.Namespace, log: FigureLog) -> bool:
+    """Expert use per grid cell, per episode phase and across alpha of the stored BabyAI runs."""
+    found = False
+    for path in sorted(args.results.glob("babyai*.h5")):
+        found = True
+        try:
+            results = {name: load_results(path, name) for name in list_runs(path)}
+            log.figures("babyai", path.stem, babyai_figures(results))
+        except (ResultsFileError, KeyError, ValueError) as exc:
+            log.failed("babyai", path, exc)
+    return found
+
+
 DRAW: dict[str, Callable[[argparse.Namespace, FigureLog], bool]] = {
     "tasks": draw_tasks,
     "multi_task": lambda a, log: draw_rule_runs(a, log, "multi_task"),
@@ -293,6 +310,7 @@ DRAW: dict[str, Callable[[argparse.Namespace, FigureLog], bool]] = {
     "timescales": draw_timescales,
     "mixture_of_pathways": draw_mixture_of_pathways,
     "local_experts": draw_local_experts,
+    "babyai": draw_babyai,
 }
 
 

@@ -20,6 +20,7 @@ from core.envs.babyai import (
     encode_observation,
     observation_size,
 )
+from core.io import load_results
 from core.models.mop import MixtureOfPathways, MixtureOfPathwaysConfig
 from core.models.rnn import GRUConfig, GRUNet, GRUState
 from core.training.dagger import DaggerConfig, DaggerLearner
@@ -167,7 +168,7 @@ def test_an_environment_whose_bot_raises_is_reset_and_counted():
 
 def test_two_runs_with_one_seed_give_identical_losses(tmp_path):
     train = load_script("babyai/train.py", "babyai_train")
-    flags = ["--steps", "3", "--n-envs", "2", "--unroll", "4", "--replay", "2", "--hidden", "8",
+    flags = ["--steps", "3", "--n-envs", "2", "--unroll", "3", "--replay", "2", "--hidden", "8",
              "-l", "0,4", "--alpha", "1e-3", "--no-progress", "--seed", "4"]
     losses = []
     for out in ("a", "b"):
@@ -180,6 +181,15 @@ def test_two_runs_with_one_seed_give_identical_losses(tmp_path):
     with pytest.raises(SystemExit) as exc:
         train.main([*flags, "--out", str(tmp_path / "a")])
     assert exc.value.code == 2
+    evaluate = load_script("babyai/evaluate.py", "babyai_evaluate")
+    results = tmp_path / "babyai.h5"
+    assert evaluate.main([run.name, "--runs", str(tmp_path / "a"), "--episodes", "3",
+                          "--results", str(results), "--figures", str(tmp_path / "fig"),
+                          "--no-progress"]) == 0
+    stored = load_results(results, run.name)
+    assert len(stored["success"]) == 3 and stored["bot_success"].all()
+    assert stored["cells"]["layer0"].shape == (2, 8, 8)  # experts of -l 0,4; 8x8 grid
+    assert (tmp_path / "fig" / f"{run.name}_cells.png").is_file()
 
 
 def test_routing_by_cell_and_phase():
