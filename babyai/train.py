@@ -45,6 +45,7 @@ from core.training.naming import format_strength, run_name
 
 CURVE_FIELDS = ("update", "agent_steps", "episodes", "success_rate", "beta", "loss", "ce",
                 "cost", "lpc", "bot_failures")
+COUNT_FIELDS = ("update", "agent_steps", "episodes", "bot_failures")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -134,7 +135,8 @@ def main(argv: list[str] | None = None) -> int:
             learner.load_state_dict(payload["learner"])
             restore_rng_state(rng, payload["rng"])
             with open(run_dir / "curves.csv", newline="") as f:
-                curves = [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+                curves = [{k: int(v) if k in COUNT_FIELDS else float(v) for k, v in row.items()}
+                          for row in csv.DictReader(f)]
     save_json(run_dir / "config.json", config)
     episodes = int(curves[-1]["episodes"]) if curves else 0
     bar = tqdm(range(learner.update_index, args.steps), initial=learner.update_index,
