@@ -1,11 +1,12 @@
 """Evaluate trained BabyAI policies on fresh episodes and draw where their routing goes.
 
 For each run ``NAME`` (a folder of ``babyai/train.py`` under ``--runs``): ``--episodes`` greedy
-episodes on seeds never used in training (``core.envs.babyai.EVAL_SEEDS``), the bot alone on the
-same seeds, then success rate (Wilson 95 % interval), mean episode length against the bot's, bot
-agreement, LPC per step, and for Mixture-of-Pathways runs the expert use per grid cell and per
-episode phase. Results go to ``--results`` (HDF5, one entry per run), figures to ``--figures``
-(``core.plotting.babyai``; with MoP runs at several alphas also expert use across alpha).
+episodes on seeds never used in training (``core.envs.babyai.EVAL_SEEDS``), the bot alone and a
+uniformly random policy (chance level) on the same seeds, then success rate (Wilson 95 %
+interval), mean episode length against the bot's, bot agreement, LPC per step, and for
+Mixture-of-Pathways runs the expert use per grid cell and per episode phase. Results go to
+``--results`` (HDF5, one entry per run), figures to ``--figures`` (``core.plotting.babyai``;
+with MoP runs at several alphas also expert use across alpha).
 
 Example::
 
@@ -27,6 +28,7 @@ from tqdm import tqdm
 from core.analysis.babyai import (
     bot_episodes,
     evaluate_policy,
+    random_episodes,
     routing_by_cell,
     routing_by_phase,
     success_interval,
@@ -69,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def evaluate_run(run_dir: Path, seeds: np.ndarray, n_envs: int, phase_bins: int,
-                 device: torch.device) -> tuple[dict, dict]:
+                 device: torch.device, seed: int) -> tuple[dict, dict]:
     """Results and config of one run folder (see the module docstring)."""
     config = load_json(run_dir / "config.json")
     model = build_model(config["kind"], config["model"]).to(device)
@@ -77,10 +79,12 @@ def evaluate_run(run_dir: Path, seeds: np.ndarray, n_envs: int, phase_bins: int,
     level = config["level"]
     r = evaluate_policy(model, level, seeds, n_envs, config["one_hot"], device)
     bot = bot_episodes(level, seeds, n_envs)
+    chance = random_episodes(level, seeds, seed)
     order = np.argsort(r["seed"])
     out = {k: r[k][order] for k in ("seed", "success", "length")}
     low, high = success_interval(int(out["success"].sum()), len(out["success"]))
-    out.update(bot_length=bot["length"], bot_success=bot["success"], success_low=low,
+    out.update(bot_length=bot["length"], bot_success=bot["success"],
+               random_success=chance["success"], success_low=low,
                success_high=high, agreement=float(r["agree"].mean()),
                bot_failures=r["bot_failures"], level=level, kind=config["kind"],
                alpha=float(config["dagger"]["alpha"]))
@@ -118,12 +122,14 @@ def main(argv: list[str] | None = None) -> int:
     seeds = np.arange(start, start + args.episodes)
     for name in tqdm(args.names, disable=args.no_progress, desc="runs"):
         torch.manual_seed(args.seed)
-        result, config = evaluate_run(runs / name, seeds, args.n_envs, args.phase_bins, device)
+        result, config = evaluate_run(runs / name, seeds, args.n_envs, args.phase_bins, device,
+                                      args.seed)
         save_results(args.results, name, result, config, overwrite=args.overwrite)
         s, n = int(result["success"].sum()), len(result["success"])
         lpc = f", LPC/step {np.mean(result['lpc']):.1f}" if "lpc" in result else ""
         print(f"{name}: success {s}/{n} = {100 * s / n:.1f}% (95% CI "
-              f"{100 * result['success_low']:.1f}-{100 * result['success_high']:.1f}), length "
+              f"{100 * result['success_low']:.1f}-{100 * result['success_high']:.1f}; random "
+              f"policy {100 * result['random_success'].mean():.1f}%), length "
               f"{result['length'].mean():.1f} vs bot {result['bot_length'].mean():.1f}, "
               f"bot agreement {100 * result['agreement']:.1f}%, bot failures "
               f"{int(result['bot_failures'])}{lpc}")

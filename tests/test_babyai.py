@@ -188,6 +188,7 @@ def test_two_runs_with_one_seed_give_identical_losses(tmp_path):
                           "--no-progress"]) == 0
     stored = load_results(results, run.name)
     assert len(stored["success"]) == 3 and stored["bot_success"].all()
+    assert stored["random_success"].shape == (3,)
     assert stored["cells"]["layer0"].shape == (2, 8, 8)  # experts of -l 0,4; 8x8 grid
     assert (tmp_path / "fig" / f"{run.name}_cells.png").is_file()
 

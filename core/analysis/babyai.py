@@ -4,21 +4,25 @@
 records per step the bot's label for the visited state (bot agreement), the Mixture-of-Pathways
 gates, the learned pathway complexity (LPC, Cook et al. 2025: ``sum_l sum_e g_{l,e}
 h_{l,e}^kappa`` with the gates actually applied), the agent's grid cell and its step in the
-episode. :func:`bot_episodes` plays the same seeds with the bot alone, for the episode-length
-baseline. :func:`routing_by_cell` and :func:`routing_by_phase` average the gates over grid cells
-and over the episode's normalised phase; :func:`success_interval` gives the Wilson 95 % interval.
+episode. :func:`bot_episodes` plays the same seeds with the bot alone (episode-length baseline),
+:func:`random_episodes` with uniformly random actions (chance level). :func:`routing_by_cell`
+and :func:`routing_by_phase` average the gates over grid cells and over the episode's normalised
+phase; :func:`success_interval` gives the Wilson 95 % interval.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 from collections.abc import Sequence
 
+import gymnasium as gym
 import numpy as np
 import torch
 from scipy.stats import binomtest
 from torch import nn
 
-from core.envs.babyai import BotVecEnv
+from core.envs.babyai import N_ACTIONS, BotVecEnv
 from core.models.mop import MixtureOfPathways
 from core.training.dagger import policy_step
 
@@ -103,6 +107,28 @@ def bot_episodes(level: str, seeds: Sequence[int], n_envs: int = 32) -> dict[str
     venv.close()
     order = np.argsort(found["seed"])
     return {k: np.asarray(v)[order] for k, v in found.items()}
+
+
+def random_episodes(level: str, seeds: Sequence[int], seed: int = 0) -> dict[str, np.ndarray]:
+    """Chance level: a uniformly random policy on ``seeds``, ``success`` and ``length`` ``(M,)``.
+
+    Actions are drawn from ``np.random.default_rng(seed)`` over the 7 actions.
+    """
+    rng = np.random.default_rng(seed)
+    env = gym.make(level)
+    found = {"seed": np.asarray(seeds), "success": [], "length": []}
+    for episode_seed in seeds:
+        with contextlib.redirect_stdout(io.StringIO()):  # minigrid prints rejected samples
+            env.reset(seed=int(episode_seed))
+        length, done, reward = 0, False, 0.0
+        while not done:
+            _, reward, terminated, truncated, _ = env.step(int(rng.integers(N_ACTIONS)))
+            length += 1
+            done = terminated or truncated
+        found["success"].append(bool(terminated and reward > 0))
+        found["length"].append(length)
+    env.close()
+    return {k: np.asarray(v) for k, v in found.items()}
 
 
 def success_interval(successes: int, trials: int, confidence: float = 0.95
