@@ -11,10 +11,11 @@ the cross-entropy to those labels.
 Deviations, on purpose: the student is recurrent, so the data are unrolls of ``unroll`` steps
 from ``n_envs`` environments, and the aggregated data set of Algorithm 3.1 is a buffer of the
 last ``buffer`` unrolls (the whole history would not fit a CPU budget). Each update collects one
-unroll (greedy student, no gradients), then takes ``replay`` Adam steps, each re-running one
-buffered unroll from its stored, detached start state with episode resets where they happened,
-and backpropagating through it (truncated BPTT). Gradient-norm clipping. Early unrolls carry the
-student's recurrent state of the time it was collected (the start state is not recomputed).
+unroll (greedy student in training mode, so MoP's routing dropout is on; no gradients), then
+takes ``replay`` Adam steps, each re-running one buffered unroll from its stored, detached start
+state with episode resets where they happened, and backpropagating through it (truncated BPTT).
+Gradient-norm clipping. Older unrolls start from the recurrent state the student had when they
+were collected (the start state is not recomputed with the current weights).
 
 Mixture-of-Pathways students add the routing cost of Cook et al. (2025), Eq. 2, as in the lab's
 MoP trainer (:func:`core.models.mop.mop_loss`): ``CE + alpha C / (epsilon + CE)`` with ``C =
@@ -98,7 +99,8 @@ class DaggerBatch:
     """One unroll: ``obs (K, N, D)`` visited states, ``labels (K, N)`` the bot's actions for them,
     ``actions (K, N)`` taken, ``done (K, N)`` the episode ended at that step, ``success (K, N)``,
     ``lengths (K, N)`` length of the episode that ended; ``loss``, ``ce``, ``cost`` (the alpha
-    term), ``lpc`` (routing cost per step, MoP; 0 otherwise), ``beta`` used."""
+    term), ``lpc`` (routing cost per step, MoP; 0 otherwise) of the Adam step on this unroll;
+    ``beta`` used."""
 
     obs: np.ndarray
     labels: np.ndarray
