@@ -191,6 +191,10 @@ def test_two_runs_with_one_seed_give_identical_losses(tmp_path):
     assert stored["random_success"].shape == (3,)
     assert stored["cells"]["layer0"].shape == (2, 8, 8)  # experts of -l 0,4; 8x8 grid
     assert (tmp_path / "fig" / f"{run.name}_cells.png").is_file()
+    paper_plot = load_script("paper_plot.py", "paper_plot_babyai")
+    assert paper_plot.main(["--only", "babyai", "--results", str(tmp_path),
+                            "--out", str(tmp_path / "paper")]) == 0
+    assert (tmp_path / "paper" / "babyai" / "babyai" / f"{run.name}_phase.png").is_file()
 
 
 def test_routing_by_cell_and_phase():
@@ -201,3 +205,21 @@ def test_routing_by_cell_and_phase():
     assert np.isnan(cells[0, 0, 0])
     phase = routing_by_phase(gates, np.array([0, 3, 1]), np.array([4, 4, 4]), n_bins=2)
     np.testing.assert_allclose(phase, [[0.75, 0.25], [0.0, 1.0]])
+
+
+def test_expert_use_across_alpha_needs_two_alphas_of_one_level():
+    from core.plotting.babyai import babyai_figures
+
+    def stored(alpha: float) -> dict:
+        gates = np.array([[0.2, 0.8], [0.6, 0.4]])
+        return {"layer_sizes": np.array([[0, 4]]), "success": np.array([True, False]),
+                "level": LEVEL, "alpha": alpha, "gates0": gates,
+                "cells": {"layer0": np.full((2, 3, 3), 0.5)},
+                "phase": {"layer0": np.array([[0.2, 0.8], [0.6, 0.4]])}}
+
+    one = babyai_figures({"a": stored(0.0)})
+    assert sorted(one) == ["a_cells", "a_phase"]
+    both = babyai_figures({"a": stored(0.0), "b": stored(1e-5)})
+    assert f"{LEVEL}_alpha" in both
+    bars = [p.get_height() for p in both[f"{LEVEL}_alpha"].axes[0].patches]
+    np.testing.assert_allclose(sorted(bars), [0.4, 0.4, 0.6, 0.6])
