@@ -131,7 +131,7 @@ class BotVecEnv:
             that draw every episode seed from ``seed_range``.
         seed_range: ``[low, high)`` of episode seeds (default :data:`TRAIN_SEEDS`).
         episode_seeds: instead of drawing, play exactly these episodes in order (environment
-            ``i`` plays seeds ``i, i + N, ...``); ``pending`` says which have not finished.
+            ``i`` plays seeds ``i, i + N, ...``); ``pending`` says whether any are left.
         one_hot: one-hot or raw view codes (see :func:`encode_observation`).
         bot_factory: builds a bot from an environment (default ``BabyAIBot``; tests pass faulty
             bots).
