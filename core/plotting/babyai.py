@@ -80,9 +80,11 @@ def plot_routing_across_alpha(alphas: np.ndarray, gates: Sequence[np.ndarray],
         ax.set_xticks(x)
         ax.set_xticklabels([f"{a:g}" for a in alphas], rotation=45)
         ax.set_xlabel(r"routing cost $\alpha$")
-        ax.set_title(f"layer {l + 1}")
+        ax.set_title(f"layer {l + 1}", pad=10)
+        ax.set_ylim(0, 1.0)
         for xi, s in zip(x, success, strict=True):
-            ax.text(xi, 1.02, f"{100 * s:.0f}%", ha="center", fontsize=5)
+            ax.text(xi, 1.03, f"success {100 * s:.0f}%", ha="center", fontsize=5,
+                    transform=ax.get_xaxis_transform())
     axes[0, 0].set_ylabel("mean gate")
     axes[0, -1].legend(fontsize=5, frameon=False, loc="lower right")
     return fig
