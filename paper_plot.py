@@ -22,6 +22,8 @@ Families (``--only`` picks some) and what each reads:
 - ``local_experts``: ``<results>/local_experts/table1.csv`` (epochs to criterion per system) and
   ``<results>/local_experts/figures.h5`` (gate regions, accuracy curves, responsibilities; one
   folder per stored entry).
+- ``babyai``: ``<results>/babyai*.h5`` of ``babyai/evaluate.py`` (expert use per grid cell, per
+  episode phase, across alpha).
 
 Figures go to ``<out>/<family>/...`` as PDF + PNG; existing files are kept unless ``--overwrite``
 or the stored results they are drawn from are newer than them.
@@ -56,6 +58,7 @@ from core.cli import cli_main, fail
 from core.errors import CheckpointError
 from core.io import ResultsFileError, list_runs, load_config
 from core.plotting import apply_style, save_figure
+from core.plotting.babyai import babyai_figures
 from core.plotting.local_experts import plot_epochs_to_criterion, vowel_figures
 from core.plotting.multi_task import (
     analysis_figures,
@@ -73,7 +76,7 @@ from core.tasks import generate_trials, get_preset, resolve_rules
 from core.training.trainer import Curves
 
 FAMILIES = ("tasks", "multi_task", "one_task", "two_task", "timescales", "mixture_of_pathways",
-            "local_experts")
+            "local_experts", "babyai")
 #: The command that stores each family's results (printed when a family has none).
 PRODUCERS = {
     "multi_task": "python multiple_task/multiple_task.py --preset quick, then "
@@ -86,6 +89,7 @@ PRODUCERS = {
     "mixture_of_pathways": "python mixture_of_pathways/run_experiment.py and "
                            "difficulty_runs.py, then mixture_of_pathways/analyze.py RUN",
     "local_experts": "python local_experts/table1.py and python local_experts/figures.py",
+    "babyai": "python babyai/train.py, then babyai/evaluate.py NAME",
 }
 #: Stored results of a rule run: file, figures drawn from it, and the script that computes it.
 RUN_RESULTS = (("analysis.h5", analysis_figures, "multiple_task/multiple_task_analysis.py"),
@@ -347,6 +351,20 @@ def draw_local_experts(args: argparse.Namespace, log: FigureLog) -> bool:
     return found
 
 
+def draw_babyai(args: argparse.Namespace, log: FigureLog) -> bool:
+    """Expert use per grid cell, per episode phase and across alpha of the stored BabyAI runs."""
+    found = False
+    for path in sorted(args.results.glob("babyai*.h5")):
+        found = True
+        try:
+            results = {name: load_current(path, name, PRODUCERS["babyai"], required=False)
+                       for name in list_runs(path)}
+            log.figures("babyai", path.stem, babyai_figures(results))
+        except (ResultsFileError, KeyError, ValueError) as exc:
+            log.failed("babyai", path, exc)
+    return found
+
+
 DRAW: dict[str, Callable[[argparse.Namespace, FigureLog], bool]] = {
     "tasks": draw_tasks,
     "multi_task": lambda a, log: draw_rule_runs(a, log, "multi_task"),
@@ -355,6 +373,7 @@ DRAW: dict[str, Callable[[argparse.Namespace, FigureLog], bool]] = {
     "timescales": draw_timescales,
     "mixture_of_pathways": draw_mixture_of_pathways,
     "local_experts": draw_local_experts,
+    "babyai": draw_babyai,
 }
 
 

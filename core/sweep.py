@@ -51,6 +51,7 @@ import shlex
 import subprocess
 import sys
 import time
+import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,11 +59,6 @@ from typing import Any
 
 import submitit
 from tqdm.auto import tqdm
-
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib
 
 from core.cli import cli_main
 from core.fileio import save_json

@@ -415,6 +415,14 @@ class MixtureOfPathways(nn.Module):
         The returned state carries every router/expert hidden state and, in ``routing``, the
         gates applied at this step; call ``state.reset(done)`` to zero finished environments.
         """
-        y, new_state, _, _, _ = self._run(obs[None], state, None, prune_threshold,
-                                          disable_complex)
-        return y[0], new_state
+        y, new_state, _ = self.step_with_routing(obs, state, prune_threshold, disable_complex)
+        return y, new_state
+
+    def step_with_routing(self, obs: torch.Tensor, state: MoPState,
+                          prune_threshold: float | None = None, disable_complex: bool = False
+                          ) -> tuple[torch.Tensor, MoPState, list[torch.Tensor]]:
+        """:meth:`step` that also returns each layer's softmax routing weights ``(B, E_l)``
+        (with their gradient, for the routing cost of Eq. 2 in closed-loop training)."""
+        y, new_state, probs, _, _ = self._run(obs[None], state, None, prune_threshold,
+                                              disable_complex)
+        return y[0], new_state, [p[0] for p in probs]

@@ -11,7 +11,10 @@ every sample and is never shared across the batch (the reference code keeps one 
 the whole batch, a bug).
 
 GRUNet is ``torch.nn.GRU`` (Cho et al. 2014) with a linear readout; with a ``hidden_mask`` it
-steps the same weights through :func:`gru_step` so the mask can act after every step.
+steps the same weights through :func:`gru_step` so the mask can act after every step. For
+closed-loop use it has the stateful API of the Mixture-of-Pathways network: ``logits, state =
+model.step(obs, state)`` with a :class:`GRUState` whose ``reset(done)`` zeroes finished
+environments; ``T`` calls of ``step`` from the zero state give ``forward``'s outputs.
 """
 
 from __future__ import annotations
@@ -142,6 +145,17 @@ def gru_step(x: torch.Tensor, h: torch.Tensor, w_ih: torch.Tensor, w_hh: torch.T
     return (1.0 - z) * n + z * h
 
 
+@dataclass
+class GRUState:
+    """Hidden state ``hidden (B, n_hidden)`` of a :class:`GRUNet` for the stateful ``step`` API."""
+
+    hidden: torch.Tensor
+
+    def reset(self, done: torch.Tensor) -> GRUState:
+        """A new state with the rows of finished environments (``done (B,) bool``) zeroed."""
+        return GRUState(self.hidden * (~done.bool()).to(self.hidden.dtype)[:, None])
+
+
 class GRUNet(nn.Module):
     """GRU: ``x (T, B, n_in)`` → ``y (T, B, n_out)``; ``states["hidden"] (T, B, n_hidden)``."""
 
@@ -181,3 +195,16 @@ class GRUNet(nn.Module):
                 hs.append(h)
             hidden = torch.stack(hs)
         return self.readout(hidden), ({"hidden": hidden} if track_states else {})
+
+    def initial_state(self, batch_size: int, device: torch.device | str | None = None
+                      ) -> GRUState:
+        """Zero state for ``batch_size`` environments."""
+        dev = device if device is not None else self.readout.weight.device
+        return GRUState(torch.zeros(batch_size, self.config.n_hidden, device=dev))
+
+    def step(self, obs: torch.Tensor, state: GRUState) -> tuple[torch.Tensor, GRUState]:
+        """One time step for closed-loop use: ``obs (B, n_in)`` -> logits ``(B, n_out)``."""
+        if obs.ndim != 2 or obs.shape[-1] != self.config.n_in:
+            raise ValueError(f"obs must have shape (B, {self.config.n_in}), got {tuple(obs.shape)}")
+        _, h = self.gru(obs[None], state.hidden[None])
+        return self.readout(h[0]), GRUState(h[0])
