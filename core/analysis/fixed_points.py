@@ -593,9 +593,11 @@ def epoch_fixed_points(model: torch.nn.Module, trials: Trials, *,
     bounds = {e: np.asarray(trials.epochs[e]) for e in names}
     names = [e for e in names if (bounds[e][:, 1] > bounds[e][:, 0]).any()
              and (bounds[e][:, 0] >= 0).any()]
+    if not names:  # no trial has any of the epochs
+        return {}
     step = step_map(model, hidden_mask=hidden_mask)
     ends = np.stack([np.clip(bounds[e][:, 1], 0, trials.n_steps) for e in names], axis=1)
-    end_states = step.states_at(trials.x, ends) if names else None
+    end_states = step.states_at(trials.x, ends)
     rng = np.random.default_rng(seed)
     x = np.asarray(trials.x, dtype=np.float64)
     results = {}
