@@ -17,6 +17,7 @@ import numpy as np
 
 from core.plotting.analysis import plot_pruning_curves
 from core.tasks.rulesets import RULE_LABELS
+from core.tasks.trials import EPOCHS
 
 __all__ = ["two_task_figures", "plot_interpolation", "plot_attractor_similarity",
            "plot_subspaces", "plot_dpca", "plot_cancellation", "plot_channel_modulation",
@@ -284,7 +285,8 @@ def plot_epoch_fixed_points(results: Results, rules: Any, title: str = "") -> pl
     of each set's points (hidden; W ⊙ M for an MPN), coloured by stimulus direction, circles
     for the first rule and squares for the second; filled stable, hollow unstable, triangles
     slow."""
-    sets = list(results)
+    sets = sorted(results, key=lambda n: EPOCHS.index(str(results[n]["epoch"]))
+                  if str(results[n]["epoch"]) in EPOCHS else len(EPOCHS))
     kinds = [k for k in KIND_LABELS if any(k in results[s]["projection"] for s in sets)]
     order = [str(r) for r in np.atleast_1d(rules)]
     fig, axes = plt.subplots(len(kinds), len(sets), figsize=(2.0 * len(sets) + 0.4,
