@@ -1,12 +1,17 @@
-"""Two-task analyses: subspaces, dPCA, attractor similarity, modulation, interpolation readout."""
+"""Two-task analyses: subspaces, dPCA, attractor similarity, modulation, interpolation readout,
+fixed points under interpolation and per test set (stored and drawn)."""
 
 import numpy as np
 import pytest
 import torch
+from scipy.optimize import brentq
+from sklearn.decomposition import PCA
 
 from core.analysis.dpca import demixed_pca
+from core.analysis.fixed_points import FixedPoints
 from core.analysis.modulation import (
     channel_modulation,
+    input_channel_names,
     input_contributions,
     input_groups,
     input_weight_geometry,
@@ -16,10 +21,16 @@ from core.analysis.subspaces import cross_epoch_variance, epoch_groups
 from core.analysis.two_task import (
     attractor_similarity,
     chance_level,
+    fixed_point_options,
+    fixed_points_per_set,
     fresh_accuracy,
+    interpolation_fixed_points,
     interpolation_readout,
 )
+from core.io import load_results, save_results
 from core.models import build_model
+from core.models.rnn import LeakyRNN, LeakyRNNConfig
+from core.plotting.two_task import plot_bifurcation, plot_epoch_fixed_points
 from core.tasks import MPN_LAB, generate_aligned_trials
 
 TASK = MPN_LAB.with_rules(["delaygo", "delayanti"])
@@ -155,3 +166,96 @@ def test_attractor_similarity_ignores_trials_without_the_epoch():
     cos = vec @ vec.T / 2.0  # every vector has norm sqrt(2)
     expected = cos[~np.eye(4, dtype=bool)].mean()
     assert table["different_stimulus"][0] == pytest.approx(expected)
+
+
+def _bistable_rnn():
+    """One tanh unit, h' = tanh(2h + d) with the delay drive d = 2α − 1 + 0.1 (rule cue A: +1,
+    cue B: −1, bias 0.1; fixation and stimulus do not reach it)."""
+    names, _ = input_channel_names(TASK)
+    model = LeakyRNN(LeakyRNNConfig(n_in=TASK.n_input, n_hidden=1, n_out=TASK.n_output,
+                                    dt=40.0, tau=40.0))
+    with torch.no_grad():
+        model.w_rec.fill_(2.0)
+        model.w_in.weight.zero_()
+        model.w_in.weight[0, names.index("rule:delaygo")] = 1.0
+        model.w_in.weight[0, names.index("rule:delayanti")] = -1.0
+        model.w_in.bias.fill_(0.1)
+    return model
+
+
+def _roots(d):
+    """Every solution of h = tanh(2h + d), by bracketing on a fine grid."""
+    grid = np.linspace(-1.0, 1.0, 2001)
+    g = np.tanh(2 * grid + d) - grid
+    return [brentq(lambda h: np.tanh(2 * h + d) - h, a, b, xtol=1e-14)
+            for a, b, ga, gb in zip(grid[:-1], grid[1:], g[:-1], g[1:], strict=True)
+            if ga * gb < 0]
+
+
+def test_interpolation_fixed_points_find_the_saddle_node_of_a_bistable_unit(tmp_path):
+    alphas = [0.0, 0.25, 0.5, 0.75, 1.0]
+    model = _bistable_rnn()
+    result = interpolation_fixed_points(model, TASK, "delaygo", "delayanti", alphas,
+                                        n_stimuli=2, n_noise=31, noise_scale=1.0)
+    assert result["directions"].size == 2
+    # d = −0.9, −0.4, 0.1, 0.6, 1.1: bistable for |d| < 0.533 (two stable, one unstable point)
+    for i, alpha in enumerate(alphas):
+        expected = _roots(2 * alpha - 1 + 0.1)
+        sel = result["alpha"] == alpha
+        found = np.sort(result["states"][sel, 0])
+        np.testing.assert_allclose(found, expected, atol=1e-5)
+        assert result["n_fixed"][i] == len(expected) and result["n_slow"][i] == 0
+        unstable = np.abs(2 * (1 - np.square(expected))) > 1
+        assert result["n_unstable_points"][i] == unstable.sum()
+    assert list(result["n_fixed"]) == [1, 3, 3, 1, 1]
+    np.testing.assert_array_equal(result["stable"], result["n_unstable"] == 0)
+    # stored and read back: the same arrays, and the finder's points rebuild from them
+    save_results(tmp_path / "r.h5", "run", {"interpolation_fixed_points": result})
+    loaded = load_results(tmp_path / "r.h5", "run")["interpolation_fixed_points"]
+    for key in ("states", "alpha", "stimulus", "stable", "n_fixed", "eigenvalues_real"):
+        np.testing.assert_array_equal(loaded[key], result[key])
+    np.testing.assert_array_equal(loaded["projection"]["hidden"], result["projection"]["hidden"])
+    assert str(loaded["epoch"]) == "delay1"
+    points = FixedPoints.from_dict(loaded)
+    assert len(points) == len(result["alpha"]) and points.lbfgs_steps == result["lbfgs_steps"]
+    # the bifurcation figure draws every stored point, stable ones filled
+    fig = plot_bifurcation(loaded, ["delaygo", "delayanti"])
+    ax = fig.axes[0]
+    drawn = [c for c in ax.collections if len(c.get_offsets())]
+    assert len(drawn) == len(points)
+    x = np.concatenate([c.get_offsets()[:, 0] for c in drawn])
+    nearest = np.abs(x[:, None] - np.array(alphas)[None]).argmin(1)
+    assert np.abs(x - np.array(alphas)[nearest]).max() < 0.05
+    np.testing.assert_array_equal(np.bincount(nearest, minlength=5), loaded["n_fixed"])
+    filled = [c.get_facecolors().shape[0] > 0 and c.get_facecolors()[0, 3] > 0 for c in drawn]
+    assert sum(filled) == int(loaded["stable"].sum())
+
+
+def test_fixed_points_per_set_of_an_mpn_and_their_figure(tmp_path):
+    model = _mpn(n=4)
+    trials = generate_aligned_trials(["delaygo", "delayanti"], TASK, None,
+                                     np.random.default_rng(0), mode="test", noise=False,
+                                     long_epoch="delay", long_ms=2000)
+    options = fixed_point_options(model, relax_steps=400)
+    assert options == {"relax_steps": 400, "adam_steps": 0}
+    assert fixed_point_options(_bistable_rnn()) == {}
+    result = fixed_points_per_set(model, {"long_delay": (trials, "delay1")}, n_noise=1,
+                                  **options)["long_delay"]
+    assert str(result["epoch"]) == "delay1"
+    # relaxed M of a contracting map: every trial's state ends near a stable fixed point
+    assert result["is_fixed"].all() and result["stable"].all()
+    assert set(result["rule"]) == {"delaygo", "delayanti"}
+    assert result["projection"]["WM"].shape == (len(result["rule"]), 2)
+    # the W ⊙ M scores are those of the stored M times the stored W
+    weight = model.layers[0].W.detach().numpy()
+    wm = (result["states"].reshape(-1, *weight.shape) * weight).reshape(len(result["rule"]), -1)
+    centred = wm - wm.mean(0)
+    np.testing.assert_allclose(np.abs(result["projection"]["WM"][:, 0]),
+                               np.abs(PCA(1).fit_transform(centred)[:, 0]), rtol=1e-3,
+                               atol=1e-6)
+    save_results(tmp_path / "r.h5", "run", {"epoch_fixed_points": {"long_delay": result}})
+    loaded = load_results(tmp_path / "r.h5", "run")["epoch_fixed_points"]
+    fig = plot_epoch_fixed_points(loaded, ["delaygo", "delayanti"])
+    assert len(fig.axes) == 2  # hidden and W ⊙ M rows, one test set
+    n = sum(len(c.get_offsets()) for c in fig.axes[1].collections)
+    assert n == len(result["rule"])

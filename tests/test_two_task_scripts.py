@@ -45,13 +45,23 @@ def test_stages_hold_requested_steps_on_every_test_set(trained):
 def test_analysis_stores_results_and_paper_plot_draws_them(trained, tmp_path, capsys):
     runs, run = trained
     args = [run.name, "--runs", str(runs), "--pruning-trials", "8", "--no-progress",
-            "--no-figures"]
+            "--no-figures", "--fp-alphas", "0", "0.5", "1", "--fp-stimuli", "2", "--fp-noise", "0",
+            "--fp-relax", "300", "--fp-epochs", "fix1", "delay1"]
     analysis.main(args)
     results = load_results(run / analysis.RESULTS_FILE, run.name)
     assert str(results["family"]) == "two_task"
-    for key in ("interpolation", "attractor_similarity", "subspaces", "dpca", "cancellation",
-                "modulation", "input_geometry", "pruning"):
+    for key in ("interpolation", "interpolation_fixed_points", "epoch_fixed_points",
+                "attractor_similarity", "subspaces", "dpca", "cancellation", "modulation",
+                "input_geometry", "pruning"):
         assert key in results, key
+    # the long epoch of the chosen long test sets; delay fixed points at 3 α, 2 stimuli
+    assert {k: str(v["epoch"]) for k, v in results["epoch_fixed_points"].items()} == {
+        "long_fixation": "fix1", "long_delay": "delay1"}
+    interpolation = results["interpolation_fixed_points"]
+    np.testing.assert_array_equal(interpolation["alphas"], [0, 0.5, 1])
+    assert interpolation["directions"].size == 2
+    assert interpolation["n_fixed"].sum() + interpolation["n_slow"].sum() == len(
+        interpolation["alpha"]) > 0
     np.testing.assert_array_equal(results["attractor_similarity"]["step"], [0, 2])
     assert results["interpolation"]["alphas"].size == 11
     with pytest.raises(SystemExit) as exc:
@@ -62,7 +72,8 @@ def test_analysis_stores_results_and_paper_plot_draws_them(trained, tmp_path, ca
                             "--only", "two_task"]) == 0
     for stem in ("curves", "accuracy_per_rule", "stages_summary", "interpolation",
                  "attractor_similarity", "subspaces_WM", "subspaces_hidden", "dpca_hidden",
-                 "dpca_WM", "cancellation", "modulation", "input_geometry", "pruning"):
+                 "dpca_WM", "cancellation", "modulation", "input_geometry", "pruning",
+                 "bifurcation", "epoch_fixed_points"):
         assert (out / "two_task" / run.name / f"{stem}.png").stat().st_size > 5000, stem
 
 
@@ -73,11 +84,15 @@ def test_analysis_of_a_one_task_run(tmp_path):
                    "--no-progress"])
     (run,) = list(tmp_path.iterdir())
     assert json.loads((run / "config.json").read_text())["task"]["n_directions"] == 16
-    analysis.main([run.name, "--runs", str(tmp_path), "--no-progress", "--no-figures"])
+    analysis.main([run.name, "--runs", str(tmp_path), "--no-progress", "--no-figures",
+                   "--fp-epochs", "fix1", "stim1", "stim2", "--fp-noise", "0"])
     results = load_results(run / analysis.RESULTS_FILE, run.name)
     assert str(results["family"]) == "one_task"
-    assert {"attractor_similarity", "subspaces", "cancellation", "modulation"} <= set(results)
-    assert not {"interpolation", "dpca", "pruning"} & set(results)
+    assert {"attractor_similarity", "subspaces", "cancellation", "modulation",
+            "epoch_fixed_points"} <= set(results)
+    assert not {"interpolation", "interpolation_fixed_points", "dpca", "pruning"} & set(results)
+    # a one-rule run without a second stimulus: stim2 is skipped
+    assert {str(v["epoch"]) for v in results["epoch_fixed_points"].values()} == {"fix1", "stim1"}
     similarity = results["attractor_similarity"]["hidden"]["stim1"]
     assert np.all(np.isnan(similarity["same_stimulus"]))
     assert np.all(np.abs(similarity["different_stimulus"]) <= 1)

@@ -5,6 +5,8 @@ For each run NAME under ``--runs`` (trained by ``two_task/two_task.py``, or by
 
 1. interpolation (two-task runs): answers and output for rule inputs ``α·A + (1 − α)·B``,
    α = 0, 0.1, ..., 1, on the test grid (:func:`core.analysis.two_task.interpolation_readout`);
+   the delay-epoch fixed points at each of ``--fp-alphas`` for ``--fp-stimuli`` directions and
+   their bifurcation diagram (:func:`core.analysis.two_task.interpolation_fixed_points`);
 2. attractor similarity over learning: cosine similarity of pro and anti states for the same
    stimulus (and same response, different stimuli) at the end of the stimulus and delay
    epochs, hidden, M and W ⊙ M, at every stored stage;
@@ -16,17 +18,27 @@ For each run NAME under ``--runs`` (trained by ``two_task/two_task.py``, or by
 8. pruning: accuracy after zeroing the smallest 0-99.9 % of the plastic W
    (:func:`core.analysis.lesion.pruning_curve`).
 
-One-task runs get analyses 2, 3, 5 and 6. Analyses of M (and 5, 6) need an MPN; pruning needs
-an MPN or a vanilla RNN. The stages and test trials come from ``<run>/stages/normal/`` (two-task)
-or ``<run>/stages/`` (one-task); the last stage is the trained network. Results go to
-``<runs>/<NAME>/two_task_analysis.h5`` keyed by the run name, figures to
-``<runs>/<NAME>/figures/`` (or ``--figures``), drawn by :mod:`core.plotting.two_task` (as
+Per-epoch fixed points (:func:`core.analysis.two_task.fixed_points_per_set`): on each long test
+set of a two-task run (``<run>/stages/long_<epoch>/``, last stage) the fixed points of its long
+epoch; on a one-task run those of every epoch of its test trials. An MPN's fixed points are
+found by relaxing ``--fp-relax`` steps of its own dynamics, then L-BFGS, without Adam
+(:func:`core.analysis.two_task.fixed_point_options`): its stable points are found, unstable ones
+are likely missed; points that stay slow are stored and drawn as slow points.
+``--no-fixed-points`` skips all fixed points (the slowest part).
+
+One-task runs get analyses 2, 3, 5 and 6 and the per-epoch fixed points. Analyses of M (and 5,
+6) need an MPN; pruning needs an MPN or a vanilla RNN. The stages and test trials come from
+``<run>/stages/normal/`` (two-task) or ``<run>/stages/`` (one-task); the last stage is the
+trained network. Results go to ``<runs>/<NAME>/two_task_analysis.h5`` keyed by the run name,
+figures to ``<runs>/<NAME>/figures/`` (or ``--figures``), drawn by :mod:`core.plotting.two_task` (as
 ``paper_plot.py --only two_task`` redraws them).
 
 Examples::
 
     python two_task/two_task_analysis.py delaygo-delayanti_seed0_sL21e2aL21e2+hidden64+batch64+angle
     python two_task/two_task_analysis.py NAME --runs runs --overwrite
+    python two_task/two_task_analysis.py NAME --overwrite --fp-stimuli 0 \
+        --fp-alphas 0 0.1 0.2 0.3 0.4 0.5 0.6 0.7 0.8 0.9 1     # full fixed-point grid
 """
 
 from __future__ import annotations
@@ -50,7 +62,11 @@ from core.analysis.modulation import (
 from core.analysis.state_space import run_model
 from core.analysis.subspaces import cross_epoch_variance, epoch_groups
 from core.analysis.two_task import (
+    FP_ALPHAS,
     attractor_similarity,
+    fixed_point_options,
+    fixed_points_per_set,
+    interpolation_fixed_points,
     interpolation_readout,
     stage_trials,
 )
@@ -58,6 +74,7 @@ from core.cli import (
     add_threads_argument,
     add_trained_runs_arguments,
     cli_main,
+    fail,
     positive_int,
     set_threads,
 )
@@ -66,7 +83,7 @@ from core.plotting import apply_style, save_figure
 from core.plotting.one_task import read_stages
 from core.plotting.two_task import two_task_figures
 from core.provenance import claim, record
-from core.tasks import generate_trials, same_epochs
+from core.tasks import EPOCHS, LONG_EPOCHS, generate_trials, same_epochs
 from core.training.trainer import CHECKPOINT_FILE
 
 RESULTS_FILE = "two_task_analysis.h5"
@@ -84,14 +101,38 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="dPCA components per marginalization (default 3)")
     p.add_argument("--pruning-trials", type=positive_int, default=64,
                    help="fresh trials per rule of the pruning curve (default 64)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the pruning trials (default 0)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the pruning trials and the fixed points' seed noise (default 0)")
+    p.add_argument("--fp-alphas", type=float, nargs="+", default=list(FP_ALPHAS),
+                   help="α values of the delay-epoch fixed points (default "
+                        f"{' '.join(f'{a:g}' for a in FP_ALPHAS)}; the full grid: "
+                        "0 0.1 0.2 0.3 0.4 0.5 0.6 0.7 0.8 0.9 1)")
+    p.add_argument("--fp-stimuli", type=int, default=4,
+                   help="stimulus directions of the delay-epoch fixed points, evenly spread "
+                        "over the test grid (default 4; 0: every direction)")
+    p.add_argument("--fp-noise", type=int, default=1,
+                   help="noisy copies of each trial's state seeding the fixed points (default 1)")
+    p.add_argument("--fp-relax", type=positive_int, default=2000,
+                   help="steps of an MPN's own dynamics before L-BFGS (default 2000)")
+    p.add_argument("--fp-epochs", nargs="+", default=None,
+                   help="epochs of the per-epoch fixed points (fix1 stim1 delay1 go ...; for a "
+                        "two-task run, the long test sets of these epochs; default: all)")
+    p.add_argument("--no-fixed-points", action="store_true",
+                   help="skip the delay-epoch and per-epoch fixed points")
     p.add_argument("--overwrite", action="store_true",
                    help=f"replace this run's entry in an existing {RESULTS_FILE}")
     p.add_argument("--no-figures", action="store_true",
                    help="store the results only (paper_plot.py --only two_task draws them)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     add_threads_argument(p)
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.fp_stimuli < 0 or args.fp_noise < 0 or not all(0 <= a <= 1 for a in args.fp_alphas):
+        fail(f"--fp-stimuli and --fp-noise must be >= 0 and --fp-alphas in [0, 1], got "
+             f"{args.fp_stimuli}, {args.fp_noise}, {args.fp_alphas}")
+    unknown = sorted(set(args.fp_epochs or ()) - set(EPOCHS))
+    if unknown:
+        fail(f"unknown --fp-epochs {unknown}; expected some of {list(EPOCHS)}")
+    return args
 
 
 def _epoch_info(trials, dt: float) -> dict[str, np.ndarray]:
@@ -116,8 +157,8 @@ def analyse(name: str, args: argparse.Namespace) -> tuple[dict, dict]:
     is_mpn = type(model).__name__ == "DeepMultiPlasticNet"
     results: dict = {"family": "two_task" if two_task else "one_task",
                      "rules": np.asarray(rules)}
-    steps = ["interpolation", "attractor similarity", "subspaces", "dPCA", "cancellation",
-             "modulation", "input geometry", "pruning"]
+    steps = ["interpolation", "fixed points", "attractor similarity", "subspaces", "dPCA",
+             "cancellation", "modulation", "input geometry", "pruning"]
     bar = tqdm(steps, desc=name[:40], disable=args.no_progress)
 
     def done() -> None:
@@ -127,9 +168,23 @@ def analyse(name: str, args: argparse.Namespace) -> tuple[dict, dict]:
         results["interpolation"] = interpolation_readout(model, task, rules[0], rules[1])
     elif two_task:
         print(f"{name}: rules {rules} do not share their epochs: no rule-input interpolation")
-    # Fixed points (core.analysis.fixed_points, in progress): the delay-epoch fixed points at
-    # each α and the bifurcation diagram of analysis 1, and the per-epoch fixed points of the
-    # long test sets (<run>/stages/long_*/) and of one-task runs, are added to `results` here.
+    done()
+    if not args.no_fixed_points:
+        options = {**fixed_point_options(model, args.fp_relax), "n_noise": args.fp_noise,
+                   "seed": args.seed}
+        if "interpolation" in results:
+            results["interpolation_fixed_points"] = interpolation_fixed_points(
+                model, task, rules[0], rules[1], args.fp_alphas, args.fp_stimuli or None,
+                **options)
+        chosen = set(args.fp_epochs or EPOCHS)
+        if two_task:
+            sets = {f"long_{e}": (stage_trials(read_stages(run_dir / "stages" / f"long_{e}")[-1],
+                                               task.dt), epoch)
+                    for e, epoch in LONG_EPOCHS.items()
+                    if epoch in chosen and (run_dir / "stages" / f"long_{e}").is_dir()}
+        else:
+            sets = {e: (trials, e) for e in trials.epochs if e in chosen}
+        results["epoch_fixed_points"] = fixed_points_per_set(model, sets, **options)
     done()
     results["attractor_similarity"] = attractor_similarity(stages)
     done()

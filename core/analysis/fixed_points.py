@@ -580,7 +580,8 @@ def epoch_fixed_points(model: torch.nn.Module, trials: Trials, *,
     ``seed_trial (K,)`` and ``end_distance (B,)``, the distance from each trial's state at the
     epoch's end to the nearest point found for it, relative to that state's norm (NaN when the
     trial lacks the epoch or no point was found). Rebuild the points with
-    :meth:`FixedPoints.from_dict`. ValueError for an unknown epoch or a bad ``n_noise``.
+    :meth:`FixedPoints.from_dict`. Epochs no trial has are left out (``{}`` if none is left).
+    ValueError for an unknown epoch or a bad ``n_noise``.
 
     For an MPN with slowly decaying M (λ ≈ 0.99) pass ``relax_steps=2000, adam_steps=0``:
     minimising q alone ends in slow points there (README, "Fixed points").
@@ -593,9 +594,11 @@ def epoch_fixed_points(model: torch.nn.Module, trials: Trials, *,
     bounds = {e: np.asarray(trials.epochs[e]) for e in names}
     names = [e for e in names if (bounds[e][:, 1] > bounds[e][:, 0]).any()
              and (bounds[e][:, 0] >= 0).any()]
+    if not names:  # no trial has any of the epochs
+        return {}
     step = step_map(model, hidden_mask=hidden_mask)
     ends = np.stack([np.clip(bounds[e][:, 1], 0, trials.n_steps) for e in names], axis=1)
-    end_states = step.states_at(trials.x, ends) if names else None
+    end_states = step.states_at(trials.x, ends)
     rng = np.random.default_rng(seed)
     x = np.asarray(trials.x, dtype=np.float64)
     results = {}

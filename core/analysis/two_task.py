@@ -10,6 +10,13 @@
   the two rules at the end of the stimulus and delay epochs, for the hidden activity, M and
   ``W ⊙ M``, at every stored training stage (a one-rule run gets the similarity between
   different stimuli only).
+- :func:`interpolation_fixed_points` (analysis 1): fixed points of one epoch (the delay) at each
+  α of the rule-input interpolation, with the fixed-point set projected on its leading PCs for
+  the bifurcation diagram (:func:`core.plotting.two_task.plot_bifurcation`).
+- :func:`describe_fixed_points`: per-point stimulus, rule and PC projections (hidden and, for an
+  MPN, ``W ⊙ M``) of an :func:`core.analysis.fixed_points.epoch_fixed_points` result, as stored
+  for the per-epoch fixed points of the long test sets (:func:`fixed_points_per_set`).
+- :func:`fixed_point_options`: the finder's options per model (relaxation for an MPN).
 - :func:`stage_trials`: the test trials stored in a stage file, as a ``Trials`` batch.
 
 The MPN lab compares single trials at one time step (AllenInstitute/MultiTaskMPN
@@ -25,19 +32,25 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import torch
 from scipy.stats import binomtest
+from sklearn.decomposition import PCA
 
+from core.analysis.fixed_points import epoch_fixed_points, step_map
 from core.analysis.state_space import run_model
+from core.models.mpn import DeepMultiPlasticNet
 from core.tasks import TaskConfig, Trials, accuracy, decode_response, generate_trials
 from core.tasks import interpolate_rules as _interpolate
 from core.tasks.accuracy import TOLERANCE
 from core.tasks.yang import circular_distance
 
-__all__ = ["ALPHAS", "SIMILARITY_EPOCHS", "attractor_similarity", "chance_level",
-           "fresh_accuracy", "accuracy_table", "interpolation_readout", "stage_states",
-           "stage_trials"]
+__all__ = ["ALPHAS", "FP_ALPHAS", "SIMILARITY_EPOCHS", "attractor_similarity", "chance_level",
+           "describe_fixed_points", "fixed_point_options", "fresh_accuracy", "accuracy_table",
+           "interpolation_fixed_points", "interpolation_readout", "stage_states", "stage_trials",
+           "fixed_points_per_set"]
 
 #: Interpolation weights of analysis 1: 0, 0.1, ..., 1.
 ALPHAS = np.round(np.linspace(0.0, 1.0, 11), 10)
+#: Interpolation weights of the delay-epoch fixed points (a CPU-sized subset of ALPHAS).
+FP_ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 #: Epochs at whose last step the attractor similarity is measured.
 SIMILARITY_EPOCHS = ("stim1", "delay1")
 
@@ -230,3 +243,124 @@ def stage_trials(stage: Stage, dt: float) -> Trials:
                   y_loc=np.full(x.shape[:2], -1.0, dtype=np.float32),
                   rule=np.asarray(stage["rule"]).astype(object), epochs=epochs, params=params,
                   dt=float(dt))
+
+
+def fixed_point_options(model: torch.nn.Module, relax_steps: int = 2000) -> dict[str, int]:
+    """Options of :func:`core.analysis.fixed_points.find_fixed_points` for ``model``.
+
+    An MPN (M decaying at λ ≈ 0.99) gets ``relax_steps`` steps of its own dynamics and no Adam
+    (minimising q alone ends in slow points there; README, "Fixed points"): this reaches its
+    stable points but is likely to miss unstable ones. Other models keep the defaults.
+    """
+    if isinstance(model, DeepMultiPlasticNet):
+        return {"relax_steps": relax_steps, "adam_steps": 0}
+    return {}
+
+
+def _projections(values: np.ndarray, n_components: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(P, n_components)`` PCA scores of ``values (P, D)`` (zero-padded when P or D is
+    smaller) and the explained-variance ratios ``(n_components,)`` (NaN-padded)."""
+    scores = np.zeros((values.shape[0], n_components))
+    ratio = np.full(n_components, np.nan)
+    k = min(n_components, values.shape[0] - 1, values.shape[1])
+    if k >= 1 and np.ptp(values, axis=0).max() > 0:
+        pca = PCA(k).fit(values)
+        scores[:, :k], ratio[:k] = pca.transform(values), pca.explained_variance_ratio_
+    return scores, ratio
+
+
+def describe_fixed_points(model: torch.nn.Module, result: Mapping[str, np.ndarray],
+                          trials: Trials, n_components: int = 2) -> dict[str, np.ndarray]:
+    """``result`` (one epoch of :func:`core.analysis.fixed_points.epoch_fixed_points` on
+    ``trials``) with, per point (P): ``stimulus`` (``stim1_loc`` of the trial it was found for,
+    rad), ``rule``, ``stable`` (a fixed point without unstable modes); and ``projection`` ``{kind:
+    (P, n_components)}`` with ``explained`` ``{kind: (n_components,)}``: the points' hidden
+    activity and, for an MPN, ``W ⊙ M`` (last layer) projected on their own leading PCs (zero
+    scores beyond the available components)."""
+    trial = np.asarray(result["trial"], dtype=np.int64)
+    kinds = {"hidden": np.asarray(result["hidden"], dtype=float)}
+    step = step_map(model)
+    if "M" in step.parts:
+        m = step.unflatten(step.as_tensor(np.asarray(result["states"])))["M"]
+        weight = step.model.layers[-1].W
+        kinds["WM"] = (m * weight).reshape(len(trial), -1).cpu().numpy()
+    projection, explained = {}, {}
+    for kind, value in kinds.items():
+        projection[kind], explained[kind] = _projections(value, n_components)
+    return {**result, "stimulus": np.asarray(trials.params["stim1_loc"], dtype=float)[trial],
+            "rule": np.asarray(trials.rule).astype(str)[trial],
+            "stable": np.asarray(result["is_fixed"]) & (np.asarray(result["n_unstable"]) == 0),
+            "projection": projection, "explained": explained}
+
+
+def interpolation_fixed_points(model: torch.nn.Module, config: TaskConfig, rule_a: str,
+                               rule_b: str, alphas: Sequence[float] = FP_ALPHAS,
+                               n_stimuli: int | None = 4, epoch: str = "delay1",
+                               n_noise: int = 1, noise_scale: float = 0.05, seed: int = 0,
+                               n_components: int = 2, progress: bool = False, **find_options
+                               ) -> dict[str, np.ndarray]:
+    """Fixed points of ``epoch`` at each α of the rule-input interpolation (analysis 1).
+
+    The trials are those of :func:`interpolation_readout` (test grid, ``α·A + (1 − α)·B``),
+    one per stimulus direction (the first modality of the grid) for ``n_stimuli`` directions
+    evenly spread over the grid (``None``: all). For each trial the seeds are its state at the
+    end of ``epoch`` and ``n_noise`` noisy copies, solved under the epoch's input by
+    :func:`core.analysis.fixed_points.epoch_fixed_points` (``find_options`` passed on, e.g.
+    :func:`fixed_point_options`). In the delay the input (fixation and rule cue) is the same for
+    every stimulus at one α, so points reached from different stimuli merge; each point keeps
+    the stimulus of the trial it was first found for.
+
+    Returns the arrays of :func:`describe_fixed_points` plus ``alpha (P,)``, ``alphas (A,)``,
+    ``directions (S,)``, ``epoch``, and per α ``n_fixed``, ``n_slow``, ``n_unstable_points``
+    ``(A,)`` (fixed points with unstable modes). ValueError for ``n_stimuli < 1`` or a rule pair
+    without ``epoch``.
+    """
+    if n_stimuli is not None and n_stimuli < 1:
+        raise ValueError(f"n_stimuli must be >= 1 or None, got {n_stimuli}")
+    alphas = np.asarray(alphas, dtype=float)
+    trials = _interpolate(rule_a, rule_b, config, alphas, np.random.default_rng(0))
+    if epoch not in trials.epochs:
+        raise ValueError(f"{rule_a}/{rule_b} have no epoch {epoch!r} "
+                         f"(have {sorted(trials.epochs)})")
+    b = trials.batch_size // alphas.size
+    stim = np.round(np.asarray(trials.params["stim1_loc"][:b], dtype=float), 6)
+    directions = np.unique(stim)
+    if n_stimuli is not None and n_stimuli < directions.size:
+        directions = directions[np.linspace(0, directions.size, n_stimuli, endpoint=False
+                                            ).astype(int)]
+    first = np.array([np.flatnonzero(stim == d)[0] for d in directions])
+    chosen = trials.take((np.arange(alphas.size)[:, None] * b + first[None]).ravel())
+    result = epoch_fixed_points(model, chosen, epochs=[epoch], n_noise=n_noise,
+                                noise_scale=noise_scale, seed=seed, progress=progress,
+                                **find_options)[epoch]
+    out = describe_fixed_points(model, result, chosen, n_components)
+    alpha = np.asarray(chosen.params["alpha"], dtype=float)[np.asarray(result["trial"])]
+    fixed = np.asarray(out["is_fixed"])
+    unstable = fixed & (np.asarray(out["n_unstable"]) > 0)
+    return {**out, "alpha": alpha, "alphas": alphas, "directions": directions,
+            "epoch": np.asarray(epoch),
+            "n_fixed": np.array([(fixed & (alpha == a)).sum() for a in alphas]),
+            "n_slow": np.array([(~fixed & (alpha == a)).sum() for a in alphas]),
+            "n_unstable_points": np.array([(unstable & (alpha == a)).sum() for a in alphas])}
+
+
+def fixed_points_per_set(model: torch.nn.Module, test_sets: Mapping[str, tuple[Trials, str]],
+                          n_noise: int = 1, noise_scale: float = 0.05, seed: int = 0,
+                          n_components: int = 2, progress: bool = False, **find_options
+                          ) -> dict[str, dict]:
+    """Per-epoch fixed points of several test sets, e.g. the long test sets of a two-task run.
+
+    ``test_sets`` maps a name to ``(trials, epoch)``: the fixed points of that epoch of the
+    trials (seeded from each trial's state at the epoch's end, :func:`epoch_fixed_points`,
+    ``find_options`` passed on). Returns ``{name: arrays}``: :func:`describe_fixed_points` plus
+    ``epoch``.
+    """
+    out = {}
+    for name, (trials, epoch) in test_sets.items():
+        result = epoch_fixed_points(model, trials, epochs=[epoch], n_noise=n_noise,
+                                    noise_scale=noise_scale, seed=seed, progress=progress,
+                                    **find_options)
+        if epoch in result:  # no trial has the epoch: nothing to solve
+            out[name] = {**describe_fixed_points(model, result[epoch], trials, n_components),
+                         "epoch": np.asarray(epoch)}
+    return out

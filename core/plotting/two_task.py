@@ -17,10 +17,11 @@ import numpy as np
 
 from core.plotting.analysis import plot_pruning_curves
 from core.tasks.rulesets import RULE_LABELS
+from core.tasks.trials import EPOCHS
 
 __all__ = ["two_task_figures", "plot_interpolation", "plot_attractor_similarity",
            "plot_subspaces", "plot_dpca", "plot_cancellation", "plot_channel_modulation",
-           "plot_input_geometry"]
+           "plot_input_geometry", "plot_bifurcation", "plot_epoch_fixed_points"]
 
 Results = Mapping[str, Any]
 COMPARISONS = {"same_stimulus": "same stimulus (A vs B)",
@@ -217,12 +218,116 @@ def plot_input_geometry(result: Results, title: str = "") -> plt.Figure:
     return fig
 
 
+def _point_styles(result: Results) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per fixed point: colour (by stimulus direction), filled (stable fixed point) and slow."""
+    colors = plt.cm.twilight(np.asarray(result["stimulus"], dtype=float) % (2 * np.pi)
+                             / (2 * np.pi))
+    return colors, np.asarray(result["stable"], bool), ~np.asarray(result["is_fixed"], bool)
+
+
+def _scatter_points(ax: plt.Axes, x: np.ndarray, y: np.ndarray, colors: np.ndarray,
+                    filled: np.ndarray, slow: np.ndarray, marker: str = "o") -> None:
+    """Stable fixed points filled, unstable ones hollow, slow points hollow triangles."""
+    for i in range(len(x)):
+        ax.scatter(x[i], y[i], s=14, marker="^" if slow[i] else marker, linewidths=0.8,
+                   facecolors=colors[i] if filled[i] else "none", edgecolors=colors[i])
+
+
+def _stability_legend(ax: plt.Axes) -> None:
+    handles = [ax.scatter([], [], s=14, marker="o", color="0.3", label="stable"),
+               ax.scatter([], [], s=14, marker="o", facecolors="none", edgecolors="0.3",
+                          label="unstable"),
+               ax.scatter([], [], s=14, marker="^", facecolors="none", edgecolors="0.3",
+                          label="slow")]
+    ax.legend(handles=handles, frameon=False, fontsize=5)
+
+
+def plot_bifurcation(result: Results, rules: Any, title: str = "") -> plt.Figure:
+    """Analysis 1: the fixed points of one epoch against the interpolation weight α, on the
+    leading PCs of the fixed-point set (hidden, and W ⊙ M for an MPN; one row each), coloured by
+    the stimulus direction of the trial they were found from (shifted slightly along α per
+    direction); stable fixed points filled, unstable hollow, slow points hollow triangles."""
+    a, b = (_label(str(r)) for r in list(rules)[:2])
+    projection = result["projection"]
+    kinds = [k for k in KIND_LABELS if k in projection]
+    alpha = np.asarray(result["alpha"], dtype=float)
+    directions = np.asarray(result["directions"], dtype=float)
+    stim = np.asarray(result["stimulus"], dtype=float)
+    offset = np.array([np.argmin(np.abs(directions - s)) for s in stim]) if stim.size else stim
+    width = 0.3 * np.diff(np.asarray(result["alphas"], dtype=float)).min(initial=1.0)
+    x = alpha + width * (offset / max(directions.size - 1, 1) - 0.5)
+    colors, filled, slow = _point_styles(result)
+    fig, axes = plt.subplots(len(kinds), 2, figsize=(5.6, 2.0 * len(kinds) + 0.4),
+                             squeeze=False, sharex=True)
+    for row, kind in zip(axes, kinds, strict=True):
+        scores = np.asarray(projection[kind], dtype=float)
+        ratio = np.asarray(result["explained"][kind], dtype=float)
+        for c, ax in enumerate(row):
+            _scatter_points(ax, x, scores[:, c], colors, filled, slow)
+            ax.set_ylabel(f"{KIND_LABELS[kind]} PC{c + 1} ({100 * np.nan_to_num(ratio[c]):.0f} %)")
+    for ax in axes[-1]:
+        ax.set_xlabel(f"α (rule input α·{a} + (1 − α)·{b})")
+    _stability_legend(axes[0, 0])
+    axes[0, 1].legend(handles=[axes[0, 1].scatter(
+        [], [], s=14, color=plt.cm.twilight(d % (2 * np.pi) / (2 * np.pi)),
+        label=f"{np.degrees(d):.0f}°") for d in directions], frameon=False, fontsize=5,
+        title="stimulus", title_fontsize=5)
+    counts = ", ".join(f"{float(al):g}: {int(f)}/{int(s)}" for al, f, s in zip(
+        result["alphas"], result["n_fixed"], result["n_slow"], strict=True))
+    fig.suptitle(f"{title}\n{result['epoch']} fixed points (α: fixed/slow {counts}); "
+                 "colour: stimulus direction", fontsize=6)
+    fig.tight_layout()
+    return fig
+
+
+def plot_epoch_fixed_points(results: Results, rules: Any, title: str = "") -> plt.Figure:
+    """Per-epoch fixed points (one column per test set or epoch): the points on the leading PCs
+    of each set's points (hidden; W ⊙ M for an MPN), coloured by stimulus direction, circles
+    for the first rule and squares for the second; filled stable, hollow unstable, triangles
+    slow."""
+    sets = sorted(results, key=lambda n: EPOCHS.index(str(results[n]["epoch"]))
+                  if str(results[n]["epoch"]) in EPOCHS else len(EPOCHS))
+    kinds = [k for k in KIND_LABELS if any(k in results[s]["projection"] for s in sets)]
+    order = [str(r) for r in np.atleast_1d(rules)]
+    fig, axes = plt.subplots(len(kinds), len(sets), figsize=(2.0 * len(sets) + 0.4,
+                                                             1.9 * len(kinds) + 0.5),
+                             squeeze=False)
+    for c, name in enumerate(sets):
+        result = results[name]
+        colors, filled, slow = _point_styles(result)
+        rule = np.asarray(result["rule"]).astype(str)
+        for r, kind in enumerate(kinds):
+            ax = axes[r, c]
+            scores = np.asarray(result["projection"].get(kind, np.zeros((0, 2))), dtype=float)
+            for j, marker in zip(range(len(order)), "osD^v", strict=False):
+                sel = rule == order[j]
+                _scatter_points(ax, scores[sel, 0], scores[sel, 1], colors[sel], filled[sel],
+                                slow[sel], marker)
+            ax.set_xlabel(f"{KIND_LABELS[kind]} PC1", fontsize=6)
+            ax.set_ylabel(f"{KIND_LABELS[kind]} PC2", fontsize=6)
+        n_fixed = int(np.sum(result["is_fixed"]))
+        axes[0, c].set_title(f"{name} ({result['epoch']}): {n_fixed} fixed, "
+                             f"{len(rule) - n_fixed} slow", fontsize=6)
+    _stability_legend(axes[0, 0])
+    shapes = ", ".join(f"{_label(r)} {m}" for r, m in zip(order, ("○", "□"), strict=False))
+    fig.suptitle(f"{title}\nfixed points per epoch ({shapes}; colour: stimulus direction)",
+                 fontsize=6)
+    fig.tight_layout()
+    return fig
+
+
 def two_task_figures(results: Results, title: str = "") -> dict[str, plt.Figure]:
     """``{stem: Figure}`` for every analysis stored in ``results`` (missing ones are skipped)."""
     rules = [str(r) for r in np.atleast_1d(results.get("rules", []))]
     figs: dict[str, plt.Figure] = {}
     if "interpolation" in results:
         figs["interpolation"] = plot_interpolation(results["interpolation"], rules, title)
+    if "interpolation_fixed_points" in results:
+        figs["bifurcation"] = plot_bifurcation(results["interpolation_fixed_points"], rules,
+                                               title)
+    if results.get("epoch_fixed_points"):
+        figs["epoch_fixed_points"] = plot_epoch_fixed_points(results["epoch_fixed_points"],
+                                                             rules, title)
     if "attractor_similarity" in results:
         figs["attractor_similarity"] = plot_attractor_similarity(
             results["attractor_similarity"], title)
