@@ -99,3 +99,55 @@ def test_bad_input_gives_a_one_line_error(trained, tmp_path):
     with pytest.raises(SystemExit) as info:
         lesion_plot.main([NAME, "--runs", str(tmp_path)])
     assert "\n" not in str(info.value) and "corrupted" in str(info.value)
+
+
+def test_a_killed_lesion_run_resumes_without_redoing_finished_families(trained, tmp_path,
+                                                                        monkeypatch):
+    import shutil
+
+    runs = tmp_path / "runs"
+    shutil.copytree(trained / NAME, runs / NAME, ignore=shutil.ignore_patterns("lesion*.h5"))
+    if not (runs / NAME / "analysis.h5").exists():
+        multiple_task_analysis.main([NAME, "--runs", str(runs), "--k-max", "4", "--n-init", "2",
+                                     "--permutations", "2", "--max-points", "40"])
+    argv = [NAME, "--runs", str(runs), "--random", "1", "--trials", "4", "--no-progress",
+            "--no-pairs"]
+    real, calls = lesion.cluster_lesion_effects, []
+
+    def killed_after_first_family(model, clusters, population, *args, **kwargs):
+        calls.append((population, kwargs.get("mode", "weights")))
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(model, clusters, population, *args, **kwargs)
+
+    monkeypatch.setattr(lesion, "cluster_lesion_effects", killed_after_first_family)
+    with pytest.raises(KeyboardInterrupt):
+        lesion.main(argv)
+    partial = runs / NAME / lesion.PARTIAL_FILE
+    assert not (runs / NAME / "lesion.h5").exists()
+    assert set(load_results(partial, NAME)["families"]) == {"hidden_weights"}
+
+    def spy(model, clusters, population, *args, **kwargs):
+        calls.append((population, kwargs.get("mode", "weights")))
+        return real(model, clusters, population, *args, **kwargs)
+
+    calls.clear()
+    monkeypatch.setattr(lesion, "cluster_lesion_effects", spy)
+    lesion.main(argv)
+    assert calls == [("hidden", "activity"), ("input", "weights")]  # hidden_weights not redone
+    assert not partial.exists()
+    resumed = load_results(runs / NAME / "lesion.h5", NAME)
+    lesion.main([*argv, "--overwrite"])  # uninterrupted: the same numbers
+    fresh = load_results(runs / NAME / "lesion.h5", NAME)
+    for family in ("hidden_weights", "hidden_activity", "input_weights", "synapses", "pruning"):
+        for key, value in fresh[family].items():
+            np.testing.assert_array_equal(resumed[family][key], value, err_msg=family)
+    assert resumed["protocol"]["random"] == 1 and resumed["protocol"]["trials"] == 4
+
+
+def test_lesion_protocols():
+    quick, lab = lesion.parse_args([NAME]), lesion.parse_args([NAME, "--protocol", "lab"])
+    assert (quick.trials, quick.random) == (32, 3)
+    assert (lab.trials, lab.random) == (200, 10)
+    assert lesion.parse_args([NAME, "--protocol", "lab", "--random", "2"]).random == 2
+    assert lesion.PRUNE_FRACTIONS == (0.0, 0.1, 0.5, 0.9, 0.95, 0.98, 0.99, 0.999)
