@@ -151,3 +151,36 @@ def test_lesion_protocols():
     assert (lab.trials, lab.random) == (200, 10)
     assert lesion.parse_args([NAME, "--protocol", "lab", "--random", "2"]).random == 2
     assert lesion.PRUNE_FRACTIONS == (0.0, 0.1, 0.5, 0.9, 0.95, 0.98, 0.99, 0.999)
+
+
+def test_a_fixed_k_clusters_units_and_synapses_and_the_clusterings_are_compared(
+        trained, tmp_path, capsys):
+    from core.analysis.clustering import _n_distinct
+
+    figures = tmp_path / "figs"
+    k = 13  # above the 12 hidden units: capped there, with a message
+    multiple_task_analysis.main([NAME, "--runs", str(trained), "--k", str(k), "--n-init", "2",
+                                 "--permutations", "2", "--max-points", "60", "--overwrite",
+                                 "--figures", str(figures)])
+    out = capsys.readouterr().out
+    analysis = load_results(trained / NAME / "analysis.h5", NAME)
+    for pop, methods in analysis["clusters"].items():
+        by_rule = analysis["task_variance"][pop]["by_rule"]
+        for method, fit in methods.items():
+            active = np.asarray(fit["active"])
+            profiles = by_rule[active] / by_rule[active].max(axis=1, keepdims=True)
+            expected = min(k, _n_distinct(profiles))
+            assert int(fit["n_clusters"]) == expected, (pop, method)
+            assert int(fit["fixed_k"]) == k
+            assert sorted(set(np.asarray(fit["labels"])[active].tolist())) == list(
+                range(expected))
+    assert f"hidden, kmeans: {k} clusters asked for" in out
+    for pop in ("input", "hidden"):
+        agree = analysis["agreement"][pop]
+        n = len(agree["partitions"])
+        assert agree["ari"].shape == (n, n) and set(agree["method"]) == {"kmeans", "ward"}
+        np.testing.assert_allclose(np.diag(agree["ari"]), 1.0)
+        assert (figures / f"clustering_agreement_{pop}.png").is_file()
+    assert "KMeans vs Ward adjusted Rand index at k=" in out
+    with pytest.raises(SystemExit, match="^error: .*--k must be >= 1"):
+        multiple_task_analysis.main([NAME, "--runs", str(trained), "--k", "0"])
