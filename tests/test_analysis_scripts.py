@@ -184,3 +184,37 @@ def test_a_fixed_k_clusters_units_and_synapses_and_the_clusterings_are_compared(
     assert "KMeans vs Ward adjusted Rand index at k=" in out
     with pytest.raises(SystemExit, match="^error: .*--k must be >= 1"):
         multiple_task_analysis.main([NAME, "--runs", str(trained), "--k", "0"])
+
+
+def test_the_pipeline_skips_current_steps_and_recomputes_after_retraining(tmp_path, capsys):
+    pipeline = _script("run_pipeline")
+    runs = tmp_path / "runs"
+    train = ["--preset", "quick", "--rules", "reach", "--hidden", "12", "--batch", "16",
+             "--out", str(runs), "--threads", "1", "--eval-trials", "8", "--no-progress"]
+    multiple_task.main([*train, "--steps", "3"])
+    argv = [NAME, "--runs", str(runs), "--no-progress", "--k", "3",
+            "--analysis-args", "--k-max 4 --n-init 2 --permutations 2 --max-points 40",
+            "--lesion-args", "--random 1 --trials 4 --no-pairs --no-synapses",
+            "--shift-args", "--probes go --previous fdgo"]
+    steps = ("analysis", "lesion", "lesion figures", "state space shift")
+    stored = [runs / NAME / f for f in ("analysis.h5", "lesion.h5", "state_space_shift.h5",
+                                        "figures/pruning.png")]
+
+    def run() -> str:
+        capsys.readouterr()
+        pipeline.main(argv)
+        return capsys.readouterr().out
+
+    first = run()
+    assert all(f"  {s}: done in" in first for s in steps), first
+    written = [p.stat().st_mtime_ns for p in stored]
+    second = run()
+    assert all(f"  {s}: current, skipped" in second for s in steps), second
+    assert [p.stat().st_mtime_ns for p in stored] == written
+    (runs / NAME / "figures" / "pruning.pdf").unlink()  # as if killed while drawing
+    redrawn = run()
+    assert "  lesion figures: done in" in redrawn and redrawn.count("current, skipped") == 3
+    multiple_task.main([*train, "--steps", "5", "--overwrite"])  # another network, same name
+    third = run()
+    assert all(f"  {s}: done in" in third for s in steps), third
+    assert all(p.stat().st_mtime_ns > t for p, t in zip(stored, written, strict=True))
