@@ -84,8 +84,7 @@ FAMILIES = ("tasks", "multi_task", "one_task", "two_task", "timescales", "mixtur
 #: The command that stores each family's results (printed when a family has none).
 PRODUCERS = {
     "multi_task": "python multiple_task/multiple_task.py --preset quick, then "
-                  "multiple_task/multiple_task_analysis.py NAME, multiple_task/lesion.py NAME, "
-                  "multiple_task/state_space_shift.py NAME",
+                  "multiple_task/run_pipeline.py NAME",
     "one_task": "python one_task/one_task.py --preset one_task_quick",
     "two_task": "python two_task/two_task.py --preset quick, then "
                 "two_task/two_task_analysis.py NAME",
