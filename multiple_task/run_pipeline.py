@@ -8,7 +8,10 @@ versions of its inputs (:func:`core.provenance.stale_reason`) — is skipped; th
 are skipped when they are newer than ``lesion.h5``. A killed pipeline therefore resumes where it
 stopped (``lesion.py`` itself resumes inside its run from its finished lesion families), and a
 run trained again (``--overwrite``, ``--resume``) has every step recomputed. Extra options of a
-step go in ``--analysis-args``, ``--lesion-args`` and ``--shift-args`` (one quoted string each).
+step go in ``--analysis-args``, ``--lesion-args`` and ``--shift-args`` (one quoted string each,
+joined with ``=``: ``--lesion-args=--no-pairs``). Currency is judged by the network and inputs
+only, not by options: to recompute a current step with other options, run its script with
+``--overwrite`` (the later steps then follow, their inputs having changed).
 
 Not yet in the pipeline (issue 15): fixed points of the multi-task network, the state-space
 analysis of Driscoll et al. (2024).
@@ -53,11 +56,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="a fixed number of clusters (multiple_task_analysis.py --k; default: "
                         "chosen by the gap-tested silhouette)")
     p.add_argument("--analysis-args", default="",
-                   help="further options of multiple_task_analysis.py, e.g. \"--k-max 10\"")
+                   help="further options of multiple_task_analysis.py, e.g. "
+                        "--analysis-args='--k-max 10' (with '=': the value starts with a dash)")
     p.add_argument("--lesion-args", default="",
-                   help="further options of lesion.py, e.g. \"--no-pairs\"")
+                   help="further options of lesion.py, e.g. --lesion-args=--no-pairs")
     p.add_argument("--shift-args", default="",
-                   help="further options of state_space_shift.py, e.g. \"--probes go,anti\"")
+                   help="further options of state_space_shift.py, e.g. "
+                        "--shift-args='--probes go,anti'")
     p.add_argument("--seed", type=int, default=0, help="seed of every step (default 0)")
     add_threads_argument(p)
     p.add_argument("--no-progress", action="store_true", help="hide the steps' progress bars")
