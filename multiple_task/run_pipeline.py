@@ -11,7 +11,8 @@ run trained again (``--overwrite``, ``--resume``) has every step recomputed. Ext
 step go in ``--analysis-args``, ``--lesion-args`` and ``--shift-args`` (one quoted string each,
 joined with ``=``: ``--lesion-args=--no-pairs``). Currency is judged by the network and inputs
 only, not by options: to recompute a current step with other options, run its script with
-``--overwrite`` (the later steps then follow, their inputs having changed).
+``--overwrite`` (the steps that use its result, lesion after analysis, figures after lesion,
+are then recomputed by the pipeline).
 
 Not yet in the pipeline (issue 15): fixed points of the multi-task network, the state-space
 analysis of Driscoll et al. (2024).
