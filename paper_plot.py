@@ -25,6 +25,10 @@ Families (``--only`` picks some) and what each reads:
 - ``babyai``: ``<results>/babyai*.h5`` of ``babyai/evaluate.py`` (expert use per grid cell, per
   episode phase, across alpha).
 
+``--only`` also takes figure names (a file stem such as ``pruning``, or ``NAME/pruning``; shell
+patterns allowed): only those figures are drawn. ``--list`` draws nothing and prints every figure
+the stored results give, with the command that produces the results it needs.
+
 Figures go to ``<out>/<family>/...`` as PDF + PNG; existing files are kept unless ``--overwrite``
 or the stored results they are drawn from are newer than them.
 A family without stored results is skipped with the command that produces them; a stored file
@@ -39,6 +43,8 @@ Example::
 
     python paper_plot.py
     python paper_plot.py --only timescales mixture_of_pathways --out docs/figures/paper --overwrite
+    python paper_plot.py --only multi_task pruning 'lesion_*'
+    python paper_plot.py --list
 """
 
 from __future__ import annotations
@@ -48,6 +54,7 @@ import csv
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from fnmatch import fnmatch
 from functools import partial
 from pathlib import Path
 
@@ -80,8 +87,7 @@ FAMILIES = ("tasks", "multi_task", "one_task", "two_task", "timescales", "mixtur
 #: The command that stores each family's results (printed when a family has none).
 PRODUCERS = {
     "multi_task": "python multiple_task/multiple_task.py --preset quick, then "
-                  "multiple_task/multiple_task_analysis.py NAME, multiple_task/lesion.py NAME, "
-                  "multiple_task/state_space_shift.py NAME",
+                  "multiple_task/run_pipeline.py NAME",
     "one_task": "python one_task/one_task.py --preset one_task_quick",
     "two_task": "python two_task/two_task.py --preset quick, then "
                 "two_task/two_task_analysis.py NAME",
@@ -110,8 +116,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "local_experts/)")
     p.add_argument("--out", type=Path, default=Path("results/paper_figures"),
                    help="figure folder (one sub-folder per family)")
-    p.add_argument("--only", nargs="+", choices=FAMILIES, default=list(FAMILIES),
-                   metavar="FAMILY", help=f"families to draw, among: {', '.join(FAMILIES)}")
+    p.add_argument("--only", nargs="+", default=[], metavar="FAMILY|FIGURE",
+                   help=f"families to draw, among: {', '.join(FAMILIES)}; and/or figure names "
+                        "(file stem or NAME/stem, shell patterns allowed) to draw only those "
+                        "(default: every figure of every family)")
+    p.add_argument("--list", action="store_true",
+                   help="draw nothing; print every figure with the command that produces the "
+                        "results it needs")
     p.add_argument("--seed", type=int, default=0, help="seed of the task-suite trials")
     p.add_argument("--task-rules", default="all",
                    help="rules and rule sets, comma-separated, of the task-suite figure")
@@ -128,9 +139,20 @@ class FigureLog:
     out: Path
     overwrite: bool = False
     rows: list[tuple[str, Path, str]] = field(default_factory=list)
+    names: tuple[str, ...] = ()  # figure names (patterns) to draw; () = every figure
+    listing: bool = False  # record the producer of each figure instead of saving it
+    matched: set[str] = field(default_factory=set)  # the names that matched a figure
 
     def _target(self, family: str, stem: str, source: Path | None) -> tuple[Path | None, str]:
         target = self.out / family / stem
+        if self.names:
+            hits = {n for n in self.names if fnmatch(stem, n) or fnmatch(Path(stem).name, n)}
+            self.matched |= hits
+            if not hits:
+                return None, ""
+        if self.listing:
+            self.rows.append((family, target, producer(family, source)))
+            return None, ""
         existing = [p for p in (target.with_suffix(".pdf"), target.with_suffix(".png"))
                     if p.exists()]
         if not existing or self.overwrite:
@@ -168,6 +190,14 @@ class FigureLog:
     def failed(self, family: str, source: Path, error: Exception) -> None:
         """Record a stored result that could not be drawn (one-line reason)."""
         self.rows.append((family, source, "failed: " + " ".join(str(error).split())))
+
+
+def producer(family: str, source: Path | None) -> str:
+    """The command that stores ``source``, the results a figure of ``family`` is drawn from."""
+    for filename, _, script in RUN_RESULTS:
+        if source is not None and source.name == filename:
+            return f"python {script} {source.parent.name} --runs {source.parent.parent}"
+    return PRODUCERS.get(family, "none: generated from --seed")
 
 
 def read_curves(run_dir: Path) -> Curves:
@@ -390,14 +420,27 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.out.exists() and not args.out.is_dir():
         fail(f"--out {args.out} is a file, not a folder")
-    if "tasks" in args.only:  # inputs are checked before any figure is written
+    families = [f for f in dict.fromkeys(args.only) if f in FAMILIES] or list(FAMILIES)
+    if "tasks" in families:  # inputs are checked before any figure is written
         resolve_rules(args.task_rules)
     apply_style()
-    log = FigureLog(args.out, args.overwrite)
-    for family in dict.fromkeys(args.only):
+    log = FigureLog(args.out, args.overwrite, names=tuple(n for n in args.only
+                                                          if n not in FAMILIES),
+                    listing=args.list)
+    for family in families:
         if not DRAW[family](args, log):
             print(f"{family}: no stored results, skipped (produce them with: "
                   f"{PRODUCERS[family]})")
+    unknown = [n for n in log.names if n not in log.matched]
+    if unknown:
+        fail(f"no figure named {', '.join(map(repr, unknown))} in the stored results of "
+             f"{', '.join(families)} (python paper_plot.py --list names them)")
+    if args.list:
+        print("| family | figure | results produced by |\n|---|---|---|")
+        print("\n".join(f"| {family} | {path} | {command} |" for family, path, command
+                        in log.rows))
+        print(f"{len(log.rows)} figures")
+        return 0
     print(summary(log.rows))
     written = sum(status.startswith("written") for _, _, status in log.rows)
     failed = sum(status.startswith("failed") for _, _, status in log.rows)

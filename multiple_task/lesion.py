@@ -1,26 +1,39 @@
 """Lesion every cluster of trained runs and prune their weights; save the accuracy changes.
 
-Needs ``multiple_task_analysis.py`` to have stored the run's clusters. For each run NAME: hidden
-clusters (weights and activity), for MPNs also input-embedding clusters, every input × hidden
-cluster pair and the synapse (modulation) clusters, each as zeroed W and as frozen M; every
-lesion against ``--random`` size-matched random lesions (effect = random − cluster accuracy);
-then pruning of the lowest-magnitude weights from 0 to 99.9 %. Accuracy and cost are measured
-per rule on fresh trials; the loaded model is never modified (lesions act on copies). Results
-go to ``<runs>/<NAME>/lesion.h5`` with what they were computed from (the checkpoint's digest and
-the analysis entry: :mod:`core.provenance`); draw them with ``lesion_plot.py``. Clusters of an
-analysis that no longer matches the checkpoint are refused; stale lesion results are recomputed,
-current ones kept unless ``--overwrite``.
+Needs ``multiple_task_analysis.py`` to have stored the run's clusters. For each run NAME, the
+lesion families in order: hidden clusters (zeroed weights, silenced activity), for MPNs the
+input-embedding clusters, every input × hidden cluster pair and the synapse (modulation)
+clusters, each as zeroed W and as frozen M; every lesion against size-matched random lesions
+(effect = random − cluster accuracy); then pruning of the lowest-magnitude weights. Accuracy and
+cost are measured per rule on fresh trials; the loaded model is never modified (lesions act on
+copies).
+
+``--protocol quick`` (default: 32 trials per rule, 3 random controls; minutes on the quick
+network) or ``lab`` (the MPN lab's: 200 trials per rule, 10 random controls); both prune
+0/10/50/90/95/98/99/99.9 % of the weights. ``--trials`` / ``--random`` override the protocol.
+
+Each finished family is saved at once to ``<runs>/<NAME>/lesion.partial.h5``; a run that was
+killed resumes from there, skipping the finished families, if the partial results still describe
+the checkpoint and analysis and were computed with the same settings and code (every family draws
+from its own seeded generator, so a resumed run stores the same numbers as an uninterrupted one).
+Results go to ``<runs>/<NAME>/lesion.h5`` with what they were computed from (the checkpoint's
+digest and the analysis entry: :mod:`core.provenance`) and the partial file is removed; draw them
+with ``lesion_plot.py``. Clusters of an analysis that no longer matches the checkpoint are
+refused; stale lesion results are recomputed, current ones kept unless ``--overwrite``.
 
 Example::
 
-    python multiple_task/lesion.py reach_seed0_L21e4+hidden64+batch32+angle --random 10
+    python multiple_task/lesion.py reach_seed0_L21e4+hidden64+batch32+angle --protocol lab
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from core.analysis import load_trained, resolve_run
 from core.analysis.lesion import (
@@ -38,13 +51,16 @@ from core.cli import (
     resolve_trained_runs,
     set_threads,
 )
-from core.io import save_results
-from core.provenance import claim, load_current, record
+from core.errors import ResultsFileError
+from core.io import list_runs, load_results, save_results
+from core.provenance import claim, code_version, load_current, record, stale_reason
 from core.tasks import generate_trials
 from core.training.trainer import CHECKPOINT_FILE
 
-PRUNE_FRACTIONS = (0.0, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.999)
+PRUNE_FRACTIONS = (0.0, 0.1, 0.5, 0.9, 0.95, 0.98, 0.99, 0.999)
+PROTOCOLS = {"quick": {"trials": 32, "random": 3}, "lab": {"trials": 200, "random": 10}}
 RESULTS_FILE = "lesion.h5"
+PARTIAL_FILE = "lesion.partial.h5"
 ANALYSIS_FILE = "analysis.h5"
 
 
@@ -52,13 +68,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_trained_runs_arguments(p, figures=False)
+    p.add_argument("--protocol", choices=tuple(PROTOCOLS), default="quick",
+                   help="quick (default: 32 trials per rule, 3 random controls) or lab (200 "
+                        "trials per rule, 10 random controls, the MPN lab's protocol)")
     p.add_argument("--method", choices=("kmeans", "ward"), default="kmeans",
                    help="which stored unit clustering to lesion (default: kmeans)")
-    p.add_argument("--random", type=int, default=10,
-                   help="size-matched random lesions per cluster (default 10, at least 10 for "
-                        "the paper figures)")
-    p.add_argument("--trials", type=int, default=64,
-                   help="fresh trials per rule for each evaluation (default 64)")
+    p.add_argument("--random", type=int, default=None,
+                   help="size-matched random lesions per cluster (default: the protocol's; "
+                        "at least 10 for the paper figures)")
+    p.add_argument("--trials", type=int, default=None,
+                   help="fresh trials per rule for each evaluation (default: the protocol's)")
     p.add_argument("--no-pairs", action="store_true", help="skip input × hidden cluster pairs")
     p.add_argument("--no-synapses", action="store_true", help="skip synapse-cluster lesions")
     p.add_argument("--overwrite", action="store_true",
@@ -67,7 +86,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0, help="seed of trials and random lesions")
     add_threads_argument(p)
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    for key, value in PROTOCOLS[args.protocol].items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    return args
 
 
 def unit_clusters(entry: dict) -> dict[str, np.ndarray]:
@@ -85,49 +108,97 @@ def current_analysis(name: str, runs: str) -> dict:
                         "--overwrite")
 
 
+def settings(args: argparse.Namespace) -> dict:
+    """What the lesion numbers depend on besides the network and clusters."""
+    return {"method": args.method, "random": args.random, "trials": args.trials,
+            "seed": args.seed, "pairs": not args.no_pairs, "synapses": not args.no_synapses,
+            "prune": np.asarray(PRUNE_FRACTIONS), "code": code_version()}
+
+
+def finished_families(path: Path, name: str, wanted: dict) -> dict:
+    """The families stored in the partial file ``path`` by an interrupted run with the same
+    ``wanted`` settings whose network and analysis are still current (else ``{}``)."""
+    try:
+        if not path.exists() or name not in list_runs(path) or stale_reason(path, name):
+            return {}
+        stored = load_results(path, name)
+    except ResultsFileError:
+        return {}
+    same = set(stored.get("settings", {})) == set(wanted) and all(
+        np.array_equal(np.asarray(stored["settings"][k]), np.asarray(v))
+        for k, v in wanted.items())
+    return stored.get("families", {}) if same else {}
+
+
+def families(model, clusters: dict, args: argparse.Namespace, trials: dict, task
+             ) -> tuple[dict, dict[str, tuple[int, Callable[[np.random.Generator], dict]]]]:
+    """The cluster names stored with the results and ``{family: (evaluations, compute(rng))}``
+    in the order they run (evaluations: how many per-rule sweeps, for the progress bar)."""
+    progress, n = not args.no_progress, args.random
+    hidden = unit_clusters(clusters["hidden"][args.method])
+    names = {"hidden_clusters": np.asarray(list(hidden))}
+    out: dict = {}
+    for mode in ("weights", "activity"):
+        out[f"hidden_{mode}"] = (1 + len(hidden) * (1 + n), lambda rng, mode=mode: (
+            cluster_lesion_effects(model, hidden, "hidden", trials, task, mode=mode,
+                                   n_random=n, rng=rng, progress=progress)))
+    if "input" in clusters:
+        inputs = unit_clusters(clusters["input"][args.method])
+        names["input_clusters"] = np.asarray(list(inputs))
+        out["input_weights"] = (1 + len(inputs) * (1 + n), lambda rng: cluster_lesion_effects(
+            model, inputs, "input", trials, task, n_random=n, rng=rng, progress=progress))
+        if not args.no_pairs:
+            out["pairs"] = (len(inputs) * len(hidden) * (1 + n), lambda rng: pair_lesion_effects(
+                model, inputs, hidden, trials, task, n_random=n, rng=rng, progress=progress))
+    if "M" in clusters and not args.no_synapses:
+        entry = clusters["M"]["ward"]
+        labels = np.where(entry["active"], entry["labels"], -1).reshape(
+            tuple(model.layers[-1].W.shape))
+        count = len(np.unique(labels[labels >= 0]))
+        out["synapses"] = (2 * count * (1 + n), lambda rng: synapse_lesion_effects(
+            model, labels, trials, task, n_random=n, rng=rng, progress=progress))
+    out["pruning"] = (len(PRUNE_FRACTIONS), lambda rng: pruning_curve(
+        model, trials, task, PRUNE_FRACTIONS, progress=progress))
+    return names, out
+
+
 def lesion_run(name: str, args: argparse.Namespace, note: str | None = None) -> None:
-    """All lesions of one run (``note``: what :func:`claim` said is replaced)."""
+    """All lesion families of one run, each saved to the partial file as it finishes (``note``:
+    what :func:`claim` said is replaced)."""
     run_dir = resolve_run(args.runs, name)
     model, task, run_config = load_trained(run_dir)
     analysis = current_analysis(name, args.runs)
     if note is not None:
         print(note)
+    partial = run_dir / PARTIAL_FILE  # same folder: the same provenance record holds
     provenance = record(run_dir / RESULTS_FILE, run_dir / CHECKPOINT_FILE,
                         inputs=[(run_dir / ANALYSIS_FILE, name)])
-    rng = np.random.default_rng(args.seed)
-    trials = {r: generate_trials(r, task, args.trials, rng) for r in task.rules}
-    progress = not args.no_progress
-    clusters = analysis["clusters"]
-    results: dict = {"rules": np.asarray(task.rules), "method": args.method}
-    hidden = unit_clusters(clusters["hidden"][args.method])
-    results["hidden_clusters"] = np.asarray(list(hidden))
-    for mode in ("weights", "activity"):
-        results[f"hidden_{mode}"] = cluster_lesion_effects(
-            model, hidden, "hidden", trials, task, mode=mode, n_random=args.random, rng=rng,
-            progress=progress)
-    if "input" in clusters:
-        inputs = unit_clusters(clusters["input"][args.method])
-        results["input_clusters"] = np.asarray(list(inputs))
-        results["input_weights"] = cluster_lesion_effects(
-            model, inputs, "input", trials, task, n_random=args.random, rng=rng,
-            progress=progress)
-        if not args.no_pairs:
-            results["pairs"] = pair_lesion_effects(model, inputs, hidden, trials, task,
-                                                   n_random=args.random, rng=rng,
-                                                   progress=progress)
-    if "M" in clusters and not args.no_synapses:
-        entry = clusters["M"]["ward"]
-        labels = np.where(entry["active"], entry["labels"], -1)
-        shape = tuple(model.layers[-1].W.shape)
-        results["synapses"] = synapse_lesion_effects(model, labels.reshape(shape), trials, task,
-                                                     n_random=args.random, rng=rng,
-                                                     progress=progress)
-    results["pruning"] = pruning_curve(model, trials, task, PRUNE_FRACTIONS, progress=progress)
+    wanted = settings(args)
+    done = finished_families(partial, name, wanted)
+    if done:
+        print(f"{name}: resuming; finished families kept from {partial}: {', '.join(done)}")
+    trials = {r: generate_trials(r, task, args.trials, np.random.default_rng([args.seed, i]))
+              for i, r in enumerate(task.rules)}
+    names, todo = families(model, analysis["clusters"], args, trials, task)
+    bar = tqdm(total=sum(cost for cost, _ in todo.values()), unit="eval", desc=f"{name} lesions",
+               disable=args.no_progress)
+    for index, (family, (cost, compute)) in enumerate(todo.items()):
+        if family not in done:
+            bar.set_postfix_str(family)
+            done[family] = compute(np.random.default_rng([args.seed, 1000 + index]))
+            save_results(partial, name, {"settings": wanted, "families": done},
+                         config=run_config, overwrite=True, provenance=provenance)
+        bar.update(cost)
+    bar.close()
+    results = {"rules": np.asarray(task.rules), "method": args.method, **names, **done,
+               "protocol": {k: v for k, v in wanted.items() if k != "code"}}
     out = save_results(run_dir / RESULTS_FILE, name, results, config=run_config,
                        overwrite=True, provenance=provenance)
+    partial.unlink()
     effect = results["hidden_weights"]["effect"]
-    print(f"{name}: {len(hidden)} hidden clusters, largest effect {effect.max():+.2f} "
-          f"(rule {task.rules[int(np.argmax(effect.max(axis=1)))]}); results in {out}")
+    print(f"{name}: {len(names['hidden_clusters'])} hidden clusters, largest effect "
+          f"{effect.max():+.2f} (rule {task.rules[int(np.argmax(effect.max(axis=1)))]}); "
+          f"results in {out}")
 
 
 @cli_main(errors=(*KNOWN_ERRORS, KeyError))  # KeyError: analysis.h5 lacks an entry

@@ -2,7 +2,10 @@
 
 For each run NAME under ``--runs``: task variance of the input-embedding units, hidden units and
 (MPN) every synapse of M and W ⊙ M on noise-free test trials; KMeans and Ward clusters with
-their silhouette curves and permutation-null quality; the plastic-weight structure (rows and
+their silhouette curves and permutation-null quality (k chosen by the gap-tested silhouette, or
+fixed by ``--k``: the MPN lab cuts its dendrograms at 20); the agreement (adjusted Rand index)
+between KMeans and Ward partitions of each unit population at the k each chose and at the fixed
+k (``--k``, else 20); the plastic-weight structure (rows and
 columns of W, rows of the trial-averaged M at the end of stim1); PCA of hidden activity, task-set
 geometry and rule-input compositionality. Results go to ``<runs>/<NAME>/analysis.h5`` (keyed by
 the run name, with the digest of the checkpoint they describe: :mod:`core.provenance`), figures
@@ -17,6 +20,7 @@ Example::
 from __future__ import annotations
 
 import argparse
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +30,7 @@ from core.analysis.clustering import (
     TaskVarianceClustering,
     cluster_quality,
     cluster_weight_structure,
+    clustering_agreement,
 )
 from core.analysis.lesion import evaluate
 from core.analysis.state_space import (
@@ -59,6 +64,7 @@ from core.provenance import claim, record
 from core.training.trainer import CHECKPOINT_FILE
 
 RESULTS_FILE = "analysis.h5"
+LAB_K = 20  # the MPN lab cuts its dendrograms at 20 clusters
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -67,6 +73,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add_trained_runs_arguments(p)
     p.add_argument("--k-max", type=int, default=29,
                    help="largest number of clusters tried (default 29, Yang et al.)")
+    p.add_argument("--k", type=int, default=None,
+                   help="a fixed number of clusters for units and synapses (the MPN lab: 20), "
+                        "capped at the number of distinct profiles (default: chosen by the "
+                        "gap-tested silhouette)")
     p.add_argument("--n-init", type=int, default=20, help="KMeans restarts (default 20)")
     p.add_argument("--permutations", type=int, default=50,
                    help="permutations of the cluster-quality null (default 50)")
@@ -88,10 +98,33 @@ def clusters_to_dict(fit: TaskVarianceClustering) -> dict[str, np.ndarray]:
     out = {"labels": fit.labels_, "active": fit.active_, "order": fit.order_,
            "k_values": fit.k_values_, "silhouette": fit.silhouette_, "gap": fit.gap_,
            "gap_se": fit.gap_se_, "criterion": fit.criterion, "n_clusters": fit.n_clusters_,
-           "cluster_rule": fit.cluster_rule_}
+           "cluster_rule": fit.cluster_rule_,
+           "fixed_k": fit.n_clusters if fit.n_clusters is not None else 0}
     if hasattr(fit, "linkage_"):
         out["linkage"] = fit.linkage_
     return out
+
+
+def agreement(by_rule: np.ndarray, fits: dict, args: argparse.Namespace) -> dict:
+    """Adjusted Rand index between the KMeans and Ward partitions of one unit population at
+    every k of ``fits`` (the stored clusterings) and at ``--k`` (else :data:`LAB_K`), k >= 2."""
+    ks = sorted({int(f["n_clusters"]) for f in fits.values()} | {args.k or LAB_K})
+    names, partitions, used = [], [], []
+    for method in ("kmeans", "ward"):
+        for k in ks:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # k above the distinct profiles: capped
+                fit = TaskVarianceClustering(method=method, n_init=args.n_init, n_clusters=k,
+                                             random_state=args.seed).fit(by_rule)
+            if fit.n_clusters_ >= 2 and f"{method} k={fit.n_clusters_}" not in names:
+                names.append(f"{method} k={fit.n_clusters_}")
+                partitions.append(fit.labels_[fit.active_])
+                used.append((method, fit.n_clusters_))
+    if not partitions:  # one distinct profile: nothing to compare
+        return {"partitions": np.asarray(["one cluster"]), "method": np.asarray(["none"]),
+                "k": np.asarray([1]), "ari": np.ones((1, 1))}
+    return {"partitions": np.asarray(names), "method": np.asarray([m for m, _ in used]),
+            "k": np.asarray([k for _, k in used]), "ari": clustering_agreement(partitions)}
 
 
 def analyse(name: str, args: argparse.Namespace, note: str | None = None) -> None:
@@ -123,17 +156,23 @@ def analyse(name: str, args: argparse.Namespace, note: str | None = None) -> Non
     for pop in tv:
         synapses = pop == "M"
         for method in (("ward",) if synapses else ("kmeans", "ward")):
-            fit = TaskVarianceClustering(method=method, k_max=args.k_max, n_init=args.n_init,
-                                         max_points=args.max_points, random_state=args.seed
-                                         ).fit(tv[pop].by_rule)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                fit = TaskVarianceClustering(method=method, k_max=args.k_max, n_init=args.n_init,
+                                             max_points=args.max_points, random_state=args.seed,
+                                             n_clusters=args.k).fit(tv[pop].by_rule)
+            for warning in caught:
+                print(f"  {pop}, {method}: {warning.message}")
             entry = clusters_to_dict(fit)
-            if not synapses and fit.n_clusters_ > 1:
+            if not synapses and 1 < fit.n_clusters_ < fit.active_.sum():
                 quality = cluster_quality(fit.features_, fit.labels_[fit.active_],
                                           n_permutations=args.permutations,
                                           random_state=args.seed)
                 entry["quality"] = quality
             clusters.setdefault(pop, {})[method] = entry
     results["clusters"] = clusters
+    results["agreement"] = {pop: agreement(tv[pop].by_rule, clusters[pop], args)
+                            for pop in clusters if pop != "M"}
     if is_mpn:
         weight = model.layers[-1].W.detach().numpy()
         stim_end = {r: t.epochs["stim1"][:, 1] for r, t in trials.items()
@@ -182,6 +221,12 @@ def analyse(name: str, args: argparse.Namespace, note: str | None = None) -> Non
     for pop in clusters:
         ks = ", ".join(f"{m} k={int(c['n_clusters'])}" for m, c in clusters[pop].items())
         print(f"  {pop}: {ks}")
+    for pop, agree in results["agreement"].items():
+        method, k, ari = agree["method"], agree["k"], agree["ari"]
+        pairs = ", ".join(f"k={k[i]}: {ari[i, j]:.2f}" for i in range(len(k))
+                          for j in range(len(k)) if method[i] == "kmeans" != method[j]
+                          and k[i] == k[j])
+        print(f"  {pop}: KMeans vs Ward adjusted Rand index at {pairs or 'no common k'}")
     if "compositionality" in state_space:
         comp = state_space["compositionality"]
         print("  Dly Anti accuracy by rule input: " + ", ".join(
@@ -206,8 +251,8 @@ def draw(results: dict, folder: Path) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Analyse every named run."""
     args = parse_args(argv)
-    if args.permutations < 1 or args.k_max < 2:
-        fail("--permutations must be >= 1 and --k-max >= 2")
+    if args.permutations < 1 or args.k_max < 2 or (args.k is not None and args.k < 1):
+        fail("--permutations and --k must be >= 1 and --k-max >= 2")
     set_threads(args.threads)
     resolve_trained_runs(args.runs, args.names)  # every input is checked before any output
     notes = {}

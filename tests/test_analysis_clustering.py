@@ -7,6 +7,7 @@ from core.analysis.clustering import (
     active_units,
     cluster_quality,
     cluster_weight_structure,
+    clustering_agreement,
     normalize_by_max,
 )
 
@@ -154,3 +155,36 @@ def test_helpers_and_validation():
         TaskVarianceClustering(k_max=1).fit(np.ones((5, 2)))
     with pytest.raises(ValueError, match="active"):
         TaskVarianceClustering().fit(np.zeros((10, 3)))
+
+
+@pytest.mark.parametrize("method", ["kmeans", "ward"])
+def test_a_fixed_k_gives_k_clusters_capped_at_the_distinct_profiles(method):
+    tv, truth = planted(n_clusters=5, per_cluster=12)
+    for k in (1, 3, 5, 8, 20):
+        fit = TaskVarianceClustering(method=method, n_clusters=k, n_init=3).fit(tv)
+        assert fit.n_clusters_ == k and fit.k_values_.tolist() == [k]
+        assert sorted(set(fit.labels_[fit.active_].tolist())) == list(range(k))
+    five = TaskVarianceClustering(method=method, n_clusters=5, n_init=3).fit(tv)
+    active = truth >= 0
+    assert adjusted_rand_score(truth[active], five.labels_[active]) == pytest.approx(1.0)
+    three_profiles = np.vstack([ONE_PROFILE, ONE_PROFILE[:, ::-1], ONE_PROFILE[:, [1, 0, 3, 2]]])
+    with pytest.warns(UserWarning, match="20 clusters asked for.*only 3 distinct.*k = 3"):
+        capped = TaskVarianceClustering(method=method, n_clusters=20, n_init=2).fit(
+            three_profiles)
+    assert capped.n_clusters_ == 3
+    with pytest.raises(ValueError, match="n_clusters"):
+        TaskVarianceClustering(n_clusters=0).fit(tv)
+
+
+def test_clustering_agreement_is_the_adjusted_rand_index_of_every_pair():
+    tv, truth = planted(n_clusters=4, per_cluster=10, n_inactive=0)
+    rng = np.random.default_rng(3)
+    shuffled = rng.permutation(truth)
+    relabelled = (truth + 1) % 4  # the same partition under other names
+    ari = clustering_agreement([truth, relabelled, shuffled])
+    np.testing.assert_allclose(ari, ari.T)
+    np.testing.assert_allclose(np.diag(ari), 1.0)
+    assert ari[0, 1] == pytest.approx(1.0) and abs(ari[0, 2]) < 0.2
+    assert ari[0, 2] == pytest.approx(adjusted_rand_score(truth, shuffled))
+    with pytest.raises(ValueError, match="one length"):
+        clustering_agreement([truth, truth[:-1]])

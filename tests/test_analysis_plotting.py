@@ -3,6 +3,7 @@ import pytest
 
 from core.plotting import apply_style, save_figure
 from core.plotting.analysis import (
+    plot_clustering_agreement,
     plot_ftv_histograms,
     plot_lesion_map,
     plot_pca_trajectories,
@@ -29,6 +30,8 @@ def _figures(rng):
     yield "pruning", plot_pruning_curves(np.array([0, 0.5, 0.9, 0.99, 0.999]),
                                          rng.random((4, 5)), RULES)
     yield "shift", plot_state_space_shift(rng.random((4, 4)), RULES, RULES)
+    yield "agreement", plot_clustering_agreement(np.array([[1, 0.4], [0.4, 1]]),
+                                                 ["kmeans k=3", "ward k=3"])
 
 
 def test_every_analysis_figure_is_drawn_and_saved(tmp_path):

@@ -99,3 +99,122 @@ def test_bad_input_gives_a_one_line_error(trained, tmp_path):
     with pytest.raises(SystemExit) as info:
         lesion_plot.main([NAME, "--runs", str(tmp_path)])
     assert "\n" not in str(info.value) and "corrupted" in str(info.value)
+
+
+def test_a_killed_lesion_run_resumes_without_redoing_finished_families(trained, tmp_path,
+                                                                        monkeypatch):
+    import shutil
+
+    runs = tmp_path / "runs"
+    shutil.copytree(trained / NAME, runs / NAME, ignore=shutil.ignore_patterns("lesion*.h5"))
+    if not (runs / NAME / "analysis.h5").exists():
+        multiple_task_analysis.main([NAME, "--runs", str(runs), "--k-max", "4", "--n-init", "2",
+                                     "--permutations", "2", "--max-points", "40"])
+    argv = [NAME, "--runs", str(runs), "--random", "1", "--trials", "4", "--no-progress",
+            "--no-pairs"]
+    real, calls = lesion.cluster_lesion_effects, []
+
+    def killed_after_first_family(model, clusters, population, *args, **kwargs):
+        calls.append((population, kwargs.get("mode", "weights")))
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(model, clusters, population, *args, **kwargs)
+
+    monkeypatch.setattr(lesion, "cluster_lesion_effects", killed_after_first_family)
+    with pytest.raises(KeyboardInterrupt):
+        lesion.main(argv)
+    partial = runs / NAME / lesion.PARTIAL_FILE
+    assert not (runs / NAME / "lesion.h5").exists()
+    assert set(load_results(partial, NAME)["families"]) == {"hidden_weights"}
+
+    def spy(model, clusters, population, *args, **kwargs):
+        calls.append((population, kwargs.get("mode", "weights")))
+        return real(model, clusters, population, *args, **kwargs)
+
+    calls.clear()
+    monkeypatch.setattr(lesion, "cluster_lesion_effects", spy)
+    lesion.main(argv)
+    assert calls == [("hidden", "activity"), ("input", "weights")]  # hidden_weights not redone
+    assert not partial.exists()
+    resumed = load_results(runs / NAME / "lesion.h5", NAME)
+    lesion.main([*argv, "--overwrite"])  # uninterrupted: the same numbers
+    fresh = load_results(runs / NAME / "lesion.h5", NAME)
+    for family in ("hidden_weights", "hidden_activity", "input_weights", "synapses", "pruning"):
+        for key, value in fresh[family].items():
+            np.testing.assert_array_equal(resumed[family][key], value, err_msg=family)
+    assert resumed["protocol"]["random"] == 1 and resumed["protocol"]["trials"] == 4
+
+
+def test_lesion_protocols():
+    quick, lab = lesion.parse_args([NAME]), lesion.parse_args([NAME, "--protocol", "lab"])
+    assert (quick.trials, quick.random) == (32, 3)
+    assert (lab.trials, lab.random) == (200, 10)
+    assert lesion.parse_args([NAME, "--protocol", "lab", "--random", "2"]).random == 2
+    assert lesion.PRUNE_FRACTIONS == (0.0, 0.1, 0.5, 0.9, 0.95, 0.98, 0.99, 0.999)
+
+
+def test_a_fixed_k_clusters_units_and_synapses_and_the_clusterings_are_compared(
+        trained, tmp_path, capsys):
+    from core.analysis.clustering import _n_distinct
+
+    figures = tmp_path / "figs"
+    k = 13  # above the 12 hidden units: capped there, with a message
+    multiple_task_analysis.main([NAME, "--runs", str(trained), "--k", str(k), "--n-init", "2",
+                                 "--permutations", "2", "--max-points", "60", "--overwrite",
+                                 "--figures", str(figures)])
+    out = capsys.readouterr().out
+    analysis = load_results(trained / NAME / "analysis.h5", NAME)
+    for pop, methods in analysis["clusters"].items():
+        by_rule = analysis["task_variance"][pop]["by_rule"]
+        for method, fit in methods.items():
+            active = np.asarray(fit["active"])
+            profiles = by_rule[active] / by_rule[active].max(axis=1, keepdims=True)
+            expected = min(k, _n_distinct(profiles))
+            assert int(fit["n_clusters"]) == expected, (pop, method)
+            assert int(fit["fixed_k"]) == k
+            assert sorted(set(np.asarray(fit["labels"])[active].tolist())) == list(
+                range(expected))
+    assert f"hidden, kmeans: {k} clusters asked for" in out
+    for pop in ("input", "hidden"):
+        agree = analysis["agreement"][pop]
+        n = len(agree["partitions"])
+        assert agree["ari"].shape == (n, n) and set(agree["method"]) == {"kmeans", "ward"}
+        np.testing.assert_allclose(np.diag(agree["ari"]), 1.0)
+        assert (figures / f"clustering_agreement_{pop}.png").is_file()
+    assert "KMeans vs Ward adjusted Rand index at k=" in out
+    with pytest.raises(SystemExit, match="^error: .*--k must be >= 1"):
+        multiple_task_analysis.main([NAME, "--runs", str(trained), "--k", "0"])
+
+
+def test_the_pipeline_skips_current_steps_and_recomputes_after_retraining(tmp_path, capsys):
+    pipeline = _script("run_pipeline")
+    runs = tmp_path / "runs"
+    train = ["--preset", "quick", "--rules", "reach", "--hidden", "12", "--batch", "16",
+             "--out", str(runs), "--threads", "1", "--eval-trials", "8", "--no-progress"]
+    multiple_task.main([*train, "--steps", "3"])
+    argv = [NAME, "--runs", str(runs), "--no-progress", "--k", "3",
+            "--analysis-args", "--k-max 4 --n-init 2 --permutations 2 --max-points 40",
+            "--lesion-args", "--random 1 --trials 4 --no-pairs --no-synapses",
+            "--shift-args", "--probes go --previous fdgo"]
+    steps = ("analysis", "lesion", "lesion figures", "state space shift")
+    stored = [runs / NAME / f for f in ("analysis.h5", "lesion.h5", "state_space_shift.h5",
+                                        "figures/pruning.png")]
+
+    def run() -> str:
+        capsys.readouterr()
+        pipeline.main(argv)
+        return capsys.readouterr().out
+
+    first = run()
+    assert all(f"  {s}: done in" in first for s in steps), first
+    written = [p.stat().st_mtime_ns for p in stored]
+    second = run()
+    assert all(f"  {s}: current, skipped" in second for s in steps), second
+    assert [p.stat().st_mtime_ns for p in stored] == written
+    (runs / NAME / "figures" / "pruning.pdf").unlink()  # as if killed while drawing
+    redrawn = run()
+    assert "  lesion figures: done in" in redrawn and redrawn.count("current, skipped") == 3
+    multiple_task.main([*train, "--steps", "5", "--overwrite"])  # another network, same name
+    third = run()
+    assert all(f"  {s}: done in" in third for s in steps), third
+    assert all(p.stat().st_mtime_ns > t for p, t in zip(stored, written, strict=True))

@@ -133,7 +133,7 @@ def test_every_family_is_redrawn_from_stored_results(stored, tmp_path, capsys):
         _assert_drawn(one_task_runs[0] / stem)
     printed = capsys.readouterr().out
     assert "| mixture_of_pathways |" in printed
-    assert "38 figures written, 0 kept, 0 failed" in printed
+    assert "40 figures written, 0 kept, 0 failed" in printed  # 38 + clustering agreement
 
     # existing figures are kept unless --overwrite; skipped families name their producer
     curves = one_task_runs[0] / "curves.png"
@@ -203,3 +203,32 @@ def test_a_kept_figure_older_than_its_stored_results_is_redrawn(tmp_path, capsys
     assert draw() == first and log.rows[-1][2].startswith("kept")  # results older: kept
     os.utime(source, ns=(first + 10**9, first + 10**9))  # the results are refreshed
     assert draw() > first and log.rows[-1][2] == f"written (replaces a figure older than {source})"
+
+
+def test_list_names_every_figure_and_its_producer_and_only_takes_figure_names(stored, tmp_path,
+                                                                               capsys):
+    runs, results = stored
+    out = tmp_path / "figs"
+    base = ["--runs", str(runs), "--results", str(results), "--out", str(out)]
+    assert paper_plot.main([*base, "--list", "--task-rules", "reach"]) == 0
+    listed = capsys.readouterr().out
+    assert not out.exists()  # --list draws nothing
+    rows = [line.split(" | ") for line in listed.splitlines() if line.startswith("| multi_task")]
+    by_figure = {Path(row[1]).name: row[2].rstrip(" |") for row in rows}
+    assert by_figure["pruning"] == f"python multiple_task/lesion.py {NAME} --runs {runs}"
+    assert by_figure["task_variance_hidden_kmeans"].startswith(
+        "python multiple_task/multiple_task_analysis.py")
+    assert by_figure["state_space_shift"].startswith("python multiple_task/state_space_shift.py")
+    assert "| tasks |" in listed and "| local_experts |" in listed
+    table = [line for line in listed.splitlines() if line.startswith("| ")][1:]
+    assert len(table) == 40 and "\n40 figures" in listed  # as many as are drawn, above
+
+    assert paper_plot.main([*base, "--only", "pruning", "lesion_hidden_*"]) == 0
+    drawn = sorted(p.relative_to(out).with_suffix("").as_posix() for p in out.rglob("*.png"))
+    assert drawn == [f"multi_task/{NAME}/{s}" for s in ("lesion_hidden_activity",
+                                                        "lesion_hidden_weights", "pruning")]
+    assert paper_plot.main([*base, "--only", "local_experts", "--overwrite"]) == 0
+    assert {p.parent.name for p in (out / "local_experts").rglob("*.png")} == {"local_experts",
+                                                                               "seed0"}
+    with pytest.raises(SystemExit, match="^error: no figure named 'no_such_figure'.*--list"):
+        paper_plot.main([*base, "--only", "multi_task", "no_such_figure"])

@@ -10,7 +10,9 @@ underscore):
   ordering (Bar-Joseph et al., 2001). Large populations (synapses) are first pre-grouped by
   MiniBatchKMeans into ``max_points`` groups whose centroids are then clustered.
 
-The number of clusters k (at most ``k_max``) is chosen by a ``criterion``:
+The number of clusters k is fixed by ``n_clusters`` (the MPN lab cuts its dendrograms at 20;
+capped, with a warning, at the number of distinct profiles), or chosen (at most ``k_max``) by a
+``criterion``:
 
 - ``"gap"``: the gap statistic of Tibshirani, Walther & Hastie (2001), J. R. Stat. Soc. B
   63:411. ``W_k`` is the within-cluster sum of squares of the method's k-cluster partition
@@ -57,11 +59,19 @@ variance in the cluster), so the numbering is comparable across networks.
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Sequence
+
 import numpy as np
 from scipy.cluster.hierarchy import fcluster, leaves_list, linkage, optimal_leaf_ordering
 from scipy.spatial.distance import pdist, squareform
 from sklearn.cluster import KMeans, MiniBatchKMeans
-from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
+from sklearn.metrics import (
+    adjusted_rand_score,
+    calinski_harabasz_score,
+    davies_bouldin_score,
+    silhouette_score,
+)
 from threadpoolctl import threadpool_limits
 
 __all__ = [
@@ -71,6 +81,7 @@ __all__ = [
     "within_cluster_dispersion",
     "TaskVarianceClustering",
     "cluster_quality",
+    "clustering_agreement",
     "cluster_weight_structure",
 ]
 
@@ -177,11 +188,14 @@ class TaskVarianceClustering:
         silhouette_tol: relative tolerance below the best mean silhouette for Ward's k.
         max_points: above this many active units, pre-group with MiniBatchKMeans.
         random_state: seed for KMeans, reference sets, jitter and pre-grouping.
+        n_clusters: a fixed k (>= 1) instead of the criterion's choice; capped at the number of
+            distinct profiles (UserWarning saying so).
 
     Fitted attributes:
         active_: ``(N,)`` bool, units clustered.
         features_: ``(n_active, R)`` max-normalised profiles of the active units.
-        k_values_: ``(n_k,)`` tried cluster numbers (``[1]`` when k = 1 needs no test).
+        k_values_: ``(n_k,)`` tried cluster numbers (``[1]`` when k = 1 needs no test; the
+            fixed k alone under ``n_clusters``).
         gap_, gap_se_: ``(n_k,)`` gap statistic and its ``s_k``; NaN where not computed
             (everywhere under "silhouette"; except at k = 1 and k_s under "gap_silhouette").
         silhouette_: ``(n_k,)`` mean silhouette of each k's partition (NaN for one cluster);
@@ -198,8 +212,10 @@ class TaskVarianceClustering:
     def __init__(self, method: str = "kmeans", criterion: str = "gap_silhouette",
                  k_max: int = 29, n_init: int = 20, n_refs: int = 20, threshold: float = 1e-3,
                  n_jitter: int = 10, jitter: float = 0.01, silhouette_tol: float = 0.02,
-                 max_points: int = 2000, random_state: int | None = 0):
+                 max_points: int = 2000, random_state: int | None = 0,
+                 n_clusters: int | None = None):
         self.method = method
+        self.n_clusters = n_clusters
         self.criterion = criterion
         self.k_max = k_max
         self.n_init = n_init
@@ -218,6 +234,10 @@ class TaskVarianceClustering:
             raise ValueError(f"criterion must be one of {CRITERIA}, got {self.criterion!r}")
         if self.k_max < 2:
             raise ValueError(f"k_max must be >= 2, got {self.k_max}")
+        if self.n_clusters is not None and (int(self.n_clusters) != self.n_clusters
+                                            or self.n_clusters < 1):
+            raise ValueError(f"n_clusters must be None or an integer >= 1, "
+                             f"got {self.n_clusters!r}")
         if (self.n_init < 1 or self.n_refs < 2 or self.n_jitter < 0 or self.jitter < 0
                 or self.max_points < 3):
             raise ValueError("n_init >= 1, n_refs >= 2, n_jitter >= 0, jitter >= 0 and "
@@ -250,7 +270,9 @@ class TaskVarianceClustering:
         if self.method == "ward":
             self.linkage_ = tree if tree is not None else np.zeros((0, 4))
         k_high = min(self.k_max, _n_distinct(points), len(points) - 1)
-        if k_high <= 1:
+        if self.n_clusters is not None:
+            point_labels = self._fixed(points, weight, rng, tree)
+        elif k_high <= 1:
             self.k_values_ = np.array([1])
             self.gap_, self.gap_se_, self.silhouette_ = (np.array([np.nan]) for _ in range(3))
             point_labels = np.zeros(len(points), dtype=int)
@@ -261,6 +283,21 @@ class TaskVarianceClustering:
         self.n_clusters_ = int(point_labels.max()) + 1
         self._finish(point_labels[group_of], leaf_rank[group_of], tv.shape[0])
         return self
+
+    def _fixed(self, points: np.ndarray, weight: np.ndarray, rng: np.random.Generator,
+               tree: np.ndarray | None) -> np.ndarray:
+        """The partition into ``n_clusters`` clusters (capped at the distinct profiles)."""
+        k = min(int(self.n_clusters), _n_distinct(points))
+        if k < self.n_clusters:
+            warnings.warn(f"{self.n_clusters} clusters asked for, but the profiles hold only "
+                          f"{k} distinct ones: using k = {k}", stacklevel=4)
+        self.k_values_ = np.array([k])
+        labels = np.zeros(len(points), dtype=int) if k == 1 else self._partitions(
+            points, weight, self.k_values_, int(rng.integers(2**31)), tree)[0]
+        self.gap_, self.gap_se_ = np.array([np.nan]), np.array([np.nan])
+        self.silhouette_ = np.array([silhouette_score(points, labels)
+                                     if 1 < len(np.unique(labels)) < len(points) else np.nan])
+        return labels
 
     def _partitions(self, x: np.ndarray, weight: np.ndarray, ks: np.ndarray, seed: int,
                     tree: np.ndarray | None = None) -> list[np.ndarray]:
@@ -349,6 +386,22 @@ class TaskVarianceClustering:
     def fit_predict(self, task_variance: np.ndarray) -> np.ndarray:
         """``fit`` then return ``labels_`` ``(N,)``."""
         return self.fit(task_variance).labels_
+
+
+def clustering_agreement(partitions: Sequence[np.ndarray]) -> np.ndarray:
+    """Adjusted Rand index (Hubert & Arabie, 1985, J. Classif. 2:193; scikit-learn's
+    ``adjusted_rand_score``) between every pair of ``partitions`` of the same points, each
+    ``(n,)`` int labels: ``(P, P)``, symmetric, 1 on the diagonal, about 0 for independent
+    partitions. ValueError if the partitions differ in length or there are none."""
+    parts = [np.asarray(p).ravel() for p in partitions]
+    if not parts or len({len(p) for p in parts}) != 1:
+        raise ValueError(f"partitions must be one or more label arrays of one length, got "
+                         f"lengths {[len(p) for p in parts]}")
+    ari = np.eye(len(parts))
+    for i in range(len(parts)):
+        for j in range(i + 1, len(parts)):
+            ari[i, j] = ari[j, i] = adjusted_rand_score(parts[i], parts[j])
+    return ari
 
 
 def cluster_quality(features: np.ndarray, labels: np.ndarray, n_permutations: int = 50,

@@ -20,6 +20,7 @@ __all__ = [
     "cluster_colors",
     "plot_task_variance_map",
     "plot_silhouette",
+    "plot_clustering_agreement",
     "plot_ftv_histograms",
     "plot_pca_trajectories",
     "plot_task_set",
@@ -105,6 +106,26 @@ def plot_silhouette(k_values: np.ndarray, scores: np.ndarray, chosen_k: int,
     ax.set_xlabel("Number of clusters")
     ax.set_ylabel("Silhouette score")
     ax.set_title(title or f"Chosen: {chosen_k} clusters")
+    return fig
+
+
+def plot_clustering_agreement(ari: np.ndarray, labels: Sequence[str], title: str = ""
+                              ) -> plt.Figure:
+    """Adjusted Rand index between every pair of partitions ``(P, P)`` (e.g. KMeans and Ward
+    at several k; ``labels`` ``(P,)`` name them), values written in the cells."""
+    ari = _check_2d(ari, len(labels), len(labels), "ari")
+    fig, ax = plt.subplots(figsize=(0.35 * len(labels) + 1.8, 0.35 * len(labels) + 1.2))
+    im = ax.imshow(ari, cmap="viridis", vmin=min(0.0, float(np.nanmin(ari))), vmax=1.0,
+                   interpolation="nearest")
+    ax.set_xticks(range(len(labels)), labels, rotation=90)
+    ax.set_yticks(range(len(labels)), labels)
+    ax.tick_params(length=0)
+    ax.minorticks_off()
+    for (i, j), value in np.ndenumerate(ari):
+        ax.text(j, i, cell_text(value), ha="center", va="center", fontsize=4,
+                color="black" if value > 0.6 else "white")
+    ax.set_title(title)
+    fig.colorbar(im, ax=ax, fraction=0.05, pad=0.02).set_label("Adjusted Rand index")
     return fig
 
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from core.analysis.task_variance import fractional_task_variance
 from core.plotting.analysis import (
+    plot_clustering_agreement,
     plot_ftv_histograms,
     plot_lesion_map,
     plot_pca_trajectories,
@@ -45,12 +46,14 @@ def _labels(rules: Sequence[Any]) -> list[str]:
 
 def analysis_figures(results: Mapping[str, Any]) -> dict[str, plt.Figure]:
     """Figures of ``multiple_task_analysis.py`` results: per population and clustering method a
-    task-variance map and a silhouette curve, FTV histograms, PCA trajectories, task set.
+    task-variance map and a silhouette curve, per unit population the agreement (adjusted Rand
+    index) of its partitions, FTV histograms, PCA trajectories, task set.
 
     Args:
         results: ``{"rules": (R,), "task_variance": {pop: {"by_rule": (N, R)}},
             "clusters": {pop: {method: {"labels", "active", "order" (N,), "k_values",
-            "silhouette" (n_k,), "n_clusters"}}}, "state_space": {...}}``.
+            "silhouette" (n_k,), "n_clusters"}}}, "agreement": {pop: {"partitions" (P,),
+            "ari" (P, P)}} (optional), "state_space": {...}}``.
     """
     rules = [str(r) for r in results["rules"]]
     labels = _labels(rules)
@@ -68,6 +71,10 @@ def analysis_figures(results: Mapping[str, Any]) -> dict[str, plt.Figure]:
                 items="synapses" if pop == "M" else "units")
             figures[f"silhouette_{pop}_{method}"] = plot_silhouette(
                 fit["k_values"], fit["silhouette"], k, title=f"{pop}, {method}: k = {k}")
+    for pop, agreement in results.get("agreement", {}).items():
+        figures[f"clustering_agreement_{pop}"] = plot_clustering_agreement(
+            agreement["ari"], [str(p) for p in agreement["partitions"]],
+            title=f"{pop} units: agreement")
     hidden = np.asarray(results["task_variance"]["hidden"]["by_rule"])
     pairs = [p for p in FTV_PAIRS if p[0] in rules and p[1] in rules] or \
         [(rules[i], rules[i + 1]) for i in range(min(4, len(rules) - 1))]

@@ -1,0 +1,136 @@
+"""One command for every analysis of a trained multi-task run, each step skipped when current.
+
+For each run NAME under ``--runs``, in order: ``multiple_task_analysis.py`` (task variance,
+clusters, state space → ``analysis.h5``), ``lesion.py`` (→ ``lesion.h5``), ``lesion_plot.py``
+(the lesion figures) and ``state_space_shift.py`` (→ ``state_space_shift.h5``). A step whose
+stored result is current — it records the network now in the run's checkpoint and the current
+versions of its inputs (:func:`core.provenance.stale_reason`) — is skipped; the lesion figures
+are skipped when they are newer than ``lesion.h5``. A killed pipeline therefore resumes where it
+stopped (``lesion.py`` itself resumes inside its run from its finished lesion families), and a
+run trained again (``--overwrite``, ``--resume``) has every step recomputed. Extra options of a
+step go in ``--analysis-args``, ``--lesion-args`` and ``--shift-args`` (one quoted string each,
+joined with ``=``: ``--lesion-args=--no-pairs``). Currency is judged by the network and inputs
+only, not by options: to recompute a current step with other options, run its script with
+``--overwrite`` (the steps that use its result, lesion after analysis, figures after lesion,
+are then recomputed by the pipeline).
+
+Not yet in the pipeline (issue 15): fixed points of the multi-task network, the state-space
+analysis of Driscoll et al. (2024).
+
+Example::
+
+    python multiple_task/run_pipeline.py reach_seed0_L21e4+hidden64+batch32+angle
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import shlex
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+
+from core.cli import (
+    KNOWN_ERRORS,
+    add_threads_argument,
+    add_trained_runs_arguments,
+    cli_main,
+    resolve_trained_runs,
+)
+from core.errors import ResultsFileError
+from core.io import list_runs
+from core.provenance import stale_reason
+
+HERE = Path(__file__).resolve().parent
+LESION_FIGURE = "pruning"  # the last lesion figure drawn: present and newer → all drawn
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_trained_runs_arguments(p)
+    p.add_argument("--protocol", choices=("quick", "lab"), default="quick",
+                   help="lesion protocol (lesion.py --protocol; default quick)")
+    p.add_argument("--k", type=int, default=None,
+                   help="a fixed number of clusters (multiple_task_analysis.py --k; default: "
+                        "chosen by the gap-tested silhouette)")
+    p.add_argument("--analysis-args", default="",
+                   help="further options of multiple_task_analysis.py, e.g. "
+                        "--analysis-args='--k-max 10' (with '=': the value starts with a dash)")
+    p.add_argument("--lesion-args", default="",
+                   help="further options of lesion.py, e.g. --lesion-args=--no-pairs")
+    p.add_argument("--shift-args", default="",
+                   help="further options of state_space_shift.py, e.g. "
+                        "--shift-args='--probes go,anti'")
+    p.add_argument("--seed", type=int, default=0, help="seed of every step (default 0)")
+    add_threads_argument(p)
+    p.add_argument("--no-progress", action="store_true", help="hide the steps' progress bars")
+    return p.parse_args(argv)
+
+
+def _script(stem: str) -> ModuleType:
+    """The family script ``multiple_task/<stem>.py`` as a module."""
+    spec = importlib.util.spec_from_file_location(f"multiple_task_{stem}", HERE / f"{stem}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def results_current(path: Path, name: str) -> bool:
+    """Whether ``path`` holds a current entry for ``name`` (:func:`stale_reason` is None)."""
+    try:
+        return path.is_file() and name in list_runs(path) and stale_reason(path, name) is None
+    except ResultsFileError:
+        return False  # the step reports the unreadable file
+
+
+def figures_current(folder: Path, results: Path) -> bool:
+    """Whether the lesion figures in ``folder`` were drawn after ``results`` was written."""
+    drawn = [folder / f"{LESION_FIGURE}.{suffix}" for suffix in ("pdf", "png")]
+    return results.is_file() and all(
+        p.is_file() and p.stat().st_mtime_ns >= results.stat().st_mtime_ns for p in drawn)
+
+
+def steps(name: str, args: argparse.Namespace
+          ) -> list[tuple[str, Callable[[], bool], str, list[str]]]:
+    """``(step, is_current(), script stem, argv)`` of one run, in order."""
+    run_dir = Path(args.runs) / name
+    figures = Path(args.figures) if args.figures else run_dir / "figures"
+    common = ["--runs", args.runs, "--seed", str(args.seed), "--threads", str(args.threads)]
+    shown = ["--figures", str(figures)]
+    quiet = ["--no-progress"] if args.no_progress else []
+    k = ["--k", str(args.k)] if args.k is not None else []
+    return [
+        ("analysis", lambda: results_current(run_dir / "analysis.h5", name),
+         "multiple_task_analysis", [name, *common, *shown, *k,
+                                    *shlex.split(args.analysis_args)]),
+        ("lesion", lambda: results_current(run_dir / "lesion.h5", name), "lesion",
+         [name, *common, "--protocol", args.protocol, *quiet, *shlex.split(args.lesion_args)]),
+        ("lesion figures", lambda: figures_current(figures, run_dir / "lesion.h5"),
+         "lesion_plot", [name, "--runs", args.runs, *shown]),
+        ("state space shift", lambda: results_current(run_dir / "state_space_shift.h5", name),
+         "state_space_shift", [name, *common, *shown, *quiet, *shlex.split(args.shift_args)]),
+    ]
+
+
+@cli_main(errors=(*KNOWN_ERRORS, KeyError))
+def main(argv: list[str] | None = None) -> None:
+    """Run every step of every named run that is not current."""
+    args = parse_args(argv)
+    resolve_trained_runs(args.runs, args.names)  # every run checked before any step
+    for name in args.names:
+        print(f"{name}:")
+        for step, current, stem, step_argv in steps(name, args):
+            if current():
+                print(f"  {step}: current, skipped")
+                continue
+            print(f"  {step}: python multiple_task/{stem}.py {shlex.join(step_argv)}")
+            start = time.perf_counter()
+            _script(stem).main(step_argv)
+            print(f"  {step}: done in {time.perf_counter() - start:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
