@@ -106,7 +106,8 @@ def stage_configs(preset: TransferPreset, motif: str, network: str
     if motif not in MOTIFS:
         raise ValueError(f"unknown motif {motif!r}; expected one of {sorted(MOTIFS)}")
     if network not in TRANSFER_NETWORKS:
-        raise ValueError(f"unknown network {network!r}; expected one of {sorted(TRANSFER_NETWORKS)}")
+        raise ValueError(f"unknown network {network!r}; expected one of "
+                         f"{sorted(TRANSFER_NETWORKS)}")
     pair = list(MOTIFS[motif])
     kind = TRANSFER_NETWORKS[network]
     model = dict(preset.stage1.model) if kind == "mpn" else dict(preset.rnn_model)
