@@ -50,6 +50,7 @@ def test_script_prints_and_stores_both_counts(tmp_path, capsys):
         stored[config["parameters"]["network"]] = config["parameters"]
     assert set(stored) == {"mpn-rec", "rnn"} and stored["rnn"]["count"] == stored["rnn"]["target"]
     for name, p in stored.items():
-        assert f"{name}: " in out and f"{p['count']} trainable parameters (target {p['target']}" in out
+        assert f"{name}: " in out
+        assert f"{p['count']} trainable parameters (target {p['target']}" in out
         assert abs(p["count"] - p["target"]) <= 0.02 * p["target"]
     assert any(r.name.endswith("+angle+rec") for r in tmp_path.iterdir())
