@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from core.provenance import load_current
 from core.training.checkpoint import load_checkpoint
 from core.training.config import TrainConfig
 from core.training.trainer import Curves, Trainer, Validation, load_run
@@ -18,6 +19,7 @@ from core.training.transfer import (
 from tests.script_loader import load_script
 
 pretraining = load_script("pretrain/pretraining.py", "pretraining_script")
+analysis = load_script("pretrain/pretraining_analysis.py", "pretraining_analysis_script")
 
 TINY = ["--preset", "quick", "--motif", "relevant", "--hidden", "8", "--batch", "4",
         "--steps1", "20", "--no-progress"]
@@ -53,6 +55,15 @@ def test_stage2_trains_only_the_rule_column_and_resumes_per_stage(tmp_path, netw
     with pytest.raises(SystemExit) as exit_info:  # no silent overwrite
         pretraining.main([*TINY, "--steps2", "6", "--network", network, "--out", str(tmp_path)])
     assert exit_info.value.code == 2
+    if network == "mpn":  # the analysis stores every measure, with provenance
+        analysis.main([name2, "--runs", str(tmp_path), "--figures", str(tmp_path / "fig"),
+                       "--test-trials", "8"])
+        stored = load_current(tmp_path / name2 / "pretraining.h5", name2, "refresh")
+        assert set(stored) >= {"speed", "rule_vectors", "subspaces", "M_change"}
+        assert set(stored["subspaces"]) == {"hidden", "M", "WM"}
+        assert len(stored["speed"]["first_step"]) == 6
+        assert (tmp_path / "fig" / "transfer_curves.png").is_file()
+        assert "MPN, fdanti+delaygo" in (tmp_path / "fig" / "transfer_speed.md").read_text()
 
 
 def test_train_only_input_columns_rejects_bad_columns():
