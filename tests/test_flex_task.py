@@ -54,3 +54,16 @@ def test_script_prints_and_stores_both_counts(tmp_path, capsys):
         assert f"{p['count']} trainable parameters (target {p['target']}" in out
         assert abs(p["count"] - p["target"]) <= 0.02 * p["target"]
     assert any(r.name.endswith("+angle+rec") for r in tmp_path.iterdir())
+    names = sorted(r.name for r in tmp_path.iterdir())
+    analysis = load_script("flex_task/flex_task_analysis.py", "flex_task_analysis_script")
+    analysis.main([*names, "--runs", str(tmp_path), "--figures", str(tmp_path / "fig")])
+    table = (tmp_path / "fig" / "flex_task_speed.md").read_text()
+    assert f"| MPN + W_rec | {stored['mpn-rec']['count']} ({stored['rnn']['count']}) |" in table
+    with pytest.raises(SystemExit):  # current results are not recomputed without --overwrite
+        analysis.main([names[0], "--runs", str(tmp_path), "--figures", str(tmp_path / "fig")])
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "flex_task").symlink_to(tmp_path)
+    paper_plot = load_script("paper_plot.py", "paper_plot_flex")
+    assert paper_plot.main(["--runs", str(tmp_path / "runs"), "--only", "flex_task", "--out",
+                            str(tmp_path / "paper")]) == 0
+    assert (tmp_path / "paper" / "flex_task" / "flex_task_curves.png").is_file()

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.linalg
 
+#: Readable names of the flex_task networks.
+NETWORK_LABELS = {"mpn": "MPN", "mpn-rec": "MPN + W_rec", "rnn": "leaky RNN"}
 #: Accuracy levels of the transfer-speed table.
 SPEED_THRESHOLDS = (0.5, 0.7, 0.8, 0.9, 0.95, 0.99)
 
@@ -143,16 +145,47 @@ def speed_table(stored: dict[str, dict]) -> str:
     return "\n".join([header, "|" + "---|" * (len(thresholds) + 2), *rows])
 
 
-def transfer_curve_groups(stored: dict[str, dict], n_grid: int = 100
-                          ) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, int]]:
-    """Per group: ``(grid, mean, sem, n_runs)`` of the stage-2 validation curves on a common
-    grid of ``n_grid`` steps from 0 to the longest run (:func:`curves_on_grid`)."""
-    groups = group_runs(stored)
-    last = max(float(np.max(r["speed"]["steps"])) for runs in groups.values() for r in runs)
+def curve_groups(groups: dict[str, list[tuple[np.ndarray, np.ndarray]]], n_grid: int = 100
+                 ) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, int]]:
+    """Per group of curves ``label -> [(steps, accuracy), ...]``: ``(grid, mean, sem, n_runs)``
+    on a common grid of ``n_grid`` steps from 0 to the longest run (:func:`curves_on_grid`)."""
+    last = max(float(np.max(steps)) for curves in groups.values() for steps, _ in curves)
     grid = np.linspace(0.0, last, n_grid)
     out = {}
-    for label, runs in groups.items():
-        _, mean, sem = curves_on_grid([(r["speed"]["steps"], r["speed"]["accuracy"])
-                                       for r in runs], grid)
-        out[label] = (grid, mean, sem, len(runs))
+    for label, curves in groups.items():
+        _, mean, sem = curves_on_grid(curves, grid)
+        out[label] = (grid, mean, sem, len(curves))
     return out
+
+
+def transfer_curve_groups(stored: dict[str, dict], n_grid: int = 100
+                          ) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, int]]:
+    """:func:`curve_groups` of the stage-2 validation curves of stored transfer results, grouped
+    by :func:`group_runs`."""
+    return curve_groups({label: [(r["speed"]["steps"], r["speed"]["accuracy"]) for r in runs]
+                         for label, runs in group_runs(stored).items()}, n_grid)
+
+
+def network_summary(stored: dict[str, dict]) -> tuple[dict, str]:
+    """Stored ``flex_task_analysis.py`` results (run name -> results) per network: the
+    :func:`curve_groups` of their mean validation accuracy (labelled with the parameter count)
+    and a markdown table of counts, steps to the stored level (mean ± SEM over the seeds that
+    reached it) and final mean accuracy (mean ± SEM)."""
+    by_network: dict[str, list[dict]] = {}
+    for name in sorted(stored):
+        by_network.setdefault(str(stored[name]["network"]), []).append(stored[name])
+    groups, rows = {}, ["| network | trainable parameters (target) | steps to level | "
+                        "final mean accuracy |", "|---|---|---|---|"]
+    for network, runs in sorted(by_network.items()):
+        label = f"{NETWORK_LABELS.get(network, network)}, {int(runs[0]['count'])} parameters"
+        groups[label] = [(r["steps"], r["mean_accuracy"]) for r in runs]
+        firsts = np.array([float(r["first_step"]) for r in runs])
+        hit = firsts[~np.isnan(firsts)]
+        sem = hit.std(ddof=1) / np.sqrt(hit.size) if hit.size > 1 else 0.0
+        speed = f"{hit.mean():.0f} ± {sem:.0f}" if hit.size else "—"
+        final = np.array([r["mean_accuracy"][-1] for r in runs])
+        rows.append(f"| {NETWORK_LABELS.get(network, network)} | {int(runs[0]['count'])} "
+                    f"({int(runs[0]['target'])}) | {speed} ({hit.size}/{len(runs)} reached "
+                    f"{float(runs[0]['level']):g}) | {final.mean():.3f} ± "
+                    f"{final.std(ddof=1) / np.sqrt(len(final)) if len(final) > 1 else 0:.3f} |")
+    return curve_groups(groups), "\n".join(rows)
