@@ -10,7 +10,9 @@ For every motif, network and seed two name-coded runs are trained under ``--out`
 - stage 2, ``<pair>-to-delayanti_seed<seed>_...``: starting from stage 1's final weights,
   every parameter is frozen except the reserved column of the input weights (the MPN's input
   embedding, the RNN's W_in), which learns delayanti, cued in that column. The MPN's M keeps
-  evolving within each trial with the frozen η and λ.
+  evolving within each trial with the frozen η and λ. After stage 2 the network is scored on
+  ``--eval-trials`` fresh delayanti trials (``evaluation.csv``: accuracy, 95 % Wilson interval,
+  chance).
 
 Each stage resumes on its own (``--resume``); stage 2 records the digest of the stage-1 network it
 started from, so a retrained stage 1 makes ``--resume`` of stage 2 refuse (use ``--overwrite``).
@@ -27,11 +29,19 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import numpy as np
+
 from core.cli import add_run_arguments, cli_main, positive_int, resolve_device, set_threads
+from core.fileio import atomic_write_text
 from core.plotting.training import plot_curves
 from core.provenance import checkpoint_digest
 from core.training.checkpoint import load_checkpoint, load_model_state
-from core.training.trainer import CHECKPOINT_FILE, build_rule_run
+from core.training.trainer import (
+    CHECKPOINT_FILE,
+    EVALUATION_FILE,
+    build_rule_run,
+    score_table_csv,
+)
 from core.training.transfer import (
     HELD_OUT_RULE,
     MOTIFS,
@@ -72,6 +82,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="hidden units, and MPN embedding units (default: the preset's)")
     p.add_argument("--batch", type=positive_int, default=None,
                    help="trials per batch (default: the preset's)")
+    p.add_argument("--eval-trials", type=positive_int, default=500,
+                   help="fresh delayanti trials scored after stage 2 (Generator seeded with "
+                        "(seed, 2); evaluation.csv of the stage-2 run); default: 500")
     add_run_arguments(p, out="runs/pretrain")
     return p.parse_args(argv)
 
@@ -121,10 +134,15 @@ def main(argv: list[str] | None = None) -> None:
                                                            "step": step}})
                 result2 = run2.trainer.fit(resume=args.resume, overwrite=args.overwrite)
                 plot_curves(result2.curves, run2.run_dir / "curves", title=name2)
-                final = result2.final_validation
-                print(f"{name2}: stage 2, {result2.step} steps in {result2.seconds:.0f} s, "
-                      f"validation accuracy {final.mean_accuracy:.3f}; runs in "
-                      f"{Path(args.out)}")
+                score = run2.wiring.score_fresh(run2.model, args.eval_trials,
+                                                np.random.default_rng([seed, 2]))[HELD_OUT_RULE]
+                atomic_write_text(run2.run_dir / EVALUATION_FILE,
+                                  score_table_csv({HELD_OUT_RULE: score}))
+                low, high = score.interval()
+                print(f"{name2}: stage 2, {result2.step} steps in {result2.seconds:.0f} s; "
+                      f"{HELD_OUT_RULE} accuracy on {args.eval_trials} fresh trials "
+                      f"{score.accuracy:.3f} (95 % {low:.3f}-{high:.3f}, chance "
+                      f"{score.chance:.3f}); runs in {Path(args.out)}")
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ pretraining = load_script("pretrain/pretraining.py", "pretraining_script")
 analysis = load_script("pretrain/pretraining_analysis.py", "pretraining_analysis_script")
 
 TINY = ["--preset", "quick", "--motif", "relevant", "--hidden", "8", "--batch", "4",
-        "--steps1", "20", "--no-progress"]
+        "--steps1", "20", "--eval-trials", "16", "--no-progress"]
 
 
 @pytest.mark.parametrize("network", ["mpn", "rnn"])
@@ -33,6 +33,8 @@ def test_stage2_trains_only_the_rule_column_and_resumes_per_stage(tmp_path, netw
     model1, _, _ = load_run(tmp_path / name1)
     model2, run2, payload2 = load_run(tmp_path / name2)
     assert run2["stage1"]["name"] == name1 and payload2["step"] == 6
+    evaluation = (tmp_path / name2 / "evaluation.csv").read_text().splitlines()
+    assert evaluation[1].startswith("delayanti,16,") and evaluation[1].endswith(",0.125")
     column = 2 + 2 * 2 + 2  # two fixation inputs, two (sin, cos) modalities, the pair's cues
     state1, state2 = model1.state_dict(), model2.state_dict()
     assert state1.keys() == state2.keys()
