@@ -19,6 +19,10 @@ Families (``--only`` picks some) and what each reads:
 - ``timescales``: ``<results>/timescales/curricula*.h5``, ``analysis*.h5``, ``ablation*.h5``.
 - ``mixture_of_pathways``: ``<results>/mixture_of_pathways*.h5`` (routing maps, interventions,
   LPC against difficulty).
+- ``pretraining``: ``<runs>/pretrain/<NAME>/pretraining.h5`` of
+  ``pretrain/pretraining_analysis.py`` (stage-2 learning curves, mean ± SEM per network and pair).
+- ``flex_task``: ``<runs>/flex_task/<NAME>/flex_task.h5`` of ``flex_task/flex_task_analysis.py``
+  (validation curves, mean ± SEM per network at equal parameter counts).
 - ``local_experts``: ``<results>/local_experts/table1.csv`` (epochs to criterion per system) and
   ``<results>/local_experts/figures.h5`` (gate regions, accuracy curves, responsibilities; one
   folder per stored entry).
@@ -61,6 +65,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
+from core.analysis.transfer import network_summary, transfer_curve_groups
 from core.cli import cli_main, fail
 from core.errors import CheckpointError
 from core.io import ResultsFileError, list_runs, load_config
@@ -77,13 +82,14 @@ from core.plotting.routing import routing_figures
 from core.plotting.tasks import plot_trials
 from core.plotting.timescales import plot_ablation, plot_curricula, plot_tau_vs_n
 from core.plotting.training import plot_curves, plot_rule_accuracy
+from core.plotting.transfer import plot_group_curves
 from core.plotting.two_task import two_task_figures
 from core.provenance import load_current
-from core.tasks import generate_trials, get_preset, resolve_rules
+from core.tasks import chance_level, generate_trials, get_preset, resolve_rules
 from core.training.trainer import Curves
 
 FAMILIES = ("tasks", "multi_task", "one_task", "two_task", "timescales", "mixture_of_pathways",
-            "local_experts", "babyai")
+            "local_experts", "pretraining", "flex_task", "babyai")
 #: The command that stores each family's results (printed when a family has none).
 PRODUCERS = {
     "multi_task": "python multiple_task/multiple_task.py --preset quick, then "
@@ -96,6 +102,17 @@ PRODUCERS = {
                            "difficulty_runs.py, then mixture_of_pathways/analyze.py RUN",
     "local_experts": "python local_experts/table1.py and python local_experts/figures.py",
     "babyai": "python babyai/train.py, then babyai/evaluate.py NAME",
+    "pretraining": "python pretrain/pretraining.py --preset quick, then "
+                   "pretrain/pretraining_analysis.py NAME... --runs runs/pretrain",
+    "flex_task": "python flex_task/flex_task.py --preset flex_task_quick, then "
+                 "flex_task/flex_task_analysis.py NAME... --runs runs/flex_task",
+}
+#: Transfer families: sub-folder of --runs, stored results file, analysis script, figure stem.
+TRANSFER_FAMILIES = {
+    "pretraining": ("pretrain", "pretraining.h5", "pretrain/pretraining_analysis.py",
+                    "transfer_curves"),
+    "flex_task": ("flex_task", "flex_task.h5", "flex_task/flex_task_analysis.py",
+                  "flex_task_curves"),
 }
 #: Stored results of a rule run: file, figures drawn from it, and the script that computes it.
 RUN_RESULTS = (("analysis.h5", analysis_figures, "multiple_task/multiple_task_analysis.py"),
@@ -395,6 +412,32 @@ def draw_babyai(args: argparse.Namespace, log: FigureLog) -> bool:
     return found
 
 
+def draw_transfer(args: argparse.Namespace, log: FigureLog, family: str) -> bool:
+    """The learning-curve figure (mean ± SEM per group) of every stored run of a transfer family
+    (``pretraining`` or ``flex_task``), as its analysis script draws it."""
+    sub, filename, script, stem = TRANSFER_FAMILIES[family]
+    folder = args.runs / sub
+    paths = sorted(folder.glob(f"*/{filename}")) if folder.is_dir() else []
+    stored = {}
+    for path in paths:
+        name = path.parent.name
+        refresh = f"python {script} {name} --runs {folder} --overwrite"
+        try:
+            stored[name] = load_current(path, name, refresh)
+        except (ResultsFileError, CheckpointError, KeyError, ValueError) as exc:
+            log.failed(family, path, exc)
+    if stored:
+        if family == "pretraining":
+            groups = transfer_curve_groups(stored)
+            draw = partial(plot_group_curves, groups, ylabel="delayanti validation accuracy",
+                           chance=chance_level("delayanti", get_preset("mpn_lab")))
+        else:
+            draw = partial(plot_group_curves, network_summary(stored)[0],
+                           ylabel="mean validation accuracy")
+        log.saved_by(family, stem, draw, max(paths, key=lambda p: p.stat().st_mtime_ns))
+    return bool(paths)
+
+
 DRAW: dict[str, Callable[[argparse.Namespace, FigureLog], bool]] = {
     "tasks": draw_tasks,
     "multi_task": lambda a, log: draw_rule_runs(a, log, "multi_task"),
@@ -404,6 +447,8 @@ DRAW: dict[str, Callable[[argparse.Namespace, FigureLog], bool]] = {
     "mixture_of_pathways": draw_mixture_of_pathways,
     "local_experts": draw_local_experts,
     "babyai": draw_babyai,
+    "pretraining": lambda a, log: draw_transfer(a, log, "pretraining"),
+    "flex_task": lambda a, log: draw_transfer(a, log, "flex_task"),
 }
 
 

@@ -31,7 +31,8 @@ from core.models.plasticity import ACTIVATIONS
 
 @dataclass
 class LeakyRNNConfig:
-    """Leaky RNN hyper-parameters (α = dt / tau must lie in (0, 1])."""
+    """Leaky RNN hyper-parameters (α = dt / tau must lie in (0, 1]). ``w_rec_init``:
+    'orthogonal' (gain ``w_rec_gain``) or 'identity' (``w_rec_gain · I``)."""
 
     n_in: int = 21
     n_hidden: int = 300
@@ -41,6 +42,7 @@ class LeakyRNNConfig:
     tau: float = 200.0
     sigma_rec: float = 0.0
     w_rec_gain: float = 1.0
+    w_rec_init: str = "orthogonal"
     output_bias: bool = False
 
     def __post_init__(self) -> None:
@@ -49,6 +51,9 @@ class LeakyRNNConfig:
                              f"got {self.activation!r}")
         if not 0.0 < self.dt / self.tau <= 1.0:
             raise ValueError(f"alpha = dt / tau must lie in (0, 1], got {self.dt}/{self.tau}")
+        if self.w_rec_init not in ("orthogonal", "identity"):
+            raise ValueError(f"w_rec_init must be 'orthogonal' or 'identity', "
+                             f"got {self.w_rec_init!r}")
         if self.sigma_rec < 0:
             raise ValueError(f"sigma_rec must be >= 0, got {self.sigma_rec}")
         for name in ("n_in", "n_hidden", "n_out"):
@@ -77,7 +82,11 @@ class LeakyRNN(nn.Module):
         c = config
         self.w_in = nn.Linear(c.n_in, c.n_hidden)
         self.w_rec = nn.Parameter(torch.empty(c.n_hidden, c.n_hidden))
-        nn.init.orthogonal_(self.w_rec, gain=c.w_rec_gain)
+        if c.w_rec_init == "identity":  # w_rec_gain · I (the MPN lab's pretraining RNN: 0.8 · I)
+            with torch.no_grad():
+                self.w_rec.copy_(c.w_rec_gain * torch.eye(c.n_hidden))
+        else:
+            nn.init.orthogonal_(self.w_rec, gain=c.w_rec_gain)
         self.readout = nn.Linear(c.n_hidden, c.n_out, bias=c.output_bias)
 
     @classmethod

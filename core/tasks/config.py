@@ -173,6 +173,8 @@ class TaskConfig:
     mask_fixation: float = 2.0
     min_response: float = 0.25
     rules: tuple[str, ...] = RULES
+    n_reserved_rules: int = 0
+    reserved_rules: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.encoding not in ("ring", "lowdim"):
@@ -187,6 +189,14 @@ class TaskConfig:
         unknown = [r for r in self.rules if r not in RULES]
         if unknown or len(set(self.rules)) != len(self.rules) or not self.rules:
             raise ValueError(f"rules must be distinct names from RULES, got {self.rules!r}")
+        object.__setattr__(self, "reserved_rules", tuple(self.reserved_rules))
+        held = self.reserved_rules
+        if (self.n_reserved_rules < 0 or len(held) > self.n_reserved_rules
+                or len(set(held)) != len(held) or any(r not in RULES or r in self.rules
+                                                      for r in held)):
+            raise ValueError(f"reserved_rules must be at most n_reserved_rules "
+                             f"({self.n_reserved_rules}) distinct rules from RULES outside rules "
+                             f"{list(self.rules)}, got {held!r}")
 
     @property
     def alpha(self) -> float:
@@ -210,8 +220,8 @@ class TaskConfig:
 
     @property
     def n_rule(self) -> int:
-        """Number of one-hot rule units."""
-        return len(self.rules)
+        """Number of one-hot rule units (the rules' cues, then the reserved columns)."""
+        return len(self.rules) + self.n_reserved_rules
 
     @property
     def rule_start(self) -> int:
@@ -229,7 +239,10 @@ class TaskConfig:
         return 1 + self.n_modality_units
 
     def rule_index(self, rule: str) -> int:
-        """Input index of ``rule``'s one-hot unit; ValueError if the preset has no unit for it."""
+        """Input index of ``rule``'s one-hot unit (a held-out rule's: its reserved column);
+        ValueError if the preset has no unit for it."""
+        if rule in self.reserved_rules:
+            return self.rule_start + len(self.rules) + self.reserved_rules.index(rule)
         if rule not in self.rules:
             raise ValueError(f"rule {rule!r} has no rule unit in preset {self.name!r} "
                              f"(rules {list(self.rules)}); use config.with_rules(...)")

@@ -217,3 +217,15 @@ def model_config(config: TrainConfig, n_in: int, n_out: int) -> dict[str, Any]:
     if config.network == "mpn":
         base["n_embed"] = config.hidden
     return {**base, **config.model}
+
+#: The MPN lab's ``flex_task`` setting: delaydm1 + delaydm2, hidden 200, Adam lr 1e-4, batch 128,
+#: clip 10, 3000 steps, penalties 1e-4·Σ½W² and 1e-4·mean h², plateau (0.9, patience 30),
+#: 100 validation trials per rule every 50 steps. Network sizes are matched by parameter count
+#: (:func:`core.training.flex.matched_configs`).
+FLEX_TASK = PAPER.replace(rules=["delaydm1", "delaydm2"], hidden=200, lr=1e-4, n_steps=3000,
+                          l2_sum=1e-4, act_l2=1e-4, scheduler_gamma=0.9, plateau_patience=30,
+                          val_trials=100, checkpoint_every=500)
+#: CPU-sized flex_task: hidden 48, batch 32, lr 1e-3, 600 steps, 64 validation trials every 25.
+FLEX_TASK_QUICK = FLEX_TASK.replace(hidden=48, batch_size=32, lr=1e-3, n_steps=600, val_every=25,
+                                    val_trials=64, checkpoint_every=100, plateau_patience=10)
+FLEX_PRESETS: dict[str, TrainConfig] = {"flex_task": FLEX_TASK, "flex_task_quick": FLEX_TASK_QUICK}

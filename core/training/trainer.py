@@ -260,6 +260,8 @@ class Trainer:
         on_step: called with the trainer after every step (after validation, before the
             checkpoint) and once at step 0 of a fresh run, e.g. a :class:`StageRecorder`.
         progress: show a tqdm bar with the loss and the mean validation accuracy.
+        should_stop: ``should_stop(curves) -> bool``, asked after each validation (and on
+            resume) besides ``target_accuracy``, e.g. :class:`core.training.transfer.HeldAccuracy`.
     """
 
     def __init__(self, model: torch.nn.Module, config: TrainConfig, *,
@@ -268,7 +270,8 @@ class Trainer:
                  on_validation: Callable[[Validation], None] | None = None,
                  run_dir: str | Path | None = None, run_config: dict[str, Any] | None = None,
                  seed: int = 0, extra_state: Mapping[str, Stateful] | None = None,
-                 on_step: Callable[[Trainer], None] | None = None, progress: bool = True):
+                 on_step: Callable[[Trainer], None] | None = None, progress: bool = True,
+                 should_stop: Callable[[Curves], bool] | None = None):
         self.model = model
         self.config = config
         self.sample_batch = sample_batch
@@ -281,6 +284,7 @@ class Trainer:
         self.extra_state = dict(extra_state or {})
         self.on_step = on_step
         self.progress = progress
+        self.should_stop = should_stop
         self.optimizer = make_optimizer(model, config)
         self.scheduler = make_scheduler(self.optimizer, config)
         self.rng = np.random.default_rng(seed)
@@ -521,6 +525,8 @@ class Trainer:
         return TrainResult(self.step, stopped, self.curves, time.perf_counter() - start)
 
     def _reached_target(self, val: Validation | None) -> bool:
+        if val is not None and self.should_stop is not None and self.should_stop(self.curves):
+            return True
         target = self.config.target_accuracy
         return target is not None and val is not None and val.min_accuracy >= target
 
@@ -833,7 +839,10 @@ def rule_run_name(config: TrainConfig, seed: int) -> str:
 
 
 def build_rule_run(config: TrainConfig, seed: int, out: str | Path,
-                   device: str | torch.device = "cpu", progress: bool = True) -> RuleRun:
+                   device: str | torch.device = "cpu", progress: bool = True, *,
+                   name: str | None = None,
+                   init_model: Callable[[torch.nn.Module, TaskConfig], None] | None = None,
+                   run_info: Mapping[str, Any] | None = None) -> RuleRun:
     """Wire a :class:`TrainConfig` and a seed into a named run under ``out``.
 
     The task config is the ``task_preset`` with rule units for ``config.rules``, step
@@ -843,7 +852,9 @@ def build_rule_run(config: TrainConfig, seed: int, out: str | Path,
     (``{rules}_seed{seed}_{feature}+hidden{hidden}+batch{batch}+{accuracy}``; a list of rules is
     joined by ``-``, e.g. ``delaygo-delayanti``) and its full config
     (name, seed, model kind and config, task config, training config) goes to ``config.json`` and
-    every checkpoint.
+    every checkpoint. Options of multi-stage runs (``pretrain/``): ``name`` replaces the built
+    name, ``init_model(model, task_config)`` runs before the optimiser is made (load earlier
+    weights, freeze parameters) and ``run_info`` adds entries to the run config.
     """
     from core.models import build_model
     from core.tasks import get_preset as get_task_preset
@@ -851,14 +862,17 @@ def build_rule_run(config: TrainConfig, seed: int, out: str | Path,
 
     task_config = dataclasses.replace(get_task_preset(config.task_preset).with_rules(config.rules),
                                       dt=config.dt, **config.task)
-    name = rule_run_name(config, seed)
+    if name is None:
+        name = rule_run_name(config, seed)
     torch.manual_seed(seed)
     model = build_model(config.network, model_config(config, task_config.n_input,
                                                      task_config.n_output)).to(device)
+    if init_model is not None:
+        init_model(model, task_config)
     wiring = RuleTraining(task_config, config, seed, device=device)
     run_config = {"name": name, "seed": seed, "model_kind": config.network,
                   "model": model.config_dict(), "task": task_config.to_dict(),
-                  "train": config.to_dict()}
+                  "train": config.to_dict(), **(run_info or {})}
     run_dir = Path(out) / name
     trainer = Trainer(model, config, sample_batch=wiring.sample_batch, loss_fn=wiring.loss_fn,
                       evaluate=wiring.evaluate, on_validation=wiring.on_validation,

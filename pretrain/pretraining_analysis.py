@@ -1,0 +1,186 @@
+"""Analyse transfer runs of ``pretraining.py`` (the MPN lab's ``pretrain/pretraining_analysis.py``).
+
+For every stage-2 run ``NAME`` (``<pair>-to-delayanti_seed...``) and the stage-1 run it started
+from, ``<runs>/<NAME>/pretraining.h5`` receives (keyed by ``NAME``, with provenance):
+
+- ``speed``: the first validation step at which stage-2 accuracy reached 0.5, 0.7, 0.8, 0.9,
+  0.95 and 0.99 (NaN: never), and the stage-2 curve (``steps``, ``accuracy``);
+- ``rule_vectors``: cosine between the learned rule vector (the reserved input column) and each
+  pretrained rule's column, and between the two pretrained columns;
+- ``subspaces/<space>/<epoch>`` for space ``hidden`` (and ``M``, ``WM`` = W⊙M for the MPN) and
+  epoch ``stim1``/``go``: cumulative variance of the new rule's direction-averaged activity in
+  its own first k PCs and in each pretrained rule's, participation ratios, and principal angles
+  (``scipy.linalg.subspace_angles``) between the first ``--angle-dims`` PCs;
+- ``M_change`` (MPN): per epoch shared by both rules, cosine and Frobenius distance between the
+  trial-mean M at the epoch's end in stage 2 (new rule) and in stage 1 (each pretrained rule).
+
+Test trials are noise-free, ``--test-trials`` per rule with one shared timing. Then across all
+named runs: the transfer-speed table (mean ± SEM over seeds and how many reached each level, per
+motif and network; printed and written to ``<figures>/transfer_speed.md``) and the learning
+curves (mean ± SEM on a common step grid; ``<figures>/transfer_curves.{pdf,png}``), drawn from
+the stored results as ``paper_plot.py --only pretraining`` does.
+
+Example::
+
+    python pretrain/pretraining_analysis.py $(ls runs/pretrain | grep -- -to-) --runs runs/pretrain
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from core.analysis import resolve_run
+from core.analysis.transfer import (
+    SPEED_THRESHOLDS,
+    cosine,
+    cumulative_variance,
+    direction_means,
+    first_step_reaching,
+    matrix_change,
+    participation_ratio,
+    principal_angles,
+    principal_components,
+    speed_table,
+    transfer_curve_groups,
+)
+from core.cli import add_threads_argument, add_trained_runs_arguments, cli_main, set_threads
+from core.fileio import atomic_write_text
+from core.io import save_results
+from core.plotting.transfer import plot_group_curves
+from core.provenance import claim, load_current, record
+from core.tasks import MPN_LAB, TaskConfig, chance_level, generate_trials
+from core.training.trainer import CHECKPOINT_FILE, load_run
+from core.training.transfer import HELD_OUT_RULE
+
+RESULTS_FILE = "pretraining.h5"
+EPOCHS = ("stim1", "go")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options (every one documented in ``--help``)."""
+    p = argparse.ArgumentParser(description="Transfer speed, rule vectors, subspaces and M "
+                                            "across stages of pretraining runs.")
+    add_trained_runs_arguments(p, figures=False)
+    p.add_argument("--figures", type=Path, default=Path("results/pretrain"),
+                   help="folder of the summary table and figure (default: %(default)s)")
+    p.add_argument("--test-trials", type=int, default=64,
+                   help="noise-free test trials per rule (default: %(default)s)")
+    p.add_argument("--pcs", type=int, default=10,
+                   help="principal components for cumulative variance (default: %(default)s)")
+    p.add_argument("--angle-dims", type=int, default=3,
+                   help="PCs spanning each subspace for principal angles (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the test trials (default: %(default)s)")
+    p.add_argument("--overwrite", action="store_true", help="recompute current stored results")
+    add_threads_argument(p)
+    return p.parse_args(argv)
+
+
+def _run(model: torch.nn.Module, trials) -> dict[str, np.ndarray]:
+    with torch.no_grad():
+        _, states = model(torch.from_numpy(trials.x), track_states=True)
+    out = {"hidden": states["hidden"].numpy()}
+    if "M" in states:
+        m = states["M"].numpy()
+        out["M"] = m
+        out["WM"] = m * model.layers[-1].W.detach().numpy()
+    return out
+
+
+def _samples(activity: np.ndarray, trials, epoch: str) -> np.ndarray:
+    start, end = trials.epochs[epoch][0]
+    part = direction_means(activity[start:end], trials.params["stim1_loc"])
+    return part.reshape(part.shape[0], -1)
+
+
+def analyse(name: str, args: argparse.Namespace) -> dict:
+    """Compute and store the results of one stage-2 run; returns them."""
+    run_dir = resolve_run(args.runs, name)
+    model2, config2, payload2 = load_run(run_dir)
+    stage1 = config2.get("stage1")
+    if stage1 is None:
+        raise ValueError(f"{name} is not a stage-2 transfer run (no stage1 in its config)")
+    model1, _, _ = load_run(resolve_run(args.runs, stage1["name"]))
+    path = run_dir / RESULTS_FILE
+    provenance = record(path, run_dir / CHECKPOINT_FILE)
+    task = dataclasses.replace(TaskConfig.from_dict(config2["task"]), timing_per_trial=False)
+    pair = list(task.rules)
+    curves = payload2["curves"]
+    accuracy = [a[HELD_OUT_RULE] for a in curves["val_accuracy"]]
+    results: dict = {
+        "pair": np.asarray(pair), "network": config2["model_kind"],
+        "speed": {"thresholds": np.asarray(SPEED_THRESHOLDS),
+                  "first_step": first_step_reaching(curves["val_step"], accuracy),
+                  "steps": np.asarray(curves["val_step"]), "accuracy": np.asarray(accuracy)}}
+    w1, w2 = model1.w_in.weight.detach().numpy(), model2.w_in.weight.detach().numpy()
+    learned = w2[:, task.rule_index(HELD_OUT_RULE)]
+    results["rule_vectors"] = {
+        **{f"learned_vs_{r}": cosine(learned, w1[:, task.rule_index(r)]) for r in pair},
+        "pretrained_pair": cosine(w1[:, task.rule_index(pair[0])],
+                                  w1[:, task.rule_index(pair[1])])}
+    rng = np.random.default_rng([args.seed, 4])
+    trials = {r: generate_trials(r, task, args.test_trials, rng, noise=False)
+              for r in [*pair, HELD_OUT_RULE]}
+    states = {r: _run(model1 if r in pair else model2, t) for r, t in trials.items()}
+    subspaces: dict = {}
+    for space in states[HELD_OUT_RULE]:
+        for epoch in EPOCHS:
+            new = _samples(states[HELD_OUT_RULE][space], trials[HELD_OUT_RULE], epoch)
+            entry = {"own": cumulative_variance(new, principal_components(new, args.pcs)),
+                     "participation_ratio_new": participation_ratio(new)}
+            own_axes = principal_components(new, args.angle_dims)
+            for r in pair:
+                old = _samples(states[r][space], trials[r], epoch)
+                entry[f"in_{r}"] = cumulative_variance(new, principal_components(old, args.pcs))
+                entry[f"participation_ratio_{r}"] = participation_ratio(old)
+                entry[f"angles_{r}"] = principal_angles(
+                    own_axes, principal_components(old, args.angle_dims))
+            subspaces.setdefault(space, {})[epoch] = entry
+    results["subspaces"] = subspaces
+    if "M" in states[HELD_OUT_RULE]:
+        change: dict = {}
+        held = trials[HELD_OUT_RULE]
+        for r in pair:
+            shared = [e for e in held.epochs if held.epochs[e][0, 1] > 0
+                      and trials[r].epochs[e][0, 1] > 0]
+            pairs = [matrix_change(states[r]["M"][trials[r].epochs[e][0, 1] - 1].mean(axis=0),
+                                   states[HELD_OUT_RULE]["M"][held.epochs[e][0, 1] - 1]
+                                   .mean(axis=0)) for e in shared]
+            change[r] = {"epochs": np.asarray(shared),
+                         "cosine": np.asarray([c for c, _ in pairs]),
+                         "frobenius": np.asarray([d for _, d in pairs])}
+        results["M_change"] = change
+    save_results(path, name, results, config=config2, overwrite=True, provenance=provenance)
+    return results
+
+
+@cli_main
+def main(argv: list[str] | None = None) -> None:
+    """Analyse every named stage-2 run, then summarise them."""
+    args = parse_args(argv)
+    if min(args.test_trials, args.pcs, args.angle_dims) < 1:
+        raise ValueError("--test-trials, --pcs and --angle-dims must be >= 1")
+    set_threads(args.threads)
+    for name in args.names:  # every input checked before the work
+        claim(resolve_run(args.runs, name) / RESULTS_FILE, name, args.overwrite)
+    stored = {}
+    for name in args.names:
+        analyse(name, args)
+        refresh = f"python pretrain/pretraining_analysis.py {name} --runs {args.runs}"
+        stored[name] = load_current(Path(args.runs) / name / RESULTS_FILE, name, refresh)
+    table = speed_table(stored)
+    atomic_write_text(args.figures / "transfer_speed.md", table + "\n")
+    print(table)
+    plot_group_curves(transfer_curve_groups(stored), args.figures / "transfer_curves",
+                      ylabel=f"{HELD_OUT_RULE} validation accuracy",
+                      chance=chance_level(HELD_OUT_RULE, MPN_LAB))
+    print(f"table and figure in {args.figures}")
+
+
+if __name__ == "__main__":
+    main()
