@@ -21,7 +21,8 @@ Families (``--only`` picks some) and what each reads:
   LPC against difficulty).
 - ``local_experts``: ``<results>/local_experts/table1.csv`` (epochs to criterion per system) and
   ``<results>/local_experts/figures.h5`` (gate regions, accuracy curves, responsibilities; one
-  folder per stored entry).
+  folder per stored entry; an entry computed from other vowel data than the shipped file's is
+  refused as stale).
 
 Figures go to ``<out>/<family>/...`` as PDF + PNG; existing files are kept unless ``--overwrite``
 or the stored results they are drawn from are newer than them.
@@ -54,7 +55,7 @@ import numpy as np
 
 from core.cli import cli_main, fail
 from core.errors import CheckpointError
-from core.io import ResultsFileError, list_runs, load_config
+from core.io import ResultsFileError, list_runs, load_config, load_provenance
 from core.plotting import apply_style, save_figure
 from core.plotting.local_experts import plot_epochs_to_criterion, vowel_figures
 from core.plotting.multi_task import (
@@ -70,6 +71,7 @@ from core.plotting.training import plot_curves, plot_rule_accuracy
 from core.plotting.two_task import two_task_figures
 from core.provenance import load_current
 from core.tasks import generate_trials, get_preset, resolve_rules
+from core.tasks.vowels import make_split
 from core.training.trainer import Curves
 
 FAMILIES = ("tasks", "multi_task", "one_task", "two_task", "timescales", "mixture_of_pathways",
@@ -300,20 +302,40 @@ def draw_timescales(args: argparse.Namespace, log: FigureLog) -> bool:
     return found
 
 
+def mop_refresh(path: Path, name: str) -> str:
+    """The ``analyze.py`` command that recomputes the MoP entry ``name`` of ``path``, with the
+    run and difficulty-run folders its provenance records (the generic producer without one)."""
+    stored = load_provenance(path, name)
+    if stored is None or stored.get("checkpoint") is None:
+        return PRODUCERS["mixture_of_pathways"]
+    command = (f"python mixture_of_pathways/analyze.py "
+               f"{(path.parent / stored['checkpoint']).parent} --results {path}")
+    difficulty = {(path.parent / n["checkpoint"]).parent.parent
+                  for n in stored.get("networks", [])}
+    if len(difficulty) == 1:
+        command += f" --difficulty-runs {difficulty.pop()}"
+    return command
+
+
 def draw_mixture_of_pathways(args: argparse.Namespace, log: FigureLog) -> bool:
-    """Routing maps, interventions and LPC against difficulty of every stored MoP run."""
+    """Routing maps, interventions and LPC against difficulty of every stored MoP run; entries
+    not current (:mod:`core.provenance`) are refused with the command that refreshes them."""
     found = False
     for path in sorted(args.results.glob("mixture_of_pathways*.h5")):
         try:
-            for name in list_runs(path):
-                found = True
-                layers = load_config(path, name)["model"]["layers"]
-                results = load_current(path, name, PRODUCERS["mixture_of_pathways"],
-                                       required=False)
-                log.figures("mixture_of_pathways", name, routing_figures(results, layers), path)
-        except (ResultsFileError, CheckpointError, KeyError, ValueError) as exc:
+            names = list_runs(path)
+        except ResultsFileError as exc:
             log.failed("mixture_of_pathways", path, exc)
             found = True
+            continue
+        for name in names:  # a stale run does not keep the others from being drawn
+            found = True
+            try:
+                layers = load_config(path, name)["model"]["layers"]
+                results = load_current(path, name, mop_refresh(path, name))
+                log.figures("mixture_of_pathways", name, routing_figures(results, layers), path)
+            except (ResultsFileError, CheckpointError, KeyError, ValueError) as exc:
+                log.failed("mixture_of_pathways", path, exc)
     return found
 
 
@@ -340,7 +362,14 @@ def draw_local_experts(args: argparse.Namespace, log: FigureLog) -> bool:
         found = True
         try:
             for name in list_runs(path):
-                results = load_current(path, name, PRODUCERS["local_experts"], required=False)
+                config = load_config(path, name)
+                split = make_split(config.get("split", "paper"))
+                flags = {"seed": name.removeprefix("seed"), **config}
+                refresh = "python local_experts/figures.py --results {} {} --overwrite".format(
+                    path, " ".join(f"--{k.replace('_', '-')} {flags[k]}" for k in
+                                   ("seed", "seeds", "epochs", "lr_mixture", "lr_backprop")
+                                   if k in flags))
+                results = load_current(path, name, refresh, sources={"data": split.digest()})
                 log.figures("local_experts", name, vowel_figures(results), path)
         except (ResultsFileError, CheckpointError, KeyError, ValueError) as exc:
             log.failed("local_experts", path, exc)
