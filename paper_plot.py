@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -308,10 +309,12 @@ def mop_refresh(path: Path, name: str) -> str:
     stored = load_provenance(path, name)
     if stored is None or stored.get("checkpoint") is None:
         return PRODUCERS["mixture_of_pathways"]
-    command = (f"python mixture_of_pathways/analyze.py "
-               f"{(path.parent / stored['checkpoint']).parent} --results {path}")
-    difficulty = {(path.parent / n["checkpoint"]).parent.parent
-                  for n in stored.get("networks", [])}
+    def run_of(checkpoint: str) -> str:
+        return os.path.dirname(os.path.normpath(path.parent / checkpoint))
+
+    command = f"python mixture_of_pathways/analyze.py {run_of(stored['checkpoint'])} " \
+              f"--results {path}"
+    difficulty = {os.path.dirname(run_of(n["checkpoint"])) for n in stored.get("networks", [])}
     if len(difficulty) == 1:
         command += f" --difficulty-runs {difficulty.pop()}"
     return command
