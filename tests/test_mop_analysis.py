@@ -123,6 +123,17 @@ def test_difficulty_runs_and_analysis(tmp_path):
         analyze.main([str(multi), "--results", str(results), "--figures",
                       str(tmp_path / "new_fig")])
     assert not (tmp_path / "new_fig").exists()
+    # the entry records every single-task run; one trained further makes it stale
+    recorded = load_provenance(results, multi.name)["networks"]
+    assert len(recorded) == 3 and all(n["step"] == 3 for n in recorded)
+    assert stale_reason(results, multi.name) is None
+    assert f"--difficulty-runs {tmp_path / 'single'}" in _paper_plot().mop_refresh(results,
+                                                                                 multi.name)
+    run_experiment.main(["--task-id", "modcog/go", "-l", "0,4", "--num-steps", "3",
+                         "--num-epochs", "2", "--batch-size", "4", "--seq-len", "30",
+                         "--eval-batches", "1", "--out", str(tmp_path / "single"), "--resume",
+                         "--no-progress"])
+    assert "another network" in stale_reason(results, multi.name)
 
 
 def test_trainer_steps_schedule_free_adamw():
@@ -261,7 +272,18 @@ def _paper_plot():
     return load_script("paper_plot.py", "paper_plot_mop")
 
 
-def test_analysis_is_refused_after_the_run_is_retrained_then_recomputed(tmp_path, capsys):
+@pytest.fixture
+def no_figures(monkeypatch):
+    """analyze.py and paper_plot.py without drawing (the figures are tested above); returns
+    paper_plot."""
+    paper_plot = _paper_plot()
+    monkeypatch.setattr(analyze, "routing_figures", lambda *a: {})
+    monkeypatch.setattr(paper_plot, "routing_figures", lambda *a: {})
+    return paper_plot
+
+
+def test_analysis_is_refused_after_the_run_is_retrained_then_recomputed(tmp_path, capsys,
+                                                                        no_figures):
     """Results record the run's checkpoint: retrained with --overwrite, paper_plot refuses them
     with the analyze.py command; analyze.py recomputes a stale entry without --overwrite."""
     train = ["--task-id", "modcog/go,dms", "--out", str(tmp_path / "runs"), *TINY]
@@ -273,10 +295,10 @@ def test_analysis_is_refused_after_the_run_is_retrained_then_recomputed(tmp_path
     assert stored["step"] == 2 and Path(stored["checkpoint"]).name == "checkpoint.pt"
     plot = ["--results", str(tmp_path / "results"), "--runs", str(tmp_path / "none"), "--out",
             str(tmp_path / "out"), "--only", "mixture_of_pathways", "--overwrite"]
-    assert _paper_plot().main(plot) == 0
+    assert no_figures.main(plot) == 0
     run_experiment.main([*train, "--num-epochs", "2", "--overwrite"])
     capsys.readouterr()
-    assert _paper_plot().main(plot) == 1
+    assert no_figures.main(plot) == 1
     printed = capsys.readouterr().out
     assert "stale: they were computed from another network" in printed
     assert f"refresh them with: python mixture_of_pathways/analyze.py {run} --results " \
@@ -284,34 +306,12 @@ def test_analysis_is_refused_after_the_run_is_retrained_then_recomputed(tmp_path
     analyze.main(analyze_args)
     assert "replacing the stored results" in capsys.readouterr().out
     assert load_provenance(results, run.name)["step"] == 4
-    assert _paper_plot().main(plot) == 0
+    assert no_figures.main(plot) == 0
     with pytest.raises(SystemExit, match="^error: .*already exist and are current"):
         analyze.main(analyze_args)
 
 
-def test_analysis_records_difficulty_runs_and_goes_stale_with_them(tmp_path):
-    tasks = "modcog/go,dm1,dms"
-    [multi] = run_experiment.main(["--task-id", tasks, "--num-epochs", "1",
-                                   "--out", str(tmp_path / "multi"), *TINY])
-    single = ["--protocol", "current", "--task-id", tasks, "-l", "0,4", "--num-steps", "3",
-              "--batch-size", "4", "--seq-len", "30", "--out", str(tmp_path / "single")]
-    difficulty_runs.main(single)
-    results = tmp_path / "res.h5"
-    analyze.main([str(multi), "--difficulty-runs", str(tmp_path / "single"), "--results",
-                  str(results), "--figures", str(tmp_path / "fig"), "--loss-threshold", "0.5"])
-    recorded = load_provenance(results, multi.name)["networks"]
-    assert len(recorded) == 3 and all(n["step"] == 3 for n in recorded)
-    assert stale_reason(results, multi.name) is None
-    # one single-task run trained further: the difficulty, hence the entry, is stale
-    run_experiment.main(["--task-id", "modcog/go", "-l", "0,4", "--num-steps", "3",
-                         "--num-epochs", "2", "--batch-size", "4", "--seq-len", "30",
-                         "--eval-batches", "1", "--out", str(tmp_path / "single"), "--resume",
-                         "--no-progress"])
-    assert "another network" in stale_reason(results, multi.name)
-    assert "--difficulty-runs" in _paper_plot().mop_refresh(results, multi.name)
-
-
-def test_corrupt_results_file_is_replaced_with_overwrite(tmp_path):
+def test_corrupt_results_file_is_replaced_with_overwrite(tmp_path, no_figures):
     [run] = run_experiment.main(["--task-id", "modcog/go,dms", "--num-epochs", "1",
                                  "--out", str(tmp_path), *TINY])
     results = tmp_path / "res.h5"

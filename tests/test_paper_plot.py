@@ -13,6 +13,8 @@ import torch
 from script_loader import load_script
 
 from core.io import save_results
+from core.provenance import record
+from core.training.checkpoint import save_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -62,8 +64,11 @@ def _synthetic_results(results: Path, rng: np.random.Generator) -> None:
     stats["difficulty"] = {"tasks": tasks, "difficulty": rng.random(3) + 1, "lpc": rng.random(3),
                            "learned": np.array([True, True, False]), "step_budget": 120,
                            "spearman_all": np.array([0.5, 0.6])}
-    save_results(results / "mixture_of_pathways.h5", MOP, stats, config={"model": {"layers":
-                                                                                  layers}})
+    checkpoint = save_checkpoint(results.parent / "mop" / MOP / "checkpoint.pt",
+                                 {"model": {"w": torch.ones(2)}, "config": {}, "step": 1})
+    path = results / "mixture_of_pathways.h5"
+    save_results(path, MOP, stats, config={"model": {"layers": layers}},
+                 provenance=record(path, checkpoint))
     (results / "local_experts").mkdir(parents=True)
     with open(results / "local_experts" / "table1.csv", "w", newline="") as f:
         writer = csv.writer(f)
