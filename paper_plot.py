@@ -19,7 +19,7 @@ Families (``--only`` picks some) and what each reads:
 - ``timescales``: ``<results>/timescales/curricula*.h5``, ``analysis*.h5``, ``ablation*.h5``.
 - ``mixture_of_pathways``: ``<results>/mixture_of_pathways*.h5`` (routing maps, interventions,
   LPC against difficulty).
-- ``local_experts``: ``<results>/local_experts/table1.csv`` (epochs to criterion per system) and
+- ``local_experts``: ``<results>/local_experts/table1.h5`` (epochs to criterion per system) and
   ``<results>/local_experts/figures.h5`` (gate regions, accuracy curves, responsibilities; one
   folder per stored entry; an entry computed from other vowel data than the shipped file's is
   refused as stale).
@@ -346,19 +346,19 @@ def draw_local_experts(args: argparse.Namespace, log: FigureLog) -> bool:
     """Epochs to criterion per system from the stored Table 1, and the gate-region, accuracy-curve
     and responsibility figures of every entry of the stored ``figures.h5``."""
     folder = args.results / "local_experts"
-    path = folder / "table1.csv"
+    path = folder / "table1.h5"
     found = False
-    if path.is_file():
+    if path.is_file() or (folder / "table1.csv").is_file():
         found = True
+        refresh = f"python local_experts/table1.py --out {folder} --overwrite"
         try:
-            with open(path, newline="") as f:
-                rows = list(csv.DictReader(f))
-            column = {key: np.array([float(r[key]) for r in rows]) for key in
-                      ("epochs_mean", "epochs_sd", "converged", "runs", "test_accuracy_mean")}
+            config = load_config(path, "table1") if path.is_file() else {}
+            split = make_split(config.get("split", "paper"), config.get("split_seed", 0))
+            column = load_current(path, "table1", refresh, sources={"data": split.digest()})
             log.figure("local_experts", "table1_epochs", plot_epochs_to_criterion(
-                [r["system"] for r in rows], column["epochs_mean"], column["epochs_sd"],
+                [str(s) for s in column["system"]], column["epochs_mean"], column["epochs_sd"],
                 column["converged"], column["runs"], column["test_accuracy_mean"]), path)
-        except (OSError, KeyError, ValueError) as exc:
+        except (ResultsFileError, KeyError, ValueError) as exc:
             log.failed("local_experts", path, exc)
     path = folder / "figures.h5"
     if path.is_file():

@@ -1,6 +1,5 @@
 """paper_plot.py end to end: tiny stored results of every family, redrawn without recomputation."""
 
-import csv
 import os
 import sys
 from pathlib import Path
@@ -14,6 +13,7 @@ from script_loader import load_script
 
 from core.io import save_results
 from core.provenance import record
+from core.tasks.vowels import make_split
 from core.training.checkpoint import save_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,13 +69,13 @@ def _synthetic_results(results: Path, rng: np.random.Generator) -> None:
     path = results / "mixture_of_pathways.h5"
     save_results(path, MOP, stats, config={"model": {"layers": layers}},
                  provenance=record(path, checkpoint))
-    (results / "local_experts").mkdir(parents=True)
-    with open(results / "local_experts" / "table1.csv", "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["system", "runs", "converged", "epochs_mean", "epochs_sd",
-                         "test_accuracy_mean"])
-        writer.writerow(["4 experts", 5, 5, 80.0, 10.0, 0.91])
-        writer.writerow(["backprop 6 hidden", 5, 4, 120.0, 30.0, 0.9])
+    table1 = results / "local_experts" / "table1.h5"
+    save_results(table1, "table1", {
+        "system": np.array(["4 experts", "backprop 6 hidden"]), "runs": np.array([5, 5]),
+        "converged": np.array([5, 4]), "epochs_mean": np.array([80.0, 120.0]),
+        "epochs_sd": np.array([10.0, 30.0]), "test_accuracy_mean": np.array([0.91, 0.9])},
+        config={"split": "paper", "split_seed": 0},
+        provenance=record(table1, None, sources={"data": make_split("paper").digest()}))
 
 
 @pytest.fixture(scope="module")
