@@ -309,6 +309,7 @@ def mop_refresh(path: Path, name: str) -> str:
     stored = load_provenance(path, name)
     if stored is None or stored.get("checkpoint") is None:
         return PRODUCERS["mixture_of_pathways"]
+
     def run_of(checkpoint: str) -> str:
         return os.path.dirname(os.path.normpath(path.parent / checkpoint))
 
@@ -342,6 +343,17 @@ def draw_mixture_of_pathways(args: argparse.Namespace, log: FigureLog) -> bool:
     return found
 
 
+#: The config keys of a ``local_experts/figures.py`` entry that are flags of the script.
+FIGURES_FLAGS = ("seed", "seeds", "epochs", "lr_mixture", "lr_backprop")
+
+
+def flags(config: dict, keys: Iterable[str] | None = None) -> str:
+    """The command-line flags (``--key value ``, each followed by a space) that a script's stored
+    ``config`` records, of ``keys`` (None: every key)."""
+    return "".join(f"--{k.replace('_', '-')} {config[k]} " for k in (keys or config)
+                   if k in config)
+
+
 def draw_local_experts(args: argparse.Namespace, log: FigureLog) -> bool:
     """Epochs to criterion per system from the stored Table 1, and the gate-region, accuracy-curve
     and responsibility figures of every entry of the stored ``figures.h5``."""
@@ -350,9 +362,9 @@ def draw_local_experts(args: argparse.Namespace, log: FigureLog) -> bool:
     found = False
     if path.is_file() or (folder / "table1.csv").is_file():
         found = True
-        refresh = f"python local_experts/table1.py --out {folder} --overwrite"
         try:
             config = load_config(path, "table1") if path.is_file() else {}
+            refresh = f"python local_experts/table1.py --out {folder} {flags(config)}--overwrite"
             split = make_split(config.get("split", "paper"), config.get("split_seed", 0))
             column = load_current(path, "table1", refresh, sources={"data": split.digest()})
             log.figure("local_experts", "table1_epochs", plot_epochs_to_criterion(
@@ -367,11 +379,8 @@ def draw_local_experts(args: argparse.Namespace, log: FigureLog) -> bool:
             for name in list_runs(path):
                 config = load_config(path, name)
                 split = make_split(config.get("split", "paper"))
-                flags = {"seed": name.removeprefix("seed"), **config}
-                refresh = "python local_experts/figures.py --results {} {} --overwrite".format(
-                    path, " ".join(f"--{k.replace('_', '-')} {flags[k]}" for k in
-                                   ("seed", "seeds", "epochs", "lr_mixture", "lr_backprop")
-                                   if k in flags))
+                refresh = (f"python local_experts/figures.py --results {path} "
+                           f"{flags(config, FIGURES_FLAGS)}--overwrite")
                 results = load_current(path, name, refresh, sources={"data": split.digest()})
                 log.figures("local_experts", name, vowel_figures(results), path)
         except (ResultsFileError, CheckpointError, KeyError, ValueError) as exc:
