@@ -23,9 +23,10 @@ Families (``--only`` picks some) and what each reads:
   ``pretrain/pretraining_analysis.py`` (stage-2 learning curves, mean ± SEM per network and pair).
 - ``flex_task``: ``<runs>/flex_task/<NAME>/flex_task.h5`` of ``flex_task/flex_task_analysis.py``
   (validation curves, mean ± SEM per network at equal parameter counts).
-- ``local_experts``: ``<results>/local_experts/table1.csv`` (epochs to criterion per system) and
+- ``local_experts``: ``<results>/local_experts/table1.h5`` (epochs to criterion per system) and
   ``<results>/local_experts/figures.h5`` (gate regions, accuracy curves, responsibilities; one
-  folder per stored entry).
+  folder per stored entry; an entry computed from other vowel data than the shipped file's is
+  refused as stale).
 - ``babyai``: ``<results>/babyai*.h5`` of ``babyai/evaluate.py`` (expert use per grid cell, per
   episode phase, across alpha).
 
@@ -55,6 +56,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -68,7 +70,7 @@ import numpy as np
 from core.analysis.transfer import network_summary, transfer_curve_groups
 from core.cli import cli_main, fail
 from core.errors import CheckpointError
-from core.io import ResultsFileError, list_runs, load_config
+from core.io import ResultsFileError, list_runs, load_config, load_provenance
 from core.plotting import apply_style, save_figure
 from core.plotting.babyai import babyai_figures
 from core.plotting.local_experts import plot_epochs_to_criterion, vowel_figures
@@ -86,6 +88,7 @@ from core.plotting.transfer import plot_group_curves
 from core.plotting.two_task import two_task_figures
 from core.provenance import load_current
 from core.tasks import chance_level, generate_trials, get_preset, resolve_rules
+from core.tasks.vowels import make_split
 from core.training.trainer import Curves
 
 FAMILIES = ("tasks", "multi_task", "one_task", "two_task", "timescales", "mixture_of_pathways",
@@ -351,47 +354,85 @@ def draw_timescales(args: argparse.Namespace, log: FigureLog) -> bool:
     return found
 
 
+def mop_refresh(path: Path, name: str) -> str:
+    """The ``analyze.py`` command that recomputes the MoP entry ``name`` of ``path``, with the
+    run and difficulty-run folders its provenance records (the generic producer without one)."""
+    stored = load_provenance(path, name)
+    if stored is None or stored.get("checkpoint") is None:
+        return PRODUCERS["mixture_of_pathways"]
+
+    def run_of(checkpoint: str) -> str:
+        return os.path.dirname(os.path.normpath(path.parent / checkpoint))
+
+    command = f"python mixture_of_pathways/analyze.py {run_of(stored['checkpoint'])} " \
+              f"--results {path}"
+    difficulty = {os.path.dirname(run_of(n["checkpoint"])) for n in stored.get("networks", [])}
+    if len(difficulty) == 1:
+        command += f" --difficulty-runs {difficulty.pop()}"
+    return command
+
+
 def draw_mixture_of_pathways(args: argparse.Namespace, log: FigureLog) -> bool:
-    """Routing maps, interventions and LPC against difficulty of every stored MoP run."""
+    """Routing maps, interventions and LPC against difficulty of every stored MoP run; entries
+    not current (:mod:`core.provenance`) are refused with the command that refreshes them."""
     found = False
     for path in sorted(args.results.glob("mixture_of_pathways*.h5")):
         try:
-            for name in list_runs(path):
-                found = True
-                layers = load_config(path, name)["model"]["layers"]
-                results = load_current(path, name, PRODUCERS["mixture_of_pathways"],
-                                       required=False)
-                log.figures("mixture_of_pathways", name, routing_figures(results, layers), path)
-        except (ResultsFileError, CheckpointError, KeyError, ValueError) as exc:
+            names = list_runs(path)
+        except ResultsFileError as exc:
             log.failed("mixture_of_pathways", path, exc)
             found = True
+            continue
+        for name in names:  # a stale run does not keep the others from being drawn
+            found = True
+            try:
+                layers = load_config(path, name)["model"]["layers"]
+                results = load_current(path, name, mop_refresh(path, name))
+                log.figures("mixture_of_pathways", name, routing_figures(results, layers), path)
+            except (ResultsFileError, CheckpointError, KeyError, ValueError) as exc:
+                log.failed("mixture_of_pathways", path, exc)
     return found
+
+
+#: The config keys of a ``local_experts/figures.py`` entry that are flags of the script.
+FIGURES_FLAGS = ("seed", "seeds", "epochs", "lr_mixture", "lr_backprop")
+
+
+def flags(config: dict, keys: Iterable[str] | None = None) -> str:
+    """The command-line flags (``--key value ``, each followed by a space) that a script's stored
+    ``config`` records, of ``keys`` (None: every key)."""
+    return "".join(f"--{k.replace('_', '-')} {config[k]} " for k in (keys or config)
+                   if k in config)
 
 
 def draw_local_experts(args: argparse.Namespace, log: FigureLog) -> bool:
     """Epochs to criterion per system from the stored Table 1, and the gate-region, accuracy-curve
     and responsibility figures of every entry of the stored ``figures.h5``."""
     folder = args.results / "local_experts"
-    path = folder / "table1.csv"
+    path = folder / "table1.h5"
     found = False
-    if path.is_file():
+    if path.is_file() or (folder / "table1.csv").is_file():
         found = True
         try:
-            with open(path, newline="") as f:
-                rows = list(csv.DictReader(f))
-            column = {key: np.array([float(r[key]) for r in rows]) for key in
-                      ("epochs_mean", "epochs_sd", "converged", "runs", "test_accuracy_mean")}
+            config = load_config(path, "table1") if path.is_file() else {}
+            refresh = f"python local_experts/table1.py --out {folder} {flags(config)}--overwrite"
+            split = make_split(config.get("split", "paper"), config.get("split_seed", 0))
+            column = load_current(path, "table1", refresh, sources={"data": split.digest()})
             log.figure("local_experts", "table1_epochs", plot_epochs_to_criterion(
-                [r["system"] for r in rows], column["epochs_mean"], column["epochs_sd"],
+                [str(s) for s in column["system"]], column["epochs_mean"], column["epochs_sd"],
                 column["converged"], column["runs"], column["test_accuracy_mean"]), path)
-        except (OSError, KeyError, ValueError) as exc:
+        except (ResultsFileError, KeyError, ValueError) as exc:
             log.failed("local_experts", path, exc)
     path = folder / "figures.h5"
     if path.is_file():
         found = True
         try:
             for name in list_runs(path):
-                results = load_current(path, name, PRODUCERS["local_experts"], required=False)
+                config = load_config(path, name)
+                split = make_split(config.get("split", "paper"))
+                refresh = (f"python local_experts/figures.py --results {path} "
+                           f"{flags(config, FIGURES_FLAGS)}--overwrite")
+                results = load_current(path, name, refresh, sources={"data": split.digest()})
                 log.figures("local_experts", name, vowel_figures(results), path)
         except (ResultsFileError, CheckpointError, KeyError, ValueError) as exc:
             log.failed("local_experts", path, exc)

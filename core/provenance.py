@@ -11,6 +11,11 @@ A producer passes ``record(results_path, checkpoint, inputs)`` to
 - ``inputs``: the stored results it used, each ``{"file", "run", "results"}`` with the file
   relative to the results file's folder and ``results`` the digest of that entry's arrays
   (:func:`core.io.results_digest`, added by ``save_results`` to every record);
+- ``networks``: further checkpoints the results were computed from (e.g. the single-task runs
+  whose loss curves give task difficulty), each ``{"checkpoint", "network", "step"}`` as above;
+- ``sources``: named digests of what results computed without a stored network came from (e.g.
+  ``{"data": ...}`` of a data set); a consumer that can compute them now passes them to
+  :func:`load_current`, which then checks them too;
 - ``code``: :func:`code_version` (package version and git commit), kept for the record only:
   results computed by older code from the same network stay valid.
 
@@ -104,16 +109,25 @@ def _checkpoint_digest(path: Path, version: tuple[int, ...]) -> tuple[str, int]:
 
 
 def record(results_path: str | os.PathLike, checkpoint: str | os.PathLike | None,
-           inputs: Iterable[tuple[str | os.PathLike, str]] = ()) -> dict[str, Any]:
+           inputs: Iterable[tuple[str | os.PathLike, str]] = (),
+           networks: Iterable[str | os.PathLike] = (),
+           sources: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The provenance of results about to be stored in ``results_path``, computed from the
-    network in ``checkpoint`` (None: from no stored network) and the stored results ``inputs``
-    (``(file, run name)`` pairs, e.g. the clusters a lesion study used). Pass it as
+    network in ``checkpoint`` (None: from no stored network), the stored results ``inputs``
+    (``(file, run name)`` pairs, e.g. the clusters a lesion study used), the further checkpoints
+    ``networks`` and the named digests ``sources`` (e.g. ``{"data": digest}``). Pass it as
     ``save_results(..., provenance=...)``.
 
-    ResultsFileError if an input entry is missing or records no provenance.
+    ResultsFileError if an input entry is missing or records no provenance; CheckpointError if a
+    checkpoint is missing or unreadable.
     """
     folder = Path(results_path).parent
     digest, step = checkpoint_digest(checkpoint) if checkpoint is not None else (None, None)
+    further = []
+    for path in networks:
+        network, at = checkpoint_digest(path)
+        further.append({"checkpoint": os.path.relpath(path, folder), "network": network,
+                        "step": at})
     used = []
     for file, run in inputs:
         stored = load_provenance(file, run)
@@ -121,13 +135,34 @@ def record(results_path: str | os.PathLike, checkpoint: str | os.PathLike | None
             raise ResultsFileError(f"{file}: results for run {run!r} record no provenance")
         used.append({"file": os.path.relpath(file, folder), "run": run,
                      "results": stored["results"]})
-    return {"checkpoint": os.path.relpath(checkpoint, folder) if checkpoint is not None else None,
-            "network": digest, "step": step, "inputs": used, "code": code_version()}
+    provenance = {"checkpoint": os.path.relpath(checkpoint, folder)
+                  if checkpoint is not None else None,
+                  "network": digest, "step": step, "inputs": used, "code": code_version()}
+    if further:
+        provenance["networks"] = further
+    if sources:
+        provenance["sources"] = dict(sources)
+    return provenance
 
 
-def stale_reason(results_path: str | os.PathLike, run_name: str) -> str | None:
+def _network_reason(folder: Path, stored: Mapping[str, Any]) -> str | None:
+    """Why the network recorded in ``stored`` (``checkpoint``, ``network``, ``step``) is not the
+    one now on disk, or None."""
+    checkpoint = folder / stored["checkpoint"]
+    if not checkpoint.is_file():
+        return f"the checkpoint they were computed from, {checkpoint}, is gone"
+    digest, step = checkpoint_digest(checkpoint)
+    if digest != stored["network"]:
+        return (f"they were computed from another network than {checkpoint} (step "
+                f"{stored['step']} then, step {step} now)")
+    return None
+
+
+def stale_reason(results_path: str | os.PathLike, run_name: str,
+                 sources: Mapping[str, str] | None = None) -> str | None:
     """Why the entry ``run_name`` of ``results_path`` no longer describes what it was computed
-    from (one phrase), or None if it is current.
+    from (one phrase), or None if it is current. ``sources``: the digests, computed now, of
+    recorded sources to check (:func:`record`).
 
     ResultsFileError (one line) if the file is missing, unreadable or lacks the entry.
     """
@@ -135,14 +170,15 @@ def stale_reason(results_path: str | os.PathLike, run_name: str) -> str | None:
     stored = load_provenance(results_path, run_name)
     if stored is None:
         return "they record no provenance (stored before results recorded their network)"
-    if stored.get("checkpoint") is not None:
-        checkpoint = results_path.parent / stored["checkpoint"]
-        if not checkpoint.is_file():
-            return f"the checkpoint they were computed from, {checkpoint}, is gone"
-        digest, step = checkpoint_digest(checkpoint)
-        if digest != stored["network"]:
-            return (f"they were computed from another network than {checkpoint} (step "
-                    f"{stored['step']} then, step {step} now)")
+    networks = ([stored] if stored.get("checkpoint") is not None else []) + \
+        stored.get("networks", [])
+    for network in networks:
+        reason = _network_reason(results_path.parent, network)
+        if reason is not None:
+            return reason
+    for name, digest in (sources or {}).items():
+        if stored.get("sources", {}).get(name) != digest:
+            return f"their {name} has changed since (or was not recorded)"
     for used in stored.get("inputs", []):
         file = results_path.parent / used["file"]
         try:
@@ -155,18 +191,20 @@ def stale_reason(results_path: str | os.PathLike, run_name: str) -> str | None:
 
 
 def load_current(results_path: str | os.PathLike, run_name: str, refresh: str,
-                 required: bool = True) -> dict[str, Any]:
+                 required: bool = True, sources: Mapping[str, str] | None = None
+                 ) -> dict[str, Any]:
     """:func:`core.io.load_results` after checking the entry is current.
 
     ``refresh`` is the command that (re)computes the entry; every refusal names it, on one line:
-    StaleResultsError if the entry is stale (:func:`stale_reason`), ResultsFileError if the file is
-    missing, unreadable or lacks the entry. With ``required=False`` an entry that records no
-    provenance is loaded unchecked (results of producers that do not record it yet).
+    StaleResultsError if the entry is stale (:func:`stale_reason`, with the ``sources`` digests
+    computed now), ResultsFileError if the file is missing, unreadable or lacks the entry. With
+    ``required=False`` an entry that records no provenance is loaded unchecked (results of
+    producers that do not record it yet).
     """
     try:
         if not required and load_provenance(results_path, run_name) is None:
             return load_results(results_path, run_name)
-        reason = stale_reason(results_path, run_name)
+        reason = stale_reason(results_path, run_name, sources)
     except ResultsFileError as exc:
         raise ResultsFileError(f"{exc}; compute it with: {refresh}") from None
     if reason is not None:
@@ -175,9 +213,11 @@ def load_current(results_path: str | os.PathLike, run_name: str, refresh: str,
     return load_results(results_path, run_name)
 
 
-def claim(results_path: str | os.PathLike, run_name: str, overwrite: bool) -> str | None:
+def claim(results_path: str | os.PathLike, run_name: str, overwrite: bool,
+          sources: Mapping[str, str] | None = None) -> str | None:
     """Check, before a producer computes, that it may store ``run_name`` in ``results_path``;
-    afterwards store with ``save_results(..., overwrite=True)``.
+    afterwards store with ``save_results(..., overwrite=True)``. ``sources``: as for
+    :func:`load_current`.
 
     Returns None when nothing is replaced (or ``overwrite`` was asked for), else a one-line note
     of what is replaced: a stale entry (recomputing it is the producer's job). FileExistsError
@@ -188,7 +228,7 @@ def claim(results_path: str | os.PathLike, run_name: str, overwrite: bool) -> st
         return None
     try:
         present = run_name in list_runs(results_path)
-        reason = stale_reason(results_path, run_name) if present else None
+        reason = stale_reason(results_path, run_name, sources) if present else None
     except ResultsFileError as exc:
         if overwrite:
             return None

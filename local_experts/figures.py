@@ -8,9 +8,12 @@
 3. ``local_experts_responsibility``: mean responsibility of each expert for each vowel.
 
 The arrays behind the figures go to ``--results`` (HDF5 via ``core.io``, entry ``seed<--seed>``)
-before drawing, so ``python paper_plot.py --only local_experts`` redraws the same figures without
-training. Existing figures or an existing entry stop the script before any work unless
-``--overwrite``. The responsibility table is also printed as Markdown.
+before drawing, with their provenance (:mod:`core.provenance`: no checkpoint, the digest of the
+vowel split as ``sources["data"]``, the code version), so ``python paper_plot.py --only
+local_experts`` redraws the same figures without training (and refuses an entry whose data has
+changed since). Existing figures or a current entry stop the script before any work unless
+``--overwrite`` (which also replaces an unreadable results file); an entry computed from other
+data is recomputed. The responsibility table is also printed as Markdown.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import numpy as np
 
 from core.cli import cli_main, fail
 from core.fileio import refuse_existing
-from core.io import list_runs, load_results, save_results
+from core.io import load_results, save_results
 from core.models.local_experts import (
     MixtureConfig,
     Params,
@@ -35,6 +38,7 @@ from core.models.local_experts import (
 )
 from core.plotting import save_figure
 from core.plotting.local_experts import vowel_figures
+from core.provenance import claim, record
 from core.tasks.vowels import VOWEL_IPA, VowelSplit, make_split
 
 NAMES = ("regions", "curves", "responsibility")
@@ -104,12 +108,13 @@ def main(argv: list[str] | None = None) -> None:
     if args.epochs < 1 or args.seeds < 1 or args.lr_mixture <= 0 or args.lr_backprop <= 0:
         fail("--epochs, --seeds and learning rates must be positive")
     entry = f"seed{args.seed}"
-    refuse_existing([args.out / f"local_experts_{n}.png" for n in NAMES], args.overwrite)
-    if args.results.exists() and entry in list_runs(args.results) and not args.overwrite:
-        raise FileExistsError(f"{args.results}: entry {entry!r} already exists; pass "
-                              "--overwrite to replace")
-
     split = make_split("paper")
+    sources = {"data": split.digest()}
+    note = claim(args.results, entry, args.overwrite, sources)
+    refuse_existing([args.out / f"local_experts_{n}.png" for n in NAMES],
+                    args.overwrite or note is not None)
+    if note is not None:
+        print(note)
     train_config = TrainConfig(max_epochs=args.epochs, stop_at_criterion=False)
 
     def fit(key: str, seed_list):
@@ -141,7 +146,8 @@ def main(argv: list[str] | None = None) -> None:
     run_config = {"seed": args.seed, "seeds": args.seeds, "epochs": args.epochs,
                   "lr_mixture": args.lr_mixture, "lr_backprop": args.lr_backprop,
                   "split": "paper"}
-    save_results(args.results, entry, results, config=run_config, overwrite=args.overwrite)
+    save_results(args.results, entry, results, config=run_config, overwrite=True,
+                 provenance=record(args.results, None, sources=sources))
     stored = load_results(args.results, entry)
     for stem, fig in vowel_figures(stored).items():
         save_figure(fig, args.out / stem)

@@ -6,7 +6,12 @@ Each system's learning rate is tuned on separate seeds (grid written beside the 
 units); ``--sigma`` and ``--temperature`` apply to every mixture. Writes ``table1.md``,
 ``table1.csv``, ``table1_lr_grid.csv``, ``table1_tests.csv``, the test-set confusion matrix of
 each system (summed over the evaluation seeds) in ``table1_confusion.csv`` and as the figure
-``table1_confusion.{png,pdf}`` under ``--out``.
+``table1_confusion.{png,pdf}`` under ``--out``; the table's columns also go to ``table1.h5``
+(``core.io``, entry ``table1``, the flags as its config) with their provenance
+(:mod:`core.provenance`: no checkpoint, the digest of the vowel split as ``sources["data"]``, the
+code version), which ``paper_plot.py`` draws from. Existing outputs stop the script before any
+work unless ``--overwrite`` (which also replaces an unreadable ``table1.h5``); results computed
+from other vowel data are replaced.
 
     python local_experts/table1.py
     python local_experts/table1.py --systems mix2,mix4,mix16,bp6 --sigma 0.5 --out results/le_s05
@@ -25,6 +30,7 @@ from tqdm import tqdm
 
 from core.cli import cli_main
 from core.fileio import atomic_write_text, refuse_existing
+from core.io import save_results
 from core.models.local_experts import (
     TABLE1_SYSTEMS,
     ProtocolConfig,
@@ -36,12 +42,17 @@ from core.models.local_experts import (
 )
 from core.plotting import save_figure
 from core.plotting.local_experts import plot_confusion_matrices
+from core.provenance import claim, record
 from core.tasks.vowels import VOWEL_IPA, make_split
 
 PAPER = {  # Jacobs et al. (1991) Table 1 as quoted in summaries of the paper
     "4 experts": "88 / 90 / 1124", "8 experts": "88 / 87 / 1083",
     "backprop 6 hidden": "88 / 90 / 2209", "backprop 12 hidden": "88 / 90 / 2435",
 }
+
+
+RESULTS = "table1.h5"
+ENTRY = "table1"
 
 
 def _csv(rows: list[dict]) -> str:
@@ -101,9 +112,13 @@ def main(argv: list[str] | None = None) -> None:
     paths = [args.out / name for name in
              ("table1.md", "table1.csv", "table1_lr_grid.csv", "table1_tests.csv",
               "table1_confusion.csv", "table1_confusion.png", "table1_confusion.pdf")]
-    refuse_existing(paths, args.overwrite)
-
     split = make_split(args.split, args.split_seed)
+    sources = {"data": split.digest()}
+    note = claim(args.out / RESULTS, ENTRY, args.overwrite, sources)
+    refuse_existing(paths, args.overwrite or note is not None)
+    if note is not None:
+        print(note)
+
     with tqdm(desc="epochs (all systems)", unit="epoch", mininterval=5) as bar:
         summaries, grid = run_table1(configs, split, protocol, bar.update)
     vowels = [VOWEL_IPA[v] for v in split.test.vowels]
@@ -143,8 +158,13 @@ def main(argv: list[str] | None = None) -> None:
                        "count": int(counts[i, j])}
                       for system, counts in confusion.items()
                       for i in range(len(vowels)) for j in range(len(vowels))]
+    rows = [s.row() for s in summaries]
+    save_results(args.out / RESULTS, ENTRY, {key: np.array([r[key] for r in rows])
+                                             for key in rows[0]},
+                 config={k: v for k, v in vars(args).items() if k not in ("out", "overwrite")},
+                 overwrite=True, provenance=record(args.out / RESULTS, None, sources=sources))
     atomic_write_text(paths[0], "\n".join(lines) + "\n")
-    atomic_write_text(paths[1], _csv([s.row() for s in summaries]))
+    atomic_write_text(paths[1], _csv(rows))
     atomic_write_text(paths[2], _csv(grid))
     atomic_write_text(paths[3], _csv(tests) if tests else "")
     atomic_write_text(paths[4], _csv(confusion_rows))

@@ -6,11 +6,14 @@ weight of every expert, also with inference-time pruning and with each layer's m
 expert disabled. With ``--difficulty-runs`` it reads the single-task runs of
 ``difficulty_runs.py``, computes each task's difficulty (log median steps before the loss stays
 below ``--loss-threshold``) and the Spearman correlation between LPC and difficulty. Results go
-to HDF5 (``core.io``), figures to ``--figures`` (``mop_*.png`` / ``.pdf``). The inputs are
-checked first (the run exists and is a MoP run; the difficulty runs exist, come from one
-protocol and cover at least three of the run's tasks); then, if this run's entry in
-``--results`` or one of those figures already exists, the script stops before any work unless
-``--overwrite``.
+to HDF5 (``core.io``) with their provenance (:mod:`core.provenance`: the digest of the run's
+checkpoint and of every difficulty run's), figures to ``--figures`` (``mop_*.png`` / ``.pdf``).
+The inputs are checked first (the run exists, is a MoP run, and its checkpoint, ``config.json``
+and folder name agree; the difficulty runs exist, come from one protocol and cover at least
+three of the run's tasks); then, if this run's entry in ``--results`` is current or one of those
+figures already exists, the script stops before any work unless ``--overwrite``. A stale entry
+(the run or a difficulty run trained since) is recomputed, its figures replaced; an unreadable
+results file is replaced with ``--overwrite``.
 
     python mixture_of_pathways/analyze.py runs/mixture_of_pathways/<run name> \\
         --difficulty-runs runs/mixture_of_pathways_difficulty
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -34,13 +38,18 @@ from core.analysis.routing import (
 )
 from core.cli import add_threads_argument, cli_main, fail, set_threads
 from core.fileio import refuse_existing
-from core.io import list_runs, save_results
+from core.io import save_results
 from core.models import build_model
 from core.plotting import save_figure
 from core.plotting.routing import routing_figures
+from core.provenance import claim, record
 from core.tasks.modcog import ModCogConfig, generate_stream, split_generators
 from core.training import CheckpointError, load_checkpoint, load_model_state
 from core.training.checkpoint import load_json
+from core.training.trainer import CHECKPOINT_FILE, check_stored_run
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from run_experiment import stored_run_name  # noqa: E402  (sibling script)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -63,31 +72,46 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--figures", type=Path, default=Path("results/figures/mixture_of_pathways"),
                    help="folder for the mop_* figures")
     p.add_argument("--overwrite", action="store_true",
-                   help="replace this run's entry in --results and the mop_* figures in "
-                        "--figures if present (otherwise the script stops before any work)")
+                   help="replace this run's current entry in --results (or an unreadable "
+                        "file) and the mop_* figures in --figures if present (otherwise the "
+                        "script stops before any work; a stale entry is always recomputed)")
     add_threads_argument(p)
     return p.parse_args(argv)
 
 
 def load_run(run: Path) -> tuple[torch.nn.Module, dict]:
-    """Model (eval mode) and stored config of a run folder; FileNotFoundError (one line) if the
-    folder holds no run."""
-    if not (run / "config.json").is_file() or not (run / "checkpoint.pt").is_file():
+    """Model (eval mode) and stored config of a run folder.
+
+    FileNotFoundError (one line) if the folder holds no run; CheckpointError (one line) if it is
+    not a MoP run or its checkpoint, ``config.json`` and folder name do not describe one run
+    (:func:`core.training.trainer.check_stored_run`; the name is rebuilt from the config by
+    :func:`run_experiment.stored_run_name`, as MoP runs store none)."""
+    if not (run / "config.json").is_file() or not (run / CHECKPOINT_FILE).is_file():
         raise FileNotFoundError(f"{run}: no such run (no config.json and checkpoint.pt); train "
                                 "it with mixture_of_pathways/run_experiment.py")
     config = load_json(run / "config.json")
     if config.get("kind") != "mop":
         raise CheckpointError(f"{run}: not a Mixture-of-Pathways run (kind {config.get('kind')!r})")
+    payload = load_checkpoint(run / CHECKPOINT_FILE)
+    check_stored_run(run, payload.get("config", {}))
+    try:
+        name = stored_run_name(config)
+    except (KeyError, TypeError) as exc:
+        raise CheckpointError(f"{run / 'config.json'}: incomplete MoP run config ({exc})"
+                              ) from None
+    if name != run.name:
+        raise CheckpointError(f"{run / CHECKPOINT_FILE} holds run {name!r}, not the folder's "
+                              f"{run.name!r}; put each run in its own folder")
     model = build_model("mop", config["model"])
-    load_model_state(model, load_checkpoint(run / "checkpoint.pt")["model"], source=str(run))
+    load_model_state(model, payload["model"], source=str(run))
     return model.eval(), config
 
 
 def read_difficulties(folder: Path, threshold: float
-                      ) -> tuple[dict[str, float], dict[str, list], int]:
-    """Per task: difficulty and the steps-to-threshold of each seed, from single-task runs, and
-    the largest step budget among the runs (a run that never gets below the threshold counts
-    its whole budget).
+                      ) -> tuple[dict[str, float], dict[str, list], int, list[Path]]:
+    """Per task: difficulty and the steps-to-threshold of each seed, from single-task runs, the
+    largest step budget among the runs (a run that never gets below the threshold counts
+    its whole budget) and the folders of the runs read.
 
     FileNotFoundError if ``folder`` is missing; ValueError if its runs mix protocols (loss
     settings, early-stopping threshold or layers differ) or stopped early at a loss above
@@ -96,6 +120,7 @@ def read_difficulties(folder: Path, threshold: float
         raise FileNotFoundError(f"{folder}: no such folder of difficulty runs")
     steps: dict[str, list[int]] = defaultdict(list)
     budget = 0
+    used = []
     protocols = set()
     for run in sorted(p for p in folder.iterdir() if (p / "curves.csv").is_file()):
         config = load_json(run / "config.json")
@@ -112,24 +137,26 @@ def read_difficulties(folder: Path, threshold: float
         with open(run / "curves.csv", newline="") as f:
             losses = [float(row["loss"]) for row in csv.DictReader(f)]
         steps[tasks[0]].append(max(1, steps_to_threshold(losses, threshold)))
+        used.append(run)
         budget = max(budget, int(config["train"]["n_steps"]))
     if len(protocols) > 1:
         raise ValueError(f"{folder} mixes single-task runs of {len(protocols)} protocols (loss "
                          "settings, early stop or layers differ); keep one protocol per folder")
-    return {t: task_difficulty(s) for t, s in steps.items()}, dict(steps), budget
+    return {t: task_difficulty(s) for t, s in steps.items()}, dict(steps), budget, used
 
 
-def refuse_existing_outputs(args: argparse.Namespace) -> None:
-    """FileExistsError (one line) if this run's entry in ``--results`` or one of the figures it
-    would draw in ``--figures`` exists, unless ``--overwrite``."""
+def claim_outputs(args: argparse.Namespace) -> str | None:
+    """Check the outputs before any work (:func:`core.provenance.claim`): FileExistsError (one
+    line) if this run's entry in ``--results`` is current, or one of the figures it would draw in
+    ``--figures`` exists and the entry is not stale, unless ``--overwrite``; ResultsFileError for
+    an unreadable ``--results`` without ``--overwrite``. Returns claim's note on a stale entry."""
+    note = claim(args.results, args.run.name, args.overwrite)
     names = ["mop_routing_maps", "mop_interventions"]
     if args.difficulty_runs is not None:
         names.append("mop_lpc_vs_difficulty")
     refuse_existing([args.figures / f"{n}.{s}" for n in names for s in ("png", "pdf")],
-                    args.overwrite)
-    if args.results.exists() and args.run.name in list_runs(args.results) and not args.overwrite:
-        raise FileExistsError(f"{args.results}: results for run {args.run.name!r} already "
-                              "exist; pass --overwrite to replace")
+                    args.overwrite or note is not None)
+    return note
 
 
 @cli_main
@@ -139,13 +166,19 @@ def main(argv: list[str] | None = None) -> None:
     model, config = load_run(args.run)
     task = config["task"]
     tasks = tuple(task["tasks"])
+    used: list[Path] = []
     if args.difficulty_runs is not None:
-        difficulty, steps, budget = read_difficulties(args.difficulty_runs, args.loss_threshold)
+        difficulty, steps, budget, used = read_difficulties(args.difficulty_runs,
+                                                            args.loss_threshold)
         common = [t for t in tasks if t in difficulty]
         if len(common) < 3:
             fail(f"only {len(common)} tasks of the run have single-task runs in "
                  f"{args.difficulty_runs}; the correlation needs >= 3")
-    refuse_existing_outputs(args)
+    note = claim_outputs(args)
+    if note is not None:
+        print(note)
+    provenance = record(args.results, args.run / CHECKPOINT_FILE,
+                        networks=[run / CHECKPOINT_FILE for run in used])
     n_batches = args.eval_batches or task["eval_batches"]
     _, held_out = split_generators(config["seed"])
     task_cfg = ModCogConfig(n_ring=task["n_ring"], dt=task["dt"], sigma=task["sigma"])
@@ -179,7 +212,8 @@ def main(argv: list[str] | None = None) -> None:
             **{f"spearman_{label}": np.array(v[:2]) for label, v in correlations.items()}}
     figures = [save_figure(fig, args.figures / f"{name}.png")
                for name, fig in routing_figures(results, model.config.layers).items()]
-    save_results(args.results, stem, results, config=config, overwrite=args.overwrite)
+    save_results(args.results, stem, results, config=config, overwrite=True,
+                 provenance=provenance)
     print(f"results: {args.results} [{stem}]")
     print("figures: " + ", ".join(str(p) for group in figures for p in group))
 

@@ -135,6 +135,18 @@ def mop_run_name(task_id: str, seed: int, model: MixtureOfPathwaysConfig, alpha:
     return run_name(task, seed, feature, model.intermediate_dim, batch, f"+mop+L{layers}{flags}")
 
 
+def stored_run_name(run_config: dict) -> str:
+    """The name :func:`mop_run_name` gives the run of a stored ``run_config`` (``config.json``
+    or a checkpoint's ``config``); runs stored before ``optimizer`` was recorded count as
+    unflagged. KeyError if the config lacks a field the name needs."""
+    model = MixtureOfPathwaysConfig(**run_config["model"])
+    loss = run_config["loss"]
+    return mop_run_name(run_config["task"]["task_id"], run_config["seed"], model, loss["alpha"],
+                        run_config["task"]["batch_size"], loss["performance_scaling"],
+                        loss["fixation_loss"],
+                        run_config["train"].get("optimizer", "schedulefree"))
+
+
 class ModCogTraining:
     """Wiring of Mod-Cog streams, the MoP loss and held-out evaluation for the Trainer."""
 

@@ -7,10 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pytest
 from script_loader import load_script
 
+from core.io import load_provenance, load_results
 from core.models.local_experts import (
     BackpropConfig,
     MixtureConfig,
@@ -247,6 +249,43 @@ def test_table1_writes_confusion_per_system(tmp_path):
     for system in ("2 experts", "backprop 6 hidden"):
         assert sum(int(r["count"]) for r in rows if r["system"] == system) == 2 * 200
     assert (tmp_path / "table1_confusion.png").stat().st_size > 0
+
+
+def test_table1_records_its_data_and_paper_plot_checks_it(tmp_path, capsys):
+    """table1.h5 records the vowel split's digest; paper_plot draws it, refuses it once the
+    recorded data differs (or without table1.h5) with the table1.py command; a corrupt
+    table1.h5 is replaced with --overwrite."""
+    table1 = load_script("local_experts/table1.py", "local_experts_table1")
+    paper_plot = load_script("paper_plot.py", "paper_plot_table1")
+    out = tmp_path / "results" / "local_experts"
+    args = ["--out", str(out), "--seeds", "2", "--tune-seeds", "1", "--lrs", "2",
+            "--max-epochs", "5", "--systems", "mix2"]
+    path = out / "table1.h5"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"not hdf5" * 10)
+    with pytest.raises(SystemExit, match="^error: .*table1.h5.*corrupted.*pass --overwrite"):
+        table1.main(args)
+    table1.main([*args, "--overwrite"])
+    stored = load_provenance(path, "table1")
+    assert stored["checkpoint"] is None
+    assert stored["sources"] == {"data": paper_split().digest()}
+    assert list(load_results(path, "table1")["system"]) == ["2 experts"]
+    plot = ["--results", str(tmp_path / "results"), "--runs", str(tmp_path / "none"), "--out",
+            str(tmp_path / "figs"), "--only", "local_experts"]
+    assert paper_plot.main(plot) == 0
+    with h5py.File(path, "a") as f:  # as if computed from another version of the vowel file
+        f["table1"].attrs["provenance"] = json.dumps({**stored, "sources": {"data": "0"}})
+    capsys.readouterr()
+    assert paper_plot.main([*plot, "--overwrite"]) == 1
+    printed = capsys.readouterr().out
+    assert f"data has changed since (or was not recorded); refresh them with: python " \
+           f"local_experts/table1.py --out {out} --criterion 0.88 --lrs 2 --max-epochs 5 " \
+           "--seed 0 --seeds 2 --sigma 1.0 --split paper --split-seed 0 --systems mix2 " \
+           "--temperature 1.0 --tune-seeds 1 --overwrite" in printed
+    path.unlink()  # a table1.csv without its table1.h5 records nothing
+    assert paper_plot.main([*plot, "--overwrite"]) == 1
+    assert "no such results file; compute it with: python local_experts/table1.py" in \
+        capsys.readouterr().out
 
 
 HELP_AS_SCRIPT = """

@@ -1,14 +1,18 @@
 """local_experts/figures.py stores the arrays of its figures; paper_plot.py redraws them."""
 
+import json
+import shutil
 from pathlib import Path
 
+import h5py
 import matplotlib.image as mpimg
 import numpy as np
 import pytest
 from script_loader import load_script
 
-from core.io import load_config, load_results
+from core.io import load_config, load_provenance, load_results
 from core.models.local_experts import gate_probabilities, init_params, parse_system
+from core.provenance import code_version
 from core.tasks.vowels import make_split
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,7 +76,7 @@ def test_existing_outputs_stop_the_script_before_any_work(stored, tmp_path):
     with pytest.raises(SystemExit, match="^error: .*local_experts_regions.png.*already exist"):
         figures.main([*TINY, "--out", str(root / "figs"), "--results", str(tmp_path / "r.h5")])
     assert not (tmp_path / "r.h5").exists()
-    with pytest.raises(SystemExit, match="^error: .*entry 'seed5' already exists"):
+    with pytest.raises(SystemExit, match="^error: .*'seed5' already exist and are current"):
         figures.main([*TINY, "--out", str(tmp_path / "figs"), "--results", str(results)])
     assert not (tmp_path / "figs").exists() and results.stat().st_mtime_ns == before
     with pytest.raises(SystemExit, match="^error: --epochs"):
@@ -81,3 +85,37 @@ def test_existing_outputs_stop_the_script_before_any_work(stored, tmp_path):
 
 def test_figures_default_outside_tracked_docs():
     assert not str(figures.parse_args([]).out).startswith("docs")
+
+
+def test_corrupt_results_file_is_replaced_with_overwrite(tmp_path):
+    results = tmp_path / "figures.h5"
+    results.write_bytes(b"not hdf5" * 10)
+    args = ["--epochs", "1", "--seeds", "1", "--out", str(tmp_path / "figs"), "--results",
+            str(results)]
+    with pytest.raises(SystemExit, match="^error: .*corrupted.*pass --overwrite"):
+        figures.main(args)
+    figures.main([*args, "--overwrite"])
+    assert load_results(results, "seed0")["epochs"] == 1
+
+
+def test_results_record_their_data_and_paper_plot_refuses_other_data(stored, tmp_path, capsys):
+    root, results = stored
+    stored_record = load_provenance(results, "seed5")
+    assert stored_record["checkpoint"] is None and stored_record["code"] == code_version()
+    assert stored_record["sources"] == {"data": make_split("paper").digest()}
+    copy = tmp_path / "results" / "local_experts" / "figures.h5"
+    copy.parent.mkdir(parents=True)
+    shutil.copyfile(results, copy)
+    with h5py.File(copy, "a") as f:  # as if computed from another version of the vowel file
+        f["seed5"].attrs["provenance"] = json.dumps(
+            {**stored_record, "sources": {"data": "0" * 64}})
+    args = ["--results", str(tmp_path / "results"), "--runs", str(tmp_path / "none"),
+            "--out", str(tmp_path / "out"), "--only", "local_experts"]
+    assert _paper_plot().main(args) == 1
+    printed = capsys.readouterr().out
+    assert "data has changed" in printed and "refresh them with: python local_experts/figures.py" \
+        f" --results {copy} --seed 5 --seeds 2 --epochs 3" in printed
+    # the script recomputes the stale entry without --overwrite (its figures go with it)
+    figures.main([*TINY, "--out", str(tmp_path / "figs"), "--results", str(copy)])
+    assert "replacing the stored results" in capsys.readouterr().out
+    assert _paper_plot().main(args) == 0

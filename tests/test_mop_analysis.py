@@ -1,5 +1,6 @@
 """Routing analysis and the Mixture-of-Pathways scripts (tiny, CPU)."""
 
+import shutil
 import sys
 from pathlib import Path
 
@@ -13,8 +14,10 @@ from core.analysis.routing import (
     steps_to_threshold,
     task_difficulty,
 )
-from core.io import load_results
+from core.errors import CheckpointError
+from core.io import load_provenance, load_results
 from core.models.mop import MixtureOfPathways, MixtureOfPathwaysConfig
+from core.provenance import stale_reason
 from core.tasks.modcog import generate_stream
 from core.training import parse_run_name
 
@@ -120,6 +123,17 @@ def test_difficulty_runs_and_analysis(tmp_path):
         analyze.main([str(multi), "--results", str(results), "--figures",
                       str(tmp_path / "new_fig")])
     assert not (tmp_path / "new_fig").exists()
+    # the entry records every single-task run; one trained further makes it stale
+    recorded = load_provenance(results, multi.name)["networks"]
+    assert len(recorded) == 3 and all(n["step"] == 3 for n in recorded)
+    assert stale_reason(results, multi.name) is None
+    assert f"--difficulty-runs {tmp_path / 'single'}" in _paper_plot().mop_refresh(results,
+                                                                                 multi.name)
+    run_experiment.main(["--task-id", "modcog/go", "-l", "0,4", "--num-steps", "3",
+                         "--num-epochs", "2", "--batch-size", "4", "--seq-len", "30",
+                         "--eval-batches", "1", "--out", str(tmp_path / "single"), "--resume",
+                         "--no-progress"])
+    assert "another network" in stale_reason(results, multi.name)
 
 
 def test_trainer_steps_schedule_free_adamw():
@@ -250,3 +264,78 @@ def test_analyze_checks_inputs_before_outputs(tmp_path):
 
 def test_analysis_figures_default_outside_tracked_docs():
     assert not str(analyze.parse_args(["run"]).figures).startswith("docs")
+
+
+def _paper_plot():
+    from script_loader import load_script
+
+    return load_script("paper_plot.py", "paper_plot_mop")
+
+
+@pytest.fixture
+def no_figures(monkeypatch):
+    """analyze.py and paper_plot.py without drawing (the figures are tested above); returns
+    paper_plot."""
+    paper_plot = _paper_plot()
+    monkeypatch.setattr(analyze, "routing_figures", lambda *a: {})
+    monkeypatch.setattr(paper_plot, "routing_figures", lambda *a: {})
+    return paper_plot
+
+
+def test_analysis_is_refused_after_the_run_is_retrained_then_recomputed(tmp_path, capsys,
+                                                                        no_figures):
+    """Results record the run's checkpoint: retrained with --overwrite, paper_plot refuses them
+    with the analyze.py command; analyze.py recomputes a stale entry without --overwrite."""
+    train = ["--task-id", "modcog/go,dms", "--out", str(tmp_path / "runs"), *TINY]
+    [run] = run_experiment.main([*train, "--num-epochs", "1"])
+    results = tmp_path / "results" / "mixture_of_pathways.h5"
+    analyze_args = [str(run), "--results", str(results), "--figures", str(tmp_path / "fig")]
+    analyze.main(analyze_args)
+    stored = load_provenance(results, run.name)
+    assert stored["step"] == 2 and Path(stored["checkpoint"]).name == "checkpoint.pt"
+    plot = ["--results", str(tmp_path / "results"), "--runs", str(tmp_path / "none"), "--out",
+            str(tmp_path / "out"), "--only", "mixture_of_pathways", "--overwrite"]
+    assert no_figures.main(plot) == 0
+    run_experiment.main([*train, "--num-epochs", "2", "--overwrite"])
+    capsys.readouterr()
+    assert no_figures.main(plot) == 1
+    printed = capsys.readouterr().out
+    assert "stale: they were computed from another network" in printed
+    assert f"refresh them with: python mixture_of_pathways/analyze.py {run} --results " \
+           f"{results}" in printed
+    analyze.main(analyze_args)
+    assert "replacing the stored results" in capsys.readouterr().out
+    assert load_provenance(results, run.name)["step"] == 4
+    assert no_figures.main(plot) == 0
+    with pytest.raises(SystemExit, match="^error: .*already exist and are current"):
+        analyze.main(analyze_args)
+
+
+def test_corrupt_results_file_is_replaced_with_overwrite(tmp_path, no_figures):
+    [run] = run_experiment.main(["--task-id", "modcog/go,dms", "--num-epochs", "1",
+                                 "--out", str(tmp_path), *TINY])
+    results = tmp_path / "res.h5"
+    results.write_bytes(b"not an HDF5 file" * 8)
+    args = [str(run), "--results", str(results), "--figures", str(tmp_path / "fig")]
+    with pytest.raises(SystemExit, match="^error: .*corrupted.*pass --overwrite"):
+        analyze.main(args)
+    assert not (tmp_path / "fig").exists()
+    analyze.main([*args, "--overwrite"])
+    assert set(load_results(results, run.name)) >= {"baseline", "disable_complex"}
+
+
+def test_load_run_checks_checkpoint_config_and_folder_name(tmp_path):
+    """A checkpoint of another run in a run's folder, or a renamed folder, is refused."""
+    common = ["--task-id", "modcog/go,dms", "--num-epochs", "1", "--out", str(tmp_path), *TINY]
+    [small] = run_experiment.main(common)
+    [large] = run_experiment.main([*common, "--intermediate-dim", "6"])
+    shutil.copyfile(large / "checkpoint.pt", small / "checkpoint.pt")
+    with pytest.raises(CheckpointError, match=r"does not match its config.json \(model\."
+                                              r"intermediate_dim: config.json has 8, the "
+                                              r"checkpoint 6\)"):
+        analyze.load_run(small)
+    renamed = large.rename(tmp_path / "renamed")
+    with pytest.raises(SystemExit, match=r"^error: .*holds run '.*hidden6.*', not the folder's "
+                                         r"'renamed'"):
+        analyze.main([str(renamed), "--results", str(tmp_path / "r.h5")])
+    assert not (tmp_path / "r.h5").exists()

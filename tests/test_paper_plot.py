@@ -1,6 +1,5 @@
 """paper_plot.py end to end: tiny stored results of every family, redrawn without recomputation."""
 
-import csv
 import os
 import sys
 from pathlib import Path
@@ -13,6 +12,9 @@ import torch
 from script_loader import load_script
 
 from core.io import save_results
+from core.provenance import record
+from core.tasks.vowels import make_split
+from core.training.checkpoint import save_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -62,15 +64,18 @@ def _synthetic_results(results: Path, rng: np.random.Generator) -> None:
     stats["difficulty"] = {"tasks": tasks, "difficulty": rng.random(3) + 1, "lpc": rng.random(3),
                            "learned": np.array([True, True, False]), "step_budget": 120,
                            "spearman_all": np.array([0.5, 0.6])}
-    save_results(results / "mixture_of_pathways.h5", MOP, stats, config={"model": {"layers":
-                                                                                  layers}})
-    (results / "local_experts").mkdir(parents=True)
-    with open(results / "local_experts" / "table1.csv", "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["system", "runs", "converged", "epochs_mean", "epochs_sd",
-                         "test_accuracy_mean"])
-        writer.writerow(["4 experts", 5, 5, 80.0, 10.0, 0.91])
-        writer.writerow(["backprop 6 hidden", 5, 4, 120.0, 30.0, 0.9])
+    checkpoint = save_checkpoint(results.parent / "mop" / MOP / "checkpoint.pt",
+                                 {"model": {"w": torch.ones(2)}, "config": {}, "step": 1})
+    path = results / "mixture_of_pathways.h5"
+    save_results(path, MOP, stats, config={"model": {"layers": layers}},
+                 provenance=record(path, checkpoint))
+    table1 = results / "local_experts" / "table1.h5"
+    save_results(table1, "table1", {
+        "system": np.array(["4 experts", "backprop 6 hidden"]), "runs": np.array([5, 5]),
+        "converged": np.array([5, 4]), "epochs_mean": np.array([80.0, 120.0]),
+        "epochs_sd": np.array([10.0, 30.0]), "test_accuracy_mean": np.array([0.91, 0.9])},
+        config={"split": "paper", "split_seed": 0},
+        provenance=record(table1, None, sources={"data": make_split("paper").digest()}))
 
 
 @pytest.fixture(scope="module")

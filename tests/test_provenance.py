@@ -107,3 +107,23 @@ def test_results_without_a_checkpoint_are_checked_on_their_inputs_only(tmp_path)
     save_results(history, "run", {"n": np.arange(4)}, overwrite=True,
                  provenance=record(history, None))
     assert "curricula.h5 was recomputed" in stale_reason(summary, "run")
+
+
+def test_further_networks_and_sources_are_checked(tmp_path):
+    main, other = _checkpoint(tmp_path / "a.pt"), _checkpoint(tmp_path / "b" / "c.pt", step=4)
+    path = tmp_path / "res.h5"
+    save_results(path, "run", {"x": np.ones(2)},
+                 provenance=record(path, main, networks=[other], sources={"data": "d1"}))
+    stored = load_provenance(path, "run")
+    assert stored["networks"] == [{"checkpoint": "b/c.pt", "network": stored["network"],
+                                   "step": 4}]
+    assert stale_reason(path, "run") is None
+    assert stale_reason(path, "run", {"data": "d1"}) is None
+    assert "data has changed" in stale_reason(path, "run", {"data": "d2"})
+    with pytest.raises(StaleResultsError, match="data has changed.*REFRESH$"):
+        load_current(path, "run", "REFRESH", sources={"data": "d2"})
+    assert claim(path, "run", False, {"data": "d2"}).endswith("data has changed since (or was "
+                                                               "not recorded)")
+    _checkpoint(tmp_path / "b" / "c.pt", scale=3.0, step=6)  # the further network retrained
+    assert "another network than" in stale_reason(path, "run")
+    assert "step 4 then, step 6 now" in stale_reason(path, "run")

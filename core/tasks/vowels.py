@@ -102,6 +102,16 @@ class VowelSplit:
         """Map formants in Hz ``(..., F)`` to the network's input scale."""
         return (np.asarray(hz, dtype=np.float64) - self.mean) / self.std
 
+    def digest(self) -> str:
+        """SHA-256 (hex) of the split's tokens (inputs, labels, speakers of both sides), what
+        results computed from it record (:mod:`core.provenance` ``sources``)."""
+        from core.io import results_digest
+
+        return results_digest({side: {"x": getattr(self, f"x_{side}"),
+                                      "y": getattr(self, f"y_{side}"),
+                                      "speakers": getattr(self, side).speakers}
+                               for side in ("train", "test")})
+
 
 def load_tokens(vowels: tuple[str, ...] = VOWELS,
                 features: tuple[str, ...] = FEATURES) -> VowelTokens:
