@@ -68,7 +68,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from core.analysis.transfer import network_summary, transfer_curve_groups
-from core.cli import cli_main, fail
+from core.cli import ArgumentParser, cli_main, fail
 from core.errors import CheckpointError
 from core.io import ResultsFileError, list_runs, load_config, load_provenance
 from core.plotting import apply_style, save_figure
@@ -127,7 +127,7 @@ RUN_RESULTS = (("analysis.h5", analysis_figures, "multiple_task/multiple_task_an
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options (every one documented in ``--help``)."""
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+    p = ArgumentParser(description=__doc__.splitlines()[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--runs", type=Path, default=Path("runs"),
                    help="folder of training runs (one sub-folder per run)")

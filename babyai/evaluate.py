@@ -34,6 +34,7 @@ from core.analysis.babyai import (
     success_interval,
 )
 from core.cli import (
+    ArgumentParser,
     add_device_argument,
     add_threads_argument,
     add_trained_runs_arguments,
@@ -51,7 +52,7 @@ from core.training.checkpoint import load_checkpoint, load_json, load_model_stat
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+    p = ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     add_trained_runs_arguments(p)
     p.set_defaults(runs="runs/babyai")

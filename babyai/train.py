@@ -25,7 +25,14 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from core.cli import add_run_arguments, cli_main, positive_int, resolve_device, set_threads
+from core.cli import (
+    ArgumentParser,
+    add_run_arguments,
+    cli_main,
+    positive_int,
+    resolve_device,
+    set_threads,
+)
 from core.envs.babyai import N_ACTIONS, VOCABULARY, BotVecEnv, observation_size
 from core.errors import RunExistsError
 from core.fileio import atomic_write_text, save_json
@@ -49,7 +56,7 @@ COUNT_FIELDS = ("update", "agent_steps", "episodes", "bot_failures")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+    p = ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--level", default="BabyAI-GoToRedBall-v0", help="BabyAI environment id")
     p.add_argument("--policy", choices=("mop", "gru"), default="mop", help="policy network")

@@ -12,7 +12,6 @@ the FTV histograms. ``--synapses`` also streams the task variance of a 300 x 300
 
 from __future__ import annotations
 
-import argparse
 import os
 import time
 
@@ -26,6 +25,7 @@ from core.analysis.task_variance import (
     ftv_histogram,
     task_variance_of_activity,
 )
+from core.cli import ArgumentParser
 
 GOAL_S = 10.0
 
@@ -41,7 +41,7 @@ def synthetic_activity(rng, n_units, n_rules, n_steps, n_trials, n_clusters=8):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--units", type=int, default=300, help="hidden units (default 300)")
     parser.add_argument("--rules", type=int, default=15, help="rules (default 15)")
     parser.add_argument("--steps", type=int, default=60, help="time steps per trial")

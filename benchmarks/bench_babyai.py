@@ -24,6 +24,7 @@ import torch
 from minigrid.utils.baby_ai_bot import BabyAIBot
 
 from core.cli import (
+    ArgumentParser,
     add_device_argument,
     add_threads_argument,
     cli_main,
@@ -60,7 +61,7 @@ class TimedBot(BabyAIBot):
 
 
 def parse_args() -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+    p = ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--level", default="BabyAI-GoToRedBall-v0", help="BabyAI environment id")
     p.add_argument("--policies", nargs="+", choices=("mop", "gru"), default=["mop", "gru"],

@@ -31,7 +31,7 @@ from core.analysis.fixed_points import (
     step_map,
     trajectory_seeds,
 )
-from core.cli import add_threads_argument, cli_main, fail, positive_int, set_threads
+from core.cli import ArgumentParser, add_threads_argument, cli_main, fail, positive_int, set_threads
 from core.fileio import refuse_existing, save_json
 from core.models.mpn import DeepMultiPlasticNet, MPNConfig
 from core.models.rnn import GRUConfig, GRUNet
@@ -41,7 +41,7 @@ GOAL_S = 120.0
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--models", nargs="+", default=["mpn", "gru"], choices=["mpn", "gru"],
                    help="models to time (default: mpn gru)")
     p.add_argument("--mpn-hidden", type=positive_int, default=200,

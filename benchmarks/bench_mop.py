@@ -20,6 +20,7 @@ import torch
 from tqdm import tqdm
 
 from core.cli import (
+    ArgumentParser,
     add_device_argument,
     add_threads_argument,
     cli_main,
@@ -38,7 +39,7 @@ from core.tasks.modcog import ModCogConfig, generate_stream, resolve_tasks
 
 
 def parse_args() -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+    p = ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     add_device_argument(p)
     p.add_argument("--task-id", default="modcog/all", help="Mod-Cog task set")

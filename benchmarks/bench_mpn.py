@@ -25,7 +25,14 @@ import sys
 import time
 from pathlib import Path
 
-from core.cli import add_threads_argument, cli_main, fail, resolve_device, set_threads
+from core.cli import (
+    ArgumentParser,
+    add_threads_argument,
+    cli_main,
+    fail,
+    resolve_device,
+    set_threads,
+)
 from core.fileio import refuse_existing, save_json
 
 REFERENCE_S_PER_STEP = 54.0
@@ -37,7 +44,7 @@ CONFIGS = {
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--configs", nargs="+", default=["paper", "small"], choices=sorted(CONFIGS),
                    help="configurations to measure (default: paper small)")
     p.add_argument("--device", default="cpu",

@@ -30,6 +30,7 @@ import torch
 from tqdm import tqdm
 
 from core.cli import (
+    ArgumentParser,
     add_threads_argument,
     cli_main,
     fail,
@@ -42,7 +43,7 @@ from core.tasks.noise import noise_threads, set_noise_threads
 
 
 def parse_args() -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+    p = ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--preset", choices=sorted(PRESETS), nargs="+", default=sorted(PRESETS),
                    help="task presets to time (mpn_lab gets rule units for all 20 rules)")

@@ -39,7 +39,8 @@ from core.errors import (
 )
 
 __all__ = [
-    "DEFAULT_THREADS", "KNOWN_ERRORS", "ScriptError", "add_device_argument", "add_run_arguments",
+    "ArgumentParser", "DEFAULT_THREADS", "KNOWN_ERRORS", "ScriptError", "add_device_argument",
+    "add_run_arguments",
     "add_threads_argument", "add_trained_runs_arguments", "cli_main", "fail", "positive_int",
     "resolve_device", "resolve_trained_runs", "set_threads",
 ]
@@ -71,6 +72,15 @@ class ScriptError(SystemExit):
 
     def __str__(self) -> str:
         return self.message
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """``argparse.ArgumentParser`` whose errors (a bad or missing flag) are one line,
+    ``error: <prog>: <message> (see <prog> --help)``, with exit status 2, like every other
+    refusal of the scripts (argparse itself prints the whole usage block first)."""
+
+    def error(self, message: str) -> NoReturn:
+        fail(f"{self.prog}: {message} (see {self.prog} --help)")
 
 
 def fail(message: object, status: int = 2) -> NoReturn:

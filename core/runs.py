@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from core.analysis.seeds import mean_interval
-from core.cli import cli_main
+from core.cli import ArgumentParser, cli_main
 from core.fileio import atomic_write_text, refuse_existing
 from core.training.naming import parse_run_name
 
@@ -221,7 +221,7 @@ def aggregate_seeds(rows: Sequence[RunRow], confidence: float = 0.95) -> list[di
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m core.runs", description=__doc__,
+    p = ArgumentParser(prog="python -m core.runs", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("folder", nargs="?", type=Path, default=Path("runs"),
                    help="folder searched (recursively) for runs (default: runs)")

@@ -60,7 +60,7 @@ from typing import Any
 import submitit
 from tqdm.auto import tqdm
 
-from core.cli import cli_main
+from core.cli import ArgumentParser, cli_main
 from core.fileio import save_json
 
 __all__ = ["EXECUTORS", "Sweep", "SweepJob", "job_state", "parse_grid", "parse_seeds",
@@ -299,7 +299,7 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     if "--" in argv:
         at = argv.index("--")
         argv, fixed = argv[:at], argv[at + 1:]
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="python -m core.sweep", description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Arguments after -- are passed to every job unchanged.")

@@ -19,7 +19,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from core.cli import add_run_arguments, cli_main, positive_int, resolve_device, set_threads
+from core.cli import (
+    ArgumentParser,
+    add_run_arguments,
+    cli_main,
+    positive_int,
+    resolve_device,
+    set_threads,
+)
 from core.plotting.training import plot_curves
 from core.tasks import get_preset as get_task_preset
 from core.tasks import resolve_rules
@@ -31,7 +38,7 @@ from core.training.trainer import build_rule_run
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options (every one documented in ``--help``)."""
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         description="Train MPN, recurrent MPN and leaky RNN at equal trainable-parameter counts.")
     p.add_argument("--preset", choices=sorted(FLEX_PRESETS), default="flex_task",
                    help="'flex_task' (the MPN lab: RNN hidden 200, lr 1e-4, batch 128, 3000 "

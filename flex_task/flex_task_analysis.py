@@ -22,7 +22,7 @@ import numpy as np
 
 from core.analysis import resolve_run
 from core.analysis.transfer import first_step_reaching, network_summary
-from core.cli import add_trained_runs_arguments, cli_main
+from core.cli import ArgumentParser, add_trained_runs_arguments, cli_main
 from core.fileio import atomic_write_text
 from core.io import save_results
 from core.plotting.transfer import plot_group_curves
@@ -35,7 +35,7 @@ RESULTS_FILE = "flex_task.h5"
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options (every one documented in ``--help``)."""
-    p = argparse.ArgumentParser(description="Validation curves and steps to a level of the "
+    p = ArgumentParser(description="Validation curves and steps to a level of the "
                                             "flex_task networks, per network across seeds.")
     add_trained_runs_arguments(p, figures=False)
     p.add_argument("--figures", type=Path, default=Path("results/flex_task"),

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.cli import cli_main, fail
+from core.cli import ArgumentParser, cli_main, fail
 from core.fileio import refuse_existing
 from core.io import load_results, save_results
 from core.models.local_experts import (
@@ -78,7 +78,7 @@ def gate_regions(config: MixtureConfig, params: Params, split: VowelSplit, size:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options (every one documented in ``--help``)."""
-    parser = argparse.ArgumentParser(description=__doc__,
+    parser = ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("results/local_experts/figures"),
                         help="folder for local_experts_*.png/.pdf (default "

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from core.cli import cli_main
+from core.cli import ArgumentParser, cli_main
 from core.fileio import atomic_write_text, refuse_existing
 from core.io import save_results
 from core.models.local_experts import (
@@ -71,7 +71,7 @@ def _pm(mean: float, sd: float, scale: float = 1.0, digits: int = 0) -> str:
 
 @cli_main
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
+    parser = ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("results/local_experts"),
                         help="output folder (default: results/local_experts)")

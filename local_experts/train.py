@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from core.cli import cli_main, fail
+from core.cli import ArgumentParser, cli_main, fail
 from core.fileio import atomic_write_bytes, atomic_write_text, refuse_existing, save_json
 from core.models.local_experts import (
     MixtureConfig,
@@ -38,7 +38,7 @@ from core.tasks.vowels import VOWEL_IPA, make_split
 
 @cli_main
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
+    parser = ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--system", default="mix4",
                         help="mix<K> (K experts, competitive), mix<K>coop (cooperative) or "

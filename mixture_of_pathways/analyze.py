@@ -36,7 +36,7 @@ from core.analysis.routing import (
     steps_to_threshold,
     task_difficulty,
 )
-from core.cli import add_threads_argument, cli_main, fail, set_threads
+from core.cli import ArgumentParser, add_threads_argument, cli_main, fail, set_threads
 from core.fileio import refuse_existing
 from core.io import save_results
 from core.models import build_model
@@ -53,7 +53,7 @@ from run_experiment import stored_run_name  # noqa: E402  (sibling script)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+    p = ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("run", type=Path, help="folder of a run_experiment.py run")
     p.add_argument("--difficulty-runs", type=Path, default=None,

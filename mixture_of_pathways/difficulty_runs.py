@@ -30,7 +30,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from core.cli import add_device_argument, add_threads_argument, cli_main
+from core.cli import ArgumentParser, add_device_argument, add_threads_argument, cli_main
 from core.tasks.modcog import resolve_tasks
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -47,7 +47,7 @@ PROTOCOLS: dict[str, dict] = {
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+    p = ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--protocol", choices=list(PROTOCOLS), default="reference",
                    help="reference: alpha 0, no fixation loss, early stop at loss 0.25, 5 "

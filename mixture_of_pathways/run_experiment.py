@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from core.analysis.routing import routing_statistics
-from core.cli import add_run_arguments, cli_main, resolve_device, set_threads
+from core.cli import ArgumentParser, add_run_arguments, cli_main, resolve_device, set_threads
 from core.models.mop import (
     MixtureOfPathways,
     MixtureOfPathwaysConfig,
@@ -70,7 +70,7 @@ class MoPTrainConfig:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+    p = ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--task-id", default="modcog/all",
                    help="modcog/all (82 tasks), modcog/16, modcog/<task> or modcog/<a>,<b>,...")

@@ -44,6 +44,7 @@ from core.analysis.lesion import (
 )
 from core.cli import (
     KNOWN_ERRORS,
+    ArgumentParser,
     add_threads_argument,
     add_trained_runs_arguments,
     cli_main,
@@ -66,7 +67,7 @@ ANALYSIS_FILE = "analysis.h5"
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = ArgumentParser(description=__doc__.splitlines()[0])
     add_trained_runs_arguments(p, figures=False)
     p.add_argument("--protocol", choices=tuple(PROTOCOLS), default="quick",
                    help="quick (default: 32 trials per rule, 3 random controls) or lab (200 "

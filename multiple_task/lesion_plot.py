@@ -19,7 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
-from core.cli import KNOWN_ERRORS, add_trained_runs_arguments, cli_main, resolve_trained_runs
+from core.cli import (
+    KNOWN_ERRORS,
+    ArgumentParser,
+    add_trained_runs_arguments,
+    cli_main,
+    resolve_trained_runs,
+)
 from core.plotting import apply_style, save_figure
 from core.plotting.multi_task import lesion_figures
 from core.provenance import load_current
@@ -27,7 +33,7 @@ from core.provenance import load_current
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = ArgumentParser(description=__doc__.splitlines()[0])
     add_trained_runs_arguments(p)
     return p.parse_args(argv)
 

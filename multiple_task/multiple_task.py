@@ -21,7 +21,14 @@ import argparse
 
 import numpy as np
 
-from core.cli import add_run_arguments, cli_main, positive_int, resolve_device, set_threads
+from core.cli import (
+    ArgumentParser,
+    add_run_arguments,
+    cli_main,
+    positive_int,
+    resolve_device,
+    set_threads,
+)
 from core.fileio import atomic_write_text
 from core.plotting.training import plot_curves, plot_rule_accuracy
 from core.tasks import resolve_rules
@@ -38,7 +45,7 @@ from core.training.trainer import (
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options (every one documented in ``--help``)."""
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         description="Train MPN / vanilla RNN / GRU networks on a rule set, one run per seed.")
     p.add_argument("--preset", choices=("quick", "paper"), default="paper",
                    help="training preset: 'quick' (minutes on a 2-core CPU) or 'paper' (MPN lab "

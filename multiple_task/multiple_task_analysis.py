@@ -50,6 +50,7 @@ from core.analysis.task_variance import (
     segment_bounds,
 )
 from core.cli import (
+    ArgumentParser,
     add_threads_argument,
     add_trained_runs_arguments,
     cli_main,
@@ -69,7 +70,7 @@ LAB_K = 20  # the MPN lab cuts its dendrograms at 20 clusters
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = ArgumentParser(description=__doc__.splitlines()[0])
     add_trained_runs_arguments(p)
     p.add_argument("--k-max", type=int, default=29,
                    help="largest number of clusters tried (default 29, Yang et al.)")

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from core.cli import cli_main, fail
+from core.cli import ArgumentParser, cli_main, fail
 from core.fileio import refuse_existing
 from core.plotting import apply_style, save_figure
 from core.plotting.tasks import plot_trials
@@ -24,7 +24,7 @@ from core.tasks import PRESETS, RULE_SETS, accuracy, generate_trials, get_preset
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options (every one documented in ``--help``)."""
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         description="Draw one trial of every rule of a task preset (PDF + PNG).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--preset", choices=sorted(PRESETS), default="yang19",

@@ -34,6 +34,7 @@ from types import ModuleType
 
 from core.cli import (
     KNOWN_ERRORS,
+    ArgumentParser,
     add_threads_argument,
     add_trained_runs_arguments,
     cli_main,
@@ -49,7 +50,7 @@ LESION_FIGURE = "pruning"  # the last lesion figure drawn: present and newer →
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = ArgumentParser(description=__doc__.splitlines()[0])
     add_trained_runs_arguments(p)
     p.add_argument("--protocol", choices=("quick", "lab"), default="quick",
                    help="lesion protocol (lesion.py --protocol; default quick)")

@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from core.analysis import load_trained, resolve_run
 from core.analysis.state_space import prepend_trials, run_model, state_space_shift
 from core.analysis.task_variance import noise_free_trials, segment_bounds
-from core.cli import add_threads_argument, cli_main, set_threads
+from core.cli import ArgumentParser, add_threads_argument, cli_main, set_threads
 from core.io import save_results
 from core.plotting import apply_style, save_figure
 from core.plotting.multi_task import state_space_shift_figures
@@ -39,7 +39,7 @@ RESULTS_FILE = "state_space_shift.h5"
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("name", metavar="NAME", help="run name (folder under --runs)")
     p.add_argument("--runs", default="runs", help="folder holding the runs (default: runs)")
     p.add_argument("--probes", default=None,

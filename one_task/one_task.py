@@ -27,7 +27,15 @@ import dataclasses
 
 import numpy as np
 
-from core.cli import add_run_arguments, cli_main, fail, positive_int, resolve_device, set_threads
+from core.cli import (
+    ArgumentParser,
+    add_run_arguments,
+    cli_main,
+    fail,
+    positive_int,
+    resolve_device,
+    set_threads,
+)
 from core.fileio import atomic_write_text
 from core.plotting import save_figure
 from core.plotting.one_task import read_stages, stage_figures
@@ -49,7 +57,7 @@ ONE_TASK_PRESETS = ("one_task", "one_task_quick")
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options (every one documented in ``--help``)."""
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         description="Train on one rule and record W, M and hidden activity at training stages.")
     p.add_argument("--preset", choices=ONE_TASK_PRESETS, default="one_task",
                    help="'one_task' (reference: hidden 200, 3000 steps, batch 128; the default) "

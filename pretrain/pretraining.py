@@ -31,7 +31,14 @@ from pathlib import Path
 
 import numpy as np
 
-from core.cli import add_run_arguments, cli_main, positive_int, resolve_device, set_threads
+from core.cli import (
+    ArgumentParser,
+    add_run_arguments,
+    cli_main,
+    positive_int,
+    resolve_device,
+    set_threads,
+)
 from core.fileio import atomic_write_text
 from core.plotting.training import plot_curves
 from core.provenance import checkpoint_digest
@@ -55,7 +62,7 @@ from core.training.transfer import (
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options (every one documented in ``--help``)."""
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         description="Two-stage transfer runs: pretrain on a rule pair with a reserved rule "
                     f"column, then train only that column on {HELD_OUT_RULE}.",
         epilog="Early stopping of stage 1: " + "; ".join(

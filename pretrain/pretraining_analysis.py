@@ -48,7 +48,13 @@ from core.analysis.transfer import (
     speed_table,
     transfer_curve_groups,
 )
-from core.cli import add_threads_argument, add_trained_runs_arguments, cli_main, set_threads
+from core.cli import (
+    ArgumentParser,
+    add_threads_argument,
+    add_trained_runs_arguments,
+    cli_main,
+    set_threads,
+)
 from core.fileio import atomic_write_text
 from core.io import save_results
 from core.plotting.transfer import plot_group_curves
@@ -63,7 +69,7 @@ EPOCHS = ("stim1", "go")
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options (every one documented in ``--help``)."""
-    p = argparse.ArgumentParser(description="Transfer speed, rule vectors, subspaces and M "
+    p = ArgumentParser(description="Transfer speed, rule vectors, subspaces and M "
                                             "across stages of pretraining runs.")
     add_trained_runs_arguments(p, figures=False)
     p.add_argument("--figures", type=Path, default=Path("results/pretrain"),

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from core.analysis.timescales import ablation_mask, neurons_by_tau, perturbed_copy
-from core.cli import add_threads_argument, cli_main, fail, set_threads
+from core.cli import ArgumentParser, add_threads_argument, cli_main, fail, set_threads
 from core.fileio import refuse_existing
 from core.io import list_runs, save_results
 from core.models.timescale_rnn import (
@@ -53,7 +53,7 @@ from core.training.curriculum import (
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+    p = ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("checkpoint", type=Path, nargs="?",
                    help="per-N checkpoint folder (or its checkpoint.pt) written by train.py")

@@ -39,7 +39,7 @@ from core.analysis.timescales import (
     simulate_activity,
     simulate_lstm_gates,
 )
-from core.cli import add_threads_argument, cli_main, fail, set_threads
+from core.cli import ArgumentParser, add_threads_argument, cli_main, fail, set_threads
 from core.fileio import refuse_existing
 from core.io import list_runs, save_results
 from core.models.timescale_rnn import INITIAL_STATES, TimescaleRNN, reference_checkpoints
@@ -49,7 +49,7 @@ from core.training.curriculum import load_reached_checkpoint
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+    p = ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("runs", nargs="*", help="run names (as printed by train.py, without +N)")
     p.add_argument("--runs-dir", type=Path, default=Path("runs/timescales"),

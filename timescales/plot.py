@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.cli import cli_main, fail
+from core.cli import ArgumentParser, cli_main, fail
 from core.fileio import refuse_existing
 from core.io import list_runs, load_config, load_results
 from core.plotting.style import save_figure
@@ -22,7 +22,7 @@ from core.plotting.timescales import plot_curricula
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+    p = ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--results", type=Path, default=Path("results/timescales/curricula.h5"),
                    help="HDF5 file written by timescales/train.py")

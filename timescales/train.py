@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from core.cli import add_threads_argument, cli_main, set_threads
+from core.cli import ArgumentParser, add_threads_argument, cli_main, set_threads
 from core.io import list_runs, save_results
 from core.models.timescale_rnn import (
     ACTIVATIONS,
@@ -44,7 +44,7 @@ from core.training.curriculum import (
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+    p = ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--task", choices=MEMORY_TASKS, default="parity", help="memory task")
     p.add_argument("--curricula", nargs="+", choices=CURRICULA + tuple(CURRICULUM_ALIASES),

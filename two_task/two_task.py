@@ -31,7 +31,15 @@ import argparse
 import numpy as np
 
 from core.analysis.two_task import accuracy_table, fresh_accuracy
-from core.cli import add_run_arguments, cli_main, fail, positive_int, resolve_device, set_threads
+from core.cli import (
+    ArgumentParser,
+    add_run_arguments,
+    cli_main,
+    fail,
+    positive_int,
+    resolve_device,
+    set_threads,
+)
 from core.plotting import save_figure
 from core.plotting.one_task import read_stages, stage_figures
 from core.plotting.training import plot_curves, plot_rule_accuracy
@@ -44,7 +52,7 @@ PRESETS = {"paper": "two_task", "quick": "two_task_quick"}
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options (every one documented in ``--help``)."""
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         description="Train one network on a pro/anti pair of rules, recording training stages.")
     p.add_argument("--preset", choices=PRESETS, default="paper",
                    help="'paper' (the MPN lab's two-task run: hidden 200, 6000 steps of 128; the "

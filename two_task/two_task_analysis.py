@@ -71,6 +71,7 @@ from core.analysis.two_task import (
     stage_trials,
 )
 from core.cli import (
+    ArgumentParser,
     add_threads_argument,
     add_trained_runs_arguments,
     cli_main,
@@ -93,7 +94,7 @@ INPUT_WEIGHT_KEYS = ("param/w_in.weight", "param/gru.weight_ih_l0")
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options (every one documented in ``--help``)."""
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = ArgumentParser(description=__doc__.splitlines()[0])
     add_trained_runs_arguments(p)
     p.add_argument("--components", type=positive_int, default=10,
                    help="largest number of PCs of the cross-epoch subspaces (default 10)")
