@@ -16,15 +16,15 @@ import core.models.plasticity as plasticity
 from core.models.mpn import DeepMultiPlasticNet, MPNConfig
 
 
-def outputs_and_grads(implementation: str, seed: int = 0, **kw
+def outputs_and_grads(implementation: str, seed: int = 0, T: int = 5, **kw
                       ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Output and parameter gradients of a small float64 MPN on fixed random data."""
     torch.manual_seed(seed)
     cfg = MPNConfig(n_in=4, n_hidden=6, n_out=3, n_embed=5, batch_chunk=3, eta_init=0.7,
                     implementation=implementation, **kw)
     model = DeepMultiPlasticNet(cfg).double()
-    x = torch.randn(5, 6, cfg.n_in, dtype=torch.float64)
-    target = torch.randn(5, 6, cfg.n_out, dtype=torch.float64)
+    x = torch.randn(T, 7, cfg.n_in, dtype=torch.float64)
+    target = torch.randn(T, 7, cfg.n_out, dtype=torch.float64)
     y, _ = model(x)
     ((y - target) ** 2).mean().backward()
     return y.detach(), {n: p.grad.clone() for n, p in model.named_parameters()
@@ -66,3 +66,17 @@ def test_fallback_to_eager_when_compiling_fails(monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         outputs_and_grads("compiled")  # later sequences take the eager kernel, silently
+
+
+@pytest.mark.parametrize("T,segment", [(1, 8), (2, 1), (7, 3), (9, 4), (6, 8)])
+def test_compiled_loops_with_eager_steps_match_eager_kernel(monkeypatch, T, segment):
+    # the chunk loops and the segmented recomputation of the compiled kernel, run with its step
+    # functions uncompiled (fast), against the eager kernel
+    monkeypatch.setattr(plasticity, "SEGMENT", segment)
+    for name, fn in (("_FORWARD_STEP", plasticity._forward_step),
+                     ("_BACKWARD_STEP", plasticity._backward_step),
+                     ("_UPDATE", plasticity.plastic_update)):
+        monkeypatch.setattr(plasticity, name, fn)
+    kw = dict(recurrent=True, lam_train=True, lam_init=0.8, m_bounds=(-0.5, 0.5),
+              eta_type="pre_vector", learn_M_init=True)
+    assert_same(outputs_and_grads("compiled", T=T, **kw), outputs_and_grads("fused", T=T, **kw))
