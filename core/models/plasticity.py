@@ -487,8 +487,6 @@ class _Compiled:
 
 
 _FORWARD_STEP = _Compiled(_forward_step)
-#: Steps per recomputed segment of M in the compiled backward pass (8 M's of a chunk stay in cache).
-SEGMENT = 8
 _BACKWARD_STEP = _Compiled(_backward_step)
 _UPDATE = _Compiled(plastic_update)
 
@@ -518,49 +516,35 @@ def _forward_compiled(x, W, w_rec, E, L, M0, P, hidden_mask, rule, chunk, drive,
 def _backward_compiled(x, W, w_rec, E, L, M0, P, rule, eta_kind, lam_kind, chunk, dh_ext,
                        a_all, h_all, fprime, grads) -> None:
     """Backward chunk loop of :class:`PlasticSequence` with the compiled step; accumulates into
-    the tensors of ``grads`` (dx, dW, db, dW_rec, d_eta, d_lam, dM0; db/dW_rec may be None).
-
-    The M trajectory is recomputed in two passes so that it never leaves the cache: a first
-    pass keeps every :data:`SEGMENT`-th M, then each segment (last first) is recomputed from its
-    checkpoint and back-propagated through.
-    """
-    segment = SEGMENT
+    the tensors of ``grads`` (dx, dW, db, dW_rec, d_eta, d_lam, dM0; db/dW_rec may be None)."""
     T, B, _ = x.shape
     n_post = W.shape[0]
-
-    def update(M: torch.Tensor, t: int, sl: slice) -> torch.Tensor:
-        post = h_all[t, sl]
-        if rule.update == "hebb_pre":
-            post = torch.full_like(post, n_post ** -0.5)
-        return _UPDATE(M, x[t, sl], post, E, L, M0, P, rule)
-
+    traj = None
     for start in range(0, B, chunk):
         sl = slice(start, min(start + chunk, B))
-        M = M0.expand(sl.stop - sl.start, *M0.shape).contiguous()
-        checkpoints = [M]
-        last = (T - 1) // segment * segment  # first step of the last segment
-        for t in range(last):
-            M = update(M, t, sl)
-            if (t + 1) % segment == 0:
-                checkpoints.append(M)
+        n = sl.stop - sl.start
+        if traj is None or traj.shape[1] != n:
+            traj = x.new_empty(T, n, *M0.shape)
+        traj[0].copy_(M0.expand(n, *M0.shape))
+        for t in range(T - 1):
+            post = h_all[t, sl]
+            if rule.update == "hebb_pre":
+                post = torch.full_like(post, n_post ** -0.5)
+            traj[t + 1].copy_(_UPDATE(traj[t], x[t, sl], post, E, L, M0, P, rule))
         G = dh_rec = None
-        for first in range(last, -1, -segment):
-            Ms = [checkpoints[first // segment]]
-            for t in range(first, min(first + segment, T - 1)):
-                Ms.append(update(Ms[-1], t, sl))
-            for t in range(min(first + segment, T) - 1, first - 1, -1):
-                dh = dh_ext[t, sl] if dh_rec is None else dh_ext[t, sl] + dh_rec
-                G, da, dx_t, dW_M, d_eta, d_lam, dM0 = _BACKWARD_STEP(
-                    G, Ms[t - first], Ms[t - first + 1] if t < T - 1 else None, x[t, sl],
-                    h_all[t, sl], dh, fprime[t, sl], W, E, L, P, rule, eta_kind, lam_kind)
-                grads["dx"][t, sl] = dx_t
-                grads["dW"] += dW_M + da.T @ x[t, sl]
-                grads["d_eta"] += d_eta
-                grads["d_lam"] += d_lam
-                grads["dM0"] += dM0
-                if grads["db"] is not None:
-                    grads["db"] += da.sum(0)
-                if w_rec is not None and t > 0:
-                    grads["dW_rec"] += da.T @ h_all[t - 1, sl]
-                    dh_rec = da @ w_rec
+        for t in range(T - 1, -1, -1):
+            dh = dh_ext[t, sl] if dh_rec is None else dh_ext[t, sl] + dh_rec
+            G, da, dx_t, dW_M, d_eta, d_lam, dM0 = _BACKWARD_STEP(
+                G, traj[t], traj[t + 1] if t < T - 1 else None, x[t, sl], h_all[t, sl], dh,
+                fprime[t, sl], W, E, L, P, rule, eta_kind, lam_kind)
+            grads["dx"][t, sl] = dx_t
+            grads["dW"] += dW_M + da.T @ x[t, sl]
+            grads["d_eta"] += d_eta
+            grads["d_lam"] += d_lam
+            grads["dM0"] += dM0
+            if grads["db"] is not None:
+                grads["db"] += da.sum(0)
+            if w_rec is not None and t > 0:
+                grads["dW_rec"] += da.T @ h_all[t - 1, sl]
+                dh_rec = da @ w_rec
         grads["dM0"] += G.sum(0)
