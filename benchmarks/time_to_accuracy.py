@@ -67,7 +67,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 class Clock:
     """``on_step`` of the trainer: scores the network every ``every`` s of training wall time
-    (the scoring itself is excluded from the clock) and ends training after ``budget`` s."""
+    (the scoring itself is excluded from the clock) and ends training after ``budget`` s (after
+    at least one step; the clock includes building the model and the first compilation)."""
 
     def __init__(self, run, every: float, budget: float, n_trials: int, seed: int):
         self.run, self.every, self.budget = run, every, budget
@@ -87,7 +88,7 @@ class Clock:
         if t >= self.next_report or t >= self.budget:
             self.score(trainer, t)
             self.next_report += self.every
-        if t >= self.budget:
+        if t >= self.budget and trainer.step > 0:
             trainer.config.n_steps = trainer.step  # ends Trainer.fit after this step
 
     def score(self, trainer: Trainer, t: float) -> None:
