@@ -68,14 +68,14 @@ def test_fallback_to_eager_when_compiling_fails(monkeypatch):
         outputs_and_grads("compiled")  # later sequences take the eager kernel, silently
 
 
-@pytest.mark.parametrize("T", [1, 2, 6])
-def test_compiled_loops_with_eager_steps_match_eager_kernel(monkeypatch, T):
+@pytest.mark.parametrize("T,paper", [(1, False), (2, False), (6, False), (6, True)])
+def test_compiled_loops_with_eager_steps_match_eager_kernel(monkeypatch, T, paper):
     # the chunk loops of the compiled kernel, run with its step functions uncompiled (fast),
     # against the eager kernel
     for name, fn in (("_FORWARD_STEP", plasticity._forward_step),
                      ("_BACKWARD_STEP", plasticity._backward_step),
                      ("_UPDATE", plasticity.plastic_update)):
         monkeypatch.setattr(plasticity, name, fn)
-    kw = dict(recurrent=True, lam_train=True, lam_init=0.8, m_bounds=(-0.5, 0.5),
-              eta_type="pre_vector", learn_M_init=True)
+    kw = {} if paper else dict(recurrent=True, lam_train=True, lam_init=0.8, m_bounds=(-0.5, 0.5),
+                               eta_type="pre_vector", learn_M_init=True)  # paper: λ, M0 fixed
     assert_same(outputs_and_grads("compiled", T=T, **kw), outputs_and_grads("fused", T=T, **kw))

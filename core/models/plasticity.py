@@ -304,7 +304,7 @@ class PlasticSequence(torch.autograd.Function):
         if ctx.compiled:
             grads = dict(dx=dx, dW=dW, db=db, dW_rec=dW_rec, d_eta=d_eta, d_lam=d_lam, dM0=dM0)
             _backward_compiled(x, W, w_rec, E, L, M0, P, rule, eta_kind, lam_kind, chunk,
-                               dh_ext, a_all, h_all, fprime, grads)
+                               dh_ext, a_all, h_all, fprime, grads, (need[4], need[5], need[6]))
         traj = scratch = None  # M_t of the current chunk (T, chunk, N_post, N_pre); a work buffer
         for start in range(0, B if not ctx.compiled else 0, chunk):
             sl = slice(start, min(start + chunk, B))
@@ -411,7 +411,8 @@ def _forward_step(M: torch.Tensor, W: torch.Tensor, pre: torch.Tensor, drive: to
 def _backward_step(G: torch.Tensor | None, M: torch.Tensor, M_next: torch.Tensor | None,
                    pre: torch.Tensor, h: torch.Tensor, dh: torch.Tensor, fprime: torch.Tensor,
                    W: torch.Tensor, E: torch.Tensor, L: torch.Tensor, P: torch.Tensor | None,
-                   rule: PlasticRule, eta_kind: str, lam_kind: str
+                   rule: PlasticRule, eta_kind: str, lam_kind: str,
+                   needs: tuple[bool, bool, bool] = (True, True, True)
                    ) -> tuple[torch.Tensor, ...]:
     """Adjoint of one step of a chunk (same equations as :meth:`PlasticSequence.backward`,
     written as broadcasts and reductions for torch.compile).
@@ -419,7 +420,8 @@ def _backward_step(G: torch.Tensor | None, M: torch.Tensor, M_next: torch.Tensor
     ``G`` is the gradient w.r.t. ``M_next`` (None at the last step), ``dh`` the gradient w.r.t.
     ``h`` from outside and the recurrence. Returns ``G`` w.r.t. ``M``, ``da (n, N_post)``,
     ``dx (n, N_pre)``, the M-part of ``dW``, ``dη`` and ``dλ`` in E's/L's stored shapes and the
-    gradient reaching ``M0`` through frozen synapses (zeros where not applicable).
+    gradient reaching ``M0`` through frozen synapses (zeros where not applicable, or where
+    ``needs`` (η, λ, M0) says the gradient is not wanted).
     """
     zero = M.new_zeros(())
     d_eta = d_lam = dM0 = zero
@@ -427,7 +429,7 @@ def _backward_step(G: torch.Tensor | None, M: torch.Tensor, M_next: torch.Tensor
     G_direct = None
     if G is not None:
         dZ = G if P is None else G * P
-        if P is not None:
+        if P is not None and needs[2]:
             dM0 = (G * (1.0 - P)).sum(0)
         if rule.m_bounds is not None:
             lo, hi = rule.m_bounds
@@ -439,12 +441,15 @@ def _backward_step(G: torch.Tensor | None, M: torch.Tensor, M_next: torch.Tensor
         dZE = dZ * E
         d_post = (dZE * pre.unsqueeze(-2)).sum(-1)
         d_pre = (dZE * post.unsqueeze(-1)).sum(-2)
-        d_eta = _reduce_to(dZ * outer, eta_kind)
-        d_lam = _reduce_to(dZ * M, lam_kind)
+        if needs[0]:
+            d_eta = _reduce_to(dZ * outer, eta_kind)
+        if needs[1]:
+            d_lam = _reduce_to(dZ * M, lam_kind)
         if rule.update == "oja":
             p2 = post.unsqueeze(-1) ** 2
             dZM = dZ * M
-            d_eta = d_eta - _reduce_to(dZM * p2 * torch.sign(E), eta_kind)
+            if needs[0]:
+                d_eta = d_eta - _reduce_to(dZM * p2 * torch.sign(E), eta_kind)
             d_post = d_post - 2.0 * post * (dZM * E.abs()).sum(-1)
             G_direct = dZ * (L - E.abs() * p2)
         else:
@@ -514,9 +519,10 @@ def _forward_compiled(x, W, w_rec, E, L, M0, P, hidden_mask, rule, chunk, drive,
 
 
 def _backward_compiled(x, W, w_rec, E, L, M0, P, rule, eta_kind, lam_kind, chunk, dh_ext,
-                       a_all, h_all, fprime, grads) -> None:
+                       a_all, h_all, fprime, grads, needs: tuple[bool, bool, bool]) -> None:
     """Backward chunk loop of :class:`PlasticSequence` with the compiled step; accumulates into
-    the tensors of ``grads`` (dx, dW, db, dW_rec, d_eta, d_lam, dM0; db/dW_rec may be None)."""
+    the tensors of ``grads`` (dx, dW, db, dW_rec, d_eta, d_lam, dM0; db/dW_rec may be None);
+    ``needs`` says whether the gradients of η, λ and M0 are wanted."""
     T, B, _ = x.shape
     n_post = W.shape[0]
     traj = None
@@ -536,7 +542,7 @@ def _backward_compiled(x, W, w_rec, E, L, M0, P, rule, eta_kind, lam_kind, chunk
             dh = dh_ext[t, sl] if dh_rec is None else dh_ext[t, sl] + dh_rec
             G, da, dx_t, dW_M, d_eta, d_lam, dM0 = _BACKWARD_STEP(
                 G, traj[t], traj[t + 1] if t < T - 1 else None, x[t, sl], h_all[t, sl], dh,
-                fprime[t, sl], W, E, L, P, rule, eta_kind, lam_kind)
+                fprime[t, sl], W, E, L, P, rule, eta_kind, lam_kind, needs)
             grads["dx"][t, sl] = dx_t
             grads["dW"] += dW_M + da.T @ x[t, sl]
             grads["d_eta"] += d_eta
