@@ -24,7 +24,10 @@ whole sequence without keeping any ``(B, N, N)`` tensor for autograd: it stores 
 (``x``, ``a``, ``h``), processes the batch in small chunks that stay in cache, and in the backward
 pass recomputes the chunk's M trajectory and applies the adjoint equations by hand. It treats the
 clamp's gradient as zero where ``M'`` sits exactly on a bound (``torch.clamp`` passes it there);
-the two differ only on that measure-zero set.
+the two differ only on that measure-zero set. With ``compiled`` the same chunk loops call
+:func:`_forward_step`, :func:`plastic_update` and :func:`_backward_step` through
+``torch.compile`` (inductor: fused C++ loops on the CPU); a failure to compile warns once and
+runs them eagerly, and later sequences take the eager kernel.
 """
 
 from __future__ import annotations
