@@ -187,7 +187,7 @@ TWO_TASK_QUICK = TWO_TASK.replace(
     val_every=50, checkpoint_every=50, val_trials=32, scheduler="none")
 
 #: The lab's network (hidden 300, the model of ``paper``) in a regime for a CPU: the compiled MPN
-#: kernel (``implementation="compiled"``: 2.24 s instead of 3.55 s of CPU time per paper-size
+#: kernel (``implementation="compiled"``: 2.03 s instead of 3.55 s of CPU time per paper-size
 #: step on one core, benchmarks/bench_mpn.py), batches of 64 trials with the rules mixed in each
 #: batch (every batch informs every rule; a step costs about half of one of 128: linear in B),
 #: Adam lr 2e-3 without a schedule, and :data:`OWN_REGIME`'s penalties and sampling with a cheap
