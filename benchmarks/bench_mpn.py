@@ -55,6 +55,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--naive", action="store_true",
                    help="time the straightforward per-step autograd implementation instead of "
                         "the fused kernel (slow and memory hungry at the paper configuration)")
+    p.add_argument("--compiled", action="store_true",
+                   help="time the fused kernel with its per-step math through torch.compile "
+                        "(the first, untimed step compiles)")
     p.add_argument("--batch-chunk", type=int, default=0,
                    help="samples per fused-kernel chunk (default 0: 8 on CPU, all on GPU)")
     add_threads_argument(p)
@@ -94,7 +97,8 @@ def measure(name: str, args: argparse.Namespace, queue) -> None:
     torch.manual_seed(args.seed)
     c = CONFIGS[name]
     cfg = MPNConfig(n_hidden=c["hidden"], n_embed=c["embed"], batch_chunk=args.batch_chunk,
-                    implementation="stepwise" if args.naive else "fused")
+                    implementation="stepwise" if args.naive
+                    else "compiled" if args.compiled else "fused")
     model = DeepMultiPlasticNet(cfg).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     x = torch.randn(args.T, c["batch"], cfg.n_in, device=device)
@@ -125,6 +129,7 @@ def measure(name: str, args: argparse.Namespace, queue) -> None:
         cpu_times.append(_cpu_seconds() - c0)
     result = {
         "name": name, **c, "T": args.T, "device": str(device), "naive": args.naive,
+        "compiled": args.compiled,
         "threads": torch.get_num_threads(), "s_per_step": min(times),
         "s_per_step_mean": sum(times) / len(times), "cpu_s_per_step": min(cpu_times),
         "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
@@ -149,7 +154,8 @@ def main(argv: list[str] | None = None) -> None:
             fail(f"the {name} measurement failed (exit code {proc.exitcode})")
         res = queue.get()
         results.append(res)
-        impl = "naive autograd" if res["naive"] else "fused"
+        impl = ("naive autograd" if res["naive"] else "compiled" if res["compiled"]
+                else "fused")
         line = (f"{name:>5}: batch {res['batch']}, hidden {res['hidden']}, T {res['T']}, "
                 f"{res['device']} ({res['threads']} threads), {impl}: "
                 f"{res['s_per_step']:.2f} s/step (mean {res['s_per_step_mean']:.2f}; "

@@ -33,11 +33,12 @@ from core.models.plasticity import (
     UPDATE_RULES,
     PlasticRule,
     PlasticSequence,
+    compiled_kernel_usable,
     expand_param,
     plastic_step,
 )
 
-IMPLEMENTATIONS = ("fused", "stepwise")
+IMPLEMENTATIONS = ("fused", "compiled", "stepwise")
 
 
 @dataclass
@@ -47,7 +48,9 @@ class MPNConfig:
     ``n_layers`` plastic layers of ``n_hidden`` units each; ``n_embed`` units in the input layer
     (when ``input_layer``). ``batch_chunk`` samples are processed together by the fused kernel
     (0: 8 on CPU, the whole batch on GPU). ``implementation="stepwise"`` runs the per-step
-    function under plain autograd (slow; for checks and benchmarks).
+    function under plain autograd (slow; for checks and benchmarks); ``"compiled"`` runs the fused
+    kernel's per-step math through ``torch.compile`` (falls back to ``"fused"`` with a warning
+    when compiling fails).
     """
 
     n_in: int = 21
@@ -166,16 +169,19 @@ class PlasticLayer(nn.Module):
         return None if bool((self.plasticity_mask == 1).all()) else self.plasticity_mask
 
     def forward(self, x: torch.Tensor, hidden_mask: torch.Tensor | None, chunk: int,
-                stepwise: bool, track: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+                stepwise: bool, track: bool, compiled: bool = False
+                ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``x (T, B, n_pre)`` → ``h (T, B, n_post)`` and, when ``track``, M before each step
-        ``(T, B, n_post, n_pre)`` (recorded in a second, gradient-free pass)."""
+        ``(T, B, n_post, n_pre)`` (recorded in a second, gradient-free pass). ``compiled``
+        selects the torch.compile kernel (when it has not failed before)."""
         pm = self._mask()
         if stepwise:
             h = self._stepwise(x, hidden_mask, pm)[0]
         else:
             h = PlasticSequence.apply(x, self.W, self.b, self.w_rec, self.eta, self.lam,
                                       self.M_init, pm, hidden_mask, self.rule, self.eta_type,
-                                      self.lam_type, chunk)
+                                      self.lam_type, chunk,
+                                      compiled and compiled_kernel_usable())
         if not track:
             return h, None
         with torch.no_grad():
@@ -274,7 +280,8 @@ class DeepMultiPlasticNet(nn.Module):
         h = inp
         for i, layer in enumerate(self.layers):
             mask = hidden_mask if i == len(self.layers) - 1 else None
-            h, M = layer(h, mask, self._chunk(x), stepwise, track_states is True)
+            h, M = layer(h, mask, self._chunk(x), stepwise, track_states is True,
+                         self.config.implementation == "compiled")
             if track_states:
                 states["hidden"] = h
                 if len(self.layers) > 1:

@@ -24,12 +24,16 @@ whole sequence without keeping any ``(B, N, N)`` tensor for autograd: it stores 
 (``x``, ``a``, ``h``), processes the batch in small chunks that stay in cache, and in the backward
 pass recomputes the chunk's M trajectory and applies the adjoint equations by hand. It treats the
 clamp's gradient as zero where ``M'`` sits exactly on a bound (``torch.clamp`` passes it there);
-the two differ only on that measure-zero set.
+the two differ only on that measure-zero set. With ``compiled`` the same chunk loops call
+:func:`_forward_step`, :func:`plastic_update` and :func:`_backward_step` through
+``torch.compile`` (inductor: fused C++ loops on the CPU); a failure to compile warns once and
+runs them eagerly, and later sequences take the eager kernel.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -122,8 +126,16 @@ def plastic_step(x: torch.Tensor, h_prev: torch.Tensor | None, M: torch.Tensor,
     post = h
     if rule.update == "hebb_pre":
         post = torch.full_like(h, 1.0 / math.sqrt(h.shape[-1]))
-    outer = post.unsqueeze(-1) * x.unsqueeze(-2)
-    Z = lam * M + eta * outer
+    return a, h, plastic_update(M, x, post, eta, lam, M0, plasticity_mask, rule)
+
+
+def plastic_update(M: torch.Tensor, pre: torch.Tensor, post: torch.Tensor, eta: torch.Tensor,
+                   lam: torch.Tensor, M0: torch.Tensor, plasticity_mask: torch.Tensor | None,
+                   rule: PlasticRule) -> torch.Tensor:
+    """``M'`` of the module docstring from ``M (B, N_post, N_pre)``, ``pre (B, N_pre)`` and
+    ``post (B, N_post)`` (already the constant under "hebb_pre"); other shapes as in
+    :func:`plastic_step`. Pure (autograd or torch.compile)."""
+    Z = lam * M + eta * (post.unsqueeze(-1) * pre.unsqueeze(-2))
     if rule.update == "oja":
         Z = Z - eta.abs() * post.unsqueeze(-1) ** 2 * M
     M_new = ACTIVATIONS[rule.m_activation](Z)
@@ -131,7 +143,7 @@ def plastic_step(x: torch.Tensor, h_prev: torch.Tensor | None, M: torch.Tensor,
         M_new = torch.clamp(M_new, rule.m_bounds[0], rule.m_bounds[1])
     if plasticity_mask is not None:
         M_new = plasticity_mask * M_new + (1.0 - plasticity_mask) * M0
-    return a, h, M_new
+    return M_new
 
 
 def _reduce_to(t: torch.Tensor, kind: str) -> torch.Tensor:
@@ -212,15 +224,17 @@ class PlasticSequence(torch.autograd.Function):
     """A plastic layer over a whole sequence: ``x (T, B, N_pre)`` → ``h (T, B, N_post)``.
 
     Arguments (in order): ``x, W, b, w_rec, eta, lam, M0, plasticity_mask, hidden_mask, rule,
-    eta_kind, lam_kind, chunk``. ``eta``/``lam`` are given in their stored shapes (after any
-    reparametrisation such as the sigmoid on λ); ``b``, ``w_rec``, the masks may be None;
+    eta_kind, lam_kind, chunk, compiled``. ``eta``/``lam`` are given in their stored shapes (after
+    any reparametrisation such as the sigmoid on λ); ``b``, ``w_rec``, the masks may be None;
     ``chunk`` is the number of samples processed together (memory ≈ T·chunk·N_post·N_pre floats
-    in the backward pass). Gradients flow to ``x, W, b, w_rec, eta, lam, M0``.
+    in the backward pass); ``compiled`` runs the per-step math through ``torch.compile``
+    (:func:`_forward_step`, :func:`_backward_step`; eager if compiling fails). Gradients flow to
+    ``x, W, b, w_rec, eta, lam, M0``.
     """
 
     @staticmethod
     def forward(ctx, x, W, b, w_rec, eta, lam, M0, plasticity_mask, hidden_mask, rule,
-                eta_kind, lam_kind, chunk):
+                eta_kind, lam_kind, chunk, compiled=False):
         T, B, _ = x.shape
         n_post = W.shape[0]
         E, L = expand_param(eta, eta_kind), expand_param(lam, lam_kind)
@@ -235,7 +249,10 @@ class PlasticSequence(torch.autograd.Function):
         const_post = None
         if rule.update == "hebb_pre":
             const_post = x.new_full((1, n_post), 1.0 / math.sqrt(n_post))
-        for start in range(0, B, chunk):
+        if compiled:
+            _forward_compiled(x, W, w_rec, E, L, M0, plasticity_mask, hidden_mask, rule, chunk,
+                              drive, a_all, h_all)
+        for start in range(0, B if not compiled else 0, chunk):
             sl = slice(start, min(start + chunk, B))
             M = M0.expand(sl.stop - sl.start, *M0.shape).clone()
             mod = torch.empty_like(M) if rule.mp_type == "mult" else M
@@ -259,6 +276,7 @@ class PlasticSequence(torch.autograd.Function):
         ctx.save_for_backward(x, W, b, w_rec, eta, lam, M0, plasticity_mask, hidden_mask,
                               a_all, h_all)
         ctx.rule, ctx.eta_kind, ctx.lam_kind, ctx.chunk = rule, eta_kind, lam_kind, chunk
+        ctx.compiled = compiled
         return h_all
 
     @staticmethod
@@ -286,8 +304,12 @@ class PlasticSequence(torch.autograd.Function):
         const_post = None
         if rule.update == "hebb_pre":
             const_post = x.new_full((1, n_post), 1.0 / math.sqrt(n_post))
+        if ctx.compiled:
+            grads = dict(dx=dx, dW=dW, db=db, dW_rec=dW_rec, d_eta=d_eta, d_lam=d_lam, dM0=dM0)
+            _backward_compiled(x, W, w_rec, E, L, M0, P, rule, eta_kind, lam_kind, chunk,
+                               dh_ext, a_all, h_all, fprime, grads, (need[4], need[5], need[6]))
         traj = scratch = None  # M_t of the current chunk (T, chunk, N_post, N_pre); a work buffer
-        for start in range(0, B, chunk):
+        for start in range(0, B if not ctx.compiled else 0, chunk):
             sl = slice(start, min(start + chunk, B))
             n = sl.stop - sl.start
             if traj is None or traj.shape[1] != n:
@@ -365,4 +387,173 @@ class PlasticSequence(torch.autograd.Function):
             if need[6]:
                 dM0 += G.sum(0)
         return (dx, dW, db, dW_rec, d_eta if need[4] else None, d_lam if need[5] else None,
-                dM0 if need[6] else None, None, None, None, None, None, None)
+                dM0 if need[6] else None, None, None, None, None, None, None, None)
+
+
+def _forward_step(M: torch.Tensor, W: torch.Tensor, pre: torch.Tensor, drive: torch.Tensor,
+                  hidden_mask: torch.Tensor | None, E: torch.Tensor, L: torch.Tensor,
+                  M0: torch.Tensor, P: torch.Tensor | None, rule: PlasticRule, update: bool
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One forward step of a chunk, written for torch.compile (the matrix-vector product as a
+    reduction, so that ``W ⊙ M``, the product and the M update fuse into few passes over M).
+
+    ``drive (n, N_post)`` holds ``W x + b [+ W_rec h_prev]``; returns ``a, h`` and ``M'`` (``M``
+    itself when not ``update``).
+    """
+    mod = W * M if rule.mp_type == "mult" else M
+    a = drive + (mod * pre.unsqueeze(-2)).sum(-1)
+    h = ACTIVATIONS[rule.activation](a)
+    if hidden_mask is not None:
+        h = h * hidden_mask
+    if not update:
+        return a, h, M
+    post = h if rule.update != "hebb_pre" else torch.full_like(h, h.shape[-1] ** -0.5)
+    return a, h, plastic_update(M, pre, post, E, L, M0, P, rule)
+
+
+def _backward_step(G: torch.Tensor | None, M: torch.Tensor, M_next: torch.Tensor | None,
+                   pre: torch.Tensor, h: torch.Tensor, dh: torch.Tensor, fprime: torch.Tensor,
+                   W: torch.Tensor, E: torch.Tensor, L: torch.Tensor, P: torch.Tensor | None,
+                   rule: PlasticRule, eta_kind: str, lam_kind: str,
+                   needs: tuple[bool, bool, bool] = (True, True, True)
+                   ) -> tuple[torch.Tensor, ...]:
+    """Adjoint of one step of a chunk (same equations as :meth:`PlasticSequence.backward`,
+    written as broadcasts and reductions for torch.compile).
+
+    ``G`` is the gradient w.r.t. ``M_next`` (None at the last step), ``dh`` the gradient w.r.t.
+    ``h`` from outside and the recurrence. Returns ``G`` w.r.t. ``M``, ``da (n, N_post)``,
+    ``dx (n, N_pre)``, the M-part of ``dW``, ``dη`` and ``dλ`` in E's/L's stored shapes and the
+    gradient reaching ``M0`` through frozen synapses (zeros where not applicable, or where
+    ``needs`` (η, λ, M0) says the gradient is not wanted).
+    """
+    zero = M.new_zeros(())
+    d_eta = d_lam = dM0 = zero
+    d_pre = None
+    G_direct = None
+    if G is not None:
+        dZ = G if P is None else G * P
+        if P is not None and needs[2]:
+            dM0 = (G * (1.0 - P)).sum(0)
+        if rule.m_bounds is not None:
+            lo, hi = rule.m_bounds
+            dZ = torch.where((M_next > lo) & (M_next < hi), dZ, 0.0)
+        if rule.m_activation != "linear":
+            dZ = dZ * _grad_from_output(rule.m_activation, M_next)
+        post = h if rule.update != "hebb_pre" else torch.full_like(h, h.shape[-1] ** -0.5)
+        outer = post.unsqueeze(-1) * pre.unsqueeze(-2)
+        dZE = dZ * E
+        d_post = (dZE * pre.unsqueeze(-2)).sum(-1)
+        d_pre = (dZE * post.unsqueeze(-1)).sum(-2)
+        if needs[0]:
+            d_eta = _reduce_to(dZ * outer, eta_kind)
+        if needs[1]:
+            d_lam = _reduce_to(dZ * M, lam_kind)
+        if rule.update == "oja":
+            p2 = post.unsqueeze(-1) ** 2
+            dZM = dZ * M
+            if needs[0]:
+                d_eta = d_eta - _reduce_to(dZM * p2 * torch.sign(E), eta_kind)
+            d_post = d_post - 2.0 * post * (dZM * E.abs()).sum(-1)
+            G_direct = dZ * (L - E.abs() * p2)
+        else:
+            G_direct = dZ * L
+        if rule.update != "hebb_pre":
+            dh = dh + d_post
+    da = dh * fprime
+    outer_da = da.unsqueeze(-1) * pre.unsqueeze(-2)
+    mod = W * M if rule.mp_type == "mult" else M
+    dx = da @ W + (mod * da.unsqueeze(-1)).sum(-2)
+    if d_pre is not None:
+        dx = dx + d_pre
+    dW_M = (outer_da * M).sum(0) if rule.mp_type == "mult" else zero
+    G_new = outer_da * W if rule.mp_type == "mult" else outer_da
+    if G_direct is not None:
+        G_new = G_direct + G_new
+    return G_new, da, dx, dW_M, d_eta, d_lam, dM0
+
+
+class _Compiled:
+    """``torch.compile`` of a step function, built on first use; on any failure (no compiler,
+    an unsupported platform) it warns once and runs the function eagerly from then on."""
+
+    failed = False  # set on the first failure of any compiled step: later sequences run eagerly
+
+    def __init__(self, fn: Callable) -> None:
+        self.fn, self.compiled = fn, None
+
+    def __call__(self, *args, **kwargs):
+        if not _Compiled.failed:
+            try:
+                if self.compiled is None:
+                    self.compiled = torch.compile(self.fn)
+                return self.compiled(*args, **kwargs)
+            except Exception as err:  # noqa: BLE001 - any compiler failure means: run eagerly
+                _Compiled.failed = True
+                warnings.warn(f"torch.compile of the plastic kernel failed ({type(err).__name__}: "
+                              f"{err}); using the eager kernel", RuntimeWarning, stacklevel=2)
+        return self.fn(*args, **kwargs)
+
+
+_FORWARD_STEP = _Compiled(_forward_step)
+_BACKWARD_STEP = _Compiled(_backward_step)
+_UPDATE = _Compiled(plastic_update)
+
+
+def compiled_kernel_usable() -> bool:
+    """Whether the compiled kernel is still in use (False after a compilation failure)."""
+    return not _Compiled.failed
+
+
+def _forward_compiled(x, W, w_rec, E, L, M0, P, hidden_mask, rule, chunk, drive, a_all, h_all
+                      ) -> None:
+    """Forward chunk loop of :class:`PlasticSequence` with the compiled step; fills a/h_all."""
+    T, B, _ = x.shape
+    for start in range(0, B, chunk):
+        sl = slice(start, min(start + chunk, B))
+        M = M0.expand(sl.stop - sl.start, *M0.shape).contiguous()
+        h = None
+        for t in range(T):
+            d = drive[t, sl]
+            if w_rec is not None and h is not None:
+                d = d + h @ w_rec.T
+            a, h, M = _FORWARD_STEP(M, W, x[t, sl], d, hidden_mask, E, L, M0, P, rule, t < T - 1)
+            a_all[t, sl] = a
+            h_all[t, sl] = h
+
+
+def _backward_compiled(x, W, w_rec, E, L, M0, P, rule, eta_kind, lam_kind, chunk, dh_ext,
+                       a_all, h_all, fprime, grads, needs: tuple[bool, bool, bool]) -> None:
+    """Backward chunk loop of :class:`PlasticSequence` with the compiled step; accumulates into
+    the tensors of ``grads`` (dx, dW, db, dW_rec, d_eta, d_lam, dM0; db/dW_rec may be None);
+    ``needs`` says whether the gradients of η, λ and M0 are wanted."""
+    T, B, _ = x.shape
+    n_post = W.shape[0]
+    traj = None
+    for start in range(0, B, chunk):
+        sl = slice(start, min(start + chunk, B))
+        n = sl.stop - sl.start
+        if traj is None or traj.shape[1] != n:
+            traj = x.new_empty(T, n, *M0.shape)
+        traj[0].copy_(M0.expand(n, *M0.shape))
+        for t in range(T - 1):
+            post = h_all[t, sl]
+            if rule.update == "hebb_pre":
+                post = torch.full_like(post, n_post ** -0.5)
+            traj[t + 1].copy_(_UPDATE(traj[t], x[t, sl], post, E, L, M0, P, rule))
+        G = dh_rec = None
+        for t in range(T - 1, -1, -1):
+            dh = dh_ext[t, sl] if dh_rec is None else dh_ext[t, sl] + dh_rec
+            G, da, dx_t, dW_M, d_eta, d_lam, dM0 = _BACKWARD_STEP(
+                G, traj[t], traj[t + 1] if t < T - 1 else None, x[t, sl], h_all[t, sl], dh,
+                fprime[t, sl], W, E, L, P, rule, eta_kind, lam_kind, needs)
+            grads["dx"][t, sl] = dx_t
+            grads["dW"] += dW_M + da.T @ x[t, sl]
+            grads["d_eta"] += d_eta
+            grads["d_lam"] += d_lam
+            grads["dM0"] += dM0
+            if grads["db"] is not None:
+                grads["db"] += da.sum(0)
+            if w_rec is not None and t > 0:
+                grads["dW_rec"] += da.T @ h_all[t - 1, sl]
+                dh_rec = da @ w_rec
+        grads["dM0"] += G.sum(0)

@@ -16,7 +16,7 @@ from core.tasks import RULE_LABELS
 if TYPE_CHECKING:
     from core.training.trainer import Curves
 
-__all__ = ["plot_curves", "plot_rule_accuracy"]
+__all__ = ["plot_curves", "plot_rule_accuracy", "plot_time_to_accuracy"]
 
 
 def plot_curves(curves: Curves, path: str | Path, title: str = "") -> list[Path]:
@@ -67,6 +67,29 @@ def plot_rule_accuracy(accuracy: Mapping[str, float], path: str | Path, title: s
     ax.axhline(1.0, color="0.7", lw=0.5)
     ax.set_xticks(x, [RULE_LABELS.get(r, r) for r in rules], rotation=60, ha="right")
     ax.set(ylabel="accuracy", ylim=(0, 1.05))
+    if title:
+        ax.set_title(title, fontsize=7)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def plot_time_to_accuracy(minutes: list[float], mean: list[float], worst: list[float],
+                          path: str | Path, title: str = "",
+                          goals: tuple[float, float] | None = None) -> list[Path]:
+    """Mean and weakest-rule accuracy against training wall time (minutes); PDF + PNG.
+
+    ``goals`` (mean goal, every-rule goal) draws them as dotted lines.
+    """
+    apply_style()
+    fig, ax = plt.subplots(figsize=(3.2, 2.2))
+    ax.plot(minutes, mean, "o-", ms=2, color="C0", label="mean over rules")
+    ax.plot(minutes, worst, "o--", ms=2, lw=0.8, color="C3", label="weakest rule")
+    if goals is not None:
+        ax.axhline(goals[0], color="C0", lw=0.6, ls=":")
+        ax.axhline(goals[1], color="C3", lw=0.6, ls=":")
+    ax.set(xlabel="training wall time (min)", ylabel="accuracy (fresh trials)",
+           ylim=(-0.02, 1.02))
+    ax.legend(frameon=False)
     if title:
         ax.set_title(title, fontsize=7)
     fig.tight_layout()

@@ -1,0 +1,162 @@
+"""Time to accuracy: train a multi-task configuration for a wall-clock budget and score it on a
+fixed set of fresh trials at fixed times.
+
+Sizes: ``paper`` (hidden 300, the MultiTaskMPN network) and ``small`` (``--hidden``, default 96);
+the training regime is a ``core.training.config`` preset (``--preset``: ``fast`` or the lab's
+``paper``), on its rule set (``everything``: 15 rules, unless ``--rules``). Every
+``--report-every`` minutes of training the network is scored on the same ``--eval-trials`` trials
+per rule (drawn once from ``(seed, 3)``; the project's criterion is >= 500): the mean and the
+minimum accuracy over rules (with the weakest rule's 95% Wilson interval and its chance level),
+steps done and steps/s. The clock counts training only (the scoring is paused out of it and
+reported apart); wall and process CPU time are both printed, since a shared machine slows the
+wall clock. The run (checkpoint, curves) lands in ``--out/<run name>/`` with
+``time_to_accuracy.csv`` and ``time_to_accuracy.{pdf,png}``; an existing run is refused unless
+``--overwrite``. Goals of issue 19 (dotted in the figure): paper size mean >= 0.95 and every rule
+>= 0.85 within 60 minutes; small mean >= 0.90 and every rule >= 0.75 within 10 minutes.
+
+Example: ``nice python benchmarks/time_to_accuracy.py --size small --minutes 10``
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+
+from core.cli import add_device_argument, add_threads_argument, cli_main, fail, set_threads
+from core.fileio import atomic_write_text
+from core.plotting.training import plot_time_to_accuracy
+from core.training.config import PRESETS, get_preset
+from core.training.trainer import Trainer, build_rule_run, check_run_target, rule_run_name
+
+GOALS = {"paper": (0.95, 0.85), "small": (0.90, 0.75)}
+CSV_FILE = "time_to_accuracy.csv"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--size", choices=sorted(GOALS), default="small",
+                   help="paper (hidden 300) or small (--hidden) (default: small)")
+    p.add_argument("--hidden", type=int, default=96,
+                   help="hidden units of the small size (default: 96; ignored for paper)")
+    p.add_argument("--preset", choices=sorted(PRESETS), default="fast",
+                   help="training regime (default: fast; 'paper' is the lab's protocol)")
+    p.add_argument("--rules", default=None, help="rule set or rule (default: the preset's)")
+    p.add_argument("--minutes", type=float, default=10.0,
+                   help="training wall-clock budget in minutes (default: 10)")
+    p.add_argument("--report-every", type=float, default=None,
+                   help="minutes of training between scorings (default: budget / 10)")
+    p.add_argument("--eval-trials", type=int, default=500,
+                   help="fixed fresh trials per rule for each scoring (default: 500)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--out", type=Path, default=Path("runs/time_to_accuracy"),
+                   help="folder of run folders (default: %(default)s)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing run")
+    add_device_argument(p)
+    add_threads_argument(p)
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    args = p.parse_args(argv)
+    if args.minutes <= 0 or (args.report_every is not None and args.report_every <= 0):
+        fail("--minutes and --report-every must be > 0")
+    if args.eval_trials < 1 or args.hidden < 1:
+        fail("--eval-trials and --hidden must be >= 1")
+    return args
+
+
+class Clock:
+    """``on_step`` of the trainer: scores the network every ``every`` s of training wall time
+    (the scoring itself is excluded from the clock) and ends training after ``budget`` s (after
+    at least one step; the clock includes building the model and the first compilation)."""
+
+    def __init__(self, run, every: float, budget: float, n_trials: int, seed: int):
+        self.run, self.every, self.budget = run, every, budget
+        self.n_trials, self.seed = n_trials, seed
+        self.rows: list[dict[str, float | int | str]] = []
+        self.paused = 0.0
+        self.start = time.perf_counter()
+        self.cpu_start = time.process_time()
+        self.next_report = 0.0
+
+    def elapsed(self) -> float:
+        """Training seconds so far (wall, scoring excluded)."""
+        return time.perf_counter() - self.start - self.paused
+
+    def __call__(self, trainer: Trainer) -> None:
+        t = self.elapsed()
+        if t >= self.next_report or t >= self.budget:
+            self.score(trainer, t)
+            self.next_report += self.every
+        if t >= self.budget and trainer.step > 0:
+            trainer.config.n_steps = trainer.step  # ends Trainer.fit after this step
+
+    def score(self, trainer: Trainer, t: float) -> None:
+        t0, c0 = time.perf_counter(), time.process_time()
+        scores = self.run.wiring.score_fresh(trainer.model, self.n_trials,
+                                             np.random.default_rng([self.seed, 3]))
+        trainer.model.train()
+        acc = {r: s.accuracy for r, s in scores.items()}
+        worst = min(acc, key=acc.get)
+        lo, hi = scores[worst].interval()
+        eval_s = time.perf_counter() - t0
+        cpu = time.process_time() - self.cpu_start - sum(float(r["eval_cpu_s"])
+                                                        for r in self.rows)
+        row = {"minutes": t / 60, "steps": trainer.step,
+               "steps_per_s": trainer.step / t if t > 0 else 0.0,
+               "train_cpu_s": cpu, "mean_accuracy": float(np.mean(list(acc.values()))),
+               "min_accuracy": acc[worst], "min_rule": worst, "min_low": lo, "min_high": hi,
+               "min_chance": scores[worst].chance, "eval_s": eval_s,
+               "eval_cpu_s": time.process_time() - c0,
+               **{f"acc_{r}": a for r, a in acc.items()}}
+        self.rows.append(row)
+        self.paused += time.perf_counter() - t0
+        print(f"{row['minutes']:6.1f} min  {trainer.step:6d} steps  {row['steps_per_s']:.2f} "
+              f"steps/s  CPU {cpu:7.0f} s  mean {row['mean_accuracy']:.3f}  min "
+              f"{acc[worst]:.3f} [{lo:.3f}, {hi:.3f}] ({worst}, chance "
+              f"{scores[worst].chance:.2f})  scoring {eval_s:.0f} s", flush=True)
+
+
+def rows_csv(rows: list[dict]) -> str:
+    """CSV text of the scoring rows (columns of the first row)."""
+    cols = list(rows[0])
+    lines = [",".join(cols)]
+    for r in rows:
+        lines.append(",".join(f"{r[c]:.6g}" if isinstance(r[c], float) else str(r[c])
+                              for c in cols))
+    return "\n".join(lines) + "\n"
+
+
+@cli_main
+def main(argv: list[str] | None = None) -> list[dict]:
+    args = parse_args(argv)
+    set_threads(args.threads)
+    config = get_preset(args.preset)
+    hidden = 300 if args.size == "paper" else args.hidden
+    model = {k: v for k, v in config.model.items() if k != "n_embed"}
+    config = config.replace(hidden=hidden, model=model, n_steps=10**9, target_accuracy=None,
+                            **({"rules": args.rules} if args.rules else {}))
+    run_dir = args.out / rule_run_name(config, args.seed)
+    check_run_target(run_dir, False, args.overwrite)
+    run = build_rule_run(config, args.seed, args.out, device=args.device,
+                         progress=not args.no_progress)
+    budget = args.minutes * 60
+    every = (args.report_every * 60) if args.report_every else budget / 10
+    clock = Clock(run, every, budget, args.eval_trials, args.seed)
+    run.trainer.on_step = clock
+    print(f"{run.name}: {args.size} size, preset {args.preset}, {len(run.wiring.rules)} rules, "
+          f"{args.minutes:g} min budget, {args.eval_trials} fixed trials per rule, "
+          f"{args.threads} thread(s)")
+    run.trainer.fit(overwrite=args.overwrite)
+    atomic_write_text(run.run_dir / CSV_FILE, rows_csv(clock.rows))
+    plot_time_to_accuracy([r["minutes"] for r in clock.rows],
+                          [r["mean_accuracy"] for r in clock.rows],
+                          [r["min_accuracy"] for r in clock.rows],
+                          run.run_dir / "time_to_accuracy",
+                          title=f"{run.name} ({args.preset})", goals=GOALS[args.size])
+    print(f"wrote {run.run_dir / CSV_FILE}")
+    return clock.rows
+
+
+if __name__ == "__main__":
+    main()

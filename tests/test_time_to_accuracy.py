@@ -1,0 +1,43 @@
+"""benchmarks/time_to_accuracy.py: scorings at fixed times, CSV and figure, refusals (tiny, CPU)."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+from tests.script_loader import load_script
+
+tta = load_script("benchmarks/time_to_accuracy.py", "time_to_accuracy")
+# "go" is the go family (several rules)
+TINY = ["--size", "small", "--hidden", "8", "--preset", "quick", "--rules", "go",
+        "--minutes", "0.002", "--report-every", "0.001", "--eval-trials", "20", "--no-progress"]
+
+
+def test_trains_for_the_budget_and_writes_the_curve(tmp_path, capsys):
+    rows = tta.main([*TINY, "--out", str(tmp_path)])
+    (run_dir,) = tmp_path.iterdir()
+    with open(run_dir / tta.CSV_FILE) as f:
+        stored = list(csv.DictReader(f))
+    assert len(stored) == len(rows) >= 2
+    assert [int(r["steps"]) for r in stored] == sorted(int(r["steps"]) for r in stored)
+    assert int(stored[0]["steps"]) == 0 and int(stored[-1]["steps"]) >= 1
+    assert float(stored[-1]["minutes"]) >= 0.002
+    for r in rows:
+        per_rule = {k[4:]: v for k, v in r.items() if k.startswith("acc_")}
+        assert len(per_rule) >= 2 and r["min_accuracy"] == min(per_rule.values())
+        assert r["min_accuracy"] == per_rule[r["min_rule"]] <= r["mean_accuracy"]
+        assert r["min_low"] <= r["min_accuracy"] <= r["min_high"] and r["min_chance"] > 0
+    assert (run_dir / "time_to_accuracy.png").exists()
+    assert "20 fixed trials per rule" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as again:
+        tta.main([*TINY, "--out", str(tmp_path)])
+    assert again.value.code == 2
+
+
+@pytest.mark.parametrize("bad", [["--minutes", "0"], ["--eval-trials", "0"]])
+def test_bad_arguments_give_one_line_errors(bad, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        tta.main(bad)
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.startswith("error: ")
