@@ -25,7 +25,14 @@ from pathlib import Path
 
 import numpy as np
 
-from core.cli import add_device_argument, add_threads_argument, cli_main, fail, set_threads
+from core.cli import (
+    ArgumentParser,
+    add_device_argument,
+    add_threads_argument,
+    cli_main,
+    fail,
+    set_threads,
+)
 from core.fileio import atomic_write_text
 from core.plotting.training import plot_time_to_accuracy
 from core.training.config import PRESETS, get_preset
@@ -36,7 +43,7 @@ CSV_FILE = "time_to_accuracy.csv"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--size", choices=sorted(GOALS), default="small",
                    help="paper (hidden 300) or small (--hidden) (default: small)")
     p.add_argument("--hidden", type=int, default=96,
