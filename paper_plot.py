@@ -513,14 +513,14 @@ def main(argv: list[str] | None = None) -> int:
     log = FigureLog(args.out, args.overwrite, names=tuple(n for n in args.only
                                                           if n not in FAMILIES),
                     listing=args.list)
-    for family in families:
-        if not DRAW[family](args, log):
-            print(f"{family}: no stored results, skipped (produce them with: "
-                  f"{PRODUCERS[family]})")
+    skipped = [f"{family}: no stored results, skipped (produce them with: {PRODUCERS[family]})"
+               for family in families if not DRAW[family](args, log)]
     unknown = [n for n in log.names if n not in log.matched]
     if unknown:
         fail(f"no figure named {', '.join(map(repr, unknown))} in the stored results of "
              f"{', '.join(families)} (python paper_plot.py --list names them)")
+    if skipped:
+        print("\n".join(skipped))
     if args.list:
         print("| family | figure | results produced by |\n|---|---|---|")
         print("\n".join(f"| {family} | {path} | {command} |" for family, path, command
