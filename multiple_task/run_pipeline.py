@@ -2,7 +2,7 @@
 
 For each run NAME under ``--runs``, in order: ``multiple_task_analysis.py`` (task variance,
 clusters, state space → ``analysis.h5``), ``lesion.py`` (→ ``lesion.h5``), ``lesion_plot.py``
-(the lesion figures) and ``state_space_shift.py`` (→ ``state_space_shift.h5``). A step whose
+(the lesion figures) and ``preceding_trial_shift.py`` (→ ``preceding_trial_shift.h5``). A step whose
 stored result is current — it records the network now in the run's checkpoint and the current
 versions of its inputs (:func:`core.provenance.stale_reason`) — is skipped; the lesion figures
 are skipped when they are newer than ``lesion.h5``. A killed pipeline therefore resumes where it
@@ -62,7 +62,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--lesion-args", default="",
                    help="further options of lesion.py, e.g. --lesion-args=--no-pairs")
     p.add_argument("--shift-args", default="",
-                   help="further options of state_space_shift.py, e.g. "
+                   help="further options of preceding_trial_shift.py, e.g. "
                         "--shift-args='--probes go,anti'")
     p.add_argument("--seed", type=int, default=0, help="seed of every step (default 0)")
     add_threads_argument(p)
@@ -110,8 +110,8 @@ def steps(name: str, args: argparse.Namespace
          [name, *common, "--protocol", args.protocol, *quiet, *shlex.split(args.lesion_args)]),
         ("lesion figures", lambda: figures_current(figures, run_dir / "lesion.h5"),
          "lesion_plot", [name, "--runs", args.runs, *shown]),
-        ("state space shift", lambda: results_current(run_dir / "state_space_shift.h5", name),
-         "state_space_shift", [name, *common, *shown, *quiet, *shlex.split(args.shift_args)]),
+        ("preceding trial shift", lambda: results_current(run_dir / "preceding_trial_shift.h5", name),
+         "preceding_trial_shift", [name, *common, *shown, *quiet, *shlex.split(args.shift_args)]),
     ]
 
 

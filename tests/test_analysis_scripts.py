@@ -17,7 +17,7 @@ multiple_task = _script("multiple_task")
 multiple_task_analysis = _script("multiple_task_analysis")
 lesion = _script("lesion")
 lesion_plot = _script("lesion_plot")
-state_space_shift = _script("state_space_shift")
+preceding_trial_shift = _script("preceding_trial_shift")
 
 NAME = "reach_seed0_L21e4+hidden12+batch16+angle"
 
@@ -43,7 +43,7 @@ def test_analysis_lesion_and_shift_scripts_produce_results_and_every_figure(trai
                                  "--permutations", "3", "--max-points", "60"])
     lesion.main([NAME, "--runs", runs, "--random", "1", "--trials", "4", "--no-progress"])
     lesion_plot.main([NAME, "--runs", runs])
-    state_space_shift.main([NAME, "--runs", runs, "--probes", "go,anti", "--previous",
+    preceding_trial_shift.main([NAME, "--runs", runs, "--probes", "go,anti", "--previous",
                             "fdgo,fdanti", "--no-progress"])
     run_dir = trained / NAME
     analysis = load_results(run_dir / "analysis.h5", NAME)
@@ -58,7 +58,7 @@ def test_analysis_lesion_and_shift_scripts_produce_results_and_every_figure(trai
     n_hidden_clusters = len(lesions["hidden_clusters"])
     assert lesions["hidden_weights"]["effect"].shape == (6, n_hidden_clusters)
     assert lesions["pruning"]["accuracy"].shape == (6, len(lesion.PRUNE_FRACTIONS))
-    shift = load_results(run_dir / "state_space_shift.h5", NAME)
+    shift = load_results(run_dir / "preceding_trial_shift.h5", NAME)
     assert shift["shift"].shape == (6, 2) and (shift["shift"] >= 0).all()
     assert list(shift["probes"]) == ["fdgo", "reactgo", "delaygo", "fdanti", "reactanti",
                                      "delayanti"]
@@ -68,7 +68,7 @@ def test_analysis_lesion_and_shift_scripts_produce_results_and_every_figure(trai
                 "ftv_histograms", "pca_trajectories", "task_set", "lesion_hidden_weights",
                 "lesion_hidden_activity", "lesion_input_weights", "lesion_pairs",
                 "lesion_synapses_weights", "lesion_synapses_freeze", "pruning",
-                "state_space_shift", "state_space_shift_accuracy"}
+                "preceding_trial_shift", "preceding_trial_shift_accuracy"}
     assert expected <= figures, expected - figures
     assert all((run_dir / "figures" / f"{f}.pdf").is_file() for f in expected)
     # results are never overwritten silently
@@ -196,8 +196,8 @@ def test_the_pipeline_skips_current_steps_and_recomputes_after_retraining(tmp_pa
             "--analysis-args", "--k-max 4 --n-init 2 --permutations 2 --max-points 40",
             "--lesion-args", "--random 1 --trials 4 --no-pairs --no-synapses",
             "--shift-args", "--probes go --previous fdgo"]
-    steps = ("analysis", "lesion", "lesion figures", "state space shift")
-    stored = [runs / NAME / f for f in ("analysis.h5", "lesion.h5", "state_space_shift.h5",
+    steps = ("analysis", "lesion", "lesion figures", "preceding trial shift")
+    stored = [runs / NAME / f for f in ("analysis.h5", "lesion.h5", "preceding_trial_shift.h5",
                                         "figures/pruning.png")]
 
     def run() -> str:

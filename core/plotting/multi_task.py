@@ -22,14 +22,14 @@ from core.plotting.analysis import (
     plot_pca_trajectories,
     plot_pruning_curves,
     plot_silhouette,
-    plot_state_space_shift,
+    plot_preceding_trial_shift,
     plot_task_set,
     plot_task_variance_map,
 )
 from core.tasks.rulesets import RULE_LABELS
 
 __all__ = ["FTV_PAIRS", "TASK_SET", "analysis_figures", "lesion_figures",
-           "state_space_shift_figures"]
+           "preceding_trial_shift_figures"]
 
 #: Rule pairs of Yang et al. (2019) Fig. 3 / 4 FTV histograms (those present are drawn).
 FTV_PAIRS = (("dm1", "dm2"), ("contextdm1", "contextdm2"), ("dm1", "fdanti"),
@@ -126,15 +126,15 @@ def lesion_figures(results: Mapping[str, Any]) -> dict[str, plt.Figure]:
     return figures
 
 
-def state_space_shift_figures(results: Mapping[str, Any]) -> dict[str, plt.Figure]:
-    """Figures of ``state_space_shift.py`` results: the shift heat map (probes ``(P,)`` ×
+def preceding_trial_shift_figures(results: Mapping[str, Any]) -> dict[str, plt.Figure]:
+    """Figures of ``preceding_trial_shift.py`` results: the shift heat map (probes ``(P,)`` ×
     preceding tasks ``(Q,)``, ``shift (P, Q)``) and the probe accuracy ``(P, Q)`` minus its row
     mean."""
     probe_labels, prev_labels = _labels(results["probes"]), _labels(results["previous"])
     shift, acc = np.asarray(results["shift"]), np.asarray(results["accuracy"])
-    return {"state_space_shift": plot_state_space_shift(shift, prev_labels, probe_labels,
-                                                        title="State-space shift"),
-            "state_space_shift_accuracy": plot_lesion_map(
+    return {"preceding_trial_shift": plot_preceding_trial_shift(shift, prev_labels, probe_labels,
+                                                        title="Preceding-trial shift"),
+            "preceding_trial_shift_accuracy": plot_lesion_map(
                 acc - acc.mean(axis=1, keepdims=True), probe_labels, prev_labels,
                 title="Probe accuracy after each preceding task",
                 colorbar_label="Accuracy − row mean", xlabel="Preceding task",

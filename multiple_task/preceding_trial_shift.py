@@ -1,18 +1,18 @@
-"""State-space shift: how a rule's trajectory moves when another task's trial precedes it.
+"""Preceding-trial shift: how a rule's trajectory moves when another task's trial precedes it.
 
 For a trained run NAME, every probe rule's noise-free test trials are run alone and after one
 trial of each preceding task in the same sequence (for an MPN, M then carries the preceding
 trial's trace; for an RNN, the hidden state). The shift is the mean distance between the
 trial-averaged probe trajectories (after fixation) with and without the preceding trial,
 relative to the trajectory's own spread; the probe accuracy after each preceding task is kept
-too. Results go to ``<runs>/<NAME>/state_space_shift.h5`` (with the digest of the checkpoint they
+too. Results go to ``<runs>/<NAME>/preceding_trial_shift.h5`` (with the digest of the checkpoint they
 describe: :mod:`core.provenance`; stale results are recomputed, current ones kept unless
-``--overwrite``), the heat maps to ``<runs>/<NAME>/figures/state_space_shift`` and
-``state_space_shift_accuracy``.
+``--overwrite``), the heat maps to ``<runs>/<NAME>/figures/preceding_trial_shift`` and
+``preceding_trial_shift_accuracy``.
 
 Example::
 
-    python multiple_task/state_space_shift.py reach_seed0_L21e4+hidden64+batch32+angle
+    python multiple_task/preceding_trial_shift.py reach_seed0_L21e4+hidden64+batch32+angle
 """
 
 from __future__ import annotations
@@ -24,17 +24,17 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from core.analysis import load_trained, resolve_run
-from core.analysis.state_space import prepend_trials, run_model, state_space_shift
+from core.analysis.state_space import prepend_trials, run_model, preceding_trial_shift
 from core.analysis.task_variance import noise_free_trials, segment_bounds
 from core.cli import add_threads_argument, cli_main, set_threads
 from core.io import save_results
 from core.plotting import apply_style, save_figure
-from core.plotting.multi_task import state_space_shift_figures
+from core.plotting.multi_task import preceding_trial_shift_figures
 from core.provenance import claim, record
 from core.tasks import accuracy, generate_trials, resolve_rules
 from core.training.trainer import CHECKPOINT_FILE
 
-RESULTS_FILE = "state_space_shift.h5"
+RESULTS_FILE = "preceding_trial_shift.h5"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -50,8 +50,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--figures", default=None,
                    help="figure folder (default: <runs>/<NAME>/figures)")
     p.add_argument("--overwrite", action="store_true",
-                   help="recompute this run's entry of state_space_shift.h5 although it is "
-                        "current, or replace an unreadable state_space_shift.h5")
+                   help="recompute this run's entry of preceding_trial_shift.h5 although it is "
+                        "current, or replace an unreadable preceding_trial_shift.h5")
     p.add_argument("--seed", type=int, default=0, help="seed of the preceding trials")
     add_threads_argument(p)
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> None:
         start, end = segment_bounds(trials.epochs, trials.n_steps, "trial")
         prev_x = {p: generate_trials(p, task, trials.batch_size, rng, noise=False).x
                   for p in previous}
-        shifts = state_space_shift(
+        shifts = preceding_trial_shift(
             lambda x: run_model(model, x, track_states=True)[1]["hidden"],
             trials.x, start, end, prev_x)
         shift[i] = [shifts[p] for p in previous]
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> None:
                        overwrite=True, provenance=provenance)
     apply_style()
     folder = Path(args.figures) if args.figures else run_dir / "figures"
-    for stem, fig in state_space_shift_figures(results).items():
+    for stem, fig in preceding_trial_shift_figures(results).items():
         save_figure(fig, folder / stem)
     print(f"{args.name}: mean shift {shift.mean():.3f} (max {shift.max():.3f}); probe accuracy "
           f"{acc.mean():.2f}; results in {out}")
