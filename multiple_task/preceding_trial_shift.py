@@ -1,13 +1,13 @@
 """Preceding-trial shift: how a rule's trajectory moves when another task's trial precedes it.
 
-For a trained run NAME, every probe rule's noise-free test trials are run alone and after one
-trial of each preceding task in the same sequence (for an MPN, M then carries the preceding
-trial's trace; for an RNN, the hidden state). The shift is the mean distance between the
-trial-averaged probe trajectories (after fixation) with and without the preceding trial,
-relative to the trajectory's own spread; the probe accuracy after each preceding task is kept
-too. Results go to ``<runs>/<NAME>/preceding_trial_shift.h5`` (with the digest of the checkpoint they
-describe: :mod:`core.provenance`; stale results are recomputed, current ones kept unless
-``--overwrite``), the heat maps to ``<runs>/<NAME>/figures/preceding_trial_shift`` and
+For a trained run NAME, every probe rule's noise-free test trials are run alone and after one trial
+of each preceding task in the same sequence (for an MPN, M then carries the preceding trial's
+trace; for an RNN, the hidden state). The shift is the mean distance between the trial-averaged
+probe trajectories (after fixation) with and without the preceding trial, relative to the
+trajectory's own spread; the probe accuracy after each preceding task is kept too. Results go to
+``<runs>/<NAME>/preceding_trial_shift.h5`` (with the digest of the checkpoint they describe:
+:mod:`core.provenance`; stale results are recomputed, current ones kept unless ``--overwrite``),
+the heat maps to ``<runs>/<NAME>/figures/preceding_trial_shift`` and
 ``preceding_trial_shift_accuracy``.
 
 Example::
@@ -24,7 +24,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from core.analysis import load_trained, resolve_run
-from core.analysis.state_space import prepend_trials, run_model, preceding_trial_shift
+from core.analysis.state_space import preceding_trial_shift, prepend_trials, run_model
 from core.analysis.task_variance import noise_free_trials, segment_bounds
 from core.cli import add_threads_argument, cli_main, set_threads
 from core.io import save_results

@@ -7,9 +7,9 @@ from core.plotting.analysis import (
     plot_ftv_histograms,
     plot_lesion_map,
     plot_pca_trajectories,
+    plot_preceding_trial_shift,
     plot_pruning_curves,
     plot_silhouette,
-    plot_preceding_trial_shift,
     plot_task_set,
     plot_task_variance_map,
 )

@@ -18,6 +18,7 @@ multiple_task_analysis = _script("multiple_task_analysis")
 lesion = _script("lesion")
 lesion_plot = _script("lesion_plot")
 preceding_trial_shift = _script("preceding_trial_shift")
+state_space_shift = _script("state_space_shift")
 
 NAME = "reach_seed0_L21e4+hidden12+batch16+angle"
 
@@ -44,7 +45,7 @@ def test_analysis_lesion_and_shift_scripts_produce_results_and_every_figure(trai
     lesion.main([NAME, "--runs", runs, "--random", "1", "--trials", "4", "--no-progress"])
     lesion_plot.main([NAME, "--runs", runs])
     preceding_trial_shift.main([NAME, "--runs", runs, "--probes", "go,anti", "--previous",
-                            "fdgo,fdanti", "--no-progress"])
+                                "fdgo,fdanti", "--no-progress"])
     run_dir = trained / NAME
     analysis = load_results(run_dir / "analysis.h5", NAME)
     assert list_runs(run_dir / "analysis.h5") == [NAME]
@@ -74,6 +75,27 @@ def test_analysis_lesion_and_shift_scripts_produce_results_and_every_figure(trai
     # results are never overwritten silently
     with pytest.raises(SystemExit, match="^error: .*already exist"):
         multiple_task_analysis.main([NAME, "--runs", runs, "--k-max", "5"])
+
+
+def test_state_space_shift_stores_onset_geometry_and_summarises_r_across_runs(trained, capsys):
+    runs = str(trained)
+    state_space_shift.main([NAME, "--runs", runs, "--trials", "8", "--no-progress"])
+    stored = load_results(trained / NAME / "state_space_shift.h5", NAME)
+    assert list(stored["populations"]) == ["hidden", "M", "WM"]
+    assert stored["hidden"]["pcs"].shape == (6 * 8, 2)
+    assert set(stored["category"]) == {"pro delayed", "anti delayed", "pro reaction",
+                                       "anti reaction"}
+    table = stored["M"]
+    assert table["pairs"].shape == (len(table["angle"]), 2) and len(table["angle"]) >= 15
+    assert ((table["angle"] >= 0) & (table["angle"] <= 180)).all() and -1 <= table["r"] <= 1
+    figures = {p.stem for p in (trained / NAME / "figures").glob("state_space_*.png")}
+    assert figures == {"state_space_rule", "state_space_category", "state_space_distance_angle"}
+    capsys.readouterr()
+    state_space_shift.main([NAME, NAME, "--runs", runs, "--no-progress"])  # reused, summarised
+    printed = capsys.readouterr().out
+    assert "stored results are current, reused" in printed
+    assert f"across 2 runs, hidden: mean r = {stored['hidden']['r']:.2f}" in printed
+    assert (trained / "figures" / "state_space_r_across_runs.png").is_file()
 
 
 def test_every_named_run_is_checked_before_any_is_analysed(trained, tmp_path):

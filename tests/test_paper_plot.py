@@ -218,7 +218,8 @@ def test_list_names_every_figure_and_its_producer_and_only_takes_figure_names(st
     assert by_figure["pruning"] == f"python multiple_task/lesion.py {NAME} --runs {runs}"
     assert by_figure["task_variance_hidden_kmeans"].startswith(
         "python multiple_task/multiple_task_analysis.py")
-    assert by_figure["preceding_trial_shift"].startswith("python multiple_task/preceding_trial_shift.py")
+    assert by_figure["preceding_trial_shift"].startswith(
+        "python multiple_task/preceding_trial_shift.py")
     assert "| tasks |" in listed and "| local_experts |" in listed
     table = [line for line in listed.splitlines() if line.startswith("| ")][1:]
     assert len(table) == 40 and "\n40 figures" in listed  # as many as are drawn, above

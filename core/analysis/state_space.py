@@ -372,10 +372,13 @@ def distance_angle_fit(distance: np.ndarray, angle: np.ndarray) -> dict[str, flo
 
 def mean_interval(values: np.ndarray, confidence: float = 0.95) -> tuple[float, float, float]:
     """Mean of ``values (n,)`` (e.g. r over networks) and its Student-t ``confidence`` interval
-    ``(mean, low, high)``; the interval is ``(nan, nan)`` for a single value."""
+    ``(mean, low, high)``; the interval is ``(nan, nan)`` for a single value, empty for equal
+    values."""
     values = np.asarray(values, float)
     mean = float(values.mean())
     if values.size < 2:
         return mean, float("nan"), float("nan")
+    if np.ptp(values) == 0:
+        return mean, mean, mean
     low, high = stats.t.interval(confidence, values.size - 1, loc=mean, scale=stats.sem(values))
     return mean, float(low), float(high)
