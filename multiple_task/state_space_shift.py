@@ -128,6 +128,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     set_threads(args.threads)
     run_dirs = [resolve_run(args.runs, name) for name in args.names]
+    if args.rules:
+        resolve_rules(args.rules)  # unknown names fail before any run is read
     apply_style()
     r_by_pop: dict[str, list[float]] = {}
     for name, run_dir in zip(args.names, run_dirs, strict=True):
