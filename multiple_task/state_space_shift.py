@@ -33,12 +33,12 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from core.analysis import load_trained, resolve_run
+from core.analysis.seeds import mean_interval
 from core.analysis.state_space import (
     StateSpace,
     computation_category,
     distance_angle_fit,
     distance_vs_angle,
-    mean_interval,
     onset_states,
     state_at,
 )
@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> None:
                   f"°/unit, p = {float(fit['p']):.2g} ({len(fit['distance'])} rule pairs × "
                   "stimuli)")
     if len(args.names) > 1:
-        summary = {pop: mean_interval(r) for pop, r in r_by_pop.items()}
+        summary = {pop: tuple(map(float, mean_interval(r))) for pop, r in r_by_pop.items()}
         for pop, (mean, low, high) in summary.items():
             print(f"across {len(r_by_pop[pop])} runs, {pop}: mean r = {mean:.2f} "
                   f"(95 % interval {low:.2f} to {high:.2f})")

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import torch
 
+from core.analysis.seeds import mean_interval
 from core.analysis.state_space import (
     COMPUTATION_CATEGORIES,
     StateSpace,
@@ -10,7 +11,6 @@ from core.analysis.state_space import (
     distance_angle_fit,
     distance_vs_angle,
     epoch_dimensionality,
-    mean_interval,
     onset_states,
     parallelogram,
     participation_ratio,

@@ -16,8 +16,8 @@
   state at the end of fixation of every rule, one :data:`COMPUTATION_CATEGORIES` label per rule
   (:func:`computation_category`), and for every pair of rules given the same stimulus, the
   distance between their pre-stimulus states against the angle between their first post-onset
-  displacements (:func:`onset_states`, :func:`distance_vs_angle`, :func:`distance_angle_fit`,
-  :func:`mean_interval`).
+  displacements (:func:`onset_states`, :func:`distance_vs_angle`, :func:`distance_angle_fit`;
+  across networks: :func:`core.analysis.seeds.mean_interval`).
 """
 
 from __future__ import annotations
@@ -48,7 +48,6 @@ __all__ = [
     "onset_states",
     "distance_vs_angle",
     "distance_angle_fit",
-    "mean_interval",
 ]
 
 #: Computation categories of Driscoll, Shenoy & Sussillo (2024) Fig. 4, in plotting order.
@@ -369,16 +368,3 @@ def distance_angle_fit(distance: np.ndarray, angle: np.ndarray) -> dict[str, flo
     fit = stats.linregress(distance, angle)
     return {"r": float(fit.rvalue), "slope": float(fit.slope), "p": float(fit.pvalue)}
 
-
-def mean_interval(values: np.ndarray, confidence: float = 0.95) -> tuple[float, float, float]:
-    """Mean of ``values (n,)`` (e.g. r over networks) and its Student-t ``confidence`` interval
-    ``(mean, low, high)``; the interval is ``(nan, nan)`` for a single value, empty for equal
-    values."""
-    values = np.asarray(values, float)
-    mean = float(values.mean())
-    if values.size < 2:
-        return mean, float("nan"), float("nan")
-    if np.ptp(values) == 0:
-        return mean, mean, mean
-    low, high = stats.t.interval(confidence, values.size - 1, loc=mean, scale=stats.sem(values))
-    return mean, float(low), float(high)
