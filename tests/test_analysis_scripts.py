@@ -217,10 +217,10 @@ def test_the_pipeline_skips_current_steps_and_recomputes_after_retraining(tmp_pa
     argv = [NAME, "--runs", str(runs), "--no-progress", "--k", "3",
             "--analysis-args", "--k-max 4 --n-init 2 --permutations 2 --max-points 40",
             "--lesion-args", "--random 1 --trials 4 --no-pairs --no-synapses",
-            "--shift-args", "--probes go --previous fdgo"]
-    steps = ("analysis", "lesion", "lesion figures", "preceding trial shift")
+            "--shift-args", "--probes go --previous fdgo", "--state-space-args", "--trials 4"]
+    steps = ("analysis", "lesion", "lesion figures", "preceding trial shift", "state space")
     stored = [runs / NAME / f for f in ("analysis.h5", "lesion.h5", "preceding_trial_shift.h5",
-                                        "figures/pruning.png")]
+                                        "state_space_shift.h5", "figures/pruning.png")]
 
     def run() -> str:
         capsys.readouterr()
@@ -235,7 +235,7 @@ def test_the_pipeline_skips_current_steps_and_recomputes_after_retraining(tmp_pa
     assert [p.stat().st_mtime_ns for p in stored] == written
     (runs / NAME / "figures" / "pruning.pdf").unlink()  # as if killed while drawing
     redrawn = run()
-    assert "  lesion figures: done in" in redrawn and redrawn.count("current, skipped") == 3
+    assert "  lesion figures: done in" in redrawn and redrawn.count("current, skipped") == 4
     multiple_task.main([*train, "--steps", "5", "--overwrite"])  # another network, same name
     third = run()
     assert all(f"  {s}: done in" in third for s in steps), third
