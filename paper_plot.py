@@ -8,7 +8,7 @@ Families (``--only`` picks some) and what each reads:
   ``curves.csv`` + ``validation.csv`` (training curves), ``evaluation.csv`` (per-rule accuracy
   on fresh trials with interval and chance; else the last validation), ``analysis.h5``
   (task-variance maps, silhouettes, FTV histograms, PCA, task set), ``lesion.h5`` (lesion maps,
-  pruning), ``state_space_shift.h5``.
+  pruning), ``preceding_trial_shift.h5``, ``state_space_shift.h5`` (end-of-fixation geometry).
 - ``one_task``: run folders of ``one_task/one_task.py`` (they hold ``stages/``): training curves
   and how W, M and hidden activity change across the stored stages (``stages_network``,
   ``stages_summary``), and the figures of ``two_task_analysis.h5`` when the run has one.
@@ -77,7 +77,8 @@ from core.plotting.local_experts import plot_epochs_to_criterion, vowel_figures
 from core.plotting.multi_task import (
     analysis_figures,
     lesion_figures,
-    state_space_shift_figures,
+    preceding_trial_shift_figures,
+    state_space_figures,
 )
 from core.plotting.one_task import read_stages, stage_figures
 from core.plotting.routing import routing_figures
@@ -120,7 +121,9 @@ TRANSFER_FAMILIES = {
 #: Stored results of a rule run: file, figures drawn from it, and the script that computes it.
 RUN_RESULTS = (("analysis.h5", analysis_figures, "multiple_task/multiple_task_analysis.py"),
                ("lesion.h5", lesion_figures, "multiple_task/lesion.py"),
-               ("state_space_shift.h5", state_space_shift_figures,
+               ("preceding_trial_shift.h5", preceding_trial_shift_figures,
+                "multiple_task/preceding_trial_shift.py"),
+               ("state_space_shift.h5", state_space_figures,
                 "multiple_task/state_space_shift.py"),
                ("two_task_analysis.h5", two_task_figures, "two_task/two_task_analysis.py"))
 

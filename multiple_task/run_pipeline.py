@@ -1,21 +1,21 @@
 """One command for every analysis of a trained multi-task run, each step skipped when current.
 
 For each run NAME under ``--runs``, in order: ``multiple_task_analysis.py`` (task variance,
-clusters, state space → ``analysis.h5``), ``lesion.py`` (→ ``lesion.h5``), ``lesion_plot.py``
-(the lesion figures) and ``state_space_shift.py`` (→ ``state_space_shift.h5``). A step whose
-stored result is current — it records the network now in the run's checkpoint and the current
-versions of its inputs (:func:`core.provenance.stale_reason`) — is skipped; the lesion figures
-are skipped when they are newer than ``lesion.h5``. A killed pipeline therefore resumes where it
-stopped (``lesion.py`` itself resumes inside its run from its finished lesion families), and a
-run trained again (``--overwrite``, ``--resume``) has every step recomputed. Extra options of a
-step go in ``--analysis-args``, ``--lesion-args`` and ``--shift-args`` (one quoted string each,
-joined with ``=``: ``--lesion-args=--no-pairs``). Currency is judged by the network and inputs
-only, not by options: to recompute a current step with other options, run its script with
-``--overwrite`` (the steps that use its result, lesion after analysis, figures after lesion,
+clusters, state space → ``analysis.h5``), ``lesion.py`` (→ ``lesion.h5``), ``lesion_plot.py`` (the
+lesion figures), ``preceding_trial_shift.py`` (→ ``preceding_trial_shift.h5``) and
+``state_space_shift.py`` (→ ``state_space_shift.h5``). A step whose stored result is current — it
+records the network now in the run's checkpoint and the current versions of its inputs
+(:func:`core.provenance.stale_reason`) — is skipped; the lesion figures are skipped when they are
+newer than ``lesion.h5``. A killed pipeline therefore resumes where it stopped (``lesion.py``
+itself resumes inside its run from its finished lesion families), and a run trained again
+(``--overwrite``, ``--resume``) has every step recomputed. Extra options of a step go in
+``--analysis-args``, ``--lesion-args``, ``--shift-args`` and ``--state-space-args`` (one quoted
+string each, joined with ``=``: ``--lesion-args=--no-pairs``). Currency is judged by the network
+and inputs only, not by options: to recompute a current step with other options, run its script
+with ``--overwrite`` (the steps that use its result, lesion after analysis, figures after lesion,
 are then recomputed by the pipeline).
 
-Not yet in the pipeline (issue 15): fixed points of the multi-task network, the state-space
-analysis of Driscoll et al. (2024).
+Not yet in the pipeline (issue 15): fixed points of the multi-task network.
 
 Example::
 
@@ -63,8 +63,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--lesion-args", default="",
                    help="further options of lesion.py, e.g. --lesion-args=--no-pairs")
     p.add_argument("--shift-args", default="",
-                   help="further options of state_space_shift.py, e.g. "
+                   help="further options of preceding_trial_shift.py, e.g. "
                         "--shift-args='--probes go,anti'")
+    p.add_argument("--state-space-args", default="",
+                   help="further options of state_space_shift.py, e.g. "
+                        "--state-space-args='--trials 20'")
     p.add_argument("--seed", type=int, default=0, help="seed of every step (default 0)")
     add_threads_argument(p)
     p.add_argument("--no-progress", action="store_true", help="hide the steps' progress bars")
@@ -111,8 +114,12 @@ def steps(name: str, args: argparse.Namespace
          [name, *common, "--protocol", args.protocol, *quiet, *shlex.split(args.lesion_args)]),
         ("lesion figures", lambda: figures_current(figures, run_dir / "lesion.h5"),
          "lesion_plot", [name, "--runs", args.runs, *shown]),
-        ("state space shift", lambda: results_current(run_dir / "state_space_shift.h5", name),
-         "state_space_shift", [name, *common, *shown, *quiet, *shlex.split(args.shift_args)]),
+        ("preceding trial shift",
+         lambda: results_current(run_dir / "preceding_trial_shift.h5", name),
+         "preceding_trial_shift", [name, *common, *shown, *quiet, *shlex.split(args.shift_args)]),
+        ("state space", lambda: results_current(run_dir / "state_space_shift.h5", name),
+         "state_space_shift", [name, *common, *shown, *quiet,
+                               *shlex.split(args.state_space_args)]),
     ]
 
 

@@ -1,112 +1,167 @@
-"""State-space shift: how a rule's trajectory moves when another task's trial precedes it.
+"""State space at stimulus onset: task geometry of the initial conditions (Driscoll et al. 2024).
 
-For a trained run NAME, every probe rule's noise-free test trials are run alone and after one
-trial of each preceding task in the same sequence (for an MPN, M then carries the preceding
-trial's trace; for an RNN, the hidden state). The shift is the mean distance between the
-trial-averaged probe trajectories (after fixation) with and without the preceding trial,
-relative to the trajectory's own spread; the probe accuracy after each preceding task is kept
-too. Results go to ``<runs>/<NAME>/state_space_shift.h5`` (with the digest of the checkpoint they
-describe: :mod:`core.provenance`; stale results are recomputed, current ones kept unless
-``--overwrite``), the heat maps to ``<runs>/<NAME>/figures/state_space_shift`` and
-``state_space_shift_accuracy``.
+After Driscoll, Shenoy & Sussillo (2024, Nat. Neurosci., Fig. 4): for each trained run NAME,
+``--trials`` trials of every rule (input noise ``--noise``, the ``sigma_x`` of the task config)
+are run, and the state at the end of fixation (hidden; for an MPN also M and W ⊙ M of the last
+layer) is projected on its 2 leading PCs, labelled by rule and by computation category
+(:data:`core.analysis.state_space.COMPUTATION_CATEGORIES`). For every pair of rules and every
+first-stimulus direction both see (every rule draws its stimuli from a Generator seeded with
+``--seed``, so trial ``i`` of rules with the same draw order gets the same stimulus), the distance
+between the mean pre-stimulus states is set against the angle between the mean first post-onset
+displacements, with Pearson r, slope and p (``scipy.stats.linregress``). Deviation from the
+paper: the displacement is one step (``state[onset] - state[onset - 1]``), not a fitted local
+flow. With several NAMEs the r of each population is summarised across networks (mean and 95 %
+t interval), printed and drawn.
+
+Results go to ``<runs>/<NAME>/state_space_shift.h5`` (with the digest of the checkpoint they
+describe: :mod:`core.provenance`; stale results are recomputed, current ones reused unless
+``--overwrite``), figures to ``<runs>/<NAME>/figures/state_space_{rule,category,distance_angle}``
+and, for several runs, ``<runs>/figures/state_space_r_across_runs``.
 
 Example::
 
-    python multiple_task/state_space_shift.py reach_seed0_L21e4+hidden64+batch32+angle
+    python multiple_task/state_space_shift.py everything_seed0_L2...  # one or several run names
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from core.analysis import load_trained, resolve_run
-from core.analysis.state_space import prepend_trials, run_model, state_space_shift
-from core.analysis.task_variance import noise_free_trials, segment_bounds
+from core.analysis.seeds import mean_interval
+from core.analysis.state_space import (
+    StateSpace,
+    computation_category,
+    distance_angle_fit,
+    distance_vs_angle,
+    onset_states,
+    state_at,
+)
 from core.cli import ArgumentParser, add_threads_argument, cli_main, set_threads
 from core.io import save_results
 from core.plotting import apply_style, save_figure
-from core.plotting.multi_task import state_space_shift_figures
-from core.provenance import claim, record
-from core.tasks import accuracy, generate_trials, resolve_rules
+from core.plotting.multi_task import state_space_figures, state_space_r_figure
+from core.provenance import claim, load_current, record
+from core.tasks import generate_trials, resolve_rules
 from core.training.trainer import CHECKPOINT_FILE
 
 RESULTS_FILE = "state_space_shift.h5"
+REFRESH = "python multiple_task/state_space_shift.py"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
     p = ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("name", metavar="NAME", help="run name (folder under --runs)")
+    p.add_argument("names", metavar="NAME", nargs="+",
+                   help="run names (folders under --runs); several: r summarised across them")
     p.add_argument("--runs", default="runs", help="folder holding the runs (default: runs)")
-    p.add_argument("--probes", default=None,
-                   help="probe rules: rule and rule-set names, comma-separated (e.g. go,dm1; "
-                        "default: all rules of the run)")
-    p.add_argument("--previous", default=None,
-                   help="preceding tasks, same format (default: all rules of the run)")
+    p.add_argument("--rules", default=None,
+                   help="rules and rule-set names, comma-separated (default: all of the run)")
+    p.add_argument("--trials", type=int, default=50, help="trials per rule (default 50)")
+    p.add_argument("--noise", type=float, default=0.01,
+                   help="input noise sigma_x of the trials (default 0.01)")
     p.add_argument("--figures", default=None,
-                   help="figure folder (default: <runs>/<NAME>/figures)")
+                   help="figure folder (default: <runs>/<NAME>/figures per run, "
+                        "<runs>/figures for the summary)")
     p.add_argument("--overwrite", action="store_true",
-                   help="recompute this run's entry of state_space_shift.h5 although it is "
+                   help="recompute a run's entry of state_space_shift.h5 although it is "
                         "current, or replace an unreadable state_space_shift.h5")
-    p.add_argument("--seed", type=int, default=0, help="seed of the preceding trials")
+    p.add_argument("--seed", type=int, default=0, help="seed of every rule's trials")
     add_threads_argument(p)
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.trials < 2:
+        p.error("--trials must be >= 2")
+    if args.noise < 0:
+        p.error("--noise must be >= 0")
+    return args
 
 
-def _rules(spec: str | None, default: list[str]) -> list[str]:
-    if spec is None:
-        return default
-    rules = resolve_rules(spec)
-    missing = [r for r in rules if r not in default]
+def compute(run_dir: Path, args: argparse.Namespace) -> tuple[dict, dict]:
+    """The results of one run (see the module docstring) and its run config."""
+    model, task, run_config = load_trained(run_dir)
+    rules = resolve_rules(args.rules) if args.rules else list(task.rules)
+    missing = [r for r in rules if r not in task.rules]
     if missing:
-        raise ValueError(f"rules {missing} are not trained in this run ({default})")
-    return rules
+        raise ValueError(f"rules {missing} are not trained in this run ({list(task.rules)})")
+    noisy = dataclasses.replace(task, sigma_x=args.noise)
+    is_mpn = hasattr(model, "layers")
+    pops = ["hidden", "M"] if is_mpn else ["hidden"]
+    pre: dict[str, dict] = {p: {} for p in pops}
+    disp: dict[str, dict] = {p: {} for p in pops}
+    stimulus = {}
+    for rule in tqdm(rules, desc=run_dir.name, disable=args.no_progress):
+        trials = generate_trials(rule, noisy, args.trials, np.random.default_rng(args.seed))
+        onset = np.asarray(trials.epochs["fix1"])[:, 1].astype(int)
+        stimulus[rule] = np.round(np.asarray(trials.params["stim1_loc"], float), 6)
+        for pop in pops:  # (2, B, ...): the state before and at onset
+            window = np.stack([state_at(model, trials.x, onset - 1, pop),
+                               state_at(model, trials.x, onset, pop)])
+            pre[pop][rule], disp[pop][rule] = onset_states(window, np.ones_like(onset))
+    if is_mpn:
+        weight = model.layers[-1].W.detach().numpy().ravel()
+        pops.append("WM")
+        pre["WM"] = {r: v * weight for r, v in pre["M"].items()}
+        disp["WM"] = {r: v * weight for r, v in disp["M"].items()}
+    trial_rule = np.repeat(rules, args.trials)
+    results: dict = {"rules": np.asarray(rules), "populations": np.asarray(pops),
+                     "trial_rule": trial_rule,
+                     "category": np.asarray([computation_category(r) for r in trial_rule])}
+    for pop in pops:
+        states = np.concatenate([pre[pop][r] for r in rules])
+        space = StateSpace(n_components=2).fit(states)
+        table = distance_vs_angle(pre[pop], disp[pop], stimulus)
+        results[pop] = {"pcs": space.transform(states),
+                        "explained": space.explained_variance_ratio_, **table,
+                        **distance_angle_fit(table["distance"], table["angle"])}
+    return results, run_config
 
 
 @cli_main
 def main(argv: list[str] | None = None) -> None:
-    """Compute, save and draw the state-space shift of one run."""
+    """Compute (or reuse), save and draw the state-space geometry of each run."""
     args = parse_args(argv)
     set_threads(args.threads)
-    run_dir = resolve_run(args.runs, args.name)
-    model, task, run_config = load_trained(run_dir)
-    note = claim(run_dir / RESULTS_FILE, args.name, args.overwrite)
-    if note is not None:
-        print(note)
-    provenance = record(run_dir / RESULTS_FILE, run_dir / CHECKPOINT_FILE)
-    probes = _rules(args.probes, list(task.rules))
-    previous = _rules(args.previous, list(task.rules))
-    rng = np.random.default_rng(args.seed)
-    probe_trials = noise_free_trials(task, probes, rng)
-    shift = np.zeros((len(probes), len(previous)))
-    acc = np.zeros_like(shift)
-    for i, probe in enumerate(tqdm(probes, desc="probe rules", disable=args.no_progress)):
-        trials = probe_trials[probe]
-        start, end = segment_bounds(trials.epochs, trials.n_steps, "trial")
-        prev_x = {p: generate_trials(p, task, trials.batch_size, rng, noise=False).x
-                  for p in previous}
-        shifts = state_space_shift(
-            lambda x: run_model(model, x, track_states=True)[1]["hidden"],
-            trials.x, start, end, prev_x)
-        shift[i] = [shifts[p] for p in previous]
-        for j, p in enumerate(previous):
-            y, _ = run_model(model, prepend_trials(prev_x[p], trials.x))
-            acc[i, j] = accuracy(y[prev_x[p].shape[0]:], trials, task).mean()
-    results = {"probes": np.asarray(probes), "previous": np.asarray(previous),
-               "shift": shift, "accuracy": acc}
-    out = save_results(run_dir / RESULTS_FILE, args.name, results, config=run_config,
-                       overwrite=True, provenance=provenance)
+    run_dirs = [resolve_run(args.runs, name) for name in args.names]
+    if args.rules:
+        resolve_rules(args.rules)  # unknown names fail before any run is read
     apply_style()
-    folder = Path(args.figures) if args.figures else run_dir / "figures"
-    for stem, fig in state_space_shift_figures(results).items():
-        save_figure(fig, folder / stem)
-    print(f"{args.name}: mean shift {shift.mean():.3f} (max {shift.max():.3f}); probe accuracy "
-          f"{acc.mean():.2f}; results in {out}")
+    r_by_pop: dict[str, list[float]] = {}
+    for name, run_dir in zip(args.names, run_dirs, strict=True):
+        path = run_dir / RESULTS_FILE
+        try:
+            note = claim(path, name, args.overwrite)
+        except FileExistsError:
+            results = load_current(path, name, f"{REFRESH} {name} --overwrite")
+            print(f"{name}: stored results are current, reused ({path})")
+        else:
+            if note is not None:
+                print(note)
+            provenance = record(path, run_dir / CHECKPOINT_FILE)
+            results, run_config = compute(run_dir, args)
+            save_results(path, name, results, config=run_config, overwrite=True,
+                         provenance=provenance)
+            folder = Path(args.figures) if args.figures else run_dir / "figures"
+            for stem, fig in state_space_figures(results).items():
+                save_figure(fig, folder / stem)
+        for pop in np.asarray(results["populations"]).astype(str):
+            fit = results[pop]
+            r_by_pop.setdefault(pop, []).append(float(fit["r"]))
+            print(f"{name} {pop}: r = {float(fit['r']):.2f}, slope = {float(fit['slope']):.3g} "
+                  f"°/unit, p = {float(fit['p']):.2g} ({len(fit['distance'])} rule pairs × "
+                  "stimuli)")
+    if len(args.names) > 1:
+        summary = {pop: tuple(map(float, mean_interval(r))) for pop, r in r_by_pop.items()}
+        for pop, (mean, low, high) in summary.items():
+            print(f"across {len(r_by_pop[pop])} runs, {pop}: mean r = {mean:.2f} "
+                  f"(95 % interval {low:.2f} to {high:.2f})")
+        folder = Path(args.figures) if args.figures else Path(args.runs) / "figures"
+        save_figure(state_space_r_figure(r_by_pop, summary), folder / "state_space_r_across_runs")
 
 
 if __name__ == "__main__":

@@ -7,9 +7,9 @@ from core.plotting.analysis import (
     plot_ftv_histograms,
     plot_lesion_map,
     plot_pca_trajectories,
+    plot_preceding_trial_shift,
     plot_pruning_curves,
     plot_silhouette,
-    plot_state_space_shift,
     plot_task_set,
     plot_task_variance_map,
 )
@@ -29,7 +29,7 @@ def _figures(rng):
     yield "lesion", plot_lesion_map(rng.uniform(-0.5, 0.5, (4, 3)), RULES, ["1", "2", "3"])
     yield "pruning", plot_pruning_curves(np.array([0, 0.5, 0.9, 0.99, 0.999]),
                                          rng.random((4, 5)), RULES)
-    yield "shift", plot_state_space_shift(rng.random((4, 4)), RULES, RULES)
+    yield "shift", plot_preceding_trial_shift(rng.random((4, 4)), RULES, RULES)
     yield "agreement", plot_clustering_agreement(np.array([[1, 0.4], [0.4, 1]]),
                                                  ["kmeans k=3", "ward k=3"])
 
@@ -64,14 +64,14 @@ def test_labels_say_what_each_axis_shows():
     from core.plotting.multi_task import (
         analysis_figures,
         lesion_figures,
-        state_space_shift_figures,
+        preceding_trial_shift_figures,
     )
 
     rules = np.array(["fdgo", "fdanti"])
-    shift = state_space_shift_figures({"probes": rules, "previous": rules,
+    shift = preceding_trial_shift_figures({"probes": rules, "previous": rules,
                                        "shift": np.ones((2, 2)),
                                        "accuracy": np.array([[1.0, 0.5], [0.5, 0.5]])})
-    ax = shift["state_space_shift_accuracy"].axes[0]
+    ax = shift["preceding_trial_shift_accuracy"].axes[0]
     assert (ax.get_xlabel(), ax.get_ylabel()) == ("Preceding task", "Probe task")
     fit = {"labels": np.array([0, 0, 1, 1]), "active": np.ones(4, bool),
            "order": np.arange(4), "n_clusters": 2, "k_values": np.array([2, 3]),

@@ -17,6 +17,7 @@ multiple_task = _script("multiple_task")
 multiple_task_analysis = _script("multiple_task_analysis")
 lesion = _script("lesion")
 lesion_plot = _script("lesion_plot")
+preceding_trial_shift = _script("preceding_trial_shift")
 state_space_shift = _script("state_space_shift")
 
 NAME = "reach_seed0_L21e4+hidden12+batch16+angle"
@@ -43,8 +44,8 @@ def test_analysis_lesion_and_shift_scripts_produce_results_and_every_figure(trai
                                  "--permutations", "3", "--max-points", "60"])
     lesion.main([NAME, "--runs", runs, "--random", "1", "--trials", "4", "--no-progress"])
     lesion_plot.main([NAME, "--runs", runs])
-    state_space_shift.main([NAME, "--runs", runs, "--probes", "go,anti", "--previous",
-                            "fdgo,fdanti", "--no-progress"])
+    preceding_trial_shift.main([NAME, "--runs", runs, "--probes", "go,anti", "--previous",
+                                "fdgo,fdanti", "--no-progress"])
     run_dir = trained / NAME
     analysis = load_results(run_dir / "analysis.h5", NAME)
     assert list_runs(run_dir / "analysis.h5") == [NAME]
@@ -58,7 +59,7 @@ def test_analysis_lesion_and_shift_scripts_produce_results_and_every_figure(trai
     n_hidden_clusters = len(lesions["hidden_clusters"])
     assert lesions["hidden_weights"]["effect"].shape == (6, n_hidden_clusters)
     assert lesions["pruning"]["accuracy"].shape == (6, len(lesion.PRUNE_FRACTIONS))
-    shift = load_results(run_dir / "state_space_shift.h5", NAME)
+    shift = load_results(run_dir / "preceding_trial_shift.h5", NAME)
     assert shift["shift"].shape == (6, 2) and (shift["shift"] >= 0).all()
     assert list(shift["probes"]) == ["fdgo", "reactgo", "delaygo", "fdanti", "reactanti",
                                      "delayanti"]
@@ -68,12 +69,33 @@ def test_analysis_lesion_and_shift_scripts_produce_results_and_every_figure(trai
                 "ftv_histograms", "pca_trajectories", "task_set", "lesion_hidden_weights",
                 "lesion_hidden_activity", "lesion_input_weights", "lesion_pairs",
                 "lesion_synapses_weights", "lesion_synapses_freeze", "pruning",
-                "state_space_shift", "state_space_shift_accuracy"}
+                "preceding_trial_shift", "preceding_trial_shift_accuracy"}
     assert expected <= figures, expected - figures
     assert all((run_dir / "figures" / f"{f}.pdf").is_file() for f in expected)
     # results are never overwritten silently
     with pytest.raises(SystemExit, match="^error: .*already exist"):
         multiple_task_analysis.main([NAME, "--runs", runs, "--k-max", "5"])
+
+
+def test_state_space_shift_stores_onset_geometry_and_summarises_r_across_runs(trained, capsys):
+    runs = str(trained)
+    state_space_shift.main([NAME, "--runs", runs, "--trials", "8", "--no-progress"])
+    stored = load_results(trained / NAME / "state_space_shift.h5", NAME)
+    assert list(stored["populations"]) == ["hidden", "M", "WM"]
+    assert stored["hidden"]["pcs"].shape == (6 * 8, 2)
+    assert set(stored["category"]) == {"pro delayed", "anti delayed", "pro reaction",
+                                       "anti reaction"}
+    table = stored["M"]
+    assert table["pairs"].shape == (len(table["angle"]), 2) and len(table["angle"]) >= 15
+    assert ((table["angle"] >= 0) & (table["angle"] <= 180)).all() and -1 <= table["r"] <= 1
+    figures = {p.stem for p in (trained / NAME / "figures").glob("state_space_*.png")}
+    assert figures == {"state_space_rule", "state_space_category", "state_space_distance_angle"}
+    capsys.readouterr()
+    state_space_shift.main([NAME, NAME, "--runs", runs, "--no-progress"])  # reused, summarised
+    printed = capsys.readouterr().out
+    assert "stored results are current, reused" in printed
+    assert f"across 2 runs, hidden: mean r = {stored['hidden']['r']:.2f}" in printed
+    assert (trained / "figures" / "state_space_r_across_runs.png").is_file()
 
 
 def test_every_named_run_is_checked_before_any_is_analysed(trained, tmp_path):
@@ -195,10 +217,10 @@ def test_the_pipeline_skips_current_steps_and_recomputes_after_retraining(tmp_pa
     argv = [NAME, "--runs", str(runs), "--no-progress", "--k", "3",
             "--analysis-args", "--k-max 4 --n-init 2 --permutations 2 --max-points 40",
             "--lesion-args", "--random 1 --trials 4 --no-pairs --no-synapses",
-            "--shift-args", "--probes go --previous fdgo"]
-    steps = ("analysis", "lesion", "lesion figures", "state space shift")
-    stored = [runs / NAME / f for f in ("analysis.h5", "lesion.h5", "state_space_shift.h5",
-                                        "figures/pruning.png")]
+            "--shift-args", "--probes go --previous fdgo", "--state-space-args", "--trials 4"]
+    steps = ("analysis", "lesion", "lesion figures", "preceding trial shift", "state space")
+    stored = [runs / NAME / f for f in ("analysis.h5", "lesion.h5", "preceding_trial_shift.h5",
+                                        "state_space_shift.h5", "figures/pruning.png")]
 
     def run() -> str:
         capsys.readouterr()
@@ -213,7 +235,7 @@ def test_the_pipeline_skips_current_steps_and_recomputes_after_retraining(tmp_pa
     assert [p.stat().st_mtime_ns for p in stored] == written
     (runs / NAME / "figures" / "pruning.pdf").unlink()  # as if killed while drawing
     redrawn = run()
-    assert "  lesion figures: done in" in redrawn and redrawn.count("current, skipped") == 3
+    assert "  lesion figures: done in" in redrawn and redrawn.count("current, skipped") == 4
     multiple_task.main([*train, "--steps", "5", "--overwrite"])  # another network, same name
     third = run()
     assert all(f"  {s}: done in" in third for s in steps), third

@@ -2,15 +2,21 @@ import numpy as np
 import pytest
 import torch
 
+from core.analysis.seeds import mean_interval
 from core.analysis.state_space import (
+    COMPUTATION_CATEGORIES,
     StateSpace,
     compose_rule_input,
+    computation_category,
+    distance_angle_fit,
+    distance_vs_angle,
     epoch_dimensionality,
+    onset_states,
     parallelogram,
     participation_ratio,
+    preceding_trial_shift,
     run_model,
     state_at,
-    state_space_shift,
     task_set_points,
     trajectory_shift,
     trial_average,
@@ -55,7 +61,7 @@ def test_compose_rule_input_keeps_timing_and_builds_the_combination():
         compose_rule_input(x, np.arange(2, 6), {0: 1.0})
 
 
-def test_state_space_shift_is_zero_without_memory_and_positive_with_it():
+def test_preceding_trial_shift_is_zero_without_memory_and_positive_with_it():
     reference = np.random.default_rng(0).standard_normal((8, 4))
     assert trajectory_shift(reference, reference) == 0.0
     assert trajectory_shift(reference, reference + 1.0) > 0
@@ -64,8 +70,8 @@ def test_state_space_shift_is_zero_without_memory_and_positive_with_it():
     probe = np.random.default_rng(1).random((6, 5, 3))
     prev = {"other": np.ones((4, 5, 3))}
     start, end = np.zeros(5, int), np.full(5, 6)
-    assert state_space_shift(memoryless, probe, start, end, prev)["other"] == 0.0
-    assert state_space_shift(leaky, probe, start, end, prev)["other"] > 0.1
+    assert preceding_trial_shift(memoryless, probe, start, end, prev)["other"] == 0.0
+    assert preceding_trial_shift(leaky, probe, start, end, prev)["other"] > 0.1
 
 
 def test_model_runs_in_chunks_and_states_at_steps_match():
@@ -91,3 +97,54 @@ def test_pca_spectrum_matches_sklearn_explained_variance():
     activity = np.random.default_rng(1).normal(size=(20, 6, 5)) * np.array([3, 2, 1, 0.5, 0.1])
     expected = PCA().fit(activity.reshape(-1, 5)).explained_variance_
     np.testing.assert_allclose(pca_spectrum(activity), expected, rtol=1e-10)
+
+
+def _rotation_trajectories(angle_of, rng, n_rules=8, n_trials=6):
+    """Trajectories (T=4, B, 3) per rule: fixation ends at (x_r, 0, 0); the first post-onset
+    step moves by a unit vector at ``angle_of(x_r)`` degrees in the (y, z) plane."""
+    states, onset, stimulus = {}, {}, {}
+    for r in range(n_rules):
+        x = rng.uniform(0, 5)
+        traj = np.zeros((4, n_trials, 3))
+        traj[:, :, 0] = x
+        theta = np.radians(angle_of(x))
+        traj[2:, :, 1] += np.cos(theta)
+        traj[2:, :, 2] += np.sin(theta)
+        states[f"r{r}"] = traj
+        onset[f"r{r}"] = np.full(n_trials, 2)
+        stimulus[f"r{r}"] = np.arange(n_trials) % 2
+    return states, onset, stimulus
+
+
+def _fit(states, onset, stimulus):
+    pre, disp = {}, {}
+    for rule in states:
+        pre[rule], disp[rule] = onset_states(states[rule], onset[rule])
+    table = distance_vs_angle(pre, disp, stimulus)
+    assert table["pairs"].shape == (len(states) * (len(states) - 1), 2)  # 2 stimuli per pair
+    return table, distance_angle_fit(table["distance"], table["angle"])
+
+
+def test_displacement_angle_growing_with_initial_distance_gives_r_near_one():
+    rng = np.random.default_rng(0)
+    table, fit = _fit(*_rotation_trajectories(lambda x: 30 * x, rng))
+    # pre-states differ only along x, so |x_a - x_b| is the distance and 30|x_a - x_b| the angle
+    np.testing.assert_allclose(table["angle"], 30 * table["distance"], atol=1e-6)
+    assert fit["r"] > 0.99 and fit["slope"] == pytest.approx(30, rel=1e-3) and fit["p"] < 1e-6
+
+
+def test_independent_displacement_angles_give_r_near_zero():
+    rng = np.random.default_rng(1)
+    fits = [_fit(*_rotation_trajectories(lambda x: rng.uniform(0, 150), rng, n_rules=15,
+                                         n_trials=2))[1]["r"] for _ in range(20)]
+    mean, low, high = mean_interval(fits)
+    assert abs(mean) < 0.1 and low < mean < high and high - low < 0.3
+
+
+def test_computation_categories_cover_the_fifteen_rules_once():
+    from core.tasks import RULE_SETS
+
+    rules = [r for group in COMPUTATION_CATEGORIES.values() for r in group]
+    assert sorted(rules) == sorted(RULE_SETS["everything"])
+    assert computation_category("dmcnogo") == "categorisation"
+    assert computation_category("go") == "other"

@@ -210,6 +210,7 @@ def test_scripts_write_only_into_untracked_folders_by_default():
         "multiple_task/plot_tasks.py": ([], "out"), "paper_plot.py": ([], "out"),
         "multiple_task/multiple_task_analysis.py": (["x"], "runs"),
         "multiple_task/lesion.py": (["x"], "runs"), "multiple_task/lesion_plot.py": (["x"], "runs"),
+        "multiple_task/preceding_trial_shift.py": (["x"], "runs"),
         "multiple_task/state_space_shift.py": (["x"], "runs"),
     }
     for path, (argv, flag) in defaults.items():

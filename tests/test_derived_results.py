@@ -20,7 +20,7 @@ multiple_task = _script("multiple_task/multiple_task.py")
 analysis = _script("multiple_task/multiple_task_analysis.py")
 lesion = _script("multiple_task/lesion.py")
 lesion_plot = _script("multiple_task/lesion_plot.py")
-state_space_shift = _script("multiple_task/state_space_shift.py")
+preceding_trial_shift = _script("multiple_task/preceding_trial_shift.py")
 paper_plot = _script("paper_plot.py")
 
 NAME = "reach_seed0_L21e4+hidden8+batch8+angle"
@@ -55,7 +55,7 @@ def derived(tmp_path_factory):
 def _derive(runs):
     analysis.main([NAME, "--runs", str(runs), *ANALYSE])
     lesion.main([NAME, "--runs", str(runs), *LESION])
-    state_space_shift.main([NAME, "--runs", str(runs), *SHIFT])
+    preceding_trial_shift.main([NAME, "--runs", str(runs), *SHIFT])
 
 
 def test_stale_results_are_refused_with_the_command_that_refreshes_them(derived, tmp_path,
@@ -78,7 +78,7 @@ def test_stale_results_are_refused_with_the_command_that_refreshes_them(derived,
                             str(tmp_path / "figs"), "--only", "multi_task"]) == 1
     printed = capsys.readouterr().out
     assert printed.count("are stale") == 3
-    assert f"refresh them with: python multiple_task/state_space_shift.py {NAME}" in printed
+    assert f"refresh them with: python multiple_task/preceding_trial_shift.py {NAME}" in printed
     assert (figures / "curves.png").is_file() and not (figures / "pruning.png").exists()
 
     # the computing scripts recompute stale results without --overwrite, and say so
@@ -98,7 +98,7 @@ def test_stale_results_are_refused_with_the_command_that_refreshes_them(derived,
 def test_overwriting_a_run_clears_everything_derived_from_it(derived, tmp_path):
     runs = shutil.copytree(derived, tmp_path / "runs")
     run_dir = runs / NAME
-    derived_files = ["analysis.h5", "lesion.h5", "state_space_shift.h5", "figures"]
+    derived_files = ["analysis.h5", "lesion.h5", "preceding_trial_shift.h5", "figures"]
     assert all((run_dir / f).exists() for f in derived_files)
     (run_dir / "notes.txt").write_text("the user's own file")
     _train(runs, "--overwrite", "--steps", "2")
@@ -115,7 +115,7 @@ def test_a_checkpoint_in_another_runs_folder_is_refused_by_every_loader(derived,
     small, big = runs / NAME, runs / NAME.replace("hidden8", "hidden12")
     big_config = (big / "config.json").read_text()
     shutil.copy(small / "checkpoint.pt", big / "checkpoint.pt")
-    for script, extra in ((analysis, ANALYSE), (state_space_shift, SHIFT), (lesion, LESION)):
+    for script, extra in ((analysis, ANALYSE), (preceding_trial_shift, SHIFT), (lesion, LESION)):
         message = _error(script.main, big.name, "--runs", str(runs), *extra)
         assert f"holds run '{NAME}', not the folder's '{big.name}'" in message
     assert not any(big.glob("*.h5"))

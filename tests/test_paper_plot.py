@@ -29,6 +29,7 @@ paper_plot = _script("paper_plot.py")
 multiple_task = _script("multiple_task/multiple_task.py")
 multiple_task_analysis = _script("multiple_task/multiple_task_analysis.py")
 lesion = _script("multiple_task/lesion.py")
+preceding_trial_shift = _script("multiple_task/preceding_trial_shift.py")
 state_space_shift = _script("multiple_task/state_space_shift.py")
 one_task = _script("one_task/one_task.py")
 local_experts_figures = _script("local_experts/figures.py")
@@ -90,8 +91,9 @@ def stored(tmp_path_factory):
     multiple_task_analysis.main([NAME, "--runs", str(runs), "--k-max", "4", "--n-init", "1",
                                  "--permutations", "2", "--max-points", "30"])
     lesion.main([NAME, "--runs", str(runs), "--random", "1", "--trials", "4", "--no-progress"])
-    state_space_shift.main([NAME, "--runs", str(runs), "--probes", "fdgo,delaygo",
-                            "--previous", "fdgo", "--no-progress"])
+    preceding_trial_shift.main([NAME, "--runs", str(runs), "--probes", "fdgo,delaygo",
+                                "--previous", "fdgo", "--no-progress"])
+    state_space_shift.main([NAME, "--runs", str(runs), "--trials", "4", "--no-progress"])
     one_task.main(["--preset", "one_task_quick", "--rule", "fdgo", "--hidden", "6", "--steps",
                    "2", "--stages", "0", "--test-trials", "4", "--eval-trials", "10",
                    "--out", str(runs), "--no-progress"])
@@ -120,8 +122,9 @@ def test_every_family_is_redrawn_from_stored_results(stored, tmp_path, capsys):
                 run / "task_variance_M_ward", run / "silhouette_hidden_ward",
                 run / "ftv_histograms", run / "pca_trajectories", run / "task_set",
                 run / "lesion_hidden_weights", run / "lesion_pairs",
-                run / "lesion_synapses_freeze", run / "pruning", run / "state_space_shift",
-                run / "state_space_shift_accuracy",
+                run / "lesion_synapses_freeze", run / "pruning", run / "preceding_trial_shift",
+                run / "preceding_trial_shift_accuracy", run / "state_space_rule",
+                run / "state_space_category", run / "state_space_distance_angle",
                 out / "timescales" / "curricula", out / "timescales" / "tau_vs_N",
                 out / "timescales" / f"ablation_{TS_RUNS[0]}+N5",
                 out / "mixture_of_pathways" / MOP / "mop_routing_maps",
@@ -138,7 +141,7 @@ def test_every_family_is_redrawn_from_stored_results(stored, tmp_path, capsys):
         _assert_drawn(one_task_runs[0] / stem)
     printed = capsys.readouterr().out
     assert "| mixture_of_pathways |" in printed
-    assert "40 figures written, 0 kept, 0 failed" in printed  # 38 + clustering agreement
+    assert "43 figures written, 0 kept, 0 failed" in printed  # 38 + agreement + 3 state space
 
     # existing figures are kept unless --overwrite; skipped families name their producer
     curves = one_task_runs[0] / "curves.png"
@@ -223,10 +226,13 @@ def test_list_names_every_figure_and_its_producer_and_only_takes_figure_names(st
     assert by_figure["pruning"] == f"python multiple_task/lesion.py {NAME} --runs {runs}"
     assert by_figure["task_variance_hidden_kmeans"].startswith(
         "python multiple_task/multiple_task_analysis.py")
-    assert by_figure["state_space_shift"].startswith("python multiple_task/state_space_shift.py")
+    assert by_figure["preceding_trial_shift"].startswith(
+        "python multiple_task/preceding_trial_shift.py")
+    assert by_figure["state_space_distance_angle"].startswith(
+        "python multiple_task/state_space_shift.py")
     assert "| tasks |" in listed and "| local_experts |" in listed
     table = [line for line in listed.splitlines() if line.startswith("| ")][1:]
-    assert len(table) == 40 and "\n40 figures" in listed  # as many as are drawn, above
+    assert len(table) == 43 and "\n43 figures" in listed  # as many as are drawn, above
 
     assert paper_plot.main([*base, "--only", "pruning", "lesion_hidden_*"]) == 0
     drawn = sorted(p.relative_to(out).with_suffix("").as_posix() for p in out.rglob("*.png"))

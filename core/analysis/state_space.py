@@ -10,8 +10,14 @@
   the Go→Anti and Dly Go→Dly Anti vectors are nearly parallel (:func:`parallelogram`).
 - Rule-input compositionality (ibid.): a rule is performed with a combined rule input, e.g.
   Dly Anti trials with ``Anti + Dly Go − Go`` (:func:`compose_rule_input`).
-- State-space shift: how much a rule's trajectory moves when a trial of another task precedes it
-  in the same sequence (:func:`state_space_shift`).
+- Preceding-trial shift: how much a rule's trajectory moves when a trial of another task precedes it
+  in the same sequence (:func:`preceding_trial_shift`).
+- Initial-condition geometry (Driscoll, Shenoy & Sussillo, 2024, Nat. Neurosci., Fig. 4): the
+  state at the end of fixation of every rule, one :data:`COMPUTATION_CATEGORIES` label per rule
+  (:func:`computation_category`), and for every pair of rules given the same stimulus, the
+  distance between their pre-stimulus states against the angle between their first post-onset
+  displacements (:func:`onset_states`, :func:`distance_vs_angle`, :func:`distance_angle_fit`;
+  across networks: :func:`core.analysis.seeds.mean_interval`).
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
+from scipy import stats
 from sklearn.decomposition import PCA
 
 __all__ = [
@@ -34,9 +41,25 @@ __all__ = [
     "compose_rule_input",
     "trajectory_shift",
     "prepend_trials",
-    "state_space_shift",
+    "preceding_trial_shift",
     "state_at",
+    "COMPUTATION_CATEGORIES",
+    "computation_category",
+    "onset_states",
+    "distance_vs_angle",
+    "distance_angle_fit",
 ]
+
+#: Computation categories of Driscoll, Shenoy & Sussillo (2024) Fig. 4, in plotting order.
+COMPUTATION_CATEGORIES = {
+    "pro delayed": ("fdgo", "delaygo"),
+    "anti delayed": ("fdanti", "delayanti"),
+    "pro reaction": ("reactgo",),
+    "anti reaction": ("reactanti",),
+    "integration": ("delaydm1", "delaydm2", "contextdelaydm1", "contextdelaydm2",
+                    "multidelaydm"),
+    "categorisation": ("dmsgo", "dmsnogo", "dmcgo", "dmcnogo"),
+}
 
 
 def run_model(model: torch.nn.Module, x: np.ndarray, track_states: bool = False,
@@ -234,7 +257,7 @@ def trajectory_shift(reference: np.ndarray, shifted: np.ndarray) -> float:
     return float(moved / spread) if spread > 0 else float("inf") if moved > 0 else 0.0
 
 
-def state_space_shift(run: Callable[[np.ndarray], np.ndarray], probe_x: np.ndarray,
+def preceding_trial_shift(run: Callable[[np.ndarray], np.ndarray], probe_x: np.ndarray,
                       probe_start: np.ndarray, probe_end: np.ndarray,
                       previous_x: Mapping[str, np.ndarray]) -> dict[str, float]:
     """Shift of a probe rule's trajectory caused by each kind of preceding trial.
@@ -271,3 +294,77 @@ def state_at(model: torch.nn.Module, x: np.ndarray, steps: np.ndarray, name: str
         part = states[name]
         out.append(part[steps[lo:lo + chunk_size], np.arange(part.shape[1])])
     return np.concatenate(out)
+
+
+def computation_category(rule: str) -> str:
+    """The :data:`COMPUTATION_CATEGORIES` name of ``rule``, ``"other"`` for rules outside it."""
+    return next((name for name, rules in COMPUTATION_CATEGORIES.items() if rule in rules),
+                "other")
+
+
+def onset_states(states: np.ndarray, onset: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pre-stimulus state and first post-onset displacement of each trial.
+
+    Args:
+        states: ``(T, B, ...)`` a recorded state (e.g. hidden ``(T, B, N)``, M ``(T, B, N, P)``).
+        onset: ``(B,)`` first step of the stimulus (the end of ``fix1``), at least 1.
+
+    Returns ``(pre, displacement)``, each ``(B, F)`` with the trailing axes flattened: the state
+    at ``onset - 1`` (end of fixation) and ``state[onset] - state[onset - 1]`` (Driscoll et al.,
+    2024, Fig. 4).
+    """
+    states, onset = np.asarray(states), np.asarray(onset, int)
+    if (onset < 1).any() or (onset >= states.shape[0]).any():
+        raise ValueError(f"onsets must lie in [1, {states.shape[0] - 1}]")
+    rows = np.arange(states.shape[1])
+    pre = states[onset - 1, rows].reshape(len(rows), -1).astype(np.float64)
+    post = states[onset, rows].reshape(len(rows), -1).astype(np.float64)
+    return pre, post - pre
+
+
+def distance_vs_angle(pre: Mapping[str, np.ndarray], displacement: Mapping[str, np.ndarray],
+                      stimulus: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Initial-state distance and displacement angle for every pair of rules and stimulus.
+
+    Args:
+        pre: ``{rule: (B_r, F)}`` pre-stimulus states.
+        displacement: ``{rule: (B_r, F)}`` first post-onset displacements.
+        stimulus: ``{rule: (B_r,)}`` a stimulus label of each trial (e.g. the first stimulus's
+            direction); trials with the same label are averaged.
+
+    Returns ``pairs (K, 2)`` rule names, ``stimulus (K,)``, ``distance (K,)`` (Euclidean, between
+    the mean pre-stimulus states) and ``angle (K,)`` (degrees, between the mean displacements),
+    one row per pair of rules ``(a, b)``, ``a`` before ``b`` in ``pre``, and stimulus label both
+    rules share (Driscoll et al., 2024, Fig. 4: tasks that start closer move more alike).
+    """
+    rules = list(pre)
+    means: dict[str, dict] = {}
+    for rule in rules:
+        labels = np.asarray(stimulus[rule])
+        means[rule] = {s: (pre[rule][labels == s].mean(0), displacement[rule][labels == s].mean(0))
+                       for s in np.unique(labels[np.isfinite(labels)])}
+    pairs, stim, dist, angle = [], [], [], []
+    for i, a in enumerate(rules):
+        for b in rules[i + 1:]:
+            for s in sorted(set(means[a]) & set(means[b])):
+                (pa, da), (pb, db) = means[a][s], means[b][s]
+                norm = np.linalg.norm(da) * np.linalg.norm(db)
+                cos = np.clip(da @ db / norm, -1.0, 1.0) if norm > 0 else 1.0
+                pairs.append((a, b))
+                stim.append(s)
+                dist.append(np.linalg.norm(pa - pb))
+                angle.append(np.degrees(np.arccos(cos)))
+    return {"pairs": np.asarray(pairs, dtype=str).reshape(-1, 2), "stimulus": np.asarray(stim),
+            "distance": np.asarray(dist), "angle": np.asarray(angle)}
+
+
+def distance_angle_fit(distance: np.ndarray, angle: np.ndarray) -> dict[str, float]:
+    """Pearson ``r``, least-squares ``slope`` (degrees per unit distance) and two-sided ``p`` of
+    ``angle (K,)`` against ``distance (K,)`` (:func:`scipy.stats.linregress`); ValueError for
+    fewer than 3 points."""
+    distance, angle = np.asarray(distance, float), np.asarray(angle, float)
+    if distance.size < 3:
+        raise ValueError(f"need at least 3 (distance, angle) points, got {distance.size}")
+    fit = stats.linregress(distance, angle)
+    return {"r": float(fit.rvalue), "slope": float(fit.slope), "p": float(fit.pvalue)}
+

@@ -26,7 +26,7 @@ __all__ = [
     "plot_task_set",
     "plot_lesion_map",
     "plot_pruning_curves",
-    "plot_state_space_shift",
+    "plot_preceding_trial_shift",
 ]
 
 
@@ -260,7 +260,7 @@ def plot_pruning_curves(fractions: np.ndarray, accuracy: np.ndarray,
     return fig
 
 
-def plot_state_space_shift(shift: np.ndarray, previous_labels: Sequence[str],
+def plot_preceding_trial_shift(shift: np.ndarray, previous_labels: Sequence[str],
                            probe_labels: Sequence[str], title: str = "") -> plt.Figure:
     """Heat map of the state-space shift ``(P, Q)``: probe rule (rows) × preceding task
     (columns), relative to the probe's trajectory without a preceding trial."""

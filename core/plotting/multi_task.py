@@ -14,22 +14,23 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 
+from core.analysis.state_space import COMPUTATION_CATEGORIES
 from core.analysis.task_variance import fractional_task_variance
 from core.plotting.analysis import (
     plot_clustering_agreement,
     plot_ftv_histograms,
     plot_lesion_map,
     plot_pca_trajectories,
+    plot_preceding_trial_shift,
     plot_pruning_curves,
     plot_silhouette,
-    plot_state_space_shift,
     plot_task_set,
     plot_task_variance_map,
 )
 from core.tasks.rulesets import RULE_LABELS
 
 __all__ = ["FTV_PAIRS", "TASK_SET", "analysis_figures", "lesion_figures",
-           "state_space_shift_figures"]
+           "preceding_trial_shift_figures", "state_space_figures", "state_space_r_figure"]
 
 #: Rule pairs of Yang et al. (2019) Fig. 3 / 4 FTV histograms (those present are drawn).
 FTV_PAIRS = (("dm1", "dm2"), ("contextdm1", "contextdm2"), ("dm1", "fdanti"),
@@ -126,16 +127,98 @@ def lesion_figures(results: Mapping[str, Any]) -> dict[str, plt.Figure]:
     return figures
 
 
-def state_space_shift_figures(results: Mapping[str, Any]) -> dict[str, plt.Figure]:
-    """Figures of ``state_space_shift.py`` results: the shift heat map (probes ``(P,)`` ×
+def preceding_trial_shift_figures(results: Mapping[str, Any]) -> dict[str, plt.Figure]:
+    """Figures of ``preceding_trial_shift.py`` results: the shift heat map (probes ``(P,)`` ×
     preceding tasks ``(Q,)``, ``shift (P, Q)``) and the probe accuracy ``(P, Q)`` minus its row
     mean."""
     probe_labels, prev_labels = _labels(results["probes"]), _labels(results["previous"])
     shift, acc = np.asarray(results["shift"]), np.asarray(results["accuracy"])
-    return {"state_space_shift": plot_state_space_shift(shift, prev_labels, probe_labels,
-                                                        title="State-space shift"),
-            "state_space_shift_accuracy": plot_lesion_map(
+    return {"preceding_trial_shift": plot_preceding_trial_shift(
+                shift, prev_labels, probe_labels, title="Preceding-trial shift"),
+            "preceding_trial_shift_accuracy": plot_lesion_map(
                 acc - acc.mean(axis=1, keepdims=True), probe_labels, prev_labels,
                 title="Probe accuracy after each preceding task",
                 colorbar_label="Accuracy − row mean", xlabel="Preceding task",
                 ylabel="Probe task")}
+
+
+_POPULATION_TITLES = {"hidden": "hidden", "M": "M", "WM": "W ⊙ M"}
+
+
+def _scatter_by(ax: plt.Axes, points: np.ndarray, groups: np.ndarray, order: Sequence[str],
+                labels: Sequence[str]) -> None:
+    colors = plt.get_cmap("tab20")(np.linspace(0, 1, max(len(order), 1)))
+    for color, group, label in zip(colors, order, labels, strict=True):
+        mask = groups == group
+        if mask.any():
+            ax.scatter(*points[mask].T, s=8, color=color, label=label, alpha=0.8)
+
+
+def state_space_figures(results: Mapping[str, Any]) -> dict[str, plt.Figure]:
+    """Figures of ``state_space_shift.py`` results (Driscoll, Shenoy & Sussillo 2024, Fig. 4).
+
+    Args:
+        results: ``{"rules": (R,), "trial_rule": (n,), "category": (n,), "populations": (Q,),
+            pop: {"pcs": (n, 2), "explained": (2,), "distance": (K,), "angle": (K,), "r",
+            "slope", "p"}}``.
+
+    Returns ``state_space_rule`` and ``state_space_category`` (end-of-fixation states on 2 PCs,
+    one panel per population, coloured by rule / computation category) and
+    ``state_space_distance_angle`` (angle between first displacements against initial distance,
+    one point per rule pair and stimulus, with the least-squares line, r and p).
+    """
+    rules = [str(r) for r in results["rules"]]
+    pops = [str(p) for p in results["populations"]]
+    trial_rule = np.asarray(results["trial_rule"]).astype(str)
+    category = np.asarray(results["category"]).astype(str)
+    cats = [c for c in (*COMPUTATION_CATEGORIES, "other") if c in set(category)]
+    figures: dict[str, plt.Figure] = {}
+    for stem, groups, order, labels in (("rule", trial_rule, rules, _labels(rules)),
+                                        ("category", category, cats, cats)):
+        fig, axes = plt.subplots(1, len(pops), figsize=(3.2 * len(pops) + 1.5, 3.2),
+                                 squeeze=False)
+        for ax, pop in zip(axes[0], pops, strict=True):
+            explained = np.asarray(results[pop]["explained"])
+            _scatter_by(ax, np.asarray(results[pop]["pcs"]), groups, order, labels)
+            ax.set(title=f"{_POPULATION_TITLES.get(pop, pop)}, end of fixation",
+                   xlabel=f"PC1 ({100 * explained[0]:.0f} %)",
+                   ylabel=f"PC2 ({100 * explained[1]:.0f} %)")
+        axes[0, -1].legend(fontsize=6, loc="center left", bbox_to_anchor=(1.02, 0.5),
+                           frameon=False)
+        fig.tight_layout()
+        figures[f"state_space_{stem}"] = fig
+    fig, axes = plt.subplots(1, len(pops), figsize=(3.2 * len(pops), 3.2), squeeze=False)
+    for ax, pop in zip(axes[0], pops, strict=True):
+        res = results[pop]
+        distance, angle = np.asarray(res["distance"]), np.asarray(res["angle"])
+        ax.scatter(distance, angle, s=6, alpha=0.5, color="0.3")
+        grid = np.linspace(distance.min(), distance.max(), 2)
+        intercept = angle.mean() - float(res["slope"]) * distance.mean()
+        ax.plot(grid, intercept + float(res["slope"]) * grid, color="C3")
+        ax.set(title=f"{_POPULATION_TITLES.get(pop, pop)}: r = {float(res['r']):.2f}, "
+                     f"p = {float(res['p']):.1g}",
+               xlabel="Distance between pre-stimulus states",
+               ylabel="Angle between first displacements (°)")
+    fig.tight_layout()
+    figures["state_space_distance_angle"] = fig
+    return figures
+
+
+def state_space_r_figure(r_by_population: Mapping[str, np.ndarray],
+                         summary: Mapping[str, Sequence[float]]) -> plt.Figure:
+    """Distance–angle correlation across networks: ``r_by_population {pop: (n_runs,)}`` as
+    points, ``summary {pop: (mean, low, high)}`` as a bar with its interval."""
+    pops = list(r_by_population)
+    fig, ax = plt.subplots(figsize=(1.2 * len(pops) + 1.5, 3.2))
+    for i, pop in enumerate(pops):
+        mean, low, high = summary[pop]
+        ax.bar(i, mean, color="0.8")
+        if np.isfinite(low):
+            ax.errorbar(i, mean, yerr=[[mean - low], [high - mean]], color="k", capsize=3)
+        r = np.asarray(r_by_population[pop])
+        ax.scatter(np.full(r.size, i), r, s=12, color="C3", zorder=3)
+    ax.axhline(0, color="k", lw=0.5)
+    ax.set(xticks=range(len(pops)), xticklabels=[_POPULATION_TITLES.get(p, p) for p in pops],
+           ylabel="r (distance vs angle)", title="Across networks")
+    fig.tight_layout()
+    return fig
