@@ -75,12 +75,12 @@ def main(argv: list[str] | None = None) -> None:
     set_threads(args.threads)
     run_dir = resolve_run(args.runs, args.name)
     model, task, run_config = load_trained(run_dir)
+    probes = _rules(args.probes, list(task.rules))  # a rule typo is reported before the results
+    previous = _rules(args.previous, list(task.rules))
     note = claim(run_dir / RESULTS_FILE, args.name, args.overwrite)
     if note is not None:
         print(note)
     provenance = record(run_dir / RESULTS_FILE, run_dir / CHECKPOINT_FILE)
-    probes = _rules(args.probes, list(task.rules))
-    previous = _rules(args.previous, list(task.rules))
     rng = np.random.default_rng(args.seed)
     probe_trials = noise_free_trials(task, probes, rng)
     shift = np.zeros((len(probes), len(previous)))
