@@ -7,7 +7,10 @@ fixed by ``--k``: the MPN lab cuts its dendrograms at 20); the agreement (adjust
 between KMeans and Ward partitions of each unit population at the k each chose and at the fixed
 k (``--k``, else 20); the plastic-weight structure (rows and
 columns of W, rows of the trial-averaged M at the end of stim1); PCA of hidden activity, task-set
-geometry and rule-input compositionality. Results go to ``<runs>/<NAME>/analysis.h5`` (keyed by
+geometry and rule-input compositionality; the over-membership of synapse blocks (input cluster,
+hidden cluster) in the Ward clusters of M against shuffled labels (:mod:`core.analysis.
+membership`), and with several runs its mean over them (``over_membership_seeds.h5`` and figure
+in ``--figures``, else ``--runs``). Results go to ``<runs>/<NAME>/analysis.h5`` (keyed by
 the run name, with the digest of the checkpoint they describe: :mod:`core.provenance`), figures
 to ``<runs>/<NAME>/figures/`` (or ``--figures``). Stored results of the same network are kept
 unless ``--overwrite``; stale ones (the run was trained further or again) are recomputed.
@@ -65,6 +68,7 @@ from core.provenance import claim, record
 from core.training.trainer import CHECKPOINT_FILE
 
 RESULTS_FILE = "analysis.h5"
+SEEDS_FILE = "over_membership_seeds.h5"
 LAB_K = 20  # the MPN lab cuts its dendrograms at 20 clusters
 
 
@@ -248,15 +252,26 @@ def analyse(name: str, args: argparse.Namespace, note: str | None = None) -> dic
     return results
 
 
-def over_membership_seeds(runs: list[dict], folder: Path) -> None:
-    """Print and draw the over-membership of every form over the runs (seeds), mean with its
-    95 % t-interval (figure ``over_membership_seeds`` in ``folder``)."""
-    agg = aggregate_over_membership(runs)
+def over_membership_seeds(runs: dict[str, dict], folder: Path, inputs: list[tuple[Path, str]]
+                          ) -> None:
+    """Print, store and draw the over-membership of every form over the runs (seeds)
+    ``{name: over-membership results}``, mean with its 95 % t-interval: entry
+    ``<names joined by ','>`` of ``folder/over_membership_seeds.h5`` (recording the analysis
+    entries ``inputs`` it came from) and figure ``folder/over_membership_seeds``."""
+    agg = aggregate_over_membership(list(runs.values()))
     print(f"over-membership over {len(runs)} runs, mean [95 % interval]: " + ", ".join(
         f"{f} {m:.2f} [{lo:.2f}, {hi:.2f}]" for f, m, lo, hi in
         zip(agg["forms"], agg["mean"], agg["low"], agg["high"], strict=True)))
+    out = folder / SEEDS_FILE
+    save_results(out, seeds_key(runs), {**agg, "runs": np.asarray(list(runs))}, overwrite=True,
+                 provenance=record(out, None, inputs))
     apply_style()
     save_figure(over_membership_seeds_figure(agg), folder / "over_membership_seeds")
+
+
+def seeds_key(names) -> str:
+    """Key of a set of runs in :data:`SEEDS_FILE`: their sorted names joined by ','."""
+    return ",".join(sorted(names))
 
 
 def _with_x(trials, x):
@@ -286,10 +301,14 @@ def main(argv: list[str] | None = None) -> None:
     for name in args.names:  # every input and output checked before the work
         load_trained(resolve_run(args.runs, name))
         notes[name] = claim(resolve_run(args.runs, name) / RESULTS_FILE, name, args.overwrite)
-    runs = [analyse(name, args, notes[name]) for name in args.names]
-    runs = [r["over_membership"] for r in runs if "over_membership" in r]
+    seeds_folder = Path(args.figures) if args.figures else Path(args.runs)
+    if len(args.names) > 1 and not args.no_synapses:
+        claim(seeds_folder / SEEDS_FILE, seeds_key(args.names), args.overwrite)
+    results = {name: analyse(name, args, notes[name]) for name in args.names}
+    runs = {n: r["over_membership"] for n, r in results.items() if "over_membership" in r}
     if len(runs) > 1:
-        over_membership_seeds(runs, Path(args.figures) if args.figures else Path(args.runs))
+        over_membership_seeds(runs, seeds_folder, [(resolve_run(args.runs, n) / RESULTS_FILE, n)
+                                                   for n in runs])
 
 
 if __name__ == "__main__":

@@ -58,7 +58,10 @@ def test_analysis_lesion_and_shift_scripts_produce_results_and_every_figure(trai
     k_in, k_hid = (int(ward[p]["ward"]["labels"].max()) + 1 for p in ("input", "hidden"))
     assert om["observed"].shape == om["z"].shape == (k_in, k_hid)
     assert om["n_synapses"].sum() == ward["M"]["ward"]["active"].sum()
-    multiple_task_analysis.over_membership_seeds([om, om], trained)
+    multiple_task_analysis.over_membership_seeds({"a": om, "b": om}, trained,
+                                                 [(run_dir / "analysis.h5", NAME)])
+    seeds = load_results(trained / multiple_task_analysis.SEEDS_FILE, "a,b")
+    assert np.allclose(seeds["mean"][0], om["unnormalised"]) and list(seeds["runs"]) == ["a", "b"]
     assert (trained / "over_membership_seeds.png").is_file()
     lesions = load_results(run_dir / "lesion.h5", NAME)
     n_hidden_clusters = len(lesions["hidden_clusters"])
