@@ -290,13 +290,16 @@ def plot_over_membership(z: np.ndarray | None, forms: Sequence[str], values: np.
     if z is None:
         fig, right = plt.subplots(figsize=(2.6, 2.6))
     else:
-        fig, (left, right) = plt.subplots(1, 2, figsize=(6.0, 2.6),
-                                          gridspec_kw={"width_ratios": [1.3, 1.0]})
+        fig, (left, right) = plt.subplots(1, 2, figsize=(6.8, 2.6),
+                                          gridspec_kw={"width_ratios": [1.3, 1.0],
+                                                       "wspace": 0.7})
         z = np.asarray(z, dtype=float)
         finite = np.isfinite(z)
         limit = max(float(np.abs(z[finite]).max()) if finite.any() else 1.0, 1e-9)
         im = left.imshow(z, cmap="RdBu_r", norm=TwoSlopeNorm(0.0, -limit, limit),
                          interpolation="nearest", aspect="auto")
+        left.set_xticks(range(z.shape[1]))
+        left.set_yticks(range(z.shape[0]))
         left.set_xlabel("Hidden cluster")
         left.set_ylabel("Input cluster")
         left.minorticks_off()
