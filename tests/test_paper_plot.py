@@ -133,7 +133,7 @@ def test_every_family_is_redrawn_from_stored_results(stored, tmp_path, capsys):
         _assert_drawn(one_task_runs[0] / stem)
     printed = capsys.readouterr().out
     assert "| mixture_of_pathways |" in printed
-    assert "40 figures written, 0 kept, 0 failed" in printed  # 38 + clustering agreement
+    assert "41 figures written, 0 kept, 0 failed" in printed  # 38 + agreement + over-membership
 
     # existing figures are kept unless --overwrite; skipped families name their producer
     curves = one_task_runs[0] / "curves.png"
@@ -221,7 +221,7 @@ def test_list_names_every_figure_and_its_producer_and_only_takes_figure_names(st
     assert by_figure["state_space_shift"].startswith("python multiple_task/state_space_shift.py")
     assert "| tasks |" in listed and "| local_experts |" in listed
     table = [line for line in listed.splitlines() if line.startswith("| ")][1:]
-    assert len(table) == 40 and "\n40 figures" in listed  # as many as are drawn, above
+    assert len(table) == 41 and "\n41 figures" in listed  # as many as are drawn, above
 
     assert paper_plot.main([*base, "--only", "pruning", "lesion_hidden_*"]) == 0
     drawn = sorted(p.relative_to(out).with_suffix("").as_posix() for p in out.rglob("*.png"))
