@@ -7,7 +7,10 @@ fixed by ``--k``: the MPN lab cuts its dendrograms at 20); the agreement (adjust
 between KMeans and Ward partitions of each unit population at the k each chose and at the fixed
 k (``--k``, else 20); the plastic-weight structure (rows and
 columns of W, rows of the trial-averaged M at the end of stim1); PCA of hidden activity, task-set
-geometry and rule-input compositionality. Results go to ``<runs>/<NAME>/analysis.h5`` (keyed by
+geometry and rule-input compositionality; the over-membership of synapse blocks (input cluster,
+hidden cluster) in the Ward clusters of M against shuffled labels (:mod:`core.analysis.
+membership`), and with several runs its mean over them (``over_membership_seeds.h5`` and figure
+in ``--figures``, else ``--runs``). Results go to ``<runs>/<NAME>/analysis.h5`` (keyed by
 the run name, with the digest of the checkpoint they describe: :mod:`core.provenance`), figures
 to ``<runs>/<NAME>/figures/`` (or ``--figures``). Stored results of the same network are kept
 unless ``--overwrite``; stale ones (the run was trained further or again) are recomputed.
@@ -33,6 +36,7 @@ from core.analysis.clustering import (
     clustering_agreement,
 )
 from core.analysis.lesion import evaluate
+from core.analysis.membership import FORMS, aggregate_over_membership, over_membership
 from core.analysis.state_space import (
     StateSpace,
     compose_rule_input,
@@ -60,11 +64,12 @@ from core.cli import (
 )
 from core.io import save_results
 from core.plotting import apply_style, save_figure
-from core.plotting.multi_task import TASK_SET, analysis_figures
+from core.plotting.multi_task import TASK_SET, analysis_figures, over_membership_seeds_figure
 from core.provenance import claim, record
 from core.training.trainer import CHECKPOINT_FILE
 
 RESULTS_FILE = "analysis.h5"
+SEEDS_FILE = "over_membership_seeds.h5"
 LAB_K = 20  # the MPN lab cuts its dendrograms at 20 clusters
 
 
@@ -84,6 +89,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max-points", type=int, default=500,
                    help="synapses are pre-grouped by MiniBatchKMeans into this many groups "
                         "before Ward clustering (default 500)")
+    p.add_argument("--om-permutations", type=int, default=1000,
+                   help="shuffles of the synapses' M-cluster labels in the over-membership "
+                        "control (default 1000)")
     p.add_argument("--no-synapses", action="store_true",
                    help="skip the task variance and clusters of M and W ⊙ M")
     p.add_argument("--overwrite", action="store_true",
@@ -128,9 +136,9 @@ def agreement(by_rule: np.ndarray, fits: dict, args: argparse.Namespace) -> dict
             "k": np.asarray([k for _, k in used]), "ari": clustering_agreement(partitions)}
 
 
-def analyse(name: str, args: argparse.Namespace, note: str | None = None) -> None:
-    """Analyse one run and write its results and figures (``note``: what :func:`claim` said is
-    replaced, printed once the run is loaded)."""
+def analyse(name: str, args: argparse.Namespace, note: str | None = None) -> dict:
+    """Analyse one run, write its results and figures and return the results (``note``: what
+    :func:`claim` said is replaced, printed once the run is loaded)."""
     run_dir = resolve_run(args.runs, name)
     model, task, run_config = load_trained(run_dir)
     if note is not None:
@@ -174,6 +182,12 @@ def analyse(name: str, args: argparse.Namespace, note: str | None = None) -> Non
     results["clusters"] = clusters
     results["agreement"] = {pop: agreement(tv[pop].by_rule, clusters[pop], args)
                             for pop in clusters if pop != "M"}
+    if "M" in clusters:  # Ward partitions of all three, as the lab's dendrograms
+        results["over_membership"] = over_membership(
+            clusters["input"]["ward"]["labels"], clusters["hidden"]["ward"]["labels"],
+            clusters["M"]["ward"]["labels"], tv["M"].by_rule.sum(axis=1),
+            keep=clusters["M"]["ward"]["active"], n_permutations=args.om_permutations,
+            seed=args.seed)
     if is_mpn:
         weight = model.layers[-1].W.detach().numpy()
         stim_end = {r: t.epochs["stim1"][:, 1] for r, t in trials.items()
@@ -228,10 +242,37 @@ def analyse(name: str, args: argparse.Namespace, note: str | None = None) -> Non
                           for j in range(len(k)) if method[i] == "kmeans" != method[j]
                           and k[i] == k[j])
         print(f"  {pop}: KMeans vs Ward adjusted Rand index at {pairs or 'no common k'}")
+    if "over_membership" in results:
+        om = results["over_membership"]
+        print("  over-membership (z vs shuffled M labels): " + ", ".join(
+            f"{f} {om[f]:.2f} (z {om[f + '_z']:.1f})" for f in FORMS))
     if "compositionality" in state_space:
         comp = state_space["compositionality"]
         print("  Dly Anti accuracy by rule input: " + ", ".join(
             f"{i}: {a:.2f}" for i, a in zip(comp["inputs"], comp["accuracy"], strict=True)))
+    return results
+
+
+def over_membership_seeds(runs: dict[str, dict], folder: Path, inputs: list[tuple[Path, str]]
+                          ) -> None:
+    """Print, store and draw the over-membership of every form over the runs (seeds)
+    ``{name: over-membership results}``, mean with its 95 % t-interval: entry
+    ``<names joined by ','>`` of ``folder/over_membership_seeds.h5`` (recording the analysis
+    entries ``inputs`` it came from) and figure ``folder/over_membership_seeds``."""
+    agg = aggregate_over_membership(list(runs.values()))
+    print(f"over-membership over {len(runs)} runs, mean [95 % interval]: " + ", ".join(
+        f"{f} {m:.2f} [{lo:.2f}, {hi:.2f}]" for f, m, lo, hi in
+        zip(agg["forms"], agg["mean"], agg["low"], agg["high"], strict=True)))
+    out = folder / SEEDS_FILE
+    save_results(out, seeds_key(runs), {**agg, "runs": np.asarray(list(runs))}, overwrite=True,
+                 provenance=record(out, None, inputs))
+    apply_style()
+    save_figure(over_membership_seeds_figure(agg), folder / "over_membership_seeds")
+
+
+def seeds_key(names) -> str:
+    """Key of a set of runs in :data:`SEEDS_FILE`: their sorted names joined by ','."""
+    return ",".join(sorted(names))
 
 
 def _with_x(trials, x):
@@ -252,16 +293,23 @@ def draw(results: dict, folder: Path) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Analyse every named run."""
     args = parse_args(argv)
-    if args.permutations < 1 or args.k_max < 2 or (args.k is not None and args.k < 1):
-        fail("--permutations and --k must be >= 1 and --k-max >= 2")
+    if min(args.permutations, args.om_permutations) < 1 or args.k_max < 2 or (
+            args.k is not None and args.k < 1):
+        fail("--permutations, --om-permutations and --k must be >= 1 and --k-max >= 2")
     set_threads(args.threads)
     resolve_trained_runs(args.runs, args.names)  # every input is checked before any output
     notes = {}
     for name in args.names:  # every input and output checked before the work
         load_trained(resolve_run(args.runs, name))
         notes[name] = claim(resolve_run(args.runs, name) / RESULTS_FILE, name, args.overwrite)
-    for name in args.names:
-        analyse(name, args, notes[name])
+    seeds_folder = Path(args.figures) if args.figures else Path(args.runs)
+    if len(args.names) > 1 and not args.no_synapses:
+        claim(seeds_folder / SEEDS_FILE, seeds_key(args.names), args.overwrite)
+    results = {name: analyse(name, args, notes[name]) for name in args.names}
+    runs = {n: r["over_membership"] for n, r in results.items() if "over_membership" in r}
+    if len(runs) > 1:
+        over_membership_seeds(runs, seeds_folder, [(resolve_run(args.runs, n) / RESULTS_FILE, n)
+                                                   for n in runs])
 
 
 if __name__ == "__main__":

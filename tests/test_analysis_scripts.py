@@ -55,6 +55,15 @@ def test_analysis_lesion_and_shift_scripts_produce_results_and_every_figure(trai
     np.testing.assert_array_less(-1e-12, tv["WM"]["by_rule"])
     assert set(analysis["clusters"]) == {"input", "hidden", "M"}
     assert "task_set" in analysis["state_space"]
+    om, ward = analysis["over_membership"], analysis["clusters"]
+    k_in, k_hid = (int(ward[p]["ward"]["labels"].max()) + 1 for p in ("input", "hidden"))
+    assert om["observed"].shape == om["z"].shape == (k_in, k_hid)
+    assert om["n_synapses"].sum() == ward["M"]["ward"]["active"].sum()
+    multiple_task_analysis.over_membership_seeds({"a": om, "b": om}, trained,
+                                                 [(run_dir / "analysis.h5", NAME)])
+    seeds = load_results(trained / multiple_task_analysis.SEEDS_FILE, "a,b")
+    assert np.allclose(seeds["mean"][0], om["unnormalised"]) and list(seeds["runs"]) == ["a", "b"]
+    assert (trained / "over_membership_seeds.png").is_file()
     lesions = load_results(run_dir / "lesion.h5", NAME)
     n_hidden_clusters = len(lesions["hidden_clusters"])
     assert lesions["hidden_weights"]["effect"].shape == (6, n_hidden_clusters)
@@ -67,7 +76,7 @@ def test_analysis_lesion_and_shift_scripts_produce_results_and_every_figure(trai
     expected = {"task_variance_hidden_kmeans", "task_variance_hidden_ward",
                 "task_variance_input_kmeans", "task_variance_M_ward", "silhouette_hidden_kmeans",
                 "ftv_histograms", "pca_trajectories", "task_set", "lesion_hidden_weights",
-                "lesion_hidden_activity", "lesion_input_weights", "lesion_pairs",
+                "lesion_hidden_activity", "lesion_input_weights", "lesion_pairs", "over_membership",
                 "lesion_synapses_weights", "lesion_synapses_freeze", "pruning",
                 "preceding_trial_shift", "preceding_trial_shift_accuracy"}
     assert expected <= figures, expected - figures

@@ -206,6 +206,7 @@ def test_trained_runs_arguments():
 def test_scripts_write_only_into_untracked_folders_by_default():
     ignored = {line.strip("/") for line in (ROOT / ".gitignore").read_text().splitlines()}
     defaults = {
+        "multiple_task/accuracy_sweep.py": ([], "dir"),
         "multiple_task/multiple_task.py": ([], "out"), "one_task/one_task.py": ([], "out"),
         "multiple_task/plot_tasks.py": ([], "out"), "paper_plot.py": ([], "out"),
         "multiple_task/multiple_task_analysis.py": (["x"], "runs"),

@@ -141,7 +141,7 @@ def test_every_family_is_redrawn_from_stored_results(stored, tmp_path, capsys):
         _assert_drawn(one_task_runs[0] / stem)
     printed = capsys.readouterr().out
     assert "| mixture_of_pathways |" in printed
-    assert "43 figures written, 0 kept, 0 failed" in printed  # 38 + agreement + 3 state space
+    assert "44 figures written, 0 kept, 0 failed" in printed  # 38 + 6 new multi-task figures
 
     # existing figures are kept unless --overwrite; skipped families name their producer
     curves = one_task_runs[0] / "curves.png"
@@ -232,7 +232,7 @@ def test_list_names_every_figure_and_its_producer_and_only_takes_figure_names(st
         "python multiple_task/state_space_shift.py")
     assert "| tasks |" in listed and "| local_experts |" in listed
     table = [line for line in listed.splitlines() if line.startswith("| ")][1:]
-    assert len(table) == 43 and "\n43 figures" in listed  # as many as are drawn, above
+    assert len(table) == 44 and "\n44 figures" in listed  # as many as are drawn, above
 
     assert paper_plot.main([*base, "--only", "pruning", "lesion_hidden_*"]) == 0
     drawn = sorted(p.relative_to(out).with_suffix("").as_posix() for p in out.rglob("*.png"))

@@ -27,6 +27,7 @@ __all__ = [
     "plot_lesion_map",
     "plot_pruning_curves",
     "plot_preceding_trial_shift",
+    "plot_over_membership",
 ]
 
 
@@ -275,4 +276,43 @@ def plot_preceding_trial_shift(shift: np.ndarray, previous_labels: Sequence[str]
     ax.set_ylabel("Probe task")
     ax.set_title(title)
     fig.colorbar(im, ax=ax, fraction=0.05, pad=0.02).set_label("Relative trajectory shift")
+    return fig
+
+
+def plot_over_membership(z: np.ndarray | None, forms: Sequence[str], values: np.ndarray,
+                         low: np.ndarray | None = None, high: np.ndarray | None = None,
+                         title: str = "") -> plt.Figure:
+    """Over-membership (``core.analysis.membership``): left, the z of same-M-cluster synapse
+    pairs in every (input cluster, hidden cluster) block ``z (K_in, K_hid)`` against shuffled
+    M labels (left out if None); right, one bar per form (``forms (F,)``, ``values (F,)``,
+    optional interval ``low``/``high (F,)``, e.g. over seeds)."""
+    values = np.asarray(values, dtype=float)
+    if z is None:
+        fig, right = plt.subplots(figsize=(2.6, 2.6))
+    else:
+        fig, (left, right) = plt.subplots(1, 2, figsize=(6.8, 2.6),
+                                          gridspec_kw={"width_ratios": [1.3, 1.0],
+                                                       "wspace": 0.7})
+        z = np.asarray(z, dtype=float)
+        finite = np.isfinite(z)
+        limit = max(float(np.abs(z[finite]).max()) if finite.any() else 1.0, 1e-9)
+        im = left.imshow(z, cmap="RdBu_r", norm=TwoSlopeNorm(0.0, -limit, limit),
+                         interpolation="nearest", aspect="auto")
+        left.set_xticks(range(z.shape[1]))
+        left.set_yticks(range(z.shape[0]))
+        left.set_xlabel("Hidden cluster")
+        left.set_ylabel("Input cluster")
+        left.minorticks_off()
+        fig.colorbar(im, ax=left, fraction=0.05, pad=0.02).set_label("z vs shuffled M labels")
+    err = None
+    if low is not None and high is not None:
+        err = np.abs(np.vstack([values - np.asarray(low, float),
+                                np.asarray(high, float) - values]))
+        err = np.where(np.isfinite(err), err, 0.0)
+    right.bar(range(len(forms)), values, yerr=err, color="0.5", capsize=2)
+    right.axhline(0.0, color="black", linewidth=0.5)
+    right.set_xticks(range(len(forms)), [f.replace("_", " ") for f in forms], rotation=30,
+                     ha="right")
+    right.set_ylabel("Over-membership")
+    fig.suptitle(title)
     return fig

@@ -14,12 +14,14 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 
+from core.analysis.membership import FORMS
 from core.analysis.state_space import COMPUTATION_CATEGORIES
 from core.analysis.task_variance import fractional_task_variance
 from core.plotting.analysis import (
     plot_clustering_agreement,
     plot_ftv_histograms,
     plot_lesion_map,
+    plot_over_membership,
     plot_pca_trajectories,
     plot_preceding_trial_shift,
     plot_pruning_curves,
@@ -30,7 +32,8 @@ from core.plotting.analysis import (
 from core.tasks.rulesets import RULE_LABELS
 
 __all__ = ["FTV_PAIRS", "TASK_SET", "analysis_figures", "lesion_figures",
-           "preceding_trial_shift_figures", "state_space_figures", "state_space_r_figure"]
+           "over_membership_seeds_figure", "preceding_trial_shift_figures", "state_space_figures",
+           "state_space_r_figure"]
 
 #: Rule pairs of Yang et al. (2019) Fig. 3 / 4 FTV histograms (those present are drawn).
 FTV_PAIRS = (("dm1", "dm2"), ("contextdm1", "contextdm2"), ("dm1", "fdanti"),
@@ -91,7 +94,22 @@ def analysis_figures(results: Mapping[str, Any]) -> dict[str, plt.Figure]:
         figures["task_set"] = plot_task_set(
             ss["task_set"]["pca"], _labels(TASK_SET), edges=[(0, 1), (2, 3), (0, 2), (1, 3)],
             title=f"Task set (cos = {float(ss['task_set']['cos_anti']):.2f})")
+    if "over_membership" in results:
+        om = results["over_membership"]
+        figures["over_membership"] = plot_over_membership(
+            om["z"], FORMS, [float(om[f]) for f in FORMS],
+            title="Synapse blocks sharing M clusters")
     return figures
+
+
+def over_membership_seeds_figure(aggregate: Mapping[str, Any]) -> plt.Figure:
+    """Over-membership of every form, mean over runs (seeds) with its t-interval, from
+    :func:`core.analysis.membership.aggregate_over_membership` (its z values are not drawn)."""
+    n = len(FORMS)
+    return plot_over_membership(
+        None, FORMS, np.asarray(aggregate["mean"])[:n],
+        np.asarray(aggregate["low"])[:n], np.asarray(aggregate["high"])[:n],
+        title=f"Over-membership, {len(aggregate['values'])} runs")
 
 
 def lesion_figures(results: Mapping[str, Any]) -> dict[str, plt.Figure]:

@@ -1,4 +1,5 @@
-"""Figures of runs aggregated over seeds (``python -m core.runs --aggregate --figure``)."""
+"""Figures of runs aggregated over seeds (``python -m core.runs --aggregate --figure``,
+``multiple_task/accuracy_sweep.py``)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import numpy as np
 from core.plotting.style import apply_style
 from core.tasks import RULE_LABELS
 
-__all__ = ["plot_seed_aggregate"]
+__all__ = ["plot_accuracy_by_l2", "plot_seed_aggregate"]
 
 
 def plot_seed_aggregate(groups: Sequence[dict[str, Any]], confidence: float = 0.95
@@ -50,4 +51,30 @@ def plot_seed_aggregate(groups: Sequence[dict[str, Any]], confidence: float = 0.
                        ha="right")
     ax_rule.set(ylabel="final accuracy", ylim=(0, 1.05))
     ax_rule.set_title(f"mean and {100 * confidence:.0f}% interval over seeds", fontsize=6)
+    return fig
+
+
+def plot_accuracy_by_l2(groups: dict[int, dict[str, np.ndarray]], chance: float | None = None
+                        ) -> plt.Figure:
+    """Mean accuracy over rules against L2 strength, one line per hidden size: the mean over
+    seeds with its interval (band), from :func:`core.analysis.accuracy_sweep.by_hidden_and_l2`
+    (``{hidden: {"l2", "mean", "low", "high" (L,)}}``, accuracies in [0, 1]); L2 on a symlog
+    axis so that 0 (no penalty) is drawn; ``chance`` (mean over rules) as a dashed line."""
+    if not groups:
+        raise ValueError("no groups of runs to draw")
+    apply_style()
+    fig, ax = plt.subplots(figsize=(3.4, 2.6))
+    for hidden, g in groups.items():
+        line, = ax.plot(g["l2"], g["mean"], marker="o", label=f"hidden {hidden}")
+        ax.fill_between(g["l2"], g["low"], g["high"], color=line.get_color(), alpha=0.25,
+                        linewidth=0)
+    positive = np.concatenate([g["l2"][g["l2"] > 0] for g in groups.values()])
+    if positive.size:
+        ax.set_xscale("symlog", linthresh=float(positive.min()))
+    if chance is not None:
+        ax.axhline(chance, color="0.5", linestyle="--", linewidth=0.8, label="chance")
+    ax.set_xlabel("L2 strength")
+    ax.set_ylabel("Accuracy (mean over rules)")
+    ax.set_ylim(0, 1.02)
+    ax.legend(frameon=False, fontsize=6)
     return fig
