@@ -11,7 +11,9 @@ activity) and the PCA dimensionality at ``--variance``. ``--convention reference
 τ_net and dimensionality as the reference code does (see ``core.analysis.timescales``); its
 results and figure get a ``_refconv`` suffix. Fits whose timescale sits at a bound are NaN and
 counted (``fit_status``). Inputs are checked, and existing outputs refused without ``--overwrite``,
-before any work. Results go to ``--results`` (one entry per name), the figure to ``--figure``.
+before any work; a stored entry whose per-N checkpoints changed since is recomputed. Results go to
+``--results`` (one entry per name, recording its per-N checkpoints, or the digests of its
+reference files, ``core.provenance``), the figure to ``--figure``.
 
 Example::
 
