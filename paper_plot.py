@@ -332,7 +332,7 @@ def draw_timescales(args: argparse.Namespace, log: FigureLog) -> bool:
     folder = args.results / "timescales"
     files = sorted(folder.glob("*.h5")) if folder.is_dir() else []
     found = False
-    load = partial(load_current, refresh=PRODUCERS["timescales"], required=False)
+    load = partial(load_current, refresh=PRODUCERS["timescales"])
     for path in files:
         try:
             names = list_runs(path)
@@ -448,7 +448,7 @@ def draw_babyai(args: argparse.Namespace, log: FigureLog) -> bool:
     for path in sorted(args.results.glob("babyai*.h5")):
         found = True
         try:
-            results = {name: load_current(path, name, PRODUCERS["babyai"], required=False)
+            results = {name: load_current(path, name, PRODUCERS["babyai"])
                        for name in list_runs(path)}
             log.figures("babyai", path.stem, babyai_figures(results))
         except (ResultsFileError, KeyError, ValueError) as exc:

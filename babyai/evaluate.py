@@ -44,10 +44,11 @@ from core.cli import (
     set_threads,
 )
 from core.envs.babyai import EVAL_SEEDS
-from core.io import list_runs, load_results, save_results
+from core.io import list_runs, save_results
 from core.models import build_model
 from core.plotting import save_figure
 from core.plotting.babyai import babyai_figures
+from core.provenance import claim, load_current, record
 from core.training.checkpoint import load_checkpoint, load_json, load_model_state
 
 
@@ -115,17 +116,17 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.names:
         if not (runs / name / "checkpoint.pt").is_file():
             raise FileNotFoundError(f"{runs / name}: no trained run (checkpoint.pt missing)")
-    stored = list_runs(args.results) if args.results.exists() else []
-    clash = [n for n in args.names if n in stored]
-    if clash and not args.overwrite:
-        raise FileExistsError(f"{args.results}: results for {clash[0]} exist; pass --overwrite")
+    for name in args.names:
+        if note := claim(args.results, name, args.overwrite):
+            print(note)
     start = EVAL_SEEDS[0] + args.seed * 10**6
     seeds = np.arange(start, start + args.episodes)
     for name in tqdm(args.names, disable=args.no_progress, desc="runs"):
         torch.manual_seed(args.seed)
         result, config = evaluate_run(runs / name, seeds, args.n_envs, args.phase_bins, device,
                                       args.seed)
-        save_results(args.results, name, result, config, overwrite=args.overwrite)
+        save_results(args.results, name, result, config, overwrite=True,
+                     provenance=record(args.results, runs / name / "checkpoint.pt"))
         s, n = int(result["success"].sum()), len(result["success"])
         lpc = f", LPC/step {np.mean(result['lpc']):.1f}" if "lpc" in result else ""
         print(f"{name}: success {s}/{n} = {100 * s / n:.1f}% (95% CI "
@@ -135,7 +136,8 @@ def main(argv: list[str] | None = None) -> int:
               f"bot agreement {100 * result['agreement']:.1f}%, bot failures "
               f"{int(result['bot_failures'])}{lpc}")
     figures = Path(args.figures) if args.figures else runs / "figures"
-    everything = {n: load_results(args.results, n) for n in list_runs(args.results)}
+    everything = {n: load_current(args.results, n, f"python babyai/evaluate.py {n} --overwrite")
+                  for n in list_runs(args.results)}
     for stem, fig in babyai_figures(everything).items():
         path = figures / f"{stem}.png"
         if path.exists() and not args.overwrite:

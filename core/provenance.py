@@ -44,8 +44,8 @@ import torch
 from core.errors import ResultsFileError, StaleResultsError
 from core.io import list_runs, load_provenance, load_results
 
-__all__ = ["checkpoint_digest", "claim", "code_version", "load_current", "network_digest",
-           "record", "stale_reason"]
+__all__ = ["checkpoint_digest", "claim", "code_version", "file_digest", "load_current",
+           "network_digest", "record", "stale_reason"]
 
 PACKAGE = "mtplab"
 
@@ -104,8 +104,20 @@ def _checkpoint_digest(path: Path, version: tuple[int, ...]) -> tuple[str, int]:
     from core.training.checkpoint import load_checkpoint
 
     payload = load_checkpoint(path)
+    if "model" not in payload and "model_state" in payload:  # timescales curriculum checkpoints
+        meta = {k: v for k, v in payload.items() if k != "model_state"}
+        return network_digest(payload["model_state"], meta), int(payload.get("step", -1))
     return (network_digest(payload.get("model", {}), payload.get("config", {})),
             int(payload.get("step", -1)))
+
+
+def file_digest(path: str | os.PathLike) -> str:
+    """SHA-256 (hex) of a file's bytes (e.g. a reference-code checkpoint, for ``sources``)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def record(results_path: str | os.PathLike, checkpoint: str | os.PathLike | None,

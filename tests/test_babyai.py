@@ -23,6 +23,7 @@ from core.envs.babyai import (
 from core.io import load_results
 from core.models.mop import MixtureOfPathways, MixtureOfPathwaysConfig
 from core.models.rnn import GRUConfig, GRUNet, GRUState
+from core.training.checkpoint import load_checkpoint, save_checkpoint
 from core.training.dagger import DaggerConfig, DaggerLearner
 from tests.script_loader import load_script
 
@@ -166,7 +167,7 @@ def test_an_environment_whose_bot_raises_is_reset_and_counted():
     assert venv.bot_failures == 4
 
 
-def test_two_runs_with_one_seed_give_identical_losses(tmp_path):
+def test_two_runs_with_one_seed_give_identical_losses(tmp_path, capsys):
     train = load_script("babyai/train.py", "babyai_train")
     flags = ["--steps", "3", "--n-envs", "2", "--unroll", "3", "--replay", "2", "--hidden", "8",
              "-l", "0,4", "--alpha", "1e-3", "--no-progress", "--seed", "4"]
@@ -195,6 +196,21 @@ def test_two_runs_with_one_seed_give_identical_losses(tmp_path):
     assert paper_plot.main(["--only", "babyai", "--results", str(tmp_path),
                             "--out", str(tmp_path / "paper")]) == 0
     assert (tmp_path / "paper" / "babyai" / "babyai" / f"{run.name}_phase.png").is_file()
+    # the run's network changes: paper_plot refuses its evaluation, evaluate.py recomputes it
+    checkpoint = tmp_path / "a" / run.name / "checkpoint.pt"
+    payload = load_checkpoint(checkpoint)
+    payload["model"] = {k: v + 1 for k, v in payload["model"].items()}
+    save_checkpoint(checkpoint, payload)
+    assert paper_plot.main(["--only", "babyai", "--results", str(tmp_path),
+                            "--out", str(tmp_path / "paper2")]) == 1
+    out = capsys.readouterr().out
+    assert "stale" in out and "babyai/evaluate.py" in out
+    evaluate_again = [run.name, "--runs", str(tmp_path / "a"), "--episodes", "3", "--results",
+                      str(results), "--figures", str(tmp_path / "fig"), "--no-progress"]
+    assert evaluate.main(evaluate_again) == 0
+    assert "replacing the stored results" in capsys.readouterr().out
+    with pytest.raises(SystemExit):  # now current: kept unless --overwrite
+        evaluate.main(evaluate_again)
 
 
 def test_routing_by_cell_and_phase():

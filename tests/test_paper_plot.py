@@ -39,23 +39,37 @@ MOP = "modcog-3_seed0_cost1e5+hidden8+batch4+mop+L0-4.0-4"
 TS_RUNS = ("parity_seed0_multi+hidden8+batch4+adam", "parity_seed0_single+hidden8+batch4+adam")
 
 
+def _timescale_checkpoint(folder: Path, name: str, weight: float = 1.0) -> Path:
+    """A per-N checkpoint in the timescales curriculum format (``model_state`` + metadata)."""
+    return save_checkpoint(folder / name / "checkpoint.pt",
+                           {"model_state": {"w": torch.full((2,), weight)},
+                            "model_kind": "timescale_rnn", "step": 1})
+
+
 def _synthetic_results(results: Path, rng: np.random.Generator) -> None:
     """Timescales, Mixture-of-Pathways and local-experts results in the stored formats."""
+    ts = results / "timescales"
     for i, name in enumerate(TS_RUNS):
         m = 4 - 2 * i
-        save_results(results / "timescales" / "curricula.h5", name, {
+        per_n = [_timescale_checkpoint(results.parent / "ts", f"{name}+N{n}")
+                 for n in range(2, 2 + m)]
+        save_results(ts / "curricula.h5", name, {
             "reached_n": np.arange(2, 2 + m), "reached_step": np.arange(1, m + 1) * 50,
-            "step": np.arange(1, 11) * 30}, config={"curriculum": {"n_start": 2}})
-        save_results(results / "timescales" / "analysis.h5", name, {
+            "step": np.arange(1, 11) * 30}, config={"curriculum": {"n_start": 2}},
+            provenance=record(ts / "curricula.h5", None, networks=per_n[-1:]))
+        save_results(ts / "analysis.h5", name, {
             "n": np.arange(2, 2 + m), "tau_trained": 1 + rng.random((m, 8)),
             "tau_net": 1 + rng.random((m, 8)), "pca_dim": np.arange(1, m + 1)},
-            config={"variance": 0.9})
+            config={"variance": 0.9}, provenance=record(ts / "analysis.h5", None,
+                                                        networks=per_n))
     perturb = {"scale": np.array([0.1, 0.3]), "step": np.arange(0, 60, 20),
                "accuracy": rng.random((2, 3))}
     save_results(results / "timescales" / "ablation.h5", TS_RUNS[0] + "+N5", {
         "k": np.array([1, 2, 4]), "intact_accuracy": rng.random(4),
         **{f"ablate_{w}": rng.random((3, 4)) for w in ("fastest", "slowest", "random")},
-        "perturb_w_rec": perturb, "perturb_tau": perturb})
+        "perturb_w_rec": perturb, "perturb_tau": perturb},
+        provenance=record(ts / "ablation.h5", results.parent / "ts" / f"{TS_RUNS[0]}+N5" /
+                          "checkpoint.pt"))
     tasks = np.array(["go", "dm1", "dms"])
     layers = [[0, 4], [0, 4]]
     stats = {cond: {"tasks": tasks, "accuracy": rng.random(3), "lpc": rng.random(3),
@@ -177,6 +191,19 @@ def test_corrupted_results_are_reported_and_the_rest_still_drawn(tmp_path, capsy
     printed = capsys.readouterr().out
     assert printed.count("failed:") == 3 and "curricula.h5" in printed and "figures.h5" in printed
     _assert_drawn(out / "local_experts" / "table1_epochs")
+
+
+def test_timescales_results_of_a_changed_per_n_checkpoint_are_refused(tmp_path, capsys):
+    results = tmp_path / "results"
+    _synthetic_results(results, np.random.default_rng(2))
+    _timescale_checkpoint(tmp_path / "ts", f"{TS_RUNS[1]}+N2", weight=2.0)  # retrained N=2
+    out = tmp_path / "figs"
+    assert paper_plot.main(["--results", str(results), "--runs", str(tmp_path / "none"),
+                            "--out", str(out), "--only", "timescales"]) == 1
+    failed = [line for line in capsys.readouterr().out.splitlines() if "failed:" in line]
+    assert len(failed) == 1 and "analysis.h5" in failed[0] and "stale" in failed[0]
+    assert "timescales/analyze.py" in failed[0]
+    assert (out / "timescales" / "curricula.png").is_file()
 
 
 def test_bad_arguments_exit_cleanly(tmp_path):

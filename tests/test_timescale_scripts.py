@@ -2,8 +2,14 @@
 
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 from script_loader import load_script
+
+from core.models.timescale_rnn import TimescaleRNN, TimescaleRNNConfig
+from core.training.curriculum import CurriculumConfig, curriculum_run_name
+from core.training.curriculum import save_reached_checkpoint as save
 
 SCRIPTS = {name: load_script(f"timescales/{name}.py", f"timescales_{name}")
            for name in ("analyze", "ablate", "plot")}
@@ -37,3 +43,35 @@ def test_analyze_checks_every_input_before_any_output(tmp_path, capsys):
                                  "--results", str(tmp_path / "a.h5"),
                                  "--figure", str(tmp_path / "f")])
     assert "no checkpoints" in capsys.readouterr().err and not list(tmp_path.iterdir())
+
+
+def test_analysis_of_a_changed_per_n_checkpoint_is_refused_and_recomputed(tmp_path, capsys):
+    runs, results = tmp_path / "runs", tmp_path / "results" / "timescales"
+    config = CurriculumConfig(task="parity", n_start=2)
+    torch.manual_seed(0)
+    model = TimescaleRNN(TimescaleRNNConfig(n_hidden=4, heads=(2,)))
+    for n in (2, 3):
+        save(runs, model, config, n, 10 * n, np.ones(1))
+    name = curriculum_run_name(config, model.config)
+    flags = [name, "--runs-dir", str(runs), "--results", str(results / "analysis.h5"),
+             "--figure", str(tmp_path / "fig"), "--trials", "2", "--length", "60",
+             "--burn-in", "10", "--fit-lag", "10", "--overwrite"]
+    SCRIPTS["analyze"].main(flags)
+    paper_plot = load_script("paper_plot.py", "paper_plot_timescales")
+    plot = ["--results", str(tmp_path / "results"), "--runs", str(tmp_path / "none"),
+            "--only", "timescales", "--overwrite", "--out", str(tmp_path / "out")]
+    assert paper_plot.main(plot) == 0
+    with torch.no_grad():
+        model.w_rec.weight.add_(1.0)  # N=3 trained again: another network under the same name
+    (runs / f"{name}+N3" / "checkpoint.pt").unlink()
+    save(runs, model, config, 3, 30, np.ones(1))
+    capsys.readouterr()
+    assert paper_plot.main(plot) == 1
+    printed = capsys.readouterr().out
+    assert "stale" in printed and "timescales/analyze.py" in printed
+    again = [*flags[:-1], "--figure", str(tmp_path / "fig2")]
+    SCRIPTS["analyze"].main(again)  # a stale entry is recomputed without --overwrite...
+    assert "replacing the stored results" in capsys.readouterr().out
+    with pytest.raises(SystemExit):  # ...a current one is kept
+        SCRIPTS["analyze"].main([*flags[:-1], "--figure", str(tmp_path / "fig3")])
+    assert "current" in capsys.readouterr().err

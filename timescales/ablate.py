@@ -33,7 +33,7 @@ import torch
 from core.analysis.timescales import ablation_mask, neurons_by_tau, perturbed_copy
 from core.cli import ArgumentParser, add_threads_argument, cli_main, fail, set_threads
 from core.fileio import refuse_existing
-from core.io import list_runs, save_results
+from core.io import save_results
 from core.models.timescale_rnn import (
     INITIAL_STATES,
     TimescaleRNN,
@@ -42,6 +42,7 @@ from core.models.timescale_rnn import (
 )
 from core.plotting.style import save_figure
 from core.plotting.timescales import plot_ablation
+from core.provenance import claim, file_digest, record
 from core.tasks.memory import MEMORY_TASKS
 from core.training.curriculum import (
     CurriculumConfig,
@@ -170,9 +171,9 @@ def main(argv: list[str] | None = None) -> None:
     several = len(networks) > 1
     refuse_existing([figure_path(args, net, several).with_suffix(s) for net in networks
                      for s in (".png", ".pdf")], args.overwrite)
-    stored = set(list_runs(args.results)) if args.results.exists() else set()
-    if not args.overwrite and (clash := sorted(stored & {net.name for net in networks})):
-        fail(f"{args.results}: results for {clash} already exist; pass --overwrite to replace")
+    for net in networks:
+        if note := claim(args.results, net.name, args.overwrite):
+            print(note)
     set_threads(args.threads)
     for net in networks:
         results = ablate(args, net)
@@ -180,7 +181,9 @@ def main(argv: list[str] | None = None) -> None:
             "checkpoint": str(net.path), "from_reference": args.from_reference is not None,
             "k": args.k, "scales": args.scales, "seed": args.seed,
             "batch": net.config.batch_size, "initial_state": args.initial_state,
-            "retrain_steps": args.retrain_steps}, overwrite=args.overwrite)
+            "retrain_steps": args.retrain_steps}, overwrite=True,
+            provenance=record(args.results, None, sources={"reference": file_digest(net.path)})
+            if args.from_reference is not None else record(args.results, net.path))
         for p in save_figure(plot_ablation(results, title=net.name),
                              figure_path(args, net, several)):
             print(p)

@@ -11,7 +11,9 @@ activity) and the PCA dimensionality at ``--variance``. ``--convention reference
 τ_net and dimensionality as the reference code does (see ``core.analysis.timescales``); its
 results and figure get a ``_refconv`` suffix. Fits whose timescale sits at a bound are NaN and
 counted (``fit_status``). Inputs are checked, and existing outputs refused without ``--overwrite``,
-before any work. Results go to ``--results`` (one entry per name), the figure to ``--figure``.
+before any work; a stored entry whose per-N checkpoints changed since is recomputed. Results go to
+``--results`` (one entry per name, recording its per-N checkpoints, or the digests of its
+reference files, ``core.provenance``), the figure to ``--figure``.
 
 Example::
 
@@ -41,10 +43,11 @@ from core.analysis.timescales import (
 )
 from core.cli import ArgumentParser, add_threads_argument, cli_main, fail, set_threads
 from core.fileio import refuse_existing
-from core.io import list_runs, save_results
+from core.io import save_results
 from core.models.timescale_rnn import INITIAL_STATES, TimescaleRNN, reference_checkpoints
 from core.plotting.style import save_figure
 from core.plotting.timescales import plot_tau_vs_n
+from core.provenance import claim, file_digest, record
 from core.training.curriculum import load_reached_checkpoint
 
 
@@ -109,6 +112,14 @@ def sources(args: argparse.Namespace) -> dict[str, dict[int, tuple[str, Path]]]:
     return found
 
 
+def provenance(results: Path, ckpts: dict[int, tuple[str, Path]]) -> dict:
+    """Record of one entry: the lab per-N checkpoints as ``networks``, reference files as
+    ``sources`` digests (``reference_N<n>``)."""
+    return record(results, None, networks=[p for kind, p in ckpts.values() if kind == "lab"],
+                  sources={f"reference_N{n}": file_digest(p)
+                           for n, (kind, p) in ckpts.items() if kind == "reference"})
+
+
 def load(kind: str, path: Path, initial_state: str) -> TimescaleRNN:
     """A lab per-N checkpoint or a reference file, starting trials from ``initial_state``."""
     if kind == "reference":
@@ -125,9 +136,9 @@ def main(argv: list[str] | None = None) -> None:
         fail("--length must exceed --burn-in + --fit-lag")
     todo = sources(args)
     refuse_existing([args.figure.with_suffix(s) for s in (".png", ".pdf")], args.overwrite)
-    stored_names = set(list_runs(args.results)) if args.results.exists() else set()
-    if not args.overwrite and (clash := sorted(stored_names & set(todo))):
-        fail(f"{args.results}: results for {clash} already exist; pass --overwrite to replace")
+    for name in todo:
+        if note := claim(args.results, name, args.overwrite):
+            print(note)
     set_threads(args.threads)
     stored = {}
     for name, ckpts in todo.items():
@@ -159,7 +170,8 @@ def main(argv: list[str] | None = None) -> None:
             "runs_dir": str(args.runs_dir), "results": str(args.results),
             "figure": str(args.figure), "from_reference": [str(p) for p in args.from_reference],
             "sources": {str(n): str(p) for n, (_, p) in ckpts.items()},
-            "fit_status_codes": list(FIT_STATUS)}, overwrite=args.overwrite)
+            "fit_status_codes": list(FIT_STATUS)}, overwrite=True, provenance=provenance(
+                args.results, ckpts))
         stored[name] = results
         counts = {s: int((results["fit_status"] == i).sum()) for i, s in enumerate(FIT_STATUS)}
         lstm = np.isnan(results["tau_trained"]).all()

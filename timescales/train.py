@@ -30,6 +30,7 @@ from core.models.timescale_rnn import (
     TimescaleRNN,
     TimescaleRNNConfig,
 )
+from core.provenance import record
 from core.tasks.memory import MEMORY_TASKS
 from core.training.curriculum import (
     CURRICULA,
@@ -127,7 +128,8 @@ def main(argv: list[str] | None = None) -> None:
         last = save_last_checkpoint(args.out, model, job, history)
         save_results(args.results, name, history.as_arrays(),
                      config={"model_kind": "timescale_rnn", "model_config": model.config_dict(),
-                             "curriculum": asdict(job)})
+                             "curriculum": asdict(job)},
+                     provenance=record(args.results, None, networks=[last]))
         if history.reached:
             print(f"{name}: reached N={history.n_reached} in {job.max_steps} steps", flush=True)
         else:
