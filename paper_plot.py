@@ -39,8 +39,7 @@ or the stored results they are drawn from are newer than them.
 A family without stored results is skipped with the command that produces them; a stored file
 that cannot be drawn is reported in the summary and makes the exit status 1, and so is a stale
 one (:mod:`core.provenance`: computed from another network than the run's checkpoint now, or from
-inputs recomputed since; the summary names the command that refreshes it). Results of families
-whose producers record no provenance are drawn unchecked. Every figure is
+inputs recomputed since; the summary names the command that refreshes it). Every figure is
 drawn by the same function the family's own script calls (``core.plotting``; training curves by
 ``core.plotting.training.plot_curves``), so the redrawn figures are identical to the scripts'.
 

@@ -203,19 +203,14 @@ def stale_reason(results_path: str | os.PathLike, run_name: str,
 
 
 def load_current(results_path: str | os.PathLike, run_name: str, refresh: str,
-                 required: bool = True, sources: Mapping[str, str] | None = None
-                 ) -> dict[str, Any]:
+                 sources: Mapping[str, str] | None = None) -> dict[str, Any]:
     """:func:`core.io.load_results` after checking the entry is current.
 
     ``refresh`` is the command that (re)computes the entry; every refusal names it, on one line:
     StaleResultsError if the entry is stale (:func:`stale_reason`, with the ``sources`` digests
-    computed now), ResultsFileError if the file is missing, unreadable or lacks the entry. With
-    ``required=False`` an entry that records no provenance is loaded unchecked (results of
-    producers that do not record it yet).
+    computed now), ResultsFileError if the file is missing, unreadable or lacks the entry.
     """
     try:
-        if not required and load_provenance(results_path, run_name) is None:
-            return load_results(results_path, run_name)
         reason = stale_reason(results_path, run_name, sources)
     except ResultsFileError as exc:
         raise ResultsFileError(f"{exc}; compute it with: {refresh}") from None
