@@ -75,11 +75,15 @@ class RunRow:
 
 
 def _family(config: dict[str, Any], folder: Path) -> str:
+    if "dagger" in config:
+        return "babyai"
     if config.get("kind") == "mop":
         return "mixture_of_pathways"
     if "curriculum" in config:
         return "timescales"
     if "model_kind" in config:
+        if (folder / "stages" / "normal").is_dir():
+            return "two_task"
         return "one_task" if (folder / "stages").is_dir() else "multiple_task"
     return "unknown"
 
@@ -106,7 +110,8 @@ def read_run(folder: Path, root: Path) -> RunRow:
     train = config.get("train", {})
     curves = _read_csv(folder / "curves.csv")
     validation = _read_csv(folder / "validation.csv")
-    steps = int(curves[-1]["step"]) if curves else 0
+    # training steps: rule and MoP runs count steps, BabyAI runs DAgger updates
+    steps = int(curves[-1].get("step") or curves[-1].get("update") or 0) if curves else 0
     rules = [k for k in (validation[0] if validation else {})
              if k not in ("step", "loss", "mean_accuracy") and not k.endswith("_chance")]
     last = {r: float(validation[-1][r]) for r in rules} if validation else {}

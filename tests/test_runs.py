@@ -101,3 +101,18 @@ def test_mean_interval_is_the_t_interval():
     half = 4.302652729911275 * values.std(ddof=1) / np.sqrt(3)  # t_{0.975, 2}
     assert mean == pytest.approx(0.7) and (low, high) == pytest.approx((0.7 - half, 0.7 + half))
     assert np.isnan(mean_interval(np.array([0.4]))[1])
+
+
+def test_babyai_runs_are_indexed_by_their_updates(tmp_path):
+    """A BabyAI run (config with ``dagger``, curves counted in DAgger updates) gets its own
+    family and step count instead of a KeyError on ``step``."""
+    name = "BabyAI-GoToRedBall-v0_seed3_cost1e5+hidden64+batch32+dagger+mop"
+    folder = tmp_path / name
+    folder.mkdir()
+    (folder / "config.json").write_text('{"kind": "mop", "dagger": {"alpha": 1e-5}, "seed": 3}')
+    with open(folder / "curves.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["update", "agent_steps", "success_rate"])
+        writer.writerows([[1, 640, 0.1], [7, 4480, 0.5]])
+    (row,) = index_runs(tmp_path)
+    assert (row.family, row.seed, row.hidden, row.steps) == ("babyai", 3, 64, 7)
