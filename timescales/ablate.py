@@ -131,7 +131,7 @@ def load_networks(args: argparse.Namespace) -> list[Network]:
 
 def figure_path(args: argparse.Namespace, net: Network, several: bool) -> Path:
     """``--figure`` (suffixed by the name when there are several networks) or the default."""
-    # save_figure treats a dot as a suffix (fixtau1.5): keep it out of the default name
+    # main's check of existing figures uses with_suffix, which reads a dot (fixtau1.5) as a suffix
     safe = net.name.replace(".", "p")
     if args.figure is None:
         return Path(f"results/timescales/ablation_{safe}")

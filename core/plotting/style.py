@@ -52,15 +52,17 @@ def save_figure(fig: plt.Figure, path: str | os.PathLike, formats: tuple[str, ..
                 ) -> list[Path]:
     """Save ``fig`` as ``path`` with each suffix in ``formats`` (vector PDF and PNG by default).
 
-    Each file is written to a temporary name in the same folder and renamed, so an interrupted save
-    never leaves a half-written figure. Returns the written paths; the figure is closed.
+    ``path`` may end in one of ``formats`` (it is dropped); any other dot belongs to the name
+    (``tau1.5`` gives ``tau1.5.pdf``). Each file is written to a temporary name in the same folder
+    and renamed, so an interrupted save never leaves a half-written figure. Returns the written
+    paths; the figure is closed.
     """
     base = Path(path)
     base.parent.mkdir(parents=True, exist_ok=True)
     stem = base.with_suffix("") if base.suffix.lstrip(".") in formats else base
     written = []
     for fmt in formats:
-        target = stem.with_suffix(f".{fmt}")
+        target = stem.with_name(f"{stem.name}.{fmt}")  # a dot in the name stays (tau1.5)
         with atomic_path(target) as tmp:
             fig.savefig(tmp, format=fmt, bbox_inches="tight")
         written.append(target)
