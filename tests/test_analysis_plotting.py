@@ -94,5 +94,9 @@ def test_labels_say_what_each_axis_shows():
                                          "accuracy": np.ones((2, len(fractions)))}})
     ticks = [t.get_text() for t in lesion["pruning"].axes[0].get_xticklabels()]
     assert ticks == ["0", "25", "50", "75", "90", "95", "99", "99.9"]
+    lab_grid = np.array([0.0, 0.1, 0.5, 0.9, 0.95, 0.98, 0.99, 0.999])  # 10 % sits on 0 %
+    fig = plot_pruning_curves(lab_grid, np.ones((2, len(lab_grid))), rules)
+    ticks = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert ticks == ["0", "", "50", "90", "95", "98", "99", "99.9"]
     cells = [t.get_text() for t in lesion["lesion_hidden_weights"].axes[0].texts]
     assert cells == ["0.00", "0.30", "0.00", "-0.20"]

@@ -239,8 +239,9 @@ def plot_lesion_map(delta: np.ndarray, rule_labels: Sequence[str],
 def plot_pruning_curves(fractions: np.ndarray, accuracy: np.ndarray,
                         rule_labels: Sequence[str], title: str = "") -> plt.Figure:
     """Accuracy per rule ``(R, F)`` against the pruned fraction of weights ``(F,)`` in [0, 1)
-    (axis ``-log10(1 - fraction)``: 0, 90, 99, 99.9 % equally spaced; a tick labelled at every
-    pruned fraction), mean over rules in black."""
+    (axis ``-log10(1 - fraction)``: 0, 90, 99, 99.9 % equally spaced; a tick at every pruned
+    fraction, labelled unless it would overlap the previous label, e.g. 10 % next to 0 %), mean
+    over rules in black."""
     fractions = np.asarray(fractions, dtype=float)
     accuracy = _check_2d(accuracy, len(rule_labels), len(fractions), "accuracy")
     if np.any(fractions < 0) or np.any(fractions >= 1):
@@ -251,7 +252,12 @@ def plot_pruning_curves(fractions: np.ndarray, accuracy: np.ndarray,
     for color, label, acc in zip(colors, rule_labels, accuracy, strict=True):
         ax.plot(position, acc, color=color, lw=0.7, alpha=0.8, label=label)
     ax.plot(position, accuracy.mean(axis=0), color="black", lw=1.6, label="Mean")
-    ax.set_xticks(position, [f"{100 * f:g}" for f in fractions], rotation=90)
+    labels, last = [], -np.inf
+    for pos, f in zip(position, fractions, strict=True):
+        shown = pos - last >= 0.04 * max(position.max(), 1.0)
+        labels.append(f"{100 * f:g}" if shown else "")
+        last = pos if shown else last
+    ax.set_xticks(position, labels, rotation=90)
     ax.minorticks_off()
     ax.set_xlabel("Weights pruned (%)")
     ax.set_ylabel("Accuracy")
