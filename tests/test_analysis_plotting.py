@@ -87,7 +87,8 @@ def test_labels_say_what_each_axis_shows():
     assert "Synapses sorted by cluster" in xlabels["task_variance_M_ward"]
     assert "Units sorted by cluster" in xlabels["task_variance_hidden_ward"]
     fractions = np.array([0.0, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.999])
-    lesion = lesion_figures({"rules": rules, "hidden_clusters": np.array(["1", "2"]),
+    lesion = lesion_figures({"rules": rules, "method": "kmeans",
+                             "hidden_clusters": np.array(["1", "2"]),
                              "hidden_weights": {"effect": np.array([[-0.001, 0.3],
                                                                     [0.0, -0.2]])},
                              "pruning": {"fractions": fractions,
@@ -98,5 +99,7 @@ def test_labels_say_what_each_axis_shows():
     fig = plot_pruning_curves(lab_grid, np.ones((2, len(lab_grid))), rules)
     ticks = [t.get_text() for t in fig.axes[0].get_xticklabels()]
     assert ticks == ["0", "", "50", "90", "95", "98", "99", "99.9"]
+    assert lesion["lesion_hidden_weights"].axes[0].get_title() == \
+        "Hidden KMeans clusters (weights zeroed)"
     cells = [t.get_text() for t in lesion["lesion_hidden_weights"].axes[0].texts]
     assert cells == ["0.00", "0.30", "0.00", "-0.20"]

@@ -118,9 +118,13 @@ def lesion_figures(results: Mapping[str, Any]) -> dict[str, plt.Figure]:
     zeroed / frozen) and the pruning curves."""
     rules = _labels(results["rules"])
     figures: dict[str, plt.Figure] = {}
-    panels = [("hidden_weights", "hidden_clusters", "Hidden clusters (weights zeroed)"),
-              ("hidden_activity", "hidden_clusters", "Hidden clusters (activity silenced)"),
-              ("input_weights", "input_clusters", "Input-embedding clusters")]
+    method = results.get("method")  # the clustering the numbered clusters come from
+    of = "" if method is None else {"kmeans": "KMeans ", "ward": "Ward "}.get(
+        str(np.asarray(method).item()), f"{np.asarray(method).item()} ")
+    panels = [("hidden_weights", "hidden_clusters", f"Hidden {of}clusters (weights zeroed)"),
+              ("hidden_activity", "hidden_clusters",
+               f"Hidden {of}clusters (activity silenced)"),
+              ("input_weights", "input_clusters", f"Input-embedding {of}clusters")]
     for key, cluster_key, title in panels:
         if key in results:
             names = [str(c) for c in results[cluster_key]]
