@@ -103,3 +103,10 @@ def test_labels_say_what_each_axis_shows():
         "Hidden KMeans clusters (weights zeroed)"
     cells = [t.get_text() for t in lesion["lesion_hidden_weights"].axes[0].texts]
     assert cells == ["0.00", "0.30", "0.00", "-0.20"]
+
+
+def test_silhouette_figure_shows_a_k_of_one_chosen_by_the_gap_test():
+    k_values, scores = np.arange(1, 6), np.array([np.nan, 0.5, 0.4, 0.3, 0.2])
+    ax = plot_silhouette(k_values, scores, 1).axes[0]
+    assert ax.get_xlim()[0] < 1 and any("gap test" in t.get_text() for t in ax.texts)
+    assert not plot_silhouette(k_values, scores, 2).axes[0].texts

@@ -97,13 +97,19 @@ def plot_task_variance_map(normalized_tv: np.ndarray, labels: np.ndarray,
 
 def plot_silhouette(k_values: np.ndarray, scores: np.ndarray, chosen_k: int,
                     title: str = "") -> plt.Figure:
-    """Silhouette score against the number of clusters ``(n_k,)``, chosen k marked."""
+    """Silhouette score against the number of clusters ``(n_k,)``, chosen k marked (also when it
+    lies outside ``k_values``: k = 1, chosen by the gap test, which the silhouette cannot score)."""
     k_values, scores = np.asarray(k_values), np.asarray(scores, dtype=float)
     if k_values.shape != scores.shape:
         raise ValueError(f"k_values {k_values.shape} and scores {scores.shape} differ")
     fig, ax = plt.subplots(figsize=(2.6, 2.0))
     ax.plot(k_values, scores, "o-", ms=2.5, color="0.2")
     ax.axvline(chosen_k, color="tab:red", lw=0.8, ls="--")
+    finite = k_values[np.isfinite(scores)] if np.isfinite(scores).any() else k_values
+    ax.set_xlim(min(finite.min(), chosen_k) - 0.5, max(finite.max(), chosen_k) + 0.5)
+    if chosen_k not in finite:
+        ax.text(chosen_k, 0.5, f" k = {chosen_k}: the gap test finds\n no better partition",
+                transform=ax.get_xaxis_transform(), color="tab:red", fontsize=5, va="center")
     ax.set_xlabel("Number of clusters")
     ax.set_ylabel("Silhouette score")
     ax.set_title(title or f"Chosen: {chosen_k} clusters")
