@@ -58,9 +58,9 @@ def _flip_data_byte(path):
     path.write_bytes(bytes(raw))
 
 
-@pytest.mark.parametrize("damage", ["garbage", "truncate", "flip"])
-def test_corrupted_file_gives_one_line_error(tmp_path, damage):
-    path = tmp_path / "bad.h5"
+def _damaged_results(path, damage):
+    """A results file at ``path`` broken by ``damage``: garbage bytes, truncation or a flipped
+    data byte."""
     save_results(path, "run", {"x": np.random.default_rng(1).random(4000)})
     if damage == "garbage":
         path.write_bytes(b"this is not an hdf5 file at all" * 10)
@@ -68,6 +68,12 @@ def test_corrupted_file_gives_one_line_error(tmp_path, damage):
         path.write_bytes(path.read_bytes()[:700])
     else:
         _flip_data_byte(path)
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncate", "flip"])
+def test_corrupted_file_gives_one_line_error(tmp_path, damage):
+    path = tmp_path / "bad.h5"
+    _damaged_results(path, damage)
     with pytest.raises(ResultsFileError) as info:
         load_results(path, "run")
     message = str(info.value)
@@ -93,13 +99,7 @@ def test_bad_keys_and_values_are_rejected(tmp_path):
 @pytest.mark.parametrize("damage", ["garbage", "truncate", "flip"])
 def test_corrupted_file_is_replaced_with_overwrite_and_the_refusal_says_so(tmp_path, damage):
     path = tmp_path / "bad.h5"
-    save_results(path, "run", {"x": np.random.default_rng(1).random(4000)})
-    if damage == "garbage":
-        path.write_bytes(b"this is not an hdf5 file at all" * 10)
-    elif damage == "truncate":
-        path.write_bytes(path.read_bytes()[:700])
-    else:
-        _flip_data_byte(path)
+    _damaged_results(path, damage)
     with pytest.raises(ResultsFileError, match="pass --overwrite to replace the file$") as info:
         save_results(path, "run", {"x": np.ones(3)})
     assert "\n" not in str(info.value)
