@@ -20,7 +20,6 @@ from core.analysis.state_space import run_model
 from core.analysis.subspaces import cross_epoch_variance, epoch_groups
 from core.analysis.two_task import (
     attractor_similarity,
-    chance_level,
     fixed_point_options,
     fixed_points_per_set,
     fresh_accuracy,
@@ -150,9 +149,10 @@ def test_interpolation_readout_and_fresh_accuracy_shapes():
     np.testing.assert_allclose(out["choose_a_by_direction"].mean(axis=1), out["choose_a"])
     total = out["choose_a"] + out["choose_b"] + out["no_response"]
     assert np.all(total <= 1.0 + 1e-12)  # A and B targets never coincide for pro/anti
-    assert chance_level(TASK) == pytest.approx(1 / 8)
     acc = fresh_accuracy(model, TASK, ["delaygo"], 40, np.random.default_rng(0))["delaygo"]
-    assert acc["low"] <= acc["accuracy"] <= acc["high"] and acc["n"] == 40
+    low, high = acc.interval()
+    assert low <= acc.accuracy <= high and acc.n_trials == 40
+    assert acc.chance == pytest.approx(1 / 8)
 
 
 def test_attractor_similarity_ignores_trials_without_the_epoch():

@@ -30,7 +30,7 @@ import argparse
 
 import numpy as np
 
-from core.analysis.two_task import accuracy_table, fresh_accuracy
+from core.analysis.two_task import fresh_accuracy
 from core.cli import (
     ArgumentParser,
     add_run_arguments,
@@ -45,7 +45,7 @@ from core.plotting.one_task import read_stages, stage_figures
 from core.plotting.training import plot_curves, plot_rule_accuracy
 from core.tasks import LONG_EPOCH_MS, RULES, long_test_sets
 from core.training.config import NETWORKS, get_preset
-from core.training.trainer import StageRecorder, build_rule_run
+from core.training.trainer import StageRecorder, accuracy_table, build_rule_run
 
 PRESETS = {"paper": "two_task", "quick": "two_task_quick"}
 

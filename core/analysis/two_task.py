@@ -1,7 +1,7 @@
 """Analyses of networks trained on a pro/anti pair of rules (the MPN lab's two-task family).
 
-- :func:`fresh_accuracy`: accuracy per rule on fresh trials with a 95 % Wilson interval and the
-  chance level of a guess among the stimulus directions (:func:`chance_level`).
+- :func:`fresh_accuracy`: :class:`~core.tasks.RuleScore` per rule on fresh trials (Wilson
+  interval, :func:`core.tasks.chance_level`).
 - :func:`interpolation_readout` (analysis 1): the network run on rule-input interpolations
   ``α·A + (1 − α)·B`` (:func:`core.tasks.interpolate_rules`): for each α, the fraction of
   trials answered with rule A's target, with rule B's, or not at all, and the output per
@@ -31,19 +31,26 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
-from scipy.stats import binomtest
 from sklearn.decomposition import PCA
 
 from core.analysis.fixed_points import epoch_fixed_points, step_map
 from core.analysis.state_space import run_model
 from core.models.mpn import DeepMultiPlasticNet
-from core.tasks import TaskConfig, Trials, accuracy, decode_response, generate_trials
+from core.tasks import (
+    RuleScore,
+    TaskConfig,
+    Trials,
+    accuracy,
+    chance_level,
+    decode_response,
+    generate_trials,
+)
 from core.tasks import interpolate_rules as _interpolate
 from core.tasks.accuracy import TOLERANCE
 from core.tasks.yang import circular_distance
 
-__all__ = ["ALPHAS", "FP_ALPHAS", "SIMILARITY_EPOCHS", "attractor_similarity", "chance_level",
-           "describe_fixed_points", "fixed_point_options", "fresh_accuracy", "accuracy_table",
+__all__ = ["ALPHAS", "FP_ALPHAS", "SIMILARITY_EPOCHS", "attractor_similarity",
+           "describe_fixed_points", "fixed_point_options", "fresh_accuracy",
            "interpolation_fixed_points", "interpolation_readout", "stage_states", "stage_trials",
            "fixed_points_per_set"]
 
@@ -57,43 +64,21 @@ SIMILARITY_EPOCHS = ("stim1", "delay1")
 Stage = Mapping[str, np.ndarray]
 
 
-def chance_level(config: TaskConfig) -> float:
-    """Accuracy of a response drawn uniformly among the stimulus directions (a uniform angle
-    without a direction grid): the fraction of directions within the tolerance of a target."""
-    if config.n_directions is None:
-        return float(2 * TOLERANCE / (2 * np.pi))
-    grid = np.arange(config.n_directions) * (2 * np.pi / config.n_directions)
-    return float(np.mean(circular_distance(grid, 0.0) < TOLERANCE))
-
-
 def fresh_accuracy(model: torch.nn.Module, config: TaskConfig, rules: Sequence[str],
                    n_trials: int, rng: np.random.Generator, chunk_size: int = 128
-                   ) -> dict[str, dict[str, float]]:
-    """Accuracy of ``model`` on ``n_trials`` fresh training-distribution trials per rule.
-
-    Returns ``{rule: {"accuracy", "low", "high", "n", "chance"}}``: the fraction correct, its
-    95 % Wilson score interval (``scipy.stats.binomtest``), the number of trials and
-    :func:`chance_level`.
-    """
+                   ) -> dict[str, RuleScore]:
+    """:class:`~core.tasks.RuleScore` (correct trials, Wilson interval, chance level) of
+    ``model`` on ``n_trials`` fresh training-distribution trials per rule, each rule's trials
+    drawn from ``rng`` in one batch. ValueError for ``n_trials < 1``."""
     if n_trials < 1:
         raise ValueError(f"n_trials must be >= 1, got {n_trials}")
     out = {}
     for rule in rules:
         trials = generate_trials(rule, config, n_trials, rng)
         y, _ = run_model(model, trials.x, chunk_size=chunk_size)
-        correct = int(accuracy(y, trials, config).sum())
-        ci = binomtest(correct, n_trials).proportion_ci(0.95, method="wilson")
-        out[rule] = {"accuracy": correct / n_trials, "low": float(ci.low),
-                     "high": float(ci.high), "n": n_trials, "chance": chance_level(config)}
+        out[rule] = RuleScore(int(accuracy(y, trials, config).sum()), n_trials,
+                              chance_level(rule, config))
     return out
-
-
-def accuracy_table(result: Mapping[str, Mapping[str, float]]) -> str:
-    """Markdown table of :func:`fresh_accuracy`'s result."""
-    rows = ["| rule | accuracy | 95 % interval | trials | chance |", "|---|---|---|---|---|"]
-    rows += [f"| {rule} | {r['accuracy']:.3f} | {r['low']:.3f}–{r['high']:.3f} | {int(r['n'])} "
-             f"| {r['chance']:.3f} |" for rule, r in result.items()]
-    return "\n".join(rows)
 
 
 def interpolation_readout(model: torch.nn.Module, config: TaskConfig, rule_a: str, rule_b: str,
