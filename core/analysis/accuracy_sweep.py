@@ -19,8 +19,7 @@ import torch
 
 from core.analysis.seeds import mean_interval
 from core.analysis.state_space import run_model
-from core.tasks import generate_trials
-from core.tasks.accuracy import RuleScore, accuracy, chance_level
+from core.tasks import RuleScore, score_fresh_trials
 from core.tasks.config import TaskConfig
 from core.training.naming import parse_regulariser_feature, parse_run_name
 
@@ -32,17 +31,8 @@ def fresh_scores(model: torch.nn.Module, task: TaskConfig, rules: Sequence[str],
     """:class:`RuleScore` of every rule on ``n_trials`` fresh trials from ``rng``, generated and
     run ``chunk`` trials at a time (eval mode, no gradients). ValueError for n_trials or chunk
     < 1."""
-    if n_trials < 1 or chunk < 1:
-        raise ValueError(f"n_trials and chunk must be >= 1, got {n_trials}, {chunk}")
-    scores = {}
-    for rule in rules:
-        n_correct = 0
-        for start in range(0, n_trials, chunk):
-            trials = generate_trials(rule, task, min(chunk, n_trials - start), rng)
-            y, _ = run_model(model, trials.x)
-            n_correct += int(accuracy(y, trials, task).sum())
-        scores[rule] = RuleScore(n_correct, n_trials, chance_level(rule, task))
-    return scores
+    return score_fresh_trials(lambda trials: run_model(model, trials.x)[0], rules, task,
+                              n_trials, rng, chunk)
 
 
 def run_fields(name: str) -> dict[str, float | int | str]:

@@ -13,6 +13,7 @@ from core.tasks.accuracy import (
     chance_level,
     decode_response,
     score_by_rule,
+    score_fresh_trials,
 )
 from core.tasks.config import MPN_LAB, PRESETS, YANG19, Duration, TaskConfig, get_preset
 from core.tasks.rulesets import RULE_LABELS, RULE_SETS, RULES, resolve_rules
@@ -39,5 +40,5 @@ __all__ = [
     "accuracy_by_rule", "chance_level", "concat", "decode_response", "encode_angle",
     "generate_aligned_trials", "generate_mixed_trials", "generate_trials", "get_preset",
     "interpolate_rules", "long_test_sets", "resolve_rules", "rule_target", "same_epochs",
-    "score_by_rule",
+    "score_by_rule", "score_fresh_trials",
 ]

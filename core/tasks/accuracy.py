@@ -35,6 +35,7 @@ output, at any angle or amplitude, fixating or not, scores above its rule's chan
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,7 +43,7 @@ from scipy.stats import binomtest
 
 from core.tasks.config import TaskConfig
 from core.tasks.trials import Trials
-from core.tasks.yang import RULE_SPECS, circular_distance, encode_angle
+from core.tasks.yang import RULE_SPECS, circular_distance, encode_angle, generate_trials
 
 #: Largest angular error of a correct response on a continuous circle (radians; Yang et al.).
 TOLERANCE = 0.2 * math.pi
@@ -163,3 +164,21 @@ def score_by_rule(correct: np.ndarray, trials: Trials, config: TaskConfig) -> di
     return {str(r): RuleScore(int(correct[trials.rule == r].sum()), int((trials.rule == r).sum()),
                               chance_level(str(r), config))
             for r in dict.fromkeys(trials.rule)}
+
+
+def score_fresh_trials(respond: Callable[[Trials], np.ndarray], rules: Sequence[str],
+                       config: TaskConfig, n_trials: int, rng: np.random.Generator,
+                       chunk: int = 128) -> dict[str, RuleScore]:
+    """``{rule: RuleScore}`` of ``respond(trials) -> y_hat (T, B, n_out)`` on ``n_trials`` fresh
+    trials per rule, drawn from ``rng`` ``chunk`` at a time, rule after rule (so one Generator
+    seed reproduces the same trials). ValueError for ``n_trials`` or ``chunk`` < 1."""
+    if n_trials < 1 or chunk < 1:
+        raise ValueError(f"n_trials and chunk must be >= 1, got {n_trials}, {chunk}")
+    scores = {}
+    for rule in rules:
+        n_correct = 0
+        for start in range(0, n_trials, chunk):
+            trials = generate_trials(rule, config, min(chunk, n_trials - start), rng)
+            n_correct += int(accuracy(respond(trials), trials, config).sum())
+        scores[rule] = RuleScore(n_correct, n_trials, chance_level(rule, config))
+    return scores

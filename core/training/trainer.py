@@ -62,12 +62,12 @@ from core.tasks import (
     RuleScore,
     TaskConfig,
     Trials,
-    accuracy,
     accuracy_by_rule,
     chance_level,
     concat,
     generate_mixed_trials,
     generate_trials,
+    score_fresh_trials,
 )
 from core.training.checkpoint import (
     load_checkpoint,
@@ -609,20 +609,10 @@ class RuleTraining:
         """Accuracy of each rule on ``n_trials`` fresh trials drawn from ``rng`` (generated and
         run ``chunk`` at a time, eval mode, no gradients), with its chance level; use
         :meth:`RuleScore.interval` for a confidence interval."""
-        if n_trials < 1 or chunk < 1:
-            raise ValueError(f"n_trials and chunk must be >= 1, got {n_trials}, {chunk}")
         model.eval()
-        scores = {}
         with torch.no_grad():
-            for rule in self.rules:
-                n_correct = 0
-                for start in range(0, n_trials, chunk):
-                    trials = generate_trials(rule, self.task_config,
-                                             min(chunk, n_trials - start), rng)
-                    _, y_hat = self.loss_fn(model, trials)
-                    n_correct += int(accuracy(y_hat, trials, self.task_config).sum())
-                scores[rule] = RuleScore(n_correct, n_trials, chance_level(rule, self.task_config))
-        return scores
+            return score_fresh_trials(lambda trials: self.loss_fn(model, trials)[1], self.rules,
+                                      self.task_config, n_trials, rng, chunk)
 
     def on_validation(self, validation: Validation) -> None:
         """Feed the per-rule accuracies to the sampler."""
