@@ -35,6 +35,15 @@ def first_step_reaching(steps: Sequence[int], accuracy: Sequence[float],
     return out
 
 
+def sem(values: np.ndarray, axis: int | None = None) -> np.ndarray | float:
+    """Standard error of the mean, ``std(ddof=1) / sqrt(n)`` along ``axis``; 0 for one value."""
+    values = np.asarray(values, dtype=float)
+    n = values.size if axis is None else values.shape[axis]
+    if n > 1:
+        return values.std(axis=axis, ddof=1) / np.sqrt(n)
+    return 0.0 if axis is None else np.zeros(np.delete(values.shape, axis))
+
+
 def curves_on_grid(curves: Sequence[tuple[Sequence[int], Sequence[float]]], grid: np.ndarray
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Learning curves ``(steps, accuracy)`` of several runs on one step ``grid`` (linear
@@ -43,9 +52,7 @@ def curves_on_grid(curves: Sequence[tuple[Sequence[int], Sequence[float]]], grid
     grid = np.asarray(grid, dtype=float)
     values = np.stack([np.interp(grid, np.asarray(s, float), np.asarray(a, float))
                        for s, a in curves])
-    n = values.shape[0]
-    sem = values.std(axis=0, ddof=1) / np.sqrt(n) if n > 1 else np.zeros(len(grid))
-    return values, values.mean(axis=0), sem
+    return values, values.mean(axis=0), sem(values, axis=0)
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> float:
@@ -134,8 +141,7 @@ def speed_table(stored: dict[str, dict]) -> str:
             if hit.size == 0:
                 cells.append(f"— (0/{len(runs)})")
                 continue
-            sem = hit.std(ddof=1) / np.sqrt(hit.size) if hit.size > 1 else 0.0
-            cells.append(f"{hit.mean():.0f} ± {sem:.0f} ({hit.size}/{len(runs)})")
+            cells.append(f"{hit.mean():.0f} ± {sem(hit):.0f} ({hit.size}/{len(runs)})")
         final = np.mean([np.asarray(r["speed"]["accuracy"], float)[-1] for r in runs])
         rows.append(f"| {label} | {' | '.join(cells)} | {final:.2f} |")
     if thresholds is None:
@@ -153,8 +159,8 @@ def curve_groups(groups: dict[str, list[tuple[np.ndarray, np.ndarray]]], n_grid:
     grid = np.linspace(0.0, last, n_grid)
     out = {}
     for label, curves in groups.items():
-        _, mean, sem = curves_on_grid(curves, grid)
-        out[label] = (grid, mean, sem, len(curves))
+        _, mean, spread = curves_on_grid(curves, grid)
+        out[label] = (grid, mean, spread, len(curves))
     return out
 
 
@@ -181,11 +187,10 @@ def network_summary(stored: dict[str, dict]) -> tuple[dict, str]:
         groups[label] = [(r["steps"], r["mean_accuracy"]) for r in runs]
         firsts = np.array([float(r["first_step"]) for r in runs])
         hit = firsts[~np.isnan(firsts)]
-        sem = hit.std(ddof=1) / np.sqrt(hit.size) if hit.size > 1 else 0.0
-        speed = f"{hit.mean():.0f} ± {sem:.0f}" if hit.size else "—"
+        speed = f"{hit.mean():.0f} ± {sem(hit):.0f}" if hit.size else "—"
         final = np.array([r["mean_accuracy"][-1] for r in runs])
         rows.append(f"| {NETWORK_LABELS.get(network, network)} | {int(runs[0]['count'])} "
                     f"({int(runs[0]['target'])}) | {speed} ({hit.size}/{len(runs)} reached "
                     f"{float(runs[0]['level']):g}) | {final.mean():.3f} ± "
-                    f"{final.std(ddof=1) / np.sqrt(len(final)) if len(final) > 1 else 0:.3f} |")
+                    f"{sem(final):.3f} |")
     return curve_groups(groups), "\n".join(rows)

@@ -35,6 +35,7 @@ from sklearn.decomposition import PCA
 
 from core.analysis.fixed_points import epoch_fixed_points, step_map
 from core.analysis.state_space import run_model
+from core.analysis.transfer import cosine
 from core.models.mpn import DeepMultiPlasticNet
 from core.tasks import (
     RuleScore,
@@ -164,11 +165,6 @@ def _mean(values: list[float]) -> float:
     return float(finite.mean()) if finite.size else np.nan
 
 
-def _cosine(a: np.ndarray, b: np.ndarray) -> float:
-    na, nb = np.linalg.norm(a), np.linalg.norm(b)
-    return float(a @ b / (na * nb)) if na > 0 and nb > 0 else np.nan
-
-
 def attractor_similarity(stages: Sequence[Stage], epochs: Sequence[str] = SIMILARITY_EPOCHS
                          ) -> dict:
     """Cosine similarity of states over learning (analysis 2).
@@ -202,17 +198,17 @@ def attractor_similarity(stages: Sequence[Stage], epochs: Sequence[str] = SIMILA
                     c: np.full(len(stages), np.nan)
                     for c in ("same_stimulus", "same_response", "different_stimulus")})
                 table["different_stimulus"][s_i] = _mean([
-                    _cosine(means[r, d], means[r, e]) for r in rules for d in directions
+                    cosine(means[r, d], means[r, e]) for r in rules for d in directions
                     for e in directions if d != e])
                 if len(rules) >= 2:
                     a, b = rules[:2]
                     table["same_stimulus"][s_i] = _mean(
-                        [_cosine(means[a, d], means[b, d]) for d in directions])
+                        [cosine(means[a, d], means[b, d]) for d in directions])
                     opposite = [(d, np.round((d + np.pi) % (2 * np.pi), 6)) for d in directions]
                     pairs = [(d, o) for d, o in opposite if o in set(directions)]
                     if pairs:
                         table["same_response"][s_i] = _mean(
-                            [_cosine(means[a, d], means[b, o]) for d, o in pairs])
+                            [cosine(means[a, d], means[b, o]) for d, o in pairs])
     return out
 
 
