@@ -45,7 +45,7 @@ from core.errors import ResultsFileError, StaleResultsError
 from core.io import list_runs, load_provenance, load_results
 
 __all__ = ["checkpoint_digest", "claim", "code_version", "file_digest", "load_current",
-           "network_digest", "record", "stale_reason"]
+           "network_digest", "payload_digest", "record", "stale_reason"]
 
 PACKAGE = "mtplab"
 
@@ -103,7 +103,12 @@ def checkpoint_digest(path: str | os.PathLike) -> tuple[str, int]:
 def _checkpoint_digest(path: Path, version: tuple[int, ...]) -> tuple[str, int]:
     from core.training.checkpoint import load_checkpoint
 
-    payload = load_checkpoint(path)
+    return payload_digest(load_checkpoint(path))
+
+
+def payload_digest(payload: Mapping[str, Any]) -> tuple[str, int]:
+    """``(network_digest, step)`` of a loaded checkpoint payload (what :func:`checkpoint_digest`
+    computes from the file, for callers that hold the payload already)."""
     if "model" not in payload and "model_state" in payload:  # timescales curriculum checkpoints
         meta = {k: v for k, v in payload.items() if k != "model_state"}
         return network_digest(payload["model_state"], meta), int(payload.get("step", -1))

@@ -41,7 +41,7 @@ from core.cli import (
 )
 from core.fileio import atomic_write_text
 from core.plotting.training import plot_curves
-from core.provenance import checkpoint_digest
+from core.provenance import payload_digest
 from core.training.checkpoint import load_checkpoint, load_model_state
 from core.training.trainer import (
     CHECKPOINT_FILE,
@@ -127,8 +127,9 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"{name1}: stage 1 stopped at step {result1.step} ({result1.stopped}) "
                       f"after {result1.seconds:.0f} s")
                 stage1 = run1.run_dir / CHECKPOINT_FILE
-                digest, step = checkpoint_digest(stage1)
-                state = load_checkpoint(stage1)["model"]
+                payload = load_checkpoint(stage1)
+                digest, step = payload_digest(payload)
+                state = payload["model"]
 
                 def start_from_stage1(model, task_config, state=state, source=str(stage1)):
                     load_model_state(model, state, source=source)
