@@ -89,7 +89,7 @@ from core.plotting.two_task import two_task_figures
 from core.provenance import load_current
 from core.tasks import chance_level, generate_trials, get_preset, resolve_rules
 from core.tasks.vowels import make_split
-from core.training.trainer import Curves
+from core.training.trainer import EVALUATION_FILE, VALIDATION_FILE, Curves
 
 FAMILIES = ("tasks", "multi_task", "one_task", "two_task", "timescales", "mixture_of_pathways",
             "local_experts", "pretraining", "flex_task", "babyai")
@@ -244,14 +244,21 @@ def read_curves(run_dir: Path) -> Curves:
     return curves
 
 
-def plot_stored_rule_accuracy(run_dir: Path, curves: Curves, path: Path, title: str) -> None:
-    """The per-rule accuracy figure from ``evaluation.csv`` (as ``multiple_task.py`` draws it),
-    or from the last validation of ``curves`` for runs stored without one."""
-    evaluation = run_dir / "evaluation.csv"
-    if not evaluation.is_file():
+def accuracy_source(run_dir: Path) -> Path:
+    """The file a run's per-rule accuracy figure is drawn from: ``evaluation.csv`` (fresh trials),
+    else ``validation.csv`` for runs stored without one."""
+    evaluation = run_dir / EVALUATION_FILE
+    return evaluation if evaluation.is_file() else run_dir / VALIDATION_FILE
+
+
+def plot_stored_rule_accuracy(source: Path, curves: Curves, path: Path, title: str) -> None:
+    """The per-rule accuracy figure from ``source`` (:func:`accuracy_source`): the fresh-trial
+    scores of ``evaluation.csv`` (as ``multiple_task.py`` draws it), or the last validation of
+    ``curves``."""
+    if source.name != EVALUATION_FILE:
         plot_rule_accuracy(curves.val_accuracy[-1], path, title=title, chance=curves.val_chance)
         return
-    with open(evaluation, newline="") as f:
+    with open(source, newline="") as f:
         rows = list(csv.DictReader(f))
     plot_rule_accuracy({r["rule"]: float(r["accuracy"]) for r in rows}, path, title=title,
                        chance={r["rule"]: float(r["chance"]) for r in rows},
@@ -304,10 +311,10 @@ def draw_rule_runs(args: argparse.Namespace, log: FigureLog, family: str) -> boo
         log.saved_by(family, f"{name}/curves", partial(plot_curves, curves, title=name),
                      run_dir / "curves.csv")
         if family in ("multi_task", "two_task") and curves.val_accuracy:
+            source = accuracy_source(run_dir)
             log.saved_by(family, f"{name}/accuracy_per_rule",
-                         partial(plot_stored_rule_accuracy, run_dir, curves, title=name),
-                         run_dir / ("evaluation.csv" if (run_dir / "evaluation.csv").is_file()
-                                    else "validation.csv"))
+                         partial(plot_stored_rule_accuracy, source, curves, title=name),
+                         source)
         if family in ("one_task", "two_task"):
             folder = run_dir / "stages" / ("normal" if family == "two_task" else "")
             try:
