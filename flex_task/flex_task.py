@@ -69,8 +69,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     set_threads(args.threads)
     resolve_device(args.device)
-    rules = resolve_rules(args.rules[0] if args.rules and len(args.rules) == 1 else
-                          args.rules or FLEX_PRESETS[args.preset].rules)
+    single = args.rules[0] if args.rules and len(args.rules) == 1 else None  # a rule-set name
+    rules = resolve_rules(single or args.rules or FLEX_PRESETS[args.preset].rules)
     changes = {"n_steps": args.steps, "batch_size": args.batch, "hidden": args.hidden}
     config = FLEX_PRESETS[args.preset].replace(
         rules=rules, **{k: v for k, v in changes.items() if v is not None})
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{network}: hidden {variant.hidden}, embedding "
               f"{variant.model.get('n_embed', '-')}: {count} trainable parameters "
               f"(target {target}, {100 * (count - target) / target:+.2f} %)")
-    label = args.rules[0] if args.rules and len(args.rules) == 1 else "_".join(rules)
+    label = single or "_".join(rules)
     for network in args.network:
         variant, count = matched[network]
         extra = "+rec" if network == "mpn-rec" else ""

@@ -53,6 +53,7 @@ from core.cli import (
     add_threads_argument,
     add_trained_runs_arguments,
     cli_main,
+    positive_int,
     set_threads,
 )
 from core.fileio import atomic_write_text
@@ -74,11 +75,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add_trained_runs_arguments(p, figures=False)
     p.add_argument("--figures", type=Path, default=Path("results/pretrain"),
                    help="folder of the summary table and figure (default: %(default)s)")
-    p.add_argument("--test-trials", type=int, default=64,
+    p.add_argument("--test-trials", type=positive_int, default=64,
                    help="noise-free test trials per rule (default: %(default)s)")
-    p.add_argument("--pcs", type=int, default=10,
+    p.add_argument("--pcs", type=positive_int, default=10,
                    help="principal components for cumulative variance (default: %(default)s)")
-    p.add_argument("--angle-dims", type=int, default=3,
+    p.add_argument("--angle-dims", type=positive_int, default=3,
                    help="PCs spanning each subspace for principal angles (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0,
                    help="seed of the test trials (default: %(default)s)")
@@ -169,8 +170,6 @@ def analyse(name: str, args: argparse.Namespace) -> dict:
 def main(argv: list[str] | None = None) -> None:
     """Analyse every named stage-2 run, then summarise them."""
     args = parse_args(argv)
-    if min(args.test_trials, args.pcs, args.angle_dims) < 1:
-        raise ValueError("--test-trials, --pcs and --angle-dims must be >= 1")
     set_threads(args.threads)
     for name in args.names:  # every input checked before the work
         claim(resolve_run(args.runs, name) / RESULTS_FILE, name, args.overwrite)
