@@ -50,6 +50,7 @@ from core.plotting import save_figure
 from core.plotting.babyai import babyai_figures
 from core.provenance import claim, load_current, record
 from core.training.checkpoint import load_checkpoint, load_json, load_model_state
+from core.training.trainer import CHECKPOINT_FILE, CONFIG_FILE
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -75,9 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
 def evaluate_run(run_dir: Path, seeds: np.ndarray, n_envs: int, phase_bins: int,
                  device: torch.device, seed: int) -> tuple[dict, dict]:
     """Results and config of one run folder (see the module docstring)."""
-    config = load_json(run_dir / "config.json")
+    config = load_json(run_dir / CONFIG_FILE)
     model = build_model(config["kind"], config["model"]).to(device)
-    load_model_state(model, load_checkpoint(run_dir / "checkpoint.pt")["model"])
+    load_model_state(model, load_checkpoint(run_dir / CHECKPOINT_FILE)["model"])
     level = config["level"]
     r = evaluate_policy(model, level, seeds, n_envs, config["one_hot"], device)
     bot = bot_episodes(level, seeds, n_envs)
@@ -114,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     device = resolve_device(args.device)
     runs = Path(args.runs)
     for name in args.names:
-        if not (runs / name / "checkpoint.pt").is_file():
+        if not (runs / name / CHECKPOINT_FILE).is_file():
             raise FileNotFoundError(f"{runs / name}: no trained run (checkpoint.pt missing)")
     for name in args.names:
         if note := claim(args.results, name, args.overwrite):
@@ -126,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         result, config = evaluate_run(runs / name, seeds, args.n_envs, args.phase_bins, device,
                                       args.seed)
         save_results(args.results, name, result, config, overwrite=True,
-                     provenance=record(args.results, runs / name / "checkpoint.pt"))
+                     provenance=record(args.results, runs / name / CHECKPOINT_FILE))
         s, n = int(result["success"].sum()), len(result["success"])
         lpc = f", LPC/step {np.mean(result['lpc']):.1f}" if "lpc" in result else ""
         print(f"{name}: success {s}/{n} = {100 * s / n:.1f}% (95% CI "

@@ -49,6 +49,7 @@ from core.training.checkpoint import (
 )
 from core.training.dagger import DaggerConfig, DaggerLearner
 from core.training.naming import format_strength, run_name
+from core.training.trainer import CHECKPOINT_FILE, CONFIG_FILE, CURVES_FILE
 
 CURVE_FIELDS = ("update", "agent_steps", "episodes", "success_rate", "beta", "loss", "ce",
                 "cost", "lpc", "bot_failures")
@@ -134,17 +135,17 @@ def main(argv: list[str] | None = None) -> int:
             raise RunExistsError(f"{run_dir} already holds a run; pass --resume to continue it "
                                  "or --overwrite to replace it")
         else:
-            stored = load_json(run_dir / "config.json")
+            stored = load_json(run_dir / CONFIG_FILE)
             if stored != _plain(config):
                 raise RunExistsError(f"{run_dir}: stored config differs from these flags")
-            payload = load_checkpoint(run_dir / "checkpoint.pt")
+            payload = load_checkpoint(run_dir / CHECKPOINT_FILE)
             load_model_state(model, payload["model"])
             learner.load_state_dict(payload["learner"])
             restore_rng_state(rng, payload["rng"])
-            with open(run_dir / "curves.csv", newline="") as f:
+            with open(run_dir / CURVES_FILE, newline="") as f:
                 curves = [{k: int(v) if k in COUNT_FIELDS else float(v) for k, v in row.items()}
                           for row in csv.DictReader(f)]
-    save_json(run_dir / "config.json", config)
+    save_json(run_dir / CONFIG_FILE, config)
     episodes = int(curves[-1]["episodes"]) if curves else 0
     bar = tqdm(range(learner.update_index, args.steps), initial=learner.update_index,
                total=args.steps, disable=args.no_progress, desc=name[:40])
@@ -174,14 +175,14 @@ def _plain(obj: dict) -> dict:
 
 def _save(run_dir: Path, model: torch.nn.Module, learner: DaggerLearner,
           rng: np.random.Generator, curves: list[dict[str, float]]) -> None:
-    save_checkpoint(run_dir / "checkpoint.pt", {"model": model_state(model),
+    save_checkpoint(run_dir / CHECKPOINT_FILE, {"model": model_state(model),
                                                 "learner": learner.state_dict(),
                                                 "rng": rng_state(rng)})
     text = io.StringIO()
     writer = csv.DictWriter(text, fieldnames=CURVE_FIELDS, lineterminator="\n")
     writer.writeheader()
     writer.writerows(curves)
-    atomic_write_text(run_dir / "curves.csv", text.getvalue())
+    atomic_write_text(run_dir / CURVES_FILE, text.getvalue())
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ from core.analysis.seeds import mean_interval
 from core.cli import ArgumentParser, cli_main
 from core.fileio import atomic_write_text, refuse_existing
 from core.training.naming import parse_run_name
+from core.training.trainer import CONFIG_FILE, CURVES_FILE, STAGES_DIR, VALIDATION_FILE
 
 __all__ = ["RunRow", "aggregate_seeds", "filter_rows", "format_table", "index_runs", "main"]
 
@@ -82,9 +83,9 @@ def _family(config: dict[str, Any], folder: Path) -> str:
     if "curriculum" in config:
         return "timescales"
     if "model_kind" in config:
-        if (folder / "stages" / "normal").is_dir():
+        if (folder / STAGES_DIR / "normal").is_dir():
             return "two_task"
-        return "one_task" if (folder / "stages").is_dir() else "multiple_task"
+        return "one_task" if (folder / STAGES_DIR).is_dir() else "multiple_task"
     return "unknown"
 
 
@@ -99,7 +100,7 @@ def read_run(folder: Path, root: Path) -> RunRow:
     """The index row of the run in ``folder`` (its name parsed, its files read without loading
     the checkpoint). ValueError if the name is not a run name."""
     name = parse_run_name(folder.name)
-    config = json.loads((folder / "config.json").read_text())
+    config = json.loads((folder / CONFIG_FILE).read_text())
     family = _family(config, folder)
     if family == "timescales":  # a per-N checkpoint of a curriculum run: complete by design
         accuracy = [float(a) for a in config.get("accuracy", [])]
@@ -108,8 +109,8 @@ def read_run(folder: Path, root: Path) -> RunRow:
                       name.hidden, name.batch, name.accfeature, steps, None,
                       float(np.mean(accuracy)) if accuracy else float("nan"), True)
     train = config.get("train", {})
-    curves = _read_csv(folder / "curves.csv")
-    validation = _read_csv(folder / "validation.csv")
+    curves = _read_csv(folder / CURVES_FILE)
+    validation = _read_csv(folder / VALIDATION_FILE)
     # training steps: rule and MoP runs count steps, BabyAI runs DAgger updates
     steps = int(curves[-1].get("step") or curves[-1].get("update") or 0) if curves else 0
     rules = [k for k in (validation[0] if validation else {})
@@ -135,7 +136,7 @@ def index_runs(root: str | Path) -> list[RunRow]:
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: no such folder of runs")
     rows = []
-    for config in sorted(root.rglob("config.json")):
+    for config in sorted(root.rglob(CONFIG_FILE)):
         folder = config.parent
         if any(part.startswith(".") for part in folder.relative_to(root).parts):
             continue
