@@ -252,27 +252,28 @@ class PlasticSequence(torch.autograd.Function):
         if compiled:
             _forward_compiled(x, W, w_rec, E, L, M0, plasticity_mask, hidden_mask, rule, chunk,
                               drive, a_all, h_all)
-        for start in range(0, B if not compiled else 0, chunk):
-            sl = slice(start, min(start + chunk, B))
-            M = M0.expand(sl.stop - sl.start, *M0.shape).clone()
-            mod = torch.empty_like(M) if rule.mp_type == "mult" else M
-            h_prev = None
-            for t in range(T):
-                pre = x[t, sl]
-                if rule.mp_type == "mult":
-                    torch.mul(M, W, out=mod)
-                a = drive[t, sl] + torch.bmm(mod, pre.unsqueeze(-1)).squeeze(-1)
-                if w_rec is not None and h_prev is not None:
-                    a = a + h_prev @ w_rec.T
-                h = act(a)
-                if hidden_mask is not None:
-                    h = h * hidden_mask
-                a_all[t, sl] = a
-                h_all[t, sl] = h
-                h_prev = h
-                if t < T - 1:
-                    post = h if const_post is None else const_post.expand_as(h)
-                    _update_into(M, M, pre, post, E, L, M0, plasticity_mask, rule, eta_s, lam_s)
+        else:
+            for start in range(0, B, chunk):
+                sl = slice(start, min(start + chunk, B))
+                M = M0.expand(sl.stop - sl.start, *M0.shape).clone()
+                mod = torch.empty_like(M) if rule.mp_type == "mult" else M
+                h_prev = None
+                for t in range(T):
+                    pre = x[t, sl]
+                    if rule.mp_type == "mult":
+                        torch.mul(M, W, out=mod)
+                    a = drive[t, sl] + torch.bmm(mod, pre.unsqueeze(-1)).squeeze(-1)
+                    if w_rec is not None and h_prev is not None:
+                        a = a + h_prev @ w_rec.T
+                    h = act(a)
+                    if hidden_mask is not None:
+                        h = h * hidden_mask
+                    a_all[t, sl] = a
+                    h_all[t, sl] = h
+                    h_prev = h
+                    if t < T - 1:
+                        post = h if const_post is None else const_post.expand_as(h)
+                        _update_into(M, M, pre, post, E, L, M0, plasticity_mask, rule, eta_s, lam_s)
         ctx.save_for_backward(x, W, b, w_rec, eta, lam, M0, plasticity_mask, hidden_mask,
                               a_all, h_all)
         ctx.rule, ctx.eta_kind, ctx.lam_kind, ctx.chunk = rule, eta_kind, lam_kind, chunk
@@ -308,84 +309,86 @@ class PlasticSequence(torch.autograd.Function):
             grads = dict(dx=dx, dW=dW, db=db, dW_rec=dW_rec, d_eta=d_eta, d_lam=d_lam, dM0=dM0)
             _backward_compiled(x, W, w_rec, E, L, M0, P, rule, eta_kind, lam_kind, chunk,
                                dh_ext, a_all, h_all, fprime, grads, (need[4], need[5], need[6]))
-        traj = scratch = None  # M_t of the current chunk (T, chunk, N_post, N_pre); a work buffer
-        for start in range(0, B if not ctx.compiled else 0, chunk):
-            sl = slice(start, min(start + chunk, B))
-            n = sl.stop - sl.start
-            if traj is None or traj.shape[1] != n:
-                traj = x.new_empty(T, n, *M0.shape)
-                scratch = x.new_empty(n, *M0.shape)
-            Ms = traj
-            Ms[0].copy_(M0.expand(n, *M0.shape))
-            for t in range(T - 1):
-                post = h_all[t, sl] if const_post is None else const_post.expand(n, n_post)
-                _update_into(Ms[t + 1], Ms[t], x[t, sl], post, E, L, M0, P, rule, eta_s, lam_s)
-            G = None  # gradient w.r.t. M_{t+1}
-            dh_rec = None
-            for t in range(T - 1, -1, -1):
-                M = Ms[t]
-                pre, h = x[t, sl], h_all[t, sl]
-                dh = dh_ext[t, sl]
-                d_pre = None
-                G_direct = None
-                if G is not None:
-                    M_next = Ms[t + 1]
-                    dZ = G if P is None else G * P
-                    if need[6] and P is not None:
-                        dM0 += (G * (1.0 - P)).sum(0)
-                    if lo_hi is not None:
-                        torch.ops.aten.hardtanh_backward.grad_input(
-                            dZ, M_next, lo_hi[0], lo_hi[1], grad_input=dZ)
-                    if rule.m_activation != "linear":
-                        dZ = dZ * _grad_from_output(rule.m_activation, M_next)
-                    post = h if const_post is None else const_post.expand_as(h)
-                    d_post, d_pre, dE = _outer_adjoint(dZ, E, eta_kind, post, pre, need[4])
-                    if need[4]:
-                        d_eta += dE
-                    if need[5]:
-                        d_lam += (torch.dot(dZ.reshape(-1), M.reshape(-1)) if lam_kind == "scalar"
-                                  else _reduce_to(dZ * M, lam_kind))
-                    if rule.update == "oja":
-                        p2 = post.unsqueeze(-1) ** 2
-                        dZM = dZ * M
+        else:
+            # M_t of the current chunk (T, chunk, N_post, N_pre) and a work buffer
+            traj = scratch = None
+            for start in range(0, B, chunk):
+                sl = slice(start, min(start + chunk, B))
+                n = sl.stop - sl.start
+                if traj is None or traj.shape[1] != n:
+                    traj = x.new_empty(T, n, *M0.shape)
+                    scratch = x.new_empty(n, *M0.shape)
+                Ms = traj
+                Ms[0].copy_(M0.expand(n, *M0.shape))
+                for t in range(T - 1):
+                    post = h_all[t, sl] if const_post is None else const_post.expand(n, n_post)
+                    _update_into(Ms[t + 1], Ms[t], x[t, sl], post, E, L, M0, P, rule, eta_s, lam_s)
+                G = None  # gradient w.r.t. M_{t+1}
+                dh_rec = None
+                for t in range(T - 1, -1, -1):
+                    M = Ms[t]
+                    pre, h = x[t, sl], h_all[t, sl]
+                    dh = dh_ext[t, sl]
+                    d_pre = None
+                    G_direct = None
+                    if G is not None:
+                        M_next = Ms[t + 1]
+                        dZ = G if P is None else G * P
+                        if need[6] and P is not None:
+                            dM0 += (G * (1.0 - P)).sum(0)
+                        if lo_hi is not None:
+                            torch.ops.aten.hardtanh_backward.grad_input(
+                                dZ, M_next, lo_hi[0], lo_hi[1], grad_input=dZ)
+                        if rule.m_activation != "linear":
+                            dZ = dZ * _grad_from_output(rule.m_activation, M_next)
+                        post = h if const_post is None else const_post.expand_as(h)
+                        d_post, d_pre, dE = _outer_adjoint(dZ, E, eta_kind, post, pre, need[4])
                         if need[4]:
-                            d_eta -= torch.sign(eta) * _reduce_to(dZM * p2, eta_kind)
-                        d_post = d_post - 2.0 * post * (dZM * E.abs()).sum(-1)
-                        G_direct = dZ * (L - E.abs() * p2)
-                    elif lam_s is not None:
-                        G_direct = dZ.mul_(lam_s)  # G_{t+1} is not needed any more
+                            d_eta += dE
+                        if need[5]:
+                            d_lam += (torch.dot(dZ.reshape(-1), M.reshape(-1))
+                                      if lam_kind == "scalar" else _reduce_to(dZ * M, lam_kind))
+                        if rule.update == "oja":
+                            p2 = post.unsqueeze(-1) ** 2
+                            dZM = dZ * M
+                            if need[4]:
+                                d_eta -= torch.sign(eta) * _reduce_to(dZM * p2, eta_kind)
+                            d_post = d_post - 2.0 * post * (dZM * E.abs()).sum(-1)
+                            G_direct = dZ * (L - E.abs() * p2)
+                        elif lam_s is not None:
+                            G_direct = dZ.mul_(lam_s)  # G_{t+1} is not needed any more
+                        else:
+                            G_direct = dZ * L
+                        if rule.update != "hebb_pre":
+                            dh = dh + d_post
+                    if dh_rec is not None:
+                        dh = dh + dh_rec
+                    da = dh * fprime[t, sl]
+                    outer = da.unsqueeze(-1) * pre.unsqueeze(-2)
+                    if rule.mp_type == "mult":
+                        torch.mul(M, W, out=scratch)
+                        dx_t = da @ W + torch.bmm(scratch.transpose(1, 2),
+                                                  da.unsqueeze(-1)).squeeze(-1)
+                        if need[1]:
+                            dW += torch.mul(outer, M, out=scratch).sum(0)
                     else:
-                        G_direct = dZ * L
-                    if rule.update != "hebb_pre":
-                        dh = dh + d_post
-                if dh_rec is not None:
-                    dh = dh + dh_rec
-                da = dh * fprime[t, sl]
-                outer = da.unsqueeze(-1) * pre.unsqueeze(-2)
-                if rule.mp_type == "mult":
-                    torch.mul(M, W, out=scratch)
-                    dx_t = da @ W + torch.bmm(scratch.transpose(1, 2),
-                                              da.unsqueeze(-1)).squeeze(-1)
+                        dx_t = da @ W + torch.bmm(M.transpose(1, 2), da.unsqueeze(-1)).squeeze(-1)
+                    if d_pre is not None:
+                        dx_t = dx_t + d_pre
+                    dx[t, sl] = dx_t
                     if need[1]:
-                        dW += torch.mul(outer, M, out=scratch).sum(0)
-                else:
-                    dx_t = da @ W + torch.bmm(M.transpose(1, 2), da.unsqueeze(-1)).squeeze(-1)
-                if d_pre is not None:
-                    dx_t = dx_t + d_pre
-                dx[t, sl] = dx_t
-                if need[1]:
-                    dW += da.T @ pre
-                if db is not None:
-                    db += da.sum(0)
-                if w_rec is not None and t > 0:
-                    dW_rec += da.T @ h_all[t - 1, sl]
-                    dh_rec = da @ w_rec
-                if rule.mp_type == "mult":
-                    G = outer.mul_(W) if G_direct is None else G_direct.addcmul_(outer, W)
-                else:
-                    G = outer if G_direct is None else G_direct.add_(outer)
-            if need[6]:
-                dM0 += G.sum(0)
+                        dW += da.T @ pre
+                    if db is not None:
+                        db += da.sum(0)
+                    if w_rec is not None and t > 0:
+                        dW_rec += da.T @ h_all[t - 1, sl]
+                        dh_rec = da @ w_rec
+                    if rule.mp_type == "mult":
+                        G = outer.mul_(W) if G_direct is None else G_direct.addcmul_(outer, W)
+                    else:
+                        G = outer if G_direct is None else G_direct.add_(outer)
+                if need[6]:
+                    dM0 += G.sum(0)
         return (dx, dW, db, dW_rec, d_eta if need[4] else None, d_lam if need[5] else None,
                 dM0 if need[6] else None, None, None, None, None, None, None, None)
 
