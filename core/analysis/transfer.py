@@ -13,6 +13,9 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.linalg
 
+from core.analysis.state_space import participation_ratio as participation_ratio_of
+from core.analysis.state_space import pca_spectrum
+
 #: Readable names of the flex_task networks.
 NETWORK_LABELS = {"mpn": "MPN", "mpn-rec": "MPN + W_rec", "rnn": "leaky RNN"}
 #: Accuracy levels of the transfer-speed table.
@@ -74,9 +77,8 @@ def principal_components(x: np.ndarray, k: int) -> np.ndarray:
 def participation_ratio(x: np.ndarray) -> float:
     """Participation ratio ``(Σλ)² / Σλ²`` of the covariance eigenvalues of ``x (n_samples,
     n_features)`` (Gao et al. 2017; the lab's dimensionality measure); NaN for no variance."""
-    x = np.asarray(x, dtype=float)
-    s = np.linalg.svd(x - x.mean(axis=0), compute_uv=False) ** 2
-    return float(s.sum() ** 2 / (s ** 2).sum()) if s.sum() > 0 else float("nan")
+    spectrum = pca_spectrum(np.asarray(x, dtype=float))
+    return participation_ratio_of(spectrum) if spectrum.sum() > 0 else float("nan")
 
 
 def cumulative_variance(x: np.ndarray, axes: np.ndarray) -> np.ndarray:
