@@ -37,7 +37,13 @@ from core.analysis.seeds import mean_interval
 from core.cli import ArgumentParser, cli_main
 from core.fileio import atomic_write_text, refuse_existing
 from core.training.naming import parse_run_name
-from core.training.trainer import CONFIG_FILE, CURVES_FILE, STAGES_DIR, VALIDATION_FILE
+from core.training.trainer import (
+    CONFIG_FILE,
+    CURVES_FILE,
+    STAGES_DIR,
+    STATUS_FILE,
+    VALIDATION_FILE,
+)
 
 __all__ = ["RunRow", "aggregate_seeds", "filter_rows", "format_table", "index_runs", "main"]
 
@@ -49,9 +55,10 @@ COLUMNS = ("run", "family", "rule_set", "seed", "feature", "hidden", "batch", "a
 @dataclass
 class RunRow:
     """One name-coded run: its folder relative to the index root (``run``), family, the fields
-    of its name, ``steps`` done of ``n_steps``, the final mean validation accuracy
-    ``val_accuracy`` (NaN if never validated), ``finished``, and for aggregation the last
-    validation accuracy per rule and the validation curve (``val_steps``, ``val_curve``)."""
+    of its name, ``steps`` done of ``n_steps`` (None: budget not stored), the final mean
+    validation accuracy ``val_accuracy`` (NaN if never validated), ``finished`` (None: cannot be
+    told, a run stored before ``status.json``), and for aggregation the last validation accuracy
+    per rule and the validation curve (``val_steps``, ``val_curve``)."""
 
     run: str
     family: str
@@ -64,7 +71,7 @@ class RunRow:
     steps: int
     n_steps: int | None
     val_accuracy: float
-    finished: bool
+    finished: bool | None
     rule_accuracy: dict[str, float] = field(default_factory=dict, repr=False)
     val_steps: list[int] = field(default_factory=list, repr=False)
     val_curve: list[float] = field(default_factory=list, repr=False)
@@ -72,6 +79,8 @@ class RunRow:
     def fields(self) -> dict[str, Any]:
         """The table columns (:data:`COLUMNS`) of this row."""
         row = asdict(self)
+        if row["finished"] is None:
+            row["finished"] = "unknown"
         return {k: row[k] for k in COLUMNS}
 
 
@@ -116,12 +125,19 @@ def read_run(folder: Path, root: Path) -> RunRow:
     rules = [k for k in (validation[0] if validation else {})
              if k not in ("step", "loss", "mean_accuracy") and not k.endswith("_chance")]
     last = {r: float(validation[-1][r]) for r in rules} if validation else {}
-    n_steps = train.get("n_steps")
-    target, threshold = train.get("target_accuracy"), train.get("early_stopping_threshold")
-    finished = bool(
-        (n_steps is not None and steps >= n_steps)
-        or (target is not None and last and min(last.values()) >= target)
-        or (threshold is not None and curves and float(curves[-1]["loss"]) < threshold))
+    status = json.loads((folder / STATUS_FILE).read_text()) \
+        if (folder / STATUS_FILE).is_file() else None
+    if status is not None:  # written by the trainer (and babyai/train.py) since it records why
+        n_steps, finished = status["n_steps"], status["stopped"] is not None
+    else:  # older runs: finished where the stored files show it, else unknown (a stopping rule
+        # outside the config, e.g. pretraining's held accuracy, or a killed run)
+        n_steps = train.get("n_steps")
+        target, threshold = train.get("target_accuracy"), train.get("early_stopping_threshold")
+        finished = bool(
+            (n_steps is not None and steps >= n_steps)
+            or (target is not None and last and min(last.values()) >= target)
+            or (threshold is not None and curves and float(curves[-1]["loss"]) < threshold)
+        ) or None
     return RunRow(str(folder.relative_to(root)), family, name.task, name.seed, name.feature,
                   name.hidden, name.batch, name.accfeature, steps, n_steps,
                   float(validation[-1]["mean_accuracy"]) if validation else float("nan"),
