@@ -10,7 +10,8 @@ finished (reached its budget, or stopped early at its target accuracy or loss th
 
 ``--aggregate`` groups runs that differ only in their seed and gives, per group, the mean and
 95 % interval (Student's t over seeds, :func:`core.analysis.seeds.mean_interval`) of each rule's
-final validation accuracy and of the validation learning curve (steps every seed reached);
+final validation accuracy and of the validation learning curve (steps every seed reached,
+:func:`core.analysis.seeds.curve_interval`, as ``paper_plot.py``'s figures of several seeds);
 ``--figure`` draws them (:func:`core.plotting.runs.plot_seed_aggregate`).
 
     python -m core.runs runs --where family=multiple_task hidden=64
@@ -33,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from core.analysis.seeds import mean_interval
+from core.analysis.seeds import curve_interval, mean_interval
 from core.cli import ArgumentParser, cli_main
 from core.fileio import atomic_write_text, refuse_existing
 from core.training.naming import parse_run_name
@@ -222,16 +223,16 @@ def aggregate_seeds(rows: Sequence[RunRow], confidence: float = 0.95) -> list[di
     for (family, rule_set, feature, hidden, batch, accfeature), members in groups.items():
         rules = list(dict.fromkeys(r for m in members for r in m.rule_accuracy))
         acc = np.array([[m.rule_accuracy.get(r, np.nan) for r in rules] for m in members])
-        steps = sorted(set.intersection(*(set(m.val_steps) for m in members)))
-        curves = np.array([[dict(zip(m.val_steps, m.val_curve, strict=True))[s] for s in steps]
-                           for m in members]).reshape(len(members), len(steps))
+        steps, *curve = curve_interval([(m.val_steps, m.val_curve) for m in members],
+                                       confidence)
         final = np.array([m.val_accuracy for m in members])
         stats = {name: np.clip(mean_interval(values, confidence), 0.0, 1.0)  # accuracies
-                 for name, values in (("accuracy", acc), ("curve", curves), ("final", final))}
+                 for name, values in (("accuracy", acc), ("final", final))}
+        stats["curve"] = curve
         out.append({
             "label": f"{rule_set}_seed*_{feature}+hidden{hidden}+batch{batch}{accfeature}",
             "family": family, "n_seeds": len(members), "seeds": sorted(m.seed for m in members),
-            "rules": rules, "steps": np.asarray(steps),
+            "rules": rules, "steps": steps,
             **{f"accuracy{s}": v for s, v in zip(("", "_low", "_high"), stats["accuracy"],
                                                   strict=True)},
             **{f"curve{s}": v for s, v in zip(("", "_low", "_high"), stats["curve"],
