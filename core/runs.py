@@ -3,10 +3,14 @@
 ``python -m core.runs [DIR]`` finds every folder under ``DIR`` (default ``runs``) whose name is a
 run name (:func:`core.training.naming.parse_run_name`) and that holds a ``config.json``, and
 prints one row per run: its family, rule set, seed and the other fields of its name, the steps
-done and the step budget, the final validation accuracy (mean over rules) and whether training
-finished (reached its budget, or stopped early at its target accuracy or loss threshold).
+done and the step budget, the final validation accuracy (mean over rules), the accuracy on fresh
+trials after training (``evaluation.csv``: mean over rules, and the fewest trials of a rule) and
+whether training finished (reached its budget, or stopped early by its stopping rule: target
+accuracy, loss threshold, pretraining's held accuracy), as the run's ``status.json`` records it;
+``unknown`` for a run stored before it that the stored files cannot tell (BabyAI runs without a
+stored budget, early-stopped or killed runs).
 ``--where FIELD=VALUE`` keeps matching rows (shell-style patterns, e.g. ``family=mixture*``);
-``--csv`` writes the table.
+``--csv`` writes the table; ``--format markdown`` prints it as a Markdown table (for the README).
 
 ``--aggregate`` groups runs that differ only in their seed and gives, per group, the mean and
 95 % interval (Student's t over seeds, :func:`core.analysis.seeds.mean_interval`) of each rule's
@@ -15,6 +19,7 @@ final validation accuracy and of the validation learning curve (steps every seed
 ``--figure`` draws them (:func:`core.plotting.runs.plot_seed_aggregate`).
 
     python -m core.runs runs --where family=multiple_task hidden=64
+    python -m core.runs runs --format markdown > results/runs_index.md
     python -m core.runs runs/sweep --aggregate --csv results/sweep_index.csv \\
         --figure results/figures/sweep_seeds
 """
@@ -41,16 +46,18 @@ from core.training.naming import parse_run_name
 from core.training.trainer import (
     CONFIG_FILE,
     CURVES_FILE,
+    EVALUATION_FILE,
     STAGES_DIR,
     STATUS_FILE,
     VALIDATION_FILE,
 )
 
-__all__ = ["RunRow", "aggregate_seeds", "filter_rows", "format_table", "index_runs", "main"]
+__all__ = ["RunRow", "aggregate_seeds", "filter_rows", "format_table", "index_runs", "main",
+           "markdown_table"]
 
 #: Columns of the index, in order (``rules`` and curves stay out of the table).
 COLUMNS = ("run", "family", "rule_set", "seed", "feature", "hidden", "batch", "accfeature",
-           "steps", "n_steps", "val_accuracy", "finished")
+           "steps", "n_steps", "val_accuracy", "eval_accuracy", "eval_trials", "finished")
 
 
 @dataclass
@@ -58,7 +65,9 @@ class RunRow:
     """One name-coded run: its folder relative to the index root (``run``), family, the fields
     of its name, ``steps`` done of ``n_steps`` (None: budget not stored), the final mean
     validation accuracy ``val_accuracy`` (NaN if never validated), ``finished`` (None: cannot be
-    told, a run stored before ``status.json``), and for aggregation the last validation accuracy
+    told, a run stored before ``status.json``), the accuracy on fresh trials after training
+    (``evaluation.csv``: mean over rules ``eval_accuracy``, fewest trials of a rule
+    ``eval_trials``; NaN/None without one), and for aggregation the last validation accuracy
     per rule and the validation curve (``val_steps``, ``val_curve``)."""
 
     run: str
@@ -73,6 +82,8 @@ class RunRow:
     n_steps: int | None
     val_accuracy: float
     finished: bool | None
+    eval_accuracy: float = float("nan")
+    eval_trials: int | None = None
     rule_accuracy: dict[str, float] = field(default_factory=dict, repr=False)
     val_steps: list[int] = field(default_factory=list, repr=False)
     val_curve: list[float] = field(default_factory=list, repr=False)
@@ -139,10 +150,15 @@ def read_run(folder: Path, root: Path) -> RunRow:
             or (target is not None and last and min(last.values()) >= target)
             or (threshold is not None and curves and float(curves[-1]["loss"]) < threshold)
         ) or None
+    evaluation = _read_csv(folder / EVALUATION_FILE)
     return RunRow(str(folder.relative_to(root)), family, name.task, name.seed, name.feature,
                   name.hidden, name.batch, name.accfeature, steps, n_steps,
                   float(validation[-1]["mean_accuracy"]) if validation else float("nan"),
-                  finished, last, [int(r["step"]) for r in validation],
+                  finished,
+                  float(np.mean([float(r["accuracy"]) for r in evaluation])) if evaluation
+                  else float("nan"),
+                  min(int(r["n_trials"]) for r in evaluation) if evaluation else None,
+                  last, [int(r["step"]) for r in validation],
                   [float(r["mean_accuracy"]) for r in validation])
 
 
@@ -194,6 +210,16 @@ def format_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
     lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
     lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in cells]
     return "\n".join(lines)
+
+
+def markdown_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
+    """``rows`` (dicts) as a Markdown (GitHub) table with a header of ``columns``, cells as in
+    :func:`format_table` (``|`` escaped)."""
+    def line(cells: Iterable[str]) -> str:
+        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+    return "\n".join([line(columns), "|" + "---|" * len(columns),
+                      *(line(_text(row[c]) for c in columns) for row in rows)])
 
 
 def to_csv(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
@@ -260,6 +286,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--figure", type=Path, default=None,
                    help="with --aggregate: draw learning curves and per-rule accuracy here "
                         "(PDF + PNG)")
+    p.add_argument("--format", choices=("text", "markdown"), default="text",
+                   help="printed tables as fixed-width text or as Markdown tables (to paste into "
+                        "the README); default: text")
     p.add_argument("--overwrite", action="store_true", help="replace existing CSV/figure files")
     return p.parse_args(argv)
 
@@ -278,8 +307,9 @@ def main(argv: list[str] | None = None) -> list[RunRow]:
     if args.figure is not None:
         outputs += [args.figure.with_suffix(s) for s in (".png", ".pdf")]
     refuse_existing(outputs, args.overwrite)
+    show = markdown_table if args.format == "markdown" else format_table
     table = [r.fields() for r in rows]
-    print(format_table(table, COLUMNS) if rows else
+    print(show(table, COLUMNS) if rows else
           f"no runs under {args.folder}" + (" match --where" if args.where else ""))
     if args.csv is not None:
         atomic_write_text(args.csv, to_csv(table, COLUMNS))
@@ -293,7 +323,7 @@ def main(argv: list[str] | None = None) -> list[RunRow]:
         summary = [{c: s.get(c, float("nan")) for c in columns} for s in summary]
         print(f"\nmean final validation accuracy over seeds ({100 * args.confidence:.0f}% "
               "interval low-high):")
-        print(format_table(summary, columns[:6]))
+        print(show(summary, columns[:6]))
         if args.csv is not None:
             atomic_write_text(outputs[1], to_csv(summary, columns))
         if args.figure is not None:
