@@ -480,6 +480,7 @@ class Trainer:
         start = time.perf_counter()
         with _deferred_signals(STOP_SIGNALS) as received:
             resumed = self.prepare(resume=resume, overwrite=overwrite)
+            self.stopped = None
             self.model.train()
             set_optimizer_mode(self.optimizer, train=True)
             if not resumed:
