@@ -20,9 +20,14 @@ Families (``--only`` picks some) and what each reads:
 - ``mixture_of_pathways``: ``<results>/mixture_of_pathways*.h5`` (routing maps, interventions,
   LPC against difficulty).
 - ``pretraining``: ``<runs>/pretrain/<NAME>/pretraining.h5`` of
-  ``pretrain/pretraining_analysis.py`` (stage-2 learning curves, mean ± SEM per network and pair).
+  ``pretrain/pretraining_analysis.py`` (stage-2 learning curves, mean and 95 % t-interval over
+  seeds per network and pair).
 - ``flex_task``: ``<runs>/flex_task/<NAME>/flex_task.h5`` of ``flex_task/flex_task_analysis.py``
-  (validation curves, mean ± SEM per network at equal parameter counts).
+  (validation curves, mean and 95 % t-interval over seeds per network at equal parameter counts).
+
+Every figure of several seeds shows their mean and 95 % Student-t interval, computed by
+:func:`core.analysis.seeds.curve_interval`, the aggregation of ``python -m core.runs
+--aggregate``.
 - ``local_experts``: ``<results>/local_experts/table1.h5`` (epochs to criterion per system) and
   ``<results>/local_experts/figures.h5`` (gate regions, accuracy curves, responsibilities; one
   folder per stored entry; an entry computed from other vowel data than the shipped file's is
@@ -462,9 +467,21 @@ def draw_babyai(args: argparse.Namespace, log: FigureLog) -> bool:
     return found
 
 
+def transfer_groups(family: str, stored: dict[str, dict]
+                    ) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]]:
+    """The curves of a transfer family's figure from its stored results (run name -> results):
+    per group (network and pretraining pair; network), ``(steps, mean, low, high, n_seeds)``, the
+    mean and 95 % t-interval over seeds of the validation curves at the steps every seed reached
+    (:func:`core.analysis.seeds.curve_interval`, as ``python -m core.runs --aggregate`` computes
+    it from the run folders)."""
+    if family == "pretraining":
+        return transfer_curve_groups(stored)
+    return network_summary(stored)[0]
+
+
 def draw_transfer(args: argparse.Namespace, log: FigureLog, family: str) -> bool:
-    """The learning-curve figure (mean ± SEM per group) of every stored run of a transfer family
-    (``pretraining`` or ``flex_task``), as its analysis script draws it."""
+    """The learning-curve figure (:func:`transfer_groups`) of every stored run of a transfer
+    family (``pretraining`` or ``flex_task``), as its analysis script draws it."""
     sub, filename, script, stem = TRANSFER_FAMILIES[family]
     folder = args.runs / sub
     paths = sorted(folder.glob(f"*/{filename}")) if folder.is_dir() else []
@@ -477,13 +494,12 @@ def draw_transfer(args: argparse.Namespace, log: FigureLog, family: str) -> bool
         except (ResultsFileError, CheckpointError, KeyError, ValueError) as exc:
             log.failed(family, path, exc)
     if stored:
+        groups = transfer_groups(family, stored)
         if family == "pretraining":
-            groups = transfer_curve_groups(stored)
             draw = partial(plot_group_curves, groups, ylabel="delayanti validation accuracy",
                            chance=chance_level("delayanti", get_preset("mpn_lab")))
         else:
-            draw = partial(plot_group_curves, network_summary(stored)[0],
-                           ylabel="mean validation accuracy")
+            draw = partial(plot_group_curves, groups, ylabel="mean validation accuracy")
         log.saved_by(family, stem, draw, max(paths, key=lambda p: p.stat().st_mtime_ns))
     return bool(paths)
 

@@ -4,7 +4,9 @@ Each of ``--steps`` updates collects ``--unroll`` steps in ``--n-envs`` environm
 acts greedily, the bot's action is mixed in with probability beta0 * beta_decay ** update), the
 bot labels every visited state, and ``--replay`` Adam steps run on buffered unrolls (truncated
 BPTT; see ``core.training.dagger``). The run folder ``<out>/<name>/`` holds ``checkpoint.pt``,
-``config.json`` and ``curves.csv``; ``--resume`` continues from the checkpoint with fresh episodes.
+``config.json``, ``curves.csv`` and ``status.json`` (updates done of ``--steps``: what
+``python -m core.runs`` reads to tell a finished run); ``--resume`` continues from the checkpoint
+with fresh episodes (an error without one, unless ``--resume=if-exists``).
 
 Example::
 
@@ -17,7 +19,6 @@ import argparse
 import csv
 import io
 import json
-import shutil
 import sys
 from pathlib import Path
 
@@ -49,7 +50,14 @@ from core.training.checkpoint import (
 )
 from core.training.dagger import DaggerConfig, DaggerLearner
 from core.training.naming import format_strength, run_name
-from core.training.trainer import CHECKPOINT_FILE, CONFIG_FILE, CURVES_FILE
+from core.training.trainer import (
+    CHECKPOINT_FILE,
+    CONFIG_FILE,
+    CURVES_FILE,
+    check_run_target,
+    clear_run,
+    write_status,
+)
 
 CURVE_FIELDS = ("update", "agent_steps", "episodes", "success_rate", "beta", "loss", "ce",
                 "cost", "lpc", "bot_failures")
@@ -115,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     device = resolve_device(args.device)
     name = babyai_run_name(args)
     run_dir = args.out / name
+    existing = check_run_target(run_dir, args.resume, args.overwrite)
     torch.manual_seed(args.seed)
     kind, model = make_model(args)
     model.to(device)
@@ -128,24 +137,24 @@ def main(argv: list[str] | None = None) -> int:
     venv = BotVecEnv(args.level, args.n_envs, seed=args.seed, one_hot=not args.raw_codes)
     learner = DaggerLearner(model, venv, dagger, rng, device)
     curves: list[dict[str, float]] = []
-    if run_dir.exists() and any(run_dir.iterdir()):
-        if args.overwrite:
-            shutil.rmtree(run_dir)
-        elif not args.resume:
-            raise RunExistsError(f"{run_dir} already holds a run; pass --resume to continue it "
-                                 "or --overwrite to replace it")
-        else:
-            stored = load_json(run_dir / CONFIG_FILE)
-            if stored != _plain(config):
-                raise RunExistsError(f"{run_dir}: stored config differs from these flags")
-            payload = load_checkpoint(run_dir / CHECKPOINT_FILE)
-            load_model_state(model, payload["model"])
-            learner.load_state_dict(payload["learner"])
-            restore_rng_state(rng, payload["rng"])
-            with open(run_dir / CURVES_FILE, newline="") as f:
-                curves = [{k: int(v) if k in COUNT_FIELDS else float(v) for k, v in row.items()}
-                          for row in csv.DictReader(f)]
+    if existing and args.overwrite:
+        clear_run(run_dir)
+    elif CHECKPOINT_FILE in existing:  # --resume
+        stored = load_json(run_dir / CONFIG_FILE)
+        if stored != _plain(config):
+            raise RunExistsError(f"{run_dir}: stored config differs from these flags")
+        payload = load_checkpoint(run_dir / CHECKPOINT_FILE)
+        load_model_state(model, payload["model"])
+        learner.load_state_dict(payload["learner"])
+        restore_rng_state(rng, payload["rng"])
+        with open(run_dir / CURVES_FILE, newline="") as f:
+            curves = [{k: int(v) if k in COUNT_FIELDS else float(v) for k, v in row.items()}
+                      for row in csv.DictReader(f)]
+    elif args.resume:
+        tqdm.write(f"{run_dir}: no checkpoint to resume, starting the run", file=sys.stderr)
     save_json(run_dir / CONFIG_FILE, config)
+    write_status(run_dir, learner.update_index, args.steps,
+                 "n_steps" if learner.update_index >= args.steps else None)
     episodes = int(curves[-1]["episodes"]) if curves else 0
     bar = tqdm(range(learner.update_index, args.steps), initial=learner.update_index,
                total=args.steps, disable=args.no_progress, desc=name[:40])
@@ -160,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
                        "bot_failures": venv.bot_failures})
         bar.set_postfix(success=f"{rate:.2f}", ce=f"{batch.ce:.3f}", beta=f"{batch.beta:.2f}")
         if (update + 1) % args.checkpoint_every == 0 or update + 1 == args.steps:
-            _save(run_dir, model, learner, rng, curves)
+            _save(run_dir, model, learner, rng, curves, args.steps)
     venv.close()
     last = curves[-1] if curves else {}
     print(f"{name}: {episodes} episodes, training success {last.get('success_rate', 0):.2f}, "
@@ -174,7 +183,9 @@ def _plain(obj: dict) -> dict:
 
 
 def _save(run_dir: Path, model: torch.nn.Module, learner: DaggerLearner,
-          rng: np.random.Generator, curves: list[dict[str, float]]) -> None:
+          rng: np.random.Generator, curves: list[dict[str, float]], n_steps: int) -> None:
+    """Checkpoint, curves and status (:func:`core.training.trainer.write_status`: updates done
+    of ``n_steps``, finished when they are all done)."""
     save_checkpoint(run_dir / CHECKPOINT_FILE, {"model": model_state(model),
                                                 "learner": learner.state_dict(),
                                                 "rng": rng_state(rng)})
@@ -183,6 +194,8 @@ def _save(run_dir: Path, model: torch.nn.Module, learner: DaggerLearner,
     writer.writeheader()
     writer.writerows(curves)
     atomic_write_text(run_dir / CURVES_FILE, text.getvalue())
+    done = learner.update_index
+    write_status(run_dir, done, n_steps, "n_steps" if done >= n_steps else None)
 
 
 if __name__ == "__main__":

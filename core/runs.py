@@ -3,17 +3,23 @@
 ``python -m core.runs [DIR]`` finds every folder under ``DIR`` (default ``runs``) whose name is a
 run name (:func:`core.training.naming.parse_run_name`) and that holds a ``config.json``, and
 prints one row per run: its family, rule set, seed and the other fields of its name, the steps
-done and the step budget, the final validation accuracy (mean over rules) and whether training
-finished (reached its budget, or stopped early at its target accuracy or loss threshold).
+done and the step budget, the final validation accuracy (mean over rules), the accuracy on fresh
+trials after training (``evaluation.csv``: mean over rules, and the fewest trials of a rule) and
+whether training finished (reached its budget, or stopped early by its stopping rule: target
+accuracy, loss threshold, pretraining's held accuracy), as the run's ``status.json`` records it;
+``unknown`` for a run stored before it that the stored files cannot tell (BabyAI runs without a
+stored budget, early-stopped or killed runs).
 ``--where FIELD=VALUE`` keeps matching rows (shell-style patterns, e.g. ``family=mixture*``);
-``--csv`` writes the table.
+``--csv`` writes the table; ``--format markdown`` prints it as a Markdown table (for the README).
 
 ``--aggregate`` groups runs that differ only in their seed and gives, per group, the mean and
 95 % interval (Student's t over seeds, :func:`core.analysis.seeds.mean_interval`) of each rule's
-final validation accuracy and of the validation learning curve (steps every seed reached);
+final validation accuracy and of the validation learning curve (steps every seed reached,
+:func:`core.analysis.seeds.curve_interval`, as ``paper_plot.py``'s figures of several seeds);
 ``--figure`` draws them (:func:`core.plotting.runs.plot_seed_aggregate`).
 
     python -m core.runs runs --where family=multiple_task hidden=64
+    python -m core.runs runs --format markdown > results/runs_index.md
     python -m core.runs runs/sweep --aggregate --csv results/sweep_index.csv \\
         --figure results/figures/sweep_seeds
 """
@@ -33,25 +39,36 @@ from typing import Any
 
 import numpy as np
 
-from core.analysis.seeds import mean_interval
+from core.analysis.seeds import curve_interval, mean_interval
 from core.cli import ArgumentParser, cli_main
 from core.fileio import atomic_write_text, refuse_existing
 from core.training.naming import parse_run_name
-from core.training.trainer import CONFIG_FILE, CURVES_FILE, STAGES_DIR, VALIDATION_FILE
+from core.training.trainer import (
+    CONFIG_FILE,
+    CURVES_FILE,
+    EVALUATION_FILE,
+    STAGES_DIR,
+    STATUS_FILE,
+    VALIDATION_FILE,
+)
 
-__all__ = ["RunRow", "aggregate_seeds", "filter_rows", "format_table", "index_runs", "main"]
+__all__ = ["RunRow", "aggregate_seeds", "filter_rows", "format_table", "index_runs", "main",
+           "markdown_table"]
 
 #: Columns of the index, in order (``rules`` and curves stay out of the table).
 COLUMNS = ("run", "family", "rule_set", "seed", "feature", "hidden", "batch", "accfeature",
-           "steps", "n_steps", "val_accuracy", "finished")
+           "steps", "n_steps", "val_accuracy", "eval_accuracy", "eval_trials", "finished")
 
 
 @dataclass
 class RunRow:
     """One name-coded run: its folder relative to the index root (``run``), family, the fields
-    of its name, ``steps`` done of ``n_steps``, the final mean validation accuracy
-    ``val_accuracy`` (NaN if never validated), ``finished``, and for aggregation the last
-    validation accuracy per rule and the validation curve (``val_steps``, ``val_curve``)."""
+    of its name, ``steps`` done of ``n_steps`` (None: budget not stored), the final mean
+    validation accuracy ``val_accuracy`` (NaN if never validated), ``finished`` (None: cannot be
+    told, a run stored before ``status.json``), the accuracy on fresh trials after training
+    (``evaluation.csv``: mean over rules ``eval_accuracy``, fewest trials of a rule
+    ``eval_trials``; NaN/None without one), and for aggregation the last validation accuracy
+    per rule and the validation curve (``val_steps``, ``val_curve``)."""
 
     run: str
     family: str
@@ -64,7 +81,9 @@ class RunRow:
     steps: int
     n_steps: int | None
     val_accuracy: float
-    finished: bool
+    finished: bool | None
+    eval_accuracy: float = float("nan")
+    eval_trials: int | None = None
     rule_accuracy: dict[str, float] = field(default_factory=dict, repr=False)
     val_steps: list[int] = field(default_factory=list, repr=False)
     val_curve: list[float] = field(default_factory=list, repr=False)
@@ -72,6 +91,8 @@ class RunRow:
     def fields(self) -> dict[str, Any]:
         """The table columns (:data:`COLUMNS`) of this row."""
         row = asdict(self)
+        if row["finished"] is None:
+            row["finished"] = "unknown"
         return {k: row[k] for k in COLUMNS}
 
 
@@ -116,16 +137,28 @@ def read_run(folder: Path, root: Path) -> RunRow:
     rules = [k for k in (validation[0] if validation else {})
              if k not in ("step", "loss", "mean_accuracy") and not k.endswith("_chance")]
     last = {r: float(validation[-1][r]) for r in rules} if validation else {}
-    n_steps = train.get("n_steps")
-    target, threshold = train.get("target_accuracy"), train.get("early_stopping_threshold")
-    finished = bool(
-        (n_steps is not None and steps >= n_steps)
-        or (target is not None and last and min(last.values()) >= target)
-        or (threshold is not None and curves and float(curves[-1]["loss"]) < threshold))
+    status = json.loads((folder / STATUS_FILE).read_text()) \
+        if (folder / STATUS_FILE).is_file() else None
+    if status is not None:  # written by the trainer (and babyai/train.py) since it records why
+        n_steps, finished = status["n_steps"], status["stopped"] is not None
+    else:  # older runs: finished where the stored files show it, else unknown (a stopping rule
+        # outside the config, e.g. pretraining's held accuracy, or a killed run)
+        n_steps = train.get("n_steps")
+        target, threshold = train.get("target_accuracy"), train.get("early_stopping_threshold")
+        finished = bool(
+            (n_steps is not None and steps >= n_steps)
+            or (target is not None and last and min(last.values()) >= target)
+            or (threshold is not None and curves and float(curves[-1]["loss"]) < threshold)
+        ) or None
+    evaluation = _read_csv(folder / EVALUATION_FILE)
     return RunRow(str(folder.relative_to(root)), family, name.task, name.seed, name.feature,
                   name.hidden, name.batch, name.accfeature, steps, n_steps,
                   float(validation[-1]["mean_accuracy"]) if validation else float("nan"),
-                  finished, last, [int(r["step"]) for r in validation],
+                  finished,
+                  float(np.mean([float(r["accuracy"]) for r in evaluation])) if evaluation
+                  else float("nan"),
+                  min(int(r["n_trials"]) for r in evaluation) if evaluation else None,
+                  last, [int(r["step"]) for r in validation],
                   [float(r["mean_accuracy"]) for r in validation])
 
 
@@ -179,6 +212,16 @@ def format_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
+def markdown_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
+    """``rows`` (dicts) as a Markdown (GitHub) table with a header of ``columns``, cells as in
+    :func:`format_table` (``|`` escaped)."""
+    def line(cells: Iterable[str]) -> str:
+        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+    return "\n".join([line(columns), "|" + "---|" * len(columns),
+                      *(line(_text(row[c]) for c in columns) for row in rows)])
+
+
 def to_csv(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
     """``rows`` as CSV text (booleans as yes/no, NaN as empty)."""
     out = io.StringIO()
@@ -206,16 +249,16 @@ def aggregate_seeds(rows: Sequence[RunRow], confidence: float = 0.95) -> list[di
     for (family, rule_set, feature, hidden, batch, accfeature), members in groups.items():
         rules = list(dict.fromkeys(r for m in members for r in m.rule_accuracy))
         acc = np.array([[m.rule_accuracy.get(r, np.nan) for r in rules] for m in members])
-        steps = sorted(set.intersection(*(set(m.val_steps) for m in members)))
-        curves = np.array([[dict(zip(m.val_steps, m.val_curve, strict=True))[s] for s in steps]
-                           for m in members]).reshape(len(members), len(steps))
+        steps, *curve = curve_interval([(m.val_steps, m.val_curve) for m in members],
+                                       confidence)
         final = np.array([m.val_accuracy for m in members])
         stats = {name: np.clip(mean_interval(values, confidence), 0.0, 1.0)  # accuracies
-                 for name, values in (("accuracy", acc), ("curve", curves), ("final", final))}
+                 for name, values in (("accuracy", acc), ("final", final))}
+        stats["curve"] = curve
         out.append({
             "label": f"{rule_set}_seed*_{feature}+hidden{hidden}+batch{batch}{accfeature}",
             "family": family, "n_seeds": len(members), "seeds": sorted(m.seed for m in members),
-            "rules": rules, "steps": np.asarray(steps),
+            "rules": rules, "steps": steps,
             **{f"accuracy{s}": v for s, v in zip(("", "_low", "_high"), stats["accuracy"],
                                                   strict=True)},
             **{f"curve{s}": v for s, v in zip(("", "_low", "_high"), stats["curve"],
@@ -243,6 +286,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--figure", type=Path, default=None,
                    help="with --aggregate: draw learning curves and per-rule accuracy here "
                         "(PDF + PNG)")
+    p.add_argument("--format", choices=("text", "markdown"), default="text",
+                   help="printed tables as fixed-width text or as Markdown tables (to paste into "
+                        "the README); default: text")
     p.add_argument("--overwrite", action="store_true", help="replace existing CSV/figure files")
     return p.parse_args(argv)
 
@@ -261,8 +307,9 @@ def main(argv: list[str] | None = None) -> list[RunRow]:
     if args.figure is not None:
         outputs += [args.figure.with_suffix(s) for s in (".png", ".pdf")]
     refuse_existing(outputs, args.overwrite)
+    show = markdown_table if args.format == "markdown" else format_table
     table = [r.fields() for r in rows]
-    print(format_table(table, COLUMNS) if rows else
+    print(show(table, COLUMNS) if rows else
           f"no runs under {args.folder}" + (" match --where" if args.where else ""))
     if args.csv is not None:
         atomic_write_text(args.csv, to_csv(table, COLUMNS))
@@ -276,7 +323,7 @@ def main(argv: list[str] | None = None) -> list[RunRow]:
         summary = [{c: s.get(c, float("nan")) for c in columns} for s in summary]
         print(f"\nmean final validation accuracy over seeds ({100 * args.confidence:.0f}% "
               "interval low-high):")
-        print(format_table(summary, columns[:6]))
+        print(show(summary, columns[:6]))
         if args.csv is not None:
             atomic_write_text(outputs[1], to_csv(summary, columns))
         if args.figure is not None:

@@ -4,9 +4,10 @@ For every run ``NAME``, ``<runs>/<NAME>/flex_task.h5`` receives (keyed by ``NAME
 provenance): the validation curve (``steps``, mean accuracy over rules, ``rules`` and
 ``accuracy`` per rule), the first step at which the mean reached ``--level`` (NaN: never) and the
 run's trainable-parameter count and target. Then across the named runs, per network: the curves'
-mean ± SEM on a common step grid (``<figures>/flex_task_curves.{pdf,png}``, as ``paper_plot.py
---only flex_task`` draws it) and the steps to ``--level`` (mean ± SEM over the seeds that reached
-it; printed and written to ``<figures>/flex_task_speed.md``).
+mean and 95 % t-interval over seeds at the steps every seed reached
+(:func:`core.analysis.seeds.curve_interval`; ``<figures>/flex_task_curves.{pdf,png}``, as
+``paper_plot.py --only flex_task`` draws it) and the steps to ``--level`` (mean ± SEM over the
+seeds that reached it; printed and written to ``<figures>/flex_task_speed.md``).
 
 Example::
 

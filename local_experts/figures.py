@@ -3,8 +3,8 @@
 1. ``local_experts_regions``: the formant plane (F2 across, F1 down, as phoneticians draw it)
    with the training tokens, the gate's regions (background colour = the expert with the largest
    gate probability) and each expert's decision line, at the start and the end of training.
-2. ``local_experts_curves``: training and test accuracy per epoch (mean ± SD over seeds) of
-   4 and 8 experts vs backprop with 6 and 12 hidden units, each at its learning rate.
+2. ``local_experts_curves``: training and test accuracy per epoch (mean and 95 % t-interval over
+   seeds) of 4 and 8 experts vs backprop with 6 and 12 hidden units, each at its learning rate.
 3. ``local_experts_responsibility``: mean responsibility of each expert for each vowel.
 
 The arrays behind the figures go to ``--results`` (HDF5 via ``core.io``, entry ``seed<--seed>``)

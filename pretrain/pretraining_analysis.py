@@ -17,7 +17,8 @@ from, ``<runs>/<NAME>/pretraining.h5`` receives (keyed by ``NAME``, with provena
 Test trials are noise-free, ``--test-trials`` per rule with one shared timing. Then across all
 named runs: the transfer-speed table (mean ± SEM over seeds and how many reached each level, per
 motif and network; printed and written to ``<figures>/transfer_speed.md``) and the learning
-curves (mean ± SEM on a common step grid; ``<figures>/transfer_curves.{pdf,png}``), drawn from
+curves (mean and 95 % t-interval over seeds at the steps every seed reached,
+:func:`core.analysis.seeds.curve_interval`; ``<figures>/transfer_curves.{pdf,png}``), drawn from
 the stored results as ``paper_plot.py --only pretraining`` does.
 
 Example::

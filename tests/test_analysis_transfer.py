@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
+from core.analysis.seeds import curve_interval
 from core.analysis.transfer import (
     cumulative_variance,
-    curves_on_grid,
     direction_means,
     first_step_reaching,
     matrix_change,
@@ -24,13 +24,24 @@ def test_first_step_reaching():
         first_step_reaching([0, 1], [0.5])
 
 
-def test_curves_on_grid_mean_and_sem():
-    values, mean, sem = curves_on_grid([([0, 10], [0.0, 1.0]), ([0, 5], [0.5, 0.5])],
-                                       np.array([0.0, 5.0, 10.0]))
-    np.testing.assert_allclose(values, [[0, 0.5, 1], [0.5, 0.5, 0.5]])
-    np.testing.assert_allclose(mean, [0.25, 0.5, 0.75])
-    np.testing.assert_allclose(sem, np.std([[0, 0.5, 1], [0.5, 0.5, 0.5]], axis=0, ddof=1)
-                               / np.sqrt(2))
+def test_curve_interval_is_the_t_interval_at_the_steps_every_seed_reached():
+    """Three seeds, one stopped at step 20: mean and t-interval (t_{0.975, 2}) at steps 0-20;
+    one seed: no interval; bounds clipped to [0, 1]."""
+    curves = [([0, 10, 20, 30], [0.1, 0.5, 0.6, 0.9]), ([0, 10, 20], [0.2, 0.4, 0.9]),
+              ([0, 10, 20, 30], [0.3, 0.9, 0.6, 0.8])]
+    steps, mean, low, high = curve_interval(curves)
+    values = np.array([[0.1, 0.5, 0.6], [0.2, 0.4, 0.9], [0.3, 0.9, 0.6]])
+    half = 4.302652729911275 * values.std(axis=0, ddof=1) / np.sqrt(3)
+    np.testing.assert_array_equal(steps, [0, 10, 20])
+    np.testing.assert_allclose(mean, values.mean(axis=0))
+    np.testing.assert_allclose(low, np.clip(values.mean(axis=0) - half, 0, 1))
+    np.testing.assert_allclose(high, np.clip(values.mean(axis=0) + half, 0, 1))
+    assert high[1] == 1.0 and low[0] == 0.0  # clipped where the interval leaves [0, 1]
+    steps, mean, low, high = curve_interval(curves[:1], limits=None)
+    np.testing.assert_allclose(mean, curves[0][1])
+    assert np.isnan(low).all() and np.isnan(high).all() and len(steps) == 4
+    with pytest.raises(ValueError):
+        curve_interval([([0, 1], [0.5])])
 
 
 def test_subspace_measures():
@@ -72,7 +83,10 @@ def test_speed_table_and_groups():
     table = speed_table(stored)
     assert "| MPN, fdanti+delaygo | 15 ± 5 (2/2) | 20 ± 0 (1/2) | 0.82 |" in table
     assert "| RNN, fdgo+delaygo | — (0/1) | — (0/1) | 0.10 |" in table
-    groups = transfer_curve_groups(stored, n_grid=3)
-    grid, mean, sem, n = groups["MPN, fdanti+delaygo"]
+    groups = transfer_curve_groups(stored)
+    steps, mean, low, high, n = groups["MPN, fdanti+delaygo"]
     np.testing.assert_allclose(mean, [0.1, 0.4, 0.825])
-    assert n == 2
+    np.testing.assert_array_equal(steps, [0, 10, 20])
+    half = 12.706204736174698 * np.abs(np.array([0.6, 0.95]) - [0.2, 0.7]) / 2  # t_{0.975, 1}
+    np.testing.assert_allclose(low, np.clip([0.1, *(mean[1:] - half)], 0, 1))
+    assert n == 2 and np.isnan(groups["RNN, fdgo+delaygo"][2]).all()  # one seed: no interval

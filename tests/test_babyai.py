@@ -23,6 +23,7 @@ from core.envs.babyai import (
 from core.io import load_results
 from core.models.mop import MixtureOfPathways, MixtureOfPathwaysConfig
 from core.models.rnn import GRUConfig, GRUNet, GRUState
+from core.runs import index_runs
 from core.training.checkpoint import load_checkpoint, save_checkpoint
 from core.training.dagger import DaggerConfig, DaggerLearner
 from tests.script_loader import load_script
@@ -182,6 +183,18 @@ def test_two_runs_with_one_seed_give_identical_losses(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         train.main([*flags, "--out", str(tmp_path / "a")])
     assert exc.value.code == 2
+    # the index knows the budget: finished; --resume with a larger one goes on, and then is
+    (row,) = index_runs(tmp_path / "b")
+    assert (row.steps, row.n_steps, row.finished) == (3, 3, True)
+    assert train.main([*flags[2:], "--steps", "4", "--out", str(tmp_path / "b"),
+                       "--resume"]) == 0
+    (row,) = index_runs(tmp_path / "b")
+    assert (row.steps, row.n_steps, row.finished) == (4, 4, True)
+    (tmp_path / "c" / run.name).mkdir(parents=True)  # --resume of an empty folder is refused
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:
+        train.main([*flags, "--out", str(tmp_path / "c"), "--resume"])
+    assert exc.value.code == 2 and "cannot resume" in capsys.readouterr().err
     evaluate = load_script("babyai/evaluate.py", "babyai_evaluate")
     results = tmp_path / "babyai.h5"
     assert evaluate.main([run.name, "--runs", str(tmp_path / "a"), "--episodes", "3",

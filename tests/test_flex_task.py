@@ -2,10 +2,13 @@
 
 import json
 
+import numpy as np
 import pytest
 
+from core.io import load_results
 from core.models import build_model
 from core.models.sizing import match_count
+from core.runs import aggregate_seeds, index_runs
 from core.training.config import FLEX_TASK, model_config
 from core.training.flex import TOLERANCE, matched_configs
 from tests.script_loader import load_script
@@ -42,7 +45,8 @@ def test_match_count_finds_the_nearest_value():
 def test_script_prints_and_stores_both_counts(tmp_path, capsys):
     flex = load_script("flex_task/flex_task.py", "flex_task_script")
     flex.main(["--preset", "flex_task_quick", "--hidden", "12", "--batch", "4", "--steps", "2",
-               "--network", "mpn-rec", "rnn", "--out", str(tmp_path), "--no-progress"])
+               "--network", "mpn-rec", "rnn", "--seed", "0", "1", "--out", str(tmp_path),
+               "--no-progress"])
     out = capsys.readouterr().out
     stored = {}
     for run in tmp_path.iterdir():
@@ -67,3 +71,13 @@ def test_script_prints_and_stores_both_counts(tmp_path, capsys):
     assert paper_plot.main(["--runs", str(tmp_path / "runs"), "--only", "flex_task", "--out",
                             str(tmp_path / "paper")]) == 0
     assert (tmp_path / "paper" / "flex_task" / "flex_task_curves.png").is_file()
+    # the figure's curves are core.runs' aggregation over seeds of the run folders
+    from_runs = sorted((g["n_seeds"], g["steps"].tolist(), g["curve"].tolist(),
+                        g["curve_low"].tolist(), g["curve_high"].tolist())
+                       for g in aggregate_seeds(index_runs(tmp_path)))
+    results = {n: load_results(tmp_path / n / "flex_task.h5", n) for n in names}
+    from_figure = sorted((n, steps.tolist(), mean.tolist(), low.tolist(), high.tolist())
+                         for steps, mean, low, high, n
+                         in paper_plot.transfer_groups("flex_task", results).values())
+    assert [g[:2] for g in from_runs] == [g[:2] for g in from_figure] == [(2, [0, 2])] * 2
+    np.testing.assert_allclose([g[2:] for g in from_figure], [g[2:] for g in from_runs])

@@ -119,3 +119,21 @@ def test_results_record_their_data_and_paper_plot_refuses_other_data(stored, tmp
     figures.main([*TINY, "--out", str(tmp_path / "figs"), "--results", str(copy)])
     assert "replacing the stored results" in capsys.readouterr().out
     assert _paper_plot().main(args) == 0
+
+
+def test_curves_band_is_the_t_interval_over_seeds():
+    """The curves figure draws the mean and 95 % t-interval (t_{0.975, 2}) over three seeds."""
+    from core.plotting.local_experts import plot_accuracy_curves
+
+    values = np.array([[0.3, 0.4, 0.5], [0.5, 0.7, 0.6], [0.8, 0.9, 0.85]])  # (epochs, seeds)
+    curves = {"mix4": {"label": "4 experts", "train_accuracy": values,
+                       "test_accuracy": values - 0.1}}
+    fig = plot_accuracy_curves(curves, ["mix4"], epochs=2)
+    ax = fig.axes[0]
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), values.mean(1))
+    half = 4.302652729911275 * values.std(1, ddof=1) / np.sqrt(3)
+    band = ax.collections[0].get_paths()[0].vertices
+    for x, mean, h in zip(range(3), values.mean(1), half, strict=True):
+        at_x = band[np.isclose(band[:, 0], x), 1]
+        assert at_x.min() == pytest.approx(mean - h) and at_x.max() == pytest.approx(mean + h)
+    assert "t-interval" in fig.axes[1].get_legend().get_title().get_text()

@@ -1,24 +1,28 @@
 """core.runs: the index lists exactly the name-coded runs present, with their parsed fields."""
 
 import csv
+import json
 
 import numpy as np
 import pytest
 
 from core.analysis.seeds import mean_interval
-from core.runs import aggregate_seeds, filter_rows, index_runs, main
+from core.runs import COLUMNS, aggregate_seeds, filter_rows, index_runs, main
+from core.tasks.accuracy import RuleScore
 from core.training import TrainConfig, build_rule_run, parse_run_name
+from core.training.trainer import score_table_csv
 
 
 class Stop(Exception):
     pass
 
 
-def rule_run(out, seed, hidden, n_steps=2, stop_after=None):
+def rule_run(out, seed, hidden, n_steps=2, stop_after=None, should_stop=None):
     config = TrainConfig(rules="go", task_preset="mpn_lab", hidden=hidden, batch_size=4,
                          n_steps=n_steps, val_every=1, checkpoint_every=1, val_trials=4,
                          network="vanilla")
     run = build_rule_run(config, seed, out, progress=False)
+    run.trainer.should_stop = should_stop
     if stop_after is not None:  # a run killed after its checkpoint at step `stop_after`
         def stop(trainer):
             if trainer.step > stop_after:
@@ -103,6 +107,47 @@ def test_mean_interval_is_the_t_interval():
     assert np.isnan(mean_interval(np.array([0.4]))[1])
 
 
+def test_a_run_stopped_by_its_stopping_rule_is_finished_and_old_runs_say_unknown(tmp_path,
+                                                                                 capsys):
+    """Early stopping by a rule outside the config (pretraining's held accuracy) is a finished
+    run; a run stored before ``status.json`` is finished where its files show it, else unknown."""
+    stopped = rule_run(tmp_path, 0, 8, n_steps=6, should_stop=lambda c: len(c.val_step) > 2)
+    killed = rule_run(tmp_path, 1, 8, n_steps=6, stop_after=2)
+    done = rule_run(tmp_path, 2, 8, n_steps=2)
+    status = json.loads((stopped / "status.json").read_text())
+    assert status == {"step": 2, "n_steps": 6, "stopped": "target_accuracy"}
+    rows = {r.seed: r for r in index_runs(tmp_path)}
+    assert [(rows[s].steps, rows[s].n_steps, rows[s].finished) for s in (0, 1, 2)] == [
+        (2, 6, True), (2, 6, False), (2, 2, True)]
+    for run in (stopped, killed, done):  # as stored before the trainer wrote a status
+        (run / "status.json").unlink()
+    rows = {r.seed: r for r in index_runs(tmp_path)}
+    assert [rows[s].finished for s in (0, 1, 2)] == [None, None, True]
+    assert [r.seed for r in filter_rows(rows.values(), ["finished=unknown"])] == [0, 1]
+    # fresh-trial accuracy from evaluation.csv; the index as a Markdown table
+    (done / "evaluation.csv").write_text(score_table_csv(
+        {"fdgo": RuleScore(400, 500, 0.5), "delaygo": RuleScore(300, 600, 0.5)}))
+    main([str(tmp_path), "--format", "markdown"])
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0] == "| " + " | ".join(COLUMNS) + " |" and lines[1] == "|---" * 14 + "|"
+    cells = {line.split(" | ")[0].removeprefix("| "): line.strip("| ").split(" | ")
+             for line in lines[2:]}
+    assert len(cells) == 3 and all(len(c) == len(COLUMNS) for c in cells.values())
+    row = dict(zip(COLUMNS, cells[done.name], strict=True))
+    assert (row["eval_accuracy"], row["eval_trials"], row["finished"]) == ("0.650", "500", "yes")
+    assert [dict(zip(COLUMNS, c, strict=True))["finished"] for c in cells.values()].count(
+        "unknown") == 2
+    # resuming a finished run with a larger budget: unfinished until it reaches it
+    config = TrainConfig(rules="go", task_preset="mpn_lab", hidden=8, batch_size=4, n_steps=4,
+                         val_every=1, checkpoint_every=1, val_trials=4, network="vanilla")
+    run = build_rule_run(config, 2, tmp_path, progress=False)
+    run.trainer.prepare(resume=True)
+    assert json.loads((done / "status.json").read_text())["stopped"] is None
+    run.trainer.fit(resume=True)
+    assert json.loads((done / "status.json").read_text()) == {
+        "step": 4, "n_steps": 4, "stopped": "n_steps"}
+
+
 def test_babyai_runs_are_indexed_by_their_updates(tmp_path):
     """A BabyAI run (config with ``dagger``, curves counted in DAgger updates) gets its own
     family and step count instead of a KeyError on ``step``."""
@@ -116,3 +161,4 @@ def test_babyai_runs_are_indexed_by_their_updates(tmp_path):
         writer.writerows([[1, 640, 0.1], [7, 4480, 0.5]])
     (row,) = index_runs(tmp_path)
     assert (row.family, row.seed, row.hidden, row.steps) == ("babyai", 3, 64, 7)
+    assert (row.n_steps, row.finished, row.fields()["finished"]) == (None, None, "unknown")

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.linalg
 
+from core.analysis.seeds import curve_interval
 from core.analysis.state_space import participation_ratio as participation_ratio_of
 from core.analysis.state_space import pca_spectrum
 
@@ -45,17 +46,6 @@ def sem(values: np.ndarray, axis: int | None = None) -> np.ndarray | float:
     if n > 1:
         return values.std(axis=axis, ddof=1) / np.sqrt(n)
     return 0.0 if axis is None else np.zeros(np.delete(values.shape, axis))
-
-
-def curves_on_grid(curves: Sequence[tuple[Sequence[int], Sequence[float]]], grid: np.ndarray
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Learning curves ``(steps, accuracy)`` of several runs on one step ``grid`` (linear
-    interpolation; a run's last value is held after its end). Returns ``(values (n_runs, n_grid),
-    mean (n_grid,), sem (n_grid,))``; the SEM is ``std(ddof=1) / sqrt(n)`` (0 for one run)."""
-    grid = np.asarray(grid, dtype=float)
-    values = np.stack([np.interp(grid, np.asarray(s, float), np.asarray(a, float))
-                       for s, a in curves])
-    return values, values.mean(axis=0), sem(values, axis=0)
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> float:
@@ -153,25 +143,22 @@ def speed_table(stored: dict[str, dict]) -> str:
     return "\n".join([header, "|" + "---|" * (len(thresholds) + 2), *rows])
 
 
-def curve_groups(groups: dict[str, list[tuple[np.ndarray, np.ndarray]]], n_grid: int = 100
-                 ) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, int]]:
-    """Per group of curves ``label -> [(steps, accuracy), ...]``: ``(grid, mean, sem, n_runs)``
-    on a common grid of ``n_grid`` steps from 0 to the longest run (:func:`curves_on_grid`)."""
-    last = max(float(np.max(steps)) for curves in groups.values() for steps, _ in curves)
-    grid = np.linspace(0.0, last, n_grid)
-    out = {}
-    for label, curves in groups.items():
-        _, mean, spread = curves_on_grid(curves, grid)
-        out[label] = (grid, mean, spread, len(curves))
-    return out
+def curve_groups(groups: dict[str, list[tuple[np.ndarray, np.ndarray]]], confidence: float = 0.95
+                 ) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]]:
+    """Per group of curves ``label -> [(steps, accuracy), ...]`` (one per seed): ``(steps, mean,
+    low, high, n_runs)``, the mean and Student-t interval over seeds at the steps every run
+    reached (:func:`core.analysis.seeds.curve_interval`, the aggregation of ``core.runs``)."""
+    return {label: (*curve_interval(curves, confidence), len(curves))
+            for label, curves in groups.items()}
 
 
-def transfer_curve_groups(stored: dict[str, dict], n_grid: int = 100
-                          ) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, int]]:
+def transfer_curve_groups(stored: dict[str, dict], confidence: float = 0.95
+                          ) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                                               int]]:
     """:func:`curve_groups` of the stage-2 validation curves of stored transfer results, grouped
     by :func:`group_runs`."""
     return curve_groups({label: [(r["speed"]["steps"], r["speed"]["accuracy"]) for r in runs]
-                         for label, runs in group_runs(stored).items()}, n_grid)
+                         for label, runs in group_runs(stored).items()}, confidence)
 
 
 def network_summary(stored: dict[str, dict]) -> tuple[dict, str]:

@@ -17,6 +17,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import ListedColormap
 
+from core.analysis.seeds import curve_interval
 from core.plotting.style import apply_style, cell_text
 
 __all__ = ["EXPERT_COLOURS", "SYSTEM_COLOURS", "VOWEL_COLOURS", "plot_accuracy_curves",
@@ -117,7 +118,9 @@ def plot_gate_regions(panels: Sequence[Mapping[str, np.ndarray]], tokens_hz: np.
 
 def plot_accuracy_curves(curves: Mapping[str, Mapping[str, Any]], systems: Sequence[str],
                          epochs: int) -> plt.Figure:
-    """Training and test accuracy per epoch, mean ± SD over seeds, one line per system.
+    """Training and test accuracy per epoch, mean and 95 % Student-t interval over seeds
+    (:func:`core.analysis.seeds.curve_interval`, the aggregation of ``core.runs``), one line per
+    system.
 
     ``curves[key]`` holds ``train_accuracy`` and ``test_accuracy`` ``(E + 1, S)`` and its
     ``label``; ``systems`` gives the keys in drawing order (colours from :data:`SYSTEM_COLOURS`);
@@ -129,10 +132,11 @@ def plot_accuracy_curves(curves: Mapping[str, Mapping[str, Any]], systems: Seque
         colour = SYSTEM_COLOURS.get(key, f"C{n}")
         for ax, name in zip(axes, ("train_accuracy", "test_accuracy"), strict=True):
             values = np.asarray(curves[key][name], dtype=float)
-            mean, sd = values.mean(1), values.std(1)
-            x = np.arange(mean.size)
-            ax.plot(x, mean, color=colour, label=str(curves[key]["label"]))
-            ax.fill_between(x, mean - sd, mean + sd, color=colour, alpha=0.2, linewidth=0)
+            x = np.arange(values.shape[0])
+            _, mean, low, high = curve_interval([(x, seed) for seed in values.T])
+            ax.plot(x, mean, color=colour,
+                    label=f"{curves[key]['label']} (n={values.shape[1]})")
+            ax.fill_between(x, low, high, color=colour, alpha=0.2, linewidth=0)
     for ax, title in zip(axes, ("training set", "test set"), strict=True):
         ax.axhline(CRITERION, color="k", linestyle=":", linewidth=0.8)
         ax.set_xscale("symlog", linthresh=10)
@@ -141,7 +145,7 @@ def plot_accuracy_curves(curves: Mapping[str, Mapping[str, Any]], systems: Seque
         ax.set_xlabel("epoch")
         ax.set_title(title)
     axes[0].set_ylabel("accuracy")
-    axes[1].legend(loc="lower right")
+    axes[1].legend(loc="lower right", title="mean, 95 % t-interval over n seeds")
     return fig
 
 

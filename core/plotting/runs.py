@@ -50,7 +50,7 @@ def plot_seed_aggregate(groups: Sequence[dict[str, Any]], confidence: float = 0.
     ax_rule.set_xticks(range(len(rules)), [RULE_LABELS.get(r, r) for r in rules], rotation=60,
                        ha="right")
     ax_rule.set(ylabel="final accuracy", ylim=(0, 1.05))
-    ax_rule.set_title(f"mean and {100 * confidence:.0f}% interval over seeds", fontsize=6)
+    ax_rule.set_title(f"mean and {100 * confidence:g} % t-interval over seeds", fontsize=6)
     return fig
 
 

@@ -26,9 +26,10 @@ the divergence threshold: then the last good one stays) and raise
 bit-for-bit.
 
 A run lives in one folder ``<out>/<run name>/``: ``checkpoint.pt`` (model, optimiser, scheduler,
-RNG states, curves, extra state such as the rule sampler), ``config.json``, ``curves.csv`` and
-``validation.csv``, all written atomically. Resuming restores everything, so a killed and resumed
-run ends with the same weights as an uninterrupted one (CPU, same seed).
+RNG states, curves, extra state such as the rule sampler), ``config.json``, ``curves.csv``,
+``validation.csv`` and ``status.json`` (steps done, step budget and why training stopped, or null
+while unfinished: :func:`write_status`), all written atomically. Resuming restores everything,
+so a killed and resumed run ends with the same weights as an uninterrupted one (CPU, same seed).
 
 :class:`RuleTraining` wires the task suite in (adaptive rule sampling, the masked loss of
 :func:`trial_loss`, a fixed per-rule validation set).
@@ -86,7 +87,9 @@ CONFIG_FILE = "config.json"
 CURVES_FILE = "curves.csv"
 VALIDATION_FILE = "validation.csv"
 EVALUATION_FILE = "evaluation.csv"  # accuracy on fresh trials after training (score_table_csv)
-RUN_FILES = (CHECKPOINT_FILE, CONFIG_FILE, CURVES_FILE, VALIDATION_FILE, EVALUATION_FILE)
+STATUS_FILE = "status.json"  # steps done, step budget, why training stopped (write_status)
+RUN_FILES = (CHECKPOINT_FILE, CONFIG_FILE, CURVES_FILE, VALIDATION_FILE, EVALUATION_FILE,
+             STATUS_FILE)
 STAGES_DIR = "stages"  # StageRecorder's sub-folder of a run
 #: What a run folder holds besides RUN_FILES that is derived from the run (cleared on overwrite):
 #: sub-folders, and files by suffix (stored results, figures).
@@ -292,6 +295,7 @@ class Trainer:
         self.step = 0
         self.curves = Curves()
         self.last_checkpoint_step: int | None = None
+        self.stopped: str | None = None  # why training stopped; None while unfinished
 
     # ----------------------------------------------------------------------------- run folder
     @property
@@ -323,6 +327,7 @@ class Trainer:
             _check_same_run(stored, self.run_config, self.run_dir, _field_defaults(self.config))
             self.load(self.run_dir / CHECKPOINT_FILE)
             save_json(self.run_dir / CONFIG_FILE, self.run_config)
+            write_status(self.run_dir, self.step, self.config.n_steps, None)
             return True
         save_json(self.run_dir / CONFIG_FILE, self.run_config)
         return False
@@ -342,7 +347,8 @@ class Trainer:
         }
 
     def save(self) -> None:
-        """Write the checkpoint, curves and validation table atomically (no-op without run_dir)."""
+        """Write the checkpoint, curves, validation table and status (:attr:`stopped`)
+        atomically (no-op without run_dir)."""
         if self.run_dir is None:
             return
         set_optimizer_mode(self.optimizer, train=False)
@@ -350,6 +356,7 @@ class Trainer:
         set_optimizer_mode(self.optimizer, train=True)
         atomic_write_text(self.run_dir / CURVES_FILE, self.curves.curves_csv())
         atomic_write_text(self.run_dir / VALIDATION_FILE, self.curves.validation_csv())
+        write_status(self.run_dir, self.step, self.config.n_steps, self.stopped)
         self.last_checkpoint_step = self.step
 
     def load(self, path: str | Path) -> None:
@@ -473,6 +480,7 @@ class Trainer:
         start = time.perf_counter()
         with _deferred_signals(STOP_SIGNALS) as received:
             resumed = self.prepare(resume=resume, overwrite=overwrite)
+            self.stopped = None
             self.model.train()
             set_optimizer_mode(self.optimizer, train=True)
             if not resumed:
@@ -506,6 +514,8 @@ class Trainer:
                             stopped = "target_accuracy"
                     if early:
                         stopped = "early_stopping_threshold"
+                    if stopped != "n_steps" or self.step >= cfg.n_steps:
+                        self.stopped = stopped
                     if self.on_step is not None:
                         self.on_step(self)
                     if (self.step % cfg.checkpoint_every == 0 or self.step == cfg.n_steps
@@ -522,6 +532,9 @@ class Trainer:
                 set_optimizer_mode(self.optimizer, train=False)  # the stored (averaged) weights
             if received:
                 self._interrupted(received[0])
+            self.stopped = stopped
+            if self.run_dir is not None:
+                write_status(self.run_dir, self.step, cfg.n_steps, stopped)
         return TrainResult(self.step, stopped, self.curves, time.perf_counter() - start)
 
     def _reached_target(self, val: Validation | None) -> bool:
@@ -643,6 +656,17 @@ def clear_run(run_dir: str | Path) -> None:
     for f in run_dir.iterdir():
         if f.is_file() and f.suffix in DERIVED_SUFFIXES:
             f.unlink()
+
+
+def write_status(run_dir: str | Path, step: int, n_steps: int, stopped: str | None) -> None:
+    """Record in ``<run_dir>/status.json`` (atomically) the training ``step``s done, the step
+    budget ``n_steps`` and why training stopped (``stopped``: ``"n_steps"`` when the budget was
+    reached, ``"target_accuracy"`` (also a ``should_stop`` rule such as
+    :class:`core.training.transfer.HeldAccuracy`), ``"early_stopping_threshold"``), or None while
+    the run is unfinished (training, interrupted, or diverged after this checkpoint).
+    ``python -m core.runs`` reads it to tell finished runs; BabyAI's DAgger runs write it too."""
+    save_json(Path(run_dir) / STATUS_FILE, {"step": int(step), "n_steps": int(n_steps),
+                                            "stopped": stopped})
 
 
 def check_run_target(run_dir: str | Path, resume: bool | str = False, overwrite: bool = False
