@@ -112,13 +112,13 @@ def compute(run_dir: Path, args: argparse.Namespace) -> tuple[dict, dict]:
     """The results of one run (see the module docstring) and its run config."""
     model, task, run_config = load_trained(run_dir)
     pairs = available_pairs(task.rules, args.pairs)
+    if not pairs:
+        fail(f"{run_dir.name} was trained on none of the pairs "
+             f"{', '.join(pair_key(p) for p in args.pairs)} (its rules: {', '.join(task.rules)})")
     for pair in args.pairs:
         if tuple(pair) not in pairs:
             print(f"{run_dir.name}: pair {pair_key(pair)} skipped: the run was not trained on "
                   f"{', '.join(r for r in pair if r not in task.rules)}")
-    if not pairs:
-        fail(f"{run_dir.name} was trained on none of the pairs "
-             f"{', '.join(pair_key(p) for p in args.pairs)} (its rules: {', '.join(task.rules)})")
     options = {**fixed_point_options(model, args.relax_steps), "lbfgs_steps": args.lbfgs_steps,
                "n_eigs": args.n_eigs}
     results: dict = {"pairs": np.asarray([pair_key(p) for p in pairs])}
