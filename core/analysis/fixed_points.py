@@ -30,6 +30,9 @@ one vector. ``F`` calls the models' own step functions (:func:`plastic_step`,
 :func:`leaky_step`, :func:`gru_step`, :func:`timescale_step`, the torch cells) on a float64 copy
 of the model.
 
+:func:`pair_fixed_points` solves one epoch (the delay) of each rule of a pair and projects the
+points and the trajectories on the pair's leading PCs (``multiple_task/fixed_points.py``).
+
 Deviations from FixedPointFinder: the tolerance is on the relative step rather than on q; L-BFGS
 refines the Adam result; duplicates are merged with a relative distance. For an MPN whose M
 decays slowly (λ ≥ 0.95, e.g. 0.99 for the lab's 4000 ms time constant at dt 40 ms), the bulk
