@@ -53,8 +53,8 @@ def _pair(text: str) -> tuple[str, str]:
     """``'a,b'`` → ``("a", "b")`` (argparse type)."""
     rules = tuple(r.strip() for r in text.split(","))
     if len(rules) != 2 or rules[0] == rules[1] or any(r not in RULES for r in rules):
-        raise argparse.ArgumentTypeError(f"a pair is two different rules 'a,b' of {RULES}, "
-                                         f"got {text!r}")
+        raise argparse.ArgumentTypeError(f"a pair is two different rule names 'a,b' (e.g. "
+                                         f"dmcgo,dmcnogo), got {text!r}")
     return rules
 
 
