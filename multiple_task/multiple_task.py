@@ -82,8 +82,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="fresh trials per rule scored after training (drawn from a Generator "
                         "seeded with (seed, 2)); default: 500")
     p.add_argument("--stages", type=int, nargs="+", default=[],
-                   help="training steps at which to record a stage (with --stage-accuracies: "
-                        "also the last step); default: none")
+                   help="training steps at which to record a stage; with this flag or "
+                        "--stage-accuracies the last step is recorded too (default: none)")
     p.add_argument("--stage-accuracies", type=float, nargs="+", default=[],
                    help="record a stage at the first validation whose mean accuracy reaches "
                         "each of these values (in [0, 1]); default: none")
