@@ -10,9 +10,10 @@ Families (``--only`` picks some) and what each reads:
   (task-variance maps, silhouettes, FTV histograms, PCA, task set), ``lesion.h5`` (lesion maps,
   pruning), ``preceding_trial_shift.h5``, ``state_space_shift.h5`` (end-of-fixation geometry),
   ``fixed_points.h5`` (delay fixed points of rule pairs on their PCs).
-- ``one_task``: run folders of ``one_task/one_task.py`` (they hold ``stages/``): training curves
-  and how W, M and hidden activity change across the stored stages (``stages_network``,
-  ``stages_summary``), and the figures of ``two_task_analysis.h5`` when the run has one.
+- ``one_task``: run folders of ``one_task/one_task.py`` (they hold ``stages/`` and are named by
+  one rule): training curves and how W, M and hidden activity change across the stored stages
+  (``stages_network``, ``stages_summary``), and the figures of ``two_task_analysis.h5`` when the
+  run has one.
 - ``two_task``: run folders of ``two_task/two_task.py`` (they hold ``stages/normal/``): training
   curves, per-rule accuracy, the stage figures of the normal test set and every figure of
   ``two_task_analysis.h5`` (``two_task/two_task_analysis.py``: interpolation, attractor

@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> None:
                      provenance=provenance)
         apply_style()
         folder = Path(args.figures) if args.figures else run_dir / "figures"
-        for stem, fig in fixed_point_figures(results, title=args.name).items():
+        for stem, fig in fixed_point_figures(results).items():
             save_figure(fig, folder / stem)
     print("\n".join(summary(results)))
 

@@ -246,12 +246,12 @@ def state_space_r_figure(r_by_population: Mapping[str, np.ndarray],
     return fig
 
 
-def fixed_point_figures(results: Mapping[str, Any], title: str = "") -> dict[str, plt.Figure]:
+def fixed_point_figures(results: Mapping[str, Any]) -> dict[str, plt.Figure]:
     """Figures of ``multiple_task/fixed_points.py`` results: per rule pair ``fixed_points_<pair>``,
     one panel per kind (hidden; ``W ⊙ M`` for an MPN) on the pair's PC1 and PC2 (at least two
-    components stored), with each rule's
-    trajectories (thin lines, a dot at the start) and its epoch's points: stable fixed points
-    filled, unstable ones hollow, slow points hollow triangles.
+    components stored), with each rule's trajectories (thin lines, a dot at the start) and its
+    epoch's points: stable fixed points filled, unstable ones hollow, slow points hollow
+    triangles.
 
     Args:
         results: ``{"pairs": (Q,), pair: {"rules": (2,), "epoch", "explained": {kind: (k,)},
@@ -287,7 +287,7 @@ def fixed_point_figures(results: Mapping[str, Any], title: str = "") -> dict[str
             ax.set(title=_POPULATION_TITLES[kind], xlabel=f"PC1 ({100 * explained[0]:.0f} %)",
                    ylabel=f"PC2 ({100 * explained[1]:.0f} %)")
         axes[0, -1].legend(fontsize=6, frameon=False, loc="best")
-        fig.suptitle(f"{title}\n{pair['epoch']} fixed points, stable/fixed/slow: "
+        fig.suptitle(f"{pair['epoch']} fixed points, stable/fixed/slow: "
                      f"{', '.join(counts)}", fontsize=7)
         fig.tight_layout()
         figures[f"fixed_points_{key}"] = fig
