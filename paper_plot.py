@@ -8,10 +8,12 @@ Families (``--only`` picks some) and what each reads:
   ``curves.csv`` + ``validation.csv`` (training curves), ``evaluation.csv`` (per-rule accuracy
   on fresh trials with interval and chance; else the last validation), ``analysis.h5``
   (task-variance maps, silhouettes, FTV histograms, PCA, task set), ``lesion.h5`` (lesion maps,
-  pruning), ``preceding_trial_shift.h5``, ``state_space_shift.h5`` (end-of-fixation geometry).
-- ``one_task``: run folders of ``one_task/one_task.py`` (they hold ``stages/``): training curves
-  and how W, M and hidden activity change across the stored stages (``stages_network``,
-  ``stages_summary``), and the figures of ``two_task_analysis.h5`` when the run has one.
+  pruning), ``preceding_trial_shift.h5``, ``state_space_shift.h5`` (end-of-fixation geometry),
+  ``fixed_points.h5`` (delay fixed points of rule pairs on their PCs).
+- ``one_task``: run folders of ``one_task/one_task.py`` (they hold ``stages/`` and are named by
+  one rule): training curves and how W, M and hidden activity change across the stored stages
+  (``stages_network``, ``stages_summary``), and the figures of ``two_task_analysis.h5`` when the
+  run has one.
 - ``two_task``: run folders of ``two_task/two_task.py`` (they hold ``stages/normal/``): training
   curves, per-rule accuracy, the stage figures of the normal test set and every figure of
   ``two_task_analysis.h5`` (``two_task/two_task_analysis.py``: interpolation, attractor
@@ -80,6 +82,7 @@ from core.plotting.babyai import babyai_figures
 from core.plotting.local_experts import plot_epochs_to_criterion, vowel_figures
 from core.plotting.multi_task import (
     analysis_figures,
+    fixed_point_figures,
     lesion_figures,
     preceding_trial_shift_figures,
     state_space_figures,
@@ -92,7 +95,7 @@ from core.plotting.training import plot_curves, plot_rule_accuracy
 from core.plotting.transfer import plot_group_curves
 from core.plotting.two_task import two_task_figures
 from core.provenance import load_current
-from core.tasks import chance_level, generate_trials, get_preset, resolve_rules
+from core.tasks import RULES, chance_level, generate_trials, get_preset, resolve_rules
 from core.tasks.vowels import make_split
 from core.training.trainer import EVALUATION_FILE, VALIDATION_FILE, Curves
 
@@ -129,6 +132,7 @@ RUN_RESULTS = (("analysis.h5", analysis_figures, "multiple_task/multiple_task_an
                 "multiple_task/preceding_trial_shift.py"),
                ("state_space_shift.h5", state_space_figures,
                 "multiple_task/state_space_shift.py"),
+               ("fixed_points.h5", fixed_point_figures, "multiple_task/fixed_points.py"),
                ("two_task_analysis.h5", two_task_figures, "two_task/two_task_analysis.py"))
 
 
@@ -273,14 +277,16 @@ def plot_stored_rule_accuracy(source: Path, curves: Curves, path: Path, title: s
 
 def rule_runs(runs: Path) -> Iterable[tuple[str, Path]]:
     """``(family, run folder)`` of every rule-trained run directly under ``runs``: two-task runs
-    hold ``stages/normal/``, one-task runs ``stages/``."""
+    hold ``stages/normal/``, one-task runs ``stages/`` and are named by one rule (a multi-task run
+    with stages is named by several rules or a rule set)."""
     if not runs.is_dir():
         return []
 
     def family(d: Path) -> str:
         if (d / "stages" / "normal").is_dir():
             return "two_task"
-        return "one_task" if (d / "stages").is_dir() else "multi_task"
+        one_rule = d.name.split("_seed")[0] in RULES
+        return "one_task" if (d / "stages").is_dir() and one_rule else "multi_task"
 
     return [(family(d), d) for d in sorted(runs.iterdir())
             if (d / "config.json").is_file() and (d / "curves.csv").is_file()]

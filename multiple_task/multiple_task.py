@@ -8,16 +8,25 @@ Each seed is one name-coded run under ``--out``
 trials per rule (95 % Wilson interval, chance level; ``evaluation.csv``, the per-rule figure and
 the table printed at the end of each run).
 
+Optional training stages, for the analyses over learning (as ``one_task/one_task.py``): at each
+step of ``--stages``, at the first validation whose mean accuracy reaches each value of
+``--stage-accuracies``, and then at the last step, the network runs on a fixed test set of
+``--test-trials`` trials per rule (one epoch timing per rule, as the one-task stage test set) and
+``<run>/stages/step_XXXXXX.npz`` receives its weights, hidden activity, M at the end of each
+epoch and the test trials (:class:`core.training.trainer.StageRecorder`).
+
 Examples::
 
     python multiple_task/multiple_task.py --preset quick
     python multiple_task/multiple_task.py --preset paper --seed 749 750 --device cuda
     python multiple_task/multiple_task.py --preset paper --network gru --resume
+    python multiple_task/multiple_task.py --preset quick --stages 0 100 --stage-accuracies 0.5 0.9
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 import numpy as np
 
@@ -31,10 +40,11 @@ from core.cli import (
 )
 from core.fileio import atomic_write_text
 from core.plotting.training import plot_curves, plot_rule_accuracy
-from core.tasks import resolve_rules
+from core.tasks import generate_mixed_trials, resolve_rules
 from core.training.config import NETWORKS, get_preset
 from core.training.trainer import (
     EVALUATION_FILE,
+    StageRecorder,
     accuracy_table,
     build_rule_run,
     check_run_target,
@@ -71,8 +81,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--eval-trials", type=positive_int, default=500,
                    help="fresh trials per rule scored after training (drawn from a Generator "
                         "seeded with (seed, 2)); default: 500")
+    p.add_argument("--stages", type=int, nargs="+", default=[],
+                   help="training steps at which to record a stage; with this flag or "
+                        "--stage-accuracies the last step is recorded too (default: none)")
+    p.add_argument("--stage-accuracies", type=float, nargs="+", default=[],
+                   help="record a stage at the first validation whose mean accuracy reaches "
+                        "each of these values (in [0, 1]); default: none")
+    p.add_argument("--test-trials", type=positive_int, default=16,
+                   help="trials per rule of the stage test set, drawn from a Generator seeded "
+                        "with (seed, 3) (default: 16)")
     add_run_arguments(p)
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if any(s < 0 for s in args.stages) or any(not 0 <= a <= 1 for a in args.stage_accuracies):
+        p.error("--stages must be non-negative and --stage-accuracies in [0, 1]")
+    return args
 
 
 @cli_main
@@ -94,6 +116,13 @@ def main(argv: list[str] | None = None) -> None:
     for seed in args.seed:
         run = build_rule_run(config, seed, args.out, device=args.device,
                              progress=not args.no_progress)
+        if args.stages or args.stage_accuracies:
+            shared_timing = dataclasses.replace(run.task_config, timing_per_trial=False)
+            test = generate_mixed_trials(np.repeat(run.wiring.rules, args.test_trials),
+                                         shared_timing, np.random.default_rng([seed, 3]))
+            run.trainer.on_step = StageRecorder(
+                test, sorted({s for s in args.stages if s <= config.n_steps} | {config.n_steps}),
+                run.run_dir, device=args.device, accuracies=args.stage_accuracies)
         result = run.trainer.fit(resume=args.resume, overwrite=args.overwrite)
         scores = run.wiring.score_fresh(run.model, args.eval_trials,
                                         np.random.default_rng([seed, 2]))

@@ -2,20 +2,21 @@
 
 For each run NAME under ``--runs``, in order: ``multiple_task_analysis.py`` (task variance,
 clusters, state space → ``analysis.h5``), ``lesion.py`` (→ ``lesion.h5``), ``lesion_plot.py`` (the
-lesion figures), ``preceding_trial_shift.py`` (→ ``preceding_trial_shift.h5``) and
-``state_space_shift.py`` (→ ``state_space_shift.h5``). A step whose stored result is current — it
-records the network now in the run's checkpoint and the current versions of its inputs
+lesion figures), ``preceding_trial_shift.py`` (→ ``preceding_trial_shift.h5``),
+``state_space_shift.py`` (→ ``state_space_shift.h5``) and ``fixed_points.py`` (delay fixed points
+of the rule pairs the run was trained on → ``fixed_points.h5``; skipped with a message when the
+run has none of its ``PAIRS``). A step whose stored result is current — it records the network
+now in the run's checkpoint and the current versions of its inputs
 (:func:`core.provenance.stale_reason`) — is skipped; the lesion figures are skipped when they are
 newer than ``lesion.h5``. A killed pipeline therefore resumes where it stopped (``lesion.py``
 itself resumes inside its run from its finished lesion families), and a run trained again
 (``--overwrite``, ``--resume``) has every step recomputed. Extra options of a step go in
-``--analysis-args``, ``--lesion-args``, ``--shift-args`` and ``--state-space-args`` (one quoted
-string each, joined with ``=``: ``--lesion-args=--no-pairs``). Currency is judged by the network
-and inputs only, not by options: to recompute a current step with other options, run its script
-with ``--overwrite`` (the steps that use its result, lesion after analysis, figures after lesion,
-are then recomputed by the pipeline).
-
-Not yet in the pipeline (issue 15): fixed points of the multi-task network.
+``--analysis-args``, ``--lesion-args``, ``--shift-args``, ``--state-space-args`` and
+``--fixed-points-args`` (one quoted string each, joined with ``=``:
+``--lesion-args=--no-pairs``). Currency is judged by the network and inputs only, not by
+options: to recompute a current step with other options, run its script with ``--overwrite``
+(the steps that use its result, lesion after analysis, figures after lesion, are then recomputed
+by the pipeline).
 
 Example::
 
@@ -43,6 +44,8 @@ from core.cli import (
 from core.errors import ResultsFileError
 from core.io import list_runs
 from core.provenance import stale_reason
+from core.training.checkpoint import load_json
+from core.training.trainer import CONFIG_FILE
 
 HERE = Path(__file__).resolve().parent
 LESION_FIGURE = "pruning"  # the last lesion figure drawn: present and newer → all drawn
@@ -68,6 +71,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--state-space-args", default="",
                    help="further options of state_space_shift.py, e.g. "
                         "--state-space-args='--trials 20'")
+    p.add_argument("--fixed-points-args", default="",
+                   help="further options of fixed_points.py, e.g. "
+                        "--fixed-points-args='--n-seeds 16'")
     p.add_argument("--seed", type=int, default=0, help="seed of every step (default 0)")
     add_threads_argument(p)
     p.add_argument("--no-progress", action="store_true", help="hide the steps' progress bars")
@@ -120,7 +126,22 @@ def steps(name: str, args: argparse.Namespace
         ("state space", lambda: results_current(run_dir / "state_space_shift.h5", name),
          "state_space_shift", [name, *common, *shown, *quiet,
                                *shlex.split(args.state_space_args)]),
+        ("fixed points", lambda: results_current(run_dir / "fixed_points.h5", name),
+         "fixed_points", [name, *common, *shown, *quiet, *shlex.split(args.fixed_points_args)]),
     ]
+
+
+def missing_inputs(step: str, name: str, args: argparse.Namespace) -> str | None:
+    """Why ``step`` cannot run on the run ``name`` (one phrase), or None: the fixed points need a
+    rule pair of ``fixed_points.PAIRS`` among the run's rules."""
+    if step != "fixed points":
+        return None
+    rules = load_json(Path(args.runs) / name / CONFIG_FILE)["task"]["rules"]
+    fixed_points = _script("fixed_points")
+    if fixed_points.available_pairs(rules):
+        return None
+    return (f"the run has none of the rule pairs "
+            f"{', '.join(fixed_points.pair_key(p) for p in fixed_points.PAIRS)}")
 
 
 @cli_main(errors=(*KNOWN_ERRORS, KeyError))
@@ -131,6 +152,10 @@ def main(argv: list[str] | None = None) -> None:
     for name in args.names:
         print(f"{name}:")
         for step, current, stem, step_argv in steps(name, args):
+            reason = missing_inputs(step, name, args)
+            if reason is not None:
+                print(f"  {step}: skipped, {reason}")
+                continue
             if current():
                 print(f"  {step}: current, skipped")
                 continue

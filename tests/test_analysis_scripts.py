@@ -19,6 +19,7 @@ lesion = _script("lesion")
 lesion_plot = _script("lesion_plot")
 preceding_trial_shift = _script("preceding_trial_shift")
 state_space_shift = _script("state_space_shift")
+fixed_points = _script("fixed_points")
 
 NAME = "reach_seed0_L21e4+hidden12+batch16+angle"
 
@@ -125,6 +126,10 @@ def test_bad_input_gives_a_one_line_error(trained, tmp_path):
         lesion.main(["reach_seed9_L21e4+hidden12+batch16+angle", "--runs", str(trained)])
     with pytest.raises(SystemExit, match="^error: .*no such results file"):
         lesion_plot.main([NAME, "--runs", str(tmp_path)])
+    with pytest.raises(SystemExit, match="^error: .*trained on none of the pairs dmcgo-dmcnogo, "
+                                         "delaydm1-delaydm2 .its rules: fdgo, "):
+        fixed_points.main([NAME, "--runs", str(trained)])
+    assert not (trained / NAME / fixed_points.RESULTS_FILE).exists()
     (tmp_path / NAME).mkdir()
     (tmp_path / NAME / "lesion.h5").write_bytes(b"garbage" * 50)
     with pytest.raises(SystemExit) as info:
@@ -238,6 +243,7 @@ def test_the_pipeline_skips_current_steps_and_recomputes_after_retraining(tmp_pa
 
     first = run()
     assert all(f"  {s}: done in" in first for s in steps), first
+    assert "  fixed points: skipped, the run has none of the rule pairs" in first
     written = [p.stat().st_mtime_ns for p in stored]
     second = run()
     assert all(f"  {s}: current, skipped" in second for s in steps), second

@@ -270,3 +270,18 @@ def test_list_names_every_figure_and_its_producer_and_only_takes_figure_names(st
                                                                                "seed0"}
     with pytest.raises(SystemExit, match="^error: no figure named 'no_such_figure'.*--list"):
         paper_plot.main([*base, "--only", "multi_task", "no_such_figure"])
+
+
+def test_runs_are_told_apart_by_their_stage_folders_and_rules(tmp_path):
+    for name, stages in (("delaygo_seed0_L21e4+hidden8+batch8+angle", "stages"),
+                         ("go-anti_seed0_L21e4+hidden8+batch8+angle", "stages/normal"),
+                         ("dmcgo-dmcnogo_seed0_L21e4+hidden8+batch8+angle", "stages"),
+                         ("reach_seed0_L21e4+hidden8+batch8+angle", None)):
+        (tmp_path / name).mkdir()
+        for file in ("config.json", "curves.csv"):
+            (tmp_path / name / file).write_text("{}")
+        if stages:
+            (tmp_path / name / stages).mkdir(parents=True)
+    assert {d.name.split("_")[0]: family for family, d in paper_plot.rule_runs(tmp_path)} == {
+        "delaygo": "one_task", "go-anti": "two_task", "dmcgo-dmcnogo": "multi_task",
+        "reach": "multi_task"}

@@ -30,6 +30,9 @@ one vector. ``F`` calls the models' own step functions (:func:`plastic_step`,
 :func:`leaky_step`, :func:`gru_step`, :func:`timescale_step`, the torch cells) on a float64 copy
 of the model.
 
+:func:`pair_fixed_points` solves one epoch (the delay) of each rule of a pair and projects the
+points and the trajectories on the pair's leading PCs (``multiple_task/fixed_points.py``).
+
 Deviations from FixedPointFinder: the tolerance is on the relative step rather than on q; L-BFGS
 refines the Adam result; duplicates are merged with a relative distance. For an MPN whose M
 decays slowly (λ ≥ 0.95, e.g. 0.99 for the lab's 4000 ms time constant at dt 40 ms), the bulk
@@ -39,7 +42,7 @@ of the M spectrum sits at λ and so counts as marginal by the ``|λ − 1| < 0.0
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -47,6 +50,7 @@ import torch
 from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigs
 from tqdm.auto import tqdm
 
+from core.analysis.state_space import StateSpace, run_model
 from core.models.mpn import DeepMultiPlasticNet
 from core.models.plasticity import ACTIVATIONS, expand_param, plastic_step
 from core.models.rnn import GRUNet, LeakyRNN, gru_step, leaky_step
@@ -62,6 +66,7 @@ __all__ = [
     "jacobian_eigenvalues",
     "FixedPoints",
     "epoch_fixed_points",
+    "pair_fixed_points",
 ]
 
 Step = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -624,3 +629,74 @@ def epoch_fixed_points(model: torch.nn.Module, trials: Trials, *,
         results[epoch] = {**fp.to_dict(), "trial": seed_trial[fp.source], "seed_trial": seed_trial,
                           "end_distance": distance}
     return results
+
+
+def pair_fixed_points(model: torch.nn.Module, trials: Mapping[str, Trials], *,
+                      epoch: str = "delay1", n_seeds: int = 32, n_trajectories: int = 8,
+                      n_components: int = 3, seed: int = 0, progress: bool = False,
+                      **find_options) -> dict:
+    """Fixed points of one epoch for each rule of a pair, on the pair's leading PCs.
+
+    For each rule of ``trials`` (``{rule: Trials}``, noise-free so that the epoch's input is
+    constant, e.g. the fixation and rule cue of a delay), ``n_seeds`` initial states are the
+    model's states after a uniformly drawn number of steps ``1..len`` of ``epoch`` of uniformly
+    drawn trials (with replacement), each solved under its trial's mean input over the epoch by
+    :func:`find_fixed_points` (``find_options`` passed on, e.g. ``relax_steps=2000,
+    adam_steps=0`` for an MPN). The trajectories of the first ``n_trajectories`` trials of each
+    rule that have the epoch give the pair's data: its hidden activity and, for a one-layer MPN,
+    ``W ⊙ M`` (last layer, flattened) at every valid step of both rules are fitted by one PCA per
+    kind (``n_components``, fewer when the data have fewer dimensions), and the trajectories and
+    the points (their hidden activity, :attr:`FixedPoints.hidden`, and their ``W ⊙ M``) are
+    projected on it.
+
+    Returns ``{"rules" (2,), "epoch", "explained": {kind: (k,)}, rule: {...}}`` where each rule
+    holds :meth:`FixedPoints.to_dict` (P points; ``seed_trial (n_seeds,)``, ``seed_step``), the
+    points' ``projection`` ``{kind: (P, k)}`` and ``trajectory`` ``{kind: (T, n_traj, k)}`` (NaN
+    after a trial's end) with ``n_valid (n_traj,)``; ``kind`` is ``hidden`` and, for a one-layer
+    MPN, ``WM``. ValueError unless ``trials`` holds two rules that all have ``epoch``, or for
+    ``n_seeds``/``n_trajectories``/``n_components`` below 1.
+    """
+    if len(trials) != 2 or min(n_seeds, n_trajectories, n_components) < 1:
+        raise ValueError(f"need two rules and n_seeds, n_trajectories, n_components >= 1; got "
+                         f"{list(trials)}, {n_seeds}, {n_trajectories}, {n_components}")
+    step = step_map(model)
+    weight = step.model.layers[-1].W.cpu().numpy() if "M" in step.parts else None
+    rng = np.random.default_rng(seed)
+    out: dict = {"rules": np.asarray(list(trials)), "epoch": np.asarray(epoch)}
+    data: dict[str, dict[str, np.ndarray]] = {}
+    for rule, batch in tqdm(trials.items(), disable=not progress, desc=f"{epoch} fixed points"):
+        bounds = np.asarray(batch.epochs.get(epoch, np.full((batch.batch_size, 2), -1)))
+        has = np.flatnonzero((bounds[:, 0] >= 0) & (bounds[:, 1] > bounds[:, 0]))
+        if not has.size:
+            raise ValueError(f"no trial of {rule} has the epoch {epoch!r}")
+        x = np.asarray(batch.x, dtype=np.float64)
+        trial = rng.choice(has, n_seeds)
+        at = rng.integers(bounds[trial, 0] + 1, bounds[trial, 1] + 1)
+        seeds = step.states_at(x[:, trial], at)[:, 0]
+        inputs = np.stack([x[bounds[b, 0]:bounds[b, 1], b].mean(0) for b in trial])
+        fp = find_fixed_points(step, seeds, inputs, **find_options)
+        shown = batch.take(has[:n_trajectories])
+        _, states = run_model(model, shown.x, track_states=True)
+        kinds = {"hidden": states["hidden"]}
+        points = {"hidden": fp.hidden}
+        if weight is not None:
+            kinds["WM"] = (states["M"] * weight).reshape(*states["M"].shape[:2], -1)
+            m = step.unflatten(step.as_tensor(fp.states))["M"].cpu().numpy()
+            points["WM"] = (m * weight).reshape(len(fp), -1)
+        valid = np.arange(shown.n_steps)[:, None] < shown.n_steps_valid[None]
+        data[rule] = {"kinds": kinds, "points": points, "valid": valid}
+        out[rule] = {**fp.to_dict(), "seed_trial": trial, "seed_step": at,
+                     "n_valid": shown.n_steps_valid}
+    out["explained"] = {}
+    for kind in data[next(iter(trials))]["kinds"]:
+        space = StateSpace(n_components).fit(
+            np.concatenate([d["kinds"][kind][d["valid"]] for d in data.values()]))
+        out["explained"][kind] = space.explained_variance_ratio_
+        for rule, d in data.items():
+            path = space.transform(d["kinds"][kind])
+            path[~d["valid"]] = np.nan
+            out[rule].setdefault("trajectory", {})[kind] = path
+            scores = (space.transform(d["points"][kind]) if len(d["points"][kind])
+                      else np.zeros((0, len(space.explained_variance_ratio_))))
+            out[rule].setdefault("projection", {})[kind] = scores
+    return out

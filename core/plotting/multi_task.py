@@ -31,7 +31,7 @@ from core.plotting.analysis import (
 )
 from core.tasks.rulesets import RULE_LABELS
 
-__all__ = ["FTV_PAIRS", "TASK_SET", "analysis_figures", "lesion_figures",
+__all__ = ["FTV_PAIRS", "TASK_SET", "analysis_figures", "fixed_point_figures", "lesion_figures",
            "over_membership_seeds_figure", "preceding_trial_shift_figures", "state_space_figures",
            "state_space_r_figure"]
 
@@ -244,3 +244,51 @@ def state_space_r_figure(r_by_population: Mapping[str, np.ndarray],
            ylabel="r (distance vs angle)", title="Across networks")
     fig.tight_layout()
     return fig
+
+
+def fixed_point_figures(results: Mapping[str, Any]) -> dict[str, plt.Figure]:
+    """Figures of ``multiple_task/fixed_points.py`` results: per rule pair ``fixed_points_<pair>``,
+    one panel per kind (hidden; ``W ⊙ M`` for an MPN) on the pair's PC1 and PC2 (at least two
+    components stored), with each rule's trajectories (thin lines, a dot at the start) and its
+    epoch's points: stable fixed points filled, unstable ones hollow, slow points hollow
+    triangles.
+
+    Args:
+        results: ``{"pairs": (Q,), pair: {"rules": (2,), "epoch", "explained": {kind: (k,)},
+            rule: {"projection": {kind: (P, k)}, "trajectory": {kind: (T, n, k)},
+            "is_fixed" (P,), "n_unstable" (P,)}}}`` (:func:`core.analysis.fixed_points.
+            pair_fixed_points` per pair).
+    """
+    figures: dict[str, plt.Figure] = {}
+    for key in np.asarray(results["pairs"]).astype(str):
+        pair = results[key]
+        rules = [str(r) for r in np.asarray(pair["rules"])]
+        kinds = [k for k in _POPULATION_TITLES if k in pair["explained"]]
+        fig, axes = plt.subplots(1, len(kinds), figsize=(3.0 * len(kinds) + 1.4, 3.0),
+                                 squeeze=False)
+        counts = []
+        for color, rule, label in zip(("C0", "C3"), rules, _labels(rules), strict=True):
+            r = pair[rule]
+            fixed = np.asarray(r["is_fixed"], dtype=bool)
+            stable = fixed & (np.asarray(r["n_unstable"]) == 0)
+            counts.append(f"{label} {int(stable.sum())}/{int(fixed.sum())}/{int((~fixed).sum())}")
+            for ax, kind in zip(axes[0], kinds, strict=True):
+                path = np.asarray(r["trajectory"][kind], dtype=float)
+                ax.plot(path[..., 0], path[..., 1], color=color, lw=0.5, alpha=0.4)
+                ax.scatter(path[0, :, 0], path[0, :, 1], s=4, color=color)
+                points = np.asarray(r["projection"][kind], dtype=float)
+                for mask, marker, face in ((stable, "o", color), (fixed & ~stable, "o", "none"),
+                                           (~fixed, "^", "none")):
+                    ax.scatter(points[mask, 0], points[mask, 1], s=40, marker=marker,
+                               facecolors=face, edgecolors=color, linewidths=1.0, zorder=3,
+                               label=label if marker == "o" and face == color else None)
+        for ax, kind in zip(axes[0], kinds, strict=True):
+            explained = np.asarray(pair["explained"][kind], dtype=float)
+            ax.set(title=_POPULATION_TITLES[kind], xlabel=f"PC1 ({100 * explained[0]:.0f} %)",
+                   ylabel=f"PC2 ({100 * explained[1]:.0f} %)")
+        axes[0, -1].legend(fontsize=6, frameon=False, loc="best")
+        fig.suptitle(f"{pair['epoch']} fixed points, stable/fixed/slow: "
+                     f"{', '.join(counts)}", fontsize=7)
+        fig.tight_layout()
+        figures[f"fixed_points_{key}"] = fig
+    return figures

@@ -46,7 +46,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -906,12 +906,17 @@ class StageRecorder:
     per-trial matrices such as ``M`` (NaN where a trial lacks the epoch) — plus the test inputs,
     targets, epochs (``epoch_names``, ``epoch/<name>``) and trial parameters (``trial/<name>``).
     With ``subfolder`` (e.g. one per test set) the files go to ``<run_dir>/stages/<subfolder>/``.
+    With ``accuracies`` a stage is also recorded at the first validation whose mean accuracy over
+    rules reaches each value (judged from the trainer's curves, so a resumed run does not record
+    a value reached before again).
     """
 
     def __init__(self, trials: Trials, stages: list[int], run_dir: str | Path,
-                 device: str | torch.device = "cpu", subfolder: str = ""):
+                 device: str | torch.device = "cpu", subfolder: str = "",
+                 accuracies: Sequence[float] = ()):
         self.trials = trials
         self.stages = sorted(set(stages))
+        self.accuracies = sorted(set(accuracies))
         self.folder = Path(run_dir) / STAGES_DIR / subfolder
         self.device = device
 
@@ -919,8 +924,16 @@ class StageRecorder:
         """File of the stage at ``step``."""
         return self.folder / f"step_{step:06d}.npz"
 
+    def reached(self, curves: Curves, step: int) -> list[float]:
+        """The values of ``accuracies`` first reached by a validation at ``step``."""
+        if not self.accuracies or not curves.val_step or curves.val_step[-1] != step:
+            return []
+        means = [float(np.mean(list(a.values()))) for a in curves.val_accuracy]
+        before = max(means[:-1], default=-np.inf)
+        return [a for a in self.accuracies if before < a <= means[-1]]
+
     def __call__(self, trainer: Trainer) -> None:
-        if trainer.step in self.stages:
+        if trainer.step in self.stages or self.reached(trainer.curves, trainer.step):
             self.record(trainer.model, trainer.step)
 
     def record(self, model: torch.nn.Module, step: int) -> Path:
