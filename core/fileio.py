@@ -19,8 +19,11 @@ from typing import Any
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
-__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "refuse_existing",
-           "save_json"]
+__all__ = ["FIGURE_FORMATS", "atomic_path", "atomic_write_bytes", "atomic_write_text",
+           "figure_files", "refuse_existing", "save_json"]
+
+#: The formats every figure is saved in (vector and raster), see :func:`figure_files`.
+FIGURE_FORMATS = ("pdf", "png")
 
 
 @contextmanager
@@ -64,6 +67,22 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 def save_json(path: str | os.PathLike, obj: Any) -> Path:
     """Atomically write ``obj`` as indented, key-sorted JSON (with a final newline); returns it."""
     return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def figure_files(path: str | os.PathLike, formats: tuple[str, ...] = FIGURE_FORMATS
+                 ) -> list[Path]:
+    """The files a figure named ``path`` is saved as: one per format, ``<path>.<format>``.
+
+    ``path`` may end in one of ``formats`` (it is dropped); any other dot belongs to the name:
+    ``tau1.5`` gives ``tau1.5.pdf`` and ``tau1.5.png`` (``Path.with_suffix`` would give
+    ``tau1.pdf``, so a check for existing figures looked at the wrong files). The one place that
+    names figure files: :func:`core.plotting.style.save_figure` writes these, and scripts pass
+    them to :func:`refuse_existing` before any work.
+    """
+    base = Path(path)
+    if base.suffix.lstrip(".") in formats:
+        base = base.with_suffix("")
+    return [base.with_name(f"{base.name}.{fmt}") for fmt in formats]
 
 
 def refuse_existing(paths: Iterable[str | os.PathLike], overwrite: bool) -> None:

@@ -35,7 +35,7 @@ import numpy as np
 
 from core.analysis.seeds import mean_interval
 from core.cli import ArgumentParser, cli_main
-from core.fileio import atomic_write_text, refuse_existing
+from core.fileio import atomic_write_text, figure_files, refuse_existing
 from core.training.naming import parse_run_name
 from core.training.trainer import CONFIG_FILE, CURVES_FILE, STAGES_DIR, VALIDATION_FILE
 
@@ -259,7 +259,7 @@ def main(argv: list[str] | None = None) -> list[RunRow]:
     if args.csv is not None and args.aggregate:
         outputs.append(args.csv.with_name(f"{args.csv.stem}_seeds.csv"))
     if args.figure is not None:
-        outputs += [args.figure.with_suffix(s) for s in (".png", ".pdf")]
+        outputs += figure_files(args.figure)
     refuse_existing(outputs, args.overwrite)
     table = [r.fields() for r in rows]
     print(format_table(table, COLUMNS) if rows else

@@ -37,6 +37,27 @@ def test_plot_checks_input_before_output(tmp_path, capsys):
     assert out.with_suffix(".png").read_bytes() == b"old"
 
 
+@pytest.mark.parametrize("name", ["plot", "analyze", "ablate"])
+def test_an_existing_figure_with_a_dot_in_its_name_is_refused(name, tmp_path, capsys):
+    figure = tmp_path / "fig.v2"
+    (tmp_path / "fig.v2.png").write_bytes(b"old")
+    (tmp_path / "c.h5").write_bytes(b"")
+    config = CurriculumConfig(task="parity", n_start=2)
+    torch.manual_seed(0)
+    model = TimescaleRNN(TimescaleRNNConfig(n_hidden=4, heads=(2,)))
+    checkpoint = save(tmp_path / "runs", model, config, 2, 10, np.ones(1))
+    run = curriculum_run_name(config, model.config)
+    argv = {"plot": ["--results", str(tmp_path / "c.h5"), "--out", str(figure)],
+            "analyze": [run, "--runs-dir", str(tmp_path / "runs"), "--figure", str(figure),
+                        "--results", str(tmp_path / "a.h5")],
+            "ablate": [str(checkpoint), "--k", "1", "--figure", str(figure),
+                       "--results", str(tmp_path / "a.h5")]}[name]
+    with pytest.raises(SystemExit) as stop:
+        SCRIPTS[name].main(argv)
+    assert stop.value.code == 2 and "fig.v2.png already exist" in capsys.readouterr().err
+    assert (tmp_path / "fig.v2.png").read_bytes() == b"old" and not (tmp_path / "a.h5").exists()
+
+
 def test_analyze_checks_every_input_before_any_output(tmp_path, capsys):
     with pytest.raises(SystemExit):
         SCRIPTS["analyze"].main(["nope", "--runs-dir", str(tmp_path),
