@@ -20,7 +20,7 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 __all__ = ["FIGURE_FORMATS", "atomic_path", "atomic_write_bytes", "atomic_write_text",
-           "figure_files", "refuse_existing", "save_json"]
+           "figure_files", "make_folder", "refuse_existing", "save_json"]
 
 #: The formats every figure is saved in (vector and raster), see :func:`figure_files`.
 FIGURE_FORMATS = ("pdf", "png")
@@ -34,11 +34,11 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     ``fig.savefig(tmp, format="png")``). When the block ends without an exception the file gets
     the usual permissions (``0o666`` minus the umask, not ``mkstemp``'s ``0o600``) and is renamed
     to ``path`` with ``os.replace``; on an exception it is removed and ``path`` is left untouched.
-    Missing parent folders are created. The temporary name starts with ``.`` and ends with
-    ``.tmp``, so globs such as ``*.png`` never see it.
+    Missing parent folders are created (:func:`make_folder`). The temporary name starts with
+    ``.`` and ends with ``.tmp``, so globs such as ``*.png`` never see it.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
@@ -48,6 +48,24 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def make_folder(path: str | os.PathLike) -> Path:
+    """Create the folder ``path`` and its missing parents (nothing if it exists); returns it.
+
+    NotADirectoryError (one line: ``<file> is a file, not a folder``) when ``path`` or one of its
+    parents is a file, e.g. ``--figures`` given an existing file; ``mkdir`` itself says only
+    ``File exists`` or ``Not a directory``.
+    """
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as exc:
+        blocker = next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), None)
+        if blocker is None:
+            raise
+        raise NotADirectoryError(f"{blocker} is a file, not a folder") from exc
+    return path
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:

@@ -89,8 +89,8 @@ def test_os_errors_of_a_script_are_one_line_and_leave_stored_files_intact(fault,
         monkeypatch.setattr(Figure, "savefig", _disk_full)
         reason = "No space left on device"
     else:
-        target = out.with_suffix(".png") / "tasks"
-        reason = "tasks.png: File exists"
+        target = out.parent / "tasks.png" / "tasks"
+        reason = f"error: {out.parent / 'tasks.png'} is a file, not a folder\n"
     with pytest.raises(SystemExit) as info:
         script.main(["--rules", "fdgo", "--batch", "2", "--out", str(target), "--overwrite"])
     err = capsys.readouterr().err.rsplit("\r", 1)[-1]  # after the progress bar's last redraw

@@ -56,7 +56,7 @@ import torch
 from tqdm.auto import tqdm
 
 from core.errors import CheckpointError, RunExistsError, TrainingDiverged, TrainingInterrupted
-from core.fileio import atomic_write_bytes, atomic_write_text, save_json
+from core.fileio import atomic_write_bytes, atomic_write_text, make_folder, save_json
 from core.tasks import (
     RuleSampler,
     RuleScore,
@@ -314,7 +314,7 @@ class Trainer:
         existing = check_run_target(self.run_dir, resume, overwrite)
         if existing and overwrite and not resume:
             clear_run(self.run_dir)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        make_folder(self.run_dir)
         if resume and CHECKPOINT_FILE not in existing:
             tqdm.write(f"{self.run_dir}: no checkpoint to resume, starting the run",
                        file=sys.stderr)
