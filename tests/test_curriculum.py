@@ -143,3 +143,21 @@ def test_run_that_solves_nothing_says_so_and_keeps_its_network(tmp_path, monkeyp
     model, payload = cur.load_reached_checkpoint(last)
     assert payload["solved"] == [] and payload["n"] == 2 and model.heads == (2,)
     assert not list((tmp_path / "runs").glob("*+N*"))
+
+
+@pytest.mark.parametrize(("scores", "n_reached"), [([0.5, 0.5], 2), ([0.99, 0.5], 3)])
+def test_n_reached_is_the_figures_largest_solved_n(monkeypatch, scores, n_reached):
+    from dataclasses import asdict
+
+    from core.plotting.timescales import plot_curricula
+
+    _scripted(monkeypatch, scores)
+    torch.manual_seed(0)
+    model = TimescaleRNN(TimescaleRNNConfig(n_hidden=4, heads=(3,)))
+    config = cur.CurriculumConfig(n_start=3, batch_size=4, eval_every=1, eval_batches=1,
+                                  max_steps=2)
+    history = cur.train_curriculum(model, config, progress=False)
+    assert history.n_reached == n_reached  # n_start - 1 when nothing is solved
+    name = cur.curriculum_run_name(config, model.config)
+    _, final = plot_curricula({name: (history.as_arrays(), {"curriculum": asdict(config)})})
+    assert final == {"multi": [n_reached]}

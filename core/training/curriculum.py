@@ -111,12 +111,13 @@ class CurriculumConfig:
 class CurriculumHistory:
     """What happened during training, one entry per evaluation.
 
-    ``step``, ``n_newest``, ``loss`` (mean training loss since the previous evaluation),
-    ``mean_accuracy`` and ``newest_accuracy`` are lists of equal length; ``accuracy`` holds the
-    per-head accuracies (dict N → accuracy) of each evaluation. ``reached`` maps every solved N
-    to the training step at which it was solved.
+    ``n_start`` is the curriculum's first N. ``step``, ``n_newest``, ``loss`` (mean training loss
+    since the previous evaluation), ``mean_accuracy`` and ``newest_accuracy`` are lists of equal
+    length; ``accuracy`` holds the per-head accuracies (dict N → accuracy) of each evaluation.
+    ``reached`` maps every solved N to the training step at which it was solved.
     """
 
+    n_start: int
     step: list[int] = field(default_factory=list)
     n_newest: list[int] = field(default_factory=list)
     loss: list[float] = field(default_factory=list)
@@ -127,8 +128,9 @@ class CurriculumHistory:
 
     @property
     def n_reached(self) -> int:
-        """Largest solved N (``n_start - 1`` if none was solved)."""
-        return max(self.reached, default=0)
+        """Largest solved N; ``n_start - 1`` if none was solved, as the curricula figure counts
+        it (:func:`core.plotting.timescales.plot_curricula`), so means over runs agree."""
+        return max(self.reached, default=self.n_start - 1)
 
     def as_arrays(self) -> dict[str, np.ndarray]:
         """Flat numpy arrays for storage (``reached_n``/``reached_step`` sorted by N).
@@ -236,7 +238,7 @@ def train_curriculum(model: TimescaleRNN, config: CurriculumConfig,
         model.move_head(model.heads[-1], n_newest)
     ns = active_ns(config.curriculum, n_newest, config.n_start, config.window)
     _add_heads(model, optimizer, ns)
-    history = CurriculumHistory()
+    history = CurriculumHistory(config.n_start)
     losses: list[float] = []
     bar = tqdm(range(1, config.max_steps + 1), disable=not progress, desc=config.curriculum)
     for step in bar:
