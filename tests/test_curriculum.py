@@ -161,3 +161,53 @@ def test_n_reached_is_the_figures_largest_solved_n(monkeypatch, scores, n_reache
     name = cur.curriculum_run_name(config, model.config)
     _, final = plot_curricula({name: (history.as_arrays(), {"curriculum": asdict(config)})})
     assert final == {"multi": [n_reached]}
+
+
+@pytest.mark.parametrize("curriculum", ["single", "sliding"])
+def test_a_signal_saves_the_state_and_resume_matches_uninterrupted(tmp_path, monkeypatch,
+                                                                    curriculum):
+    import os
+    import signal
+
+    from core.errors import TrainingInterrupted
+    from core.training.checkpoint import load_checkpoint
+
+    config = cur.CurriculumConfig(curriculum=curriculum, window=2, threshold=0.01, batch_size=4,
+                                  eval_every=2, eval_batches=1, max_steps=12, optimizer="adam")
+
+    def fresh():
+        torch.manual_seed(0)
+        return TimescaleRNN(TimescaleRNNConfig(n_hidden=4))
+
+    whole = cur.train_curriculum(fresh(), config, progress=False, out_dir=tmp_path / "whole")
+    calls = {"n": 0}
+    step = cur.train_step
+
+    def signalled(*args):
+        calls["n"] += 1
+        if calls["n"] == 7:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return step(*args)
+
+    monkeypatch.setattr(cur, "train_step", signalled)
+    with pytest.raises(TrainingInterrupted, match="stopped by SIGTERM at step 7; checkpoint of "
+                                                  "step 7") as info:
+        cur.train_curriculum(fresh(), config, progress=False, out_dir=tmp_path / "b")
+    assert info.value.signum == signal.SIGTERM
+    last = cur.last_checkpoint_path(tmp_path / "b", config, fresh().config)
+    payload = load_checkpoint(last)
+    assert payload["interrupted"] and payload["step"] == 7 and len(payload["solved"]) == 3
+    with pytest.raises(CheckpointError, match="curriculum settings differ"):
+        cur.train_curriculum(fresh(), cur.CurriculumConfig(**{**config.__dict__, "seed": 1}),
+                             resume=payload)
+    model = fresh()
+    resumed = cur.train_curriculum(model, config, progress=False, out_dir=tmp_path / "b",
+                                   resume=payload)
+    assert resumed == whole and calls["n"] == 12
+    stored = load_checkpoint(last)
+    expected = load_checkpoint(cur.last_checkpoint_path(tmp_path / "whole", config, model.config))
+    assert not stored["interrupted"] and stored["model_config"]["heads"] == list(model.heads)
+    for key, tensor in expected["model_state"].items():
+        assert torch.equal(tensor, stored["model_state"][key]), key
+    with pytest.raises(FileExistsError):  # a finished run's checkpoint is never replaced
+        cur.save_last_checkpoint(tmp_path / "b", model, config, resumed)

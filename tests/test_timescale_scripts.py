@@ -1,13 +1,21 @@
 """The timescales scripts write nothing tracked by default and check inputs before outputs."""
 
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from script_loader import load_script
+from script_loader import ROOT, load_script
 
+from core.io import load_results
 from core.models.timescale_rnn import TimescaleRNN, TimescaleRNNConfig
+from core.training.checkpoint import load_checkpoint
 from core.training.curriculum import CurriculumConfig, curriculum_run_name
 from core.training.curriculum import save_reached_checkpoint as save
 
@@ -96,3 +104,47 @@ def test_analysis_of_a_changed_per_n_checkpoint_is_refused_and_recomputed(tmp_pa
     with pytest.raises(SystemExit):  # ...a current one is kept
         SCRIPTS["analyze"].main([*flags[:-1], "--figure", str(tmp_path / "fig3")])
     assert "current" in capsys.readouterr().err
+
+
+def test_sigint_to_train_saves_the_current_step_and_resume_matches_uninterrupted(tmp_path,
+                                                                                   capsys):
+    train = load_script("timescales/train.py", "timescales_train_signal")
+    flags = ["--hidden", "8", "--batch", "8", "--eval-every", "5", "--eval-batches", "1",
+             "--optimizer", "adam", "--lr", "0.003"]
+    out, results = tmp_path / "runs", tmp_path / "c.h5"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg"}
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "timescales" / "train.py"), *flags, "--steps", "100000",
+         "--out", str(out), "--results", str(results)], stderr=subprocess.PIPE, env=env)
+    progress, deadline = b"", time.monotonic() + 240
+    while not re.search(rb"\| *[1-9]\d*/100000", progress):  # the bar shows a finished step
+        assert proc.poll() is None and time.monotonic() < deadline, progress
+        progress += os.read(proc.stderr.fileno(), 4096)
+    proc.send_signal(signal.SIGINT)
+    lines = (progress + proc.communicate(timeout=240)[1]).decode().strip().splitlines()
+    err = lines[-1]  # one line, after the progress bar's last redraw
+    assert proc.returncode == 130 and sum("error" in line for line in lines) == 1, lines
+    assert err.startswith("error: stopped by SIGINT at step ") and "--resume" in err
+    step = int(re.search(r"at step (\d+)", err)[1])
+    name = "parity_seed0_multi+hidden8+batch8+adam"
+    stopped = load_checkpoint(out / f"{name}+last" / "checkpoint.pt")
+    assert stopped["interrupted"] and stopped["step"] == step and not results.exists()
+
+    with pytest.raises(SystemExit, match="--resume continues an interrupted run"):
+        train.main([*flags, "--steps", str(step + 7), "--out", str(out), "--results",
+                    str(results), "--quiet"])
+    train.main([*flags, "--steps", str(step + 7), "--out", str(out), "--results", str(results),
+                "--quiet", "--resume"])
+    assert f"{name}: resuming at step {step}" in capsys.readouterr().out
+    train.main([*flags, "--steps", str(step + 7), "--out", str(tmp_path / "whole"),
+                "--results", str(tmp_path / "whole.h5"), "--quiet"])
+    resumed = load_checkpoint(out / f"{name}+last" / "checkpoint.pt")
+    whole = load_checkpoint(tmp_path / "whole" / f"{name}+last" / "checkpoint.pt")
+    assert not resumed["interrupted"] and resumed["step"] == whole["step"]
+    for key, tensor in whole["model_state"].items():
+        assert torch.equal(tensor, resumed["model_state"][key]), key
+    for key, array in load_results(tmp_path / "whole.h5", name).items():
+        np.testing.assert_array_equal(array, load_results(results, name)[key], err_msg=key)
+    train.main([*flags, "--steps", str(step + 7), "--out", str(out), "--results", str(results),
+                "--quiet", "--resume"])  # finished: nothing to do
+    assert "finished already" in capsys.readouterr().out

@@ -97,7 +97,8 @@ DERIVED_SUFFIXES = (".h5", ".png", ".pdf")
 DIVERGENCE_FACTOR = 10.0
 #: ... at this many validations in a row (or at the last one) raises TrainingDiverged.
 DIVERGENCE_PATIENCE = 3
-#: Signals after which :meth:`Trainer.fit` saves a checkpoint and stops.
+#: Signals after which :meth:`Trainer.fit` (and :func:`core.training.curriculum.train_curriculum`)
+#: saves a checkpoint and stops.
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 #: ``resume`` value that starts a run without a checkpoint instead of refusing (and says so).
 RESUME_IF_EXISTS = "if-exists"
@@ -471,7 +472,7 @@ class Trainer:
             raise ValueError(f"n_steps (--steps) must be >= 1, got {cfg.n_steps}: a run "
                              "without training steps would store an untrained network")
         start = time.perf_counter()
-        with _deferred_signals(STOP_SIGNALS) as received:
+        with deferred_signals(STOP_SIGNALS) as received:
             resumed = self.prepare(resume=resume, overwrite=overwrite)
             self.model.train()
             set_optimizer_mode(self.optimizer, train=True)
@@ -668,10 +669,11 @@ def check_run_target(run_dir: str | Path, resume: bool | str = False, overwrite:
 
 
 @contextmanager
-def _deferred_signals(signums: tuple[int, ...]) -> Iterator[list[int]]:
+def deferred_signals(signums: tuple[int, ...]) -> Iterator[list[int]]:
     """Within the block, the first of ``signums`` is only recorded in the yielded list (and the
     previous handlers come back, so a second signal acts at once). Outside the main thread,
-    where handlers cannot be set, nothing changes."""
+    where handlers cannot be set, nothing changes. Every training loop stops on signals through
+    this (:meth:`Trainer.fit`, :func:`core.training.curriculum.train_curriculum`)."""
     received: list[int] = []
     if threading.current_thread() is not threading.main_thread():
         yield received
