@@ -20,7 +20,7 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 __all__ = ["FIGURE_FORMATS", "atomic_path", "atomic_write_bytes", "atomic_write_text",
-           "figure_files", "make_folder", "refuse_existing", "save_json"]
+           "figure_files", "file_in_the_way", "make_folder", "refuse_existing", "save_json"]
 
 #: The formats every figure is saved in (vector and raster), see :func:`figure_files`.
 FIGURE_FORMATS = ("pdf", "png")
@@ -61,11 +61,18 @@ def make_folder(path: str | os.PathLike) -> Path:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError) as exc:
-        blocker = next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), None)
+        blocker = file_in_the_way(path)
         if blocker is None:
             raise
         raise NotADirectoryError(f"{blocker} is a file, not a folder") from exc
     return path
+
+
+def file_in_the_way(path: str | os.PathLike) -> Path | None:
+    """``path`` or the first of its parents that exists and is not a folder (so no folder can be
+    made at ``path``), else None."""
+    path = Path(path)
+    return next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), None)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:

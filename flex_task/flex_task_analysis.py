@@ -23,7 +23,7 @@ import numpy as np
 
 from core.analysis import analyse_runs
 from core.analysis.transfer import first_step_reaching, network_summary
-from core.cli import ArgumentParser, add_trained_runs_arguments, cli_main
+from core.cli import ArgumentParser, add_trained_runs_arguments, cli_main, folder
 from core.fileio import atomic_write_text
 from core.plotting.transfer import plot_group_curves
 from core.training.checkpoint import load_checkpoint
@@ -37,7 +37,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = ArgumentParser(description="Validation curves and steps to a level of the "
                                             "flex_task networks, per network across seeds.")
     add_trained_runs_arguments(p, figures=False)
-    p.add_argument("--figures", type=Path, default=Path("results/flex_task"),
+    p.add_argument("--figures", type=folder, default=Path("results/flex_task"),
                    help="folder of the summary figure and table (default: %(default)s)")
     p.add_argument("--level", type=float, default=0.9,
                    help="mean validation accuracy whose first step is reported (default: 0.9)")

@@ -54,6 +54,7 @@ from core.cli import (
     add_threads_argument,
     add_trained_runs_arguments,
     cli_main,
+    folder,
     positive_int,
     set_threads,
 )
@@ -72,7 +73,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = ArgumentParser(description="Transfer speed, rule vectors, subspaces and M "
                                             "across stages of pretraining runs.")
     add_trained_runs_arguments(p, figures=False)
-    p.add_argument("--figures", type=Path, default=Path("results/pretrain"),
+    p.add_argument("--figures", type=folder, default=Path("results/pretrain"),
                    help="folder of the summary table and figure (default: %(default)s)")
     p.add_argument("--test-trials", type=positive_int, default=64,
                    help="noise-free test trials per rule (default: %(default)s)")

@@ -65,8 +65,9 @@ def test_script_prints_and_stores_both_counts(tmp_path, capsys):
     with pytest.raises(SystemExit) as stop:  # --figures names a file: said in one line
         analysis.main([*names, "--runs", str(tmp_path), "--overwrite",
                        "--figures", str(tmp_path / "fig" / "flex_task_speed.md")])
-    assert stop.value.code == 2 and capsys.readouterr().err == (
-        f"error: {tmp_path / 'fig' / 'flex_task_speed.md'} is a file, not a folder\n")
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err.count("\n") == 1 and err.startswith("error: ")
+    assert f"{tmp_path / 'fig' / 'flex_task_speed.md'} is a file, not a folder" in err
     (tmp_path / "runs").mkdir()
     (tmp_path / "runs" / "flex_task").symlink_to(tmp_path)
     paper_plot = load_script("paper_plot.py", "paper_plot_flex")
