@@ -76,6 +76,7 @@ import numpy as np
 from core.analysis.transfer import network_summary, transfer_curve_groups
 from core.cli import ArgumentParser, cli_main, fail
 from core.errors import CheckpointError
+from core.fileio import figure_files
 from core.io import ResultsFileError, list_runs, load_config, load_provenance
 from core.plotting import apply_style, save_figure
 from core.plotting.babyai import babyai_figures
@@ -184,8 +185,7 @@ class FigureLog:
         if self.listing:
             self.rows.append((family, target, producer(family, source)))
             return None, ""
-        existing = [p for p in (target.with_suffix(".pdf"), target.with_suffix(".png"))
-                    if p.exists()]
+        existing = [p for p in figure_files(target) if p.exists()]
         if not existing or self.overwrite:
             return target, "written"
         if source is not None and source.stat().st_mtime_ns > min(

@@ -41,7 +41,8 @@ from core.errors import (
 __all__ = [
     "ArgumentParser", "DEFAULT_THREADS", "KNOWN_ERRORS", "ScriptError", "add_device_argument",
     "add_run_arguments",
-    "add_threads_argument", "add_trained_runs_arguments", "cli_main", "fail", "positive_int",
+    "add_threads_argument", "add_trained_runs_arguments", "cli_main", "fail", "folder",
+    "positive_int",
     "resolve_device", "resolve_trained_runs", "set_threads",
 ]
 
@@ -121,6 +122,17 @@ def positive_int(text: str) -> int:
     return value
 
 
+def folder(text: str) -> Path:
+    """argparse ``type`` of a folder flag (``--figures``, ``--out``): the path, refused while
+    parsing (one line: ``<file> is a file, not a folder``) when it or a parent is a file, so a
+    script stops before its work instead of when it first writes there."""
+    from core.fileio import file_in_the_way
+
+    if (blocker := file_in_the_way(text)) is not None:
+        raise argparse.ArgumentTypeError(f"{blocker} is a file, not a folder")
+    return Path(text)
+
+
 def add_threads_argument(parser: argparse.ArgumentParser) -> None:
     """``--threads N`` (>= 1, default :data:`DEFAULT_THREADS`); apply it with
     :func:`set_threads`."""
@@ -164,10 +176,11 @@ def resolve_device(name: str):
 
 
 def add_run_arguments(parser: argparse.ArgumentParser, out: str | Path = "runs") -> None:
-    """The flags of a script that trains named runs: ``--out`` (folder of run folders, as a
-    ``Path``), ``--resume`` and ``--overwrite`` (mutually exclusive), ``--device``, ``--threads``
-    and ``--no-progress``; the parser's epilog (unless set) states how training stops early:
-    signals, divergence and their exit statuses (see :mod:`core.training.trainer`)."""
+    """The flags of a script that trains named runs: ``--out`` (folder of run folders, a
+    :func:`folder`), ``--resume`` and ``--overwrite`` (mutually exclusive), ``--device``,
+    ``--threads`` and ``--no-progress``; the parser's epilog (unless set) states how training
+    stops early: signals, divergence and their exit statuses (see :mod:`core.training.trainer`).
+    """
     from core.training.trainer import DIVERGENCE_FACTOR, DIVERGENCE_PATIENCE, RESUME_IF_EXISTS
 
     def _resume_value(text: str) -> str:
@@ -182,7 +195,7 @@ def add_run_arguments(parser: argparse.ArgumentParser, out: str | Path = "runs")
             "(exit 2, last good checkpoint kept) when the loss or gradient is NaN/inf, or when "
             f"the validation loss is above {DIVERGENCE_FACTOR:g}x its step-0 value at "
             f"{DIVERGENCE_PATIENCE} validations in a row or at the last one.")
-    parser.add_argument("--out", type=Path, default=Path(out),
+    parser.add_argument("--out", type=folder, default=Path(out),
                         help="folder holding one sub-folder per run (default: %(default)s)")
     existing = parser.add_mutually_exclusive_group()
     existing.add_argument("--resume", nargs="?", const=True, default=False, type=_resume_value,
@@ -199,14 +212,14 @@ def add_run_arguments(parser: argparse.ArgumentParser, out: str | Path = "runs")
 
 def add_trained_runs_arguments(parser: argparse.ArgumentParser, figures: bool = True) -> None:
     """The flags of a script that analyses trained runs by name: ``NAME ...`` (``names``),
-    ``--runs`` (the folder holding them) and, with ``figures``, ``--figures`` (None means
-    ``<runs>/<NAME>/figures``)."""
+    ``--runs`` (the folder holding them) and, with ``figures``, ``--figures`` (:func:`folder`;
+    None means ``<runs>/<NAME>/figures``)."""
     parser.add_argument("names", nargs="+", metavar="NAME",
                         help="run names (folders under --runs)")
     parser.add_argument("--runs", default="runs",
                         help="folder holding the runs (default: %(default)s)")
     if figures:
-        parser.add_argument("--figures", default=None,
+        parser.add_argument("--figures", type=folder, default=None,
                             help="figure folder (default: <runs>/<NAME>/figures)")
 
 

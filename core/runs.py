@@ -41,7 +41,7 @@ import numpy as np
 
 from core.analysis.seeds import curve_interval, mean_interval
 from core.cli import ArgumentParser, cli_main
-from core.fileio import atomic_write_text, refuse_existing
+from core.fileio import atomic_write_text, figure_files, refuse_existing
 from core.training.naming import parse_run_name
 from core.training.trainer import (
     CONFIG_FILE,
@@ -305,7 +305,7 @@ def main(argv: list[str] | None = None) -> list[RunRow]:
     if args.csv is not None and args.aggregate:
         outputs.append(args.csv.with_name(f"{args.csv.stem}_seeds.csv"))
     if args.figure is not None:
-        outputs += [args.figure.with_suffix(s) for s in (".png", ".pdf")]
+        outputs += figure_files(args.figure)
     refuse_existing(outputs, args.overwrite)
     show = markdown_table if args.format == "markdown" else format_table
     table = [r.fields() for r in rows]

@@ -17,17 +17,16 @@ Example::
 from __future__ import annotations
 
 import argparse
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
-from core.analysis import resolve_run
+from core.analysis import analyse_runs
 from core.analysis.transfer import first_step_reaching, network_summary
-from core.cli import ArgumentParser, add_trained_runs_arguments, cli_main
+from core.cli import ArgumentParser, add_trained_runs_arguments, cli_main, folder
 from core.fileio import atomic_write_text
-from core.io import save_results
 from core.plotting.transfer import plot_group_curves
-from core.provenance import claim, load_current, record
 from core.training.checkpoint import load_checkpoint
 from core.training.trainer import CHECKPOINT_FILE
 
@@ -39,7 +38,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = ArgumentParser(description="Validation curves and steps to a level of the "
                                             "flex_task networks, per network across seeds.")
     add_trained_runs_arguments(p, figures=False)
-    p.add_argument("--figures", type=Path, default=Path("results/flex_task"),
+    p.add_argument("--figures", type=folder, default=Path("results/flex_task"),
                    help="folder of the summary figure and table (default: %(default)s)")
     p.add_argument("--level", type=float, default=0.9,
                    help="mean validation accuracy whose first step is reported (default: 0.9)")
@@ -47,24 +46,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def analyse(name: str, runs: str, level: float) -> None:
-    """Store the curve, steps to ``level`` and parameter counts of one run."""
-    run_dir = resolve_run(runs, name)
+def analyse(run_dir: Path, level: float) -> tuple[dict, dict]:
+    """The curve, steps to ``level`` and parameter counts of one run, and its config."""
     payload = load_checkpoint(run_dir / CHECKPOINT_FILE)
     config, curves = payload["config"], payload["curves"]
     if "parameters" not in config:
-        raise ValueError(f"{name} is not a flex_task run (no parameter count in its config)")
+        raise ValueError(f"{run_dir.name} is not a flex_task run (no parameter count in its "
+                         "config)")
     rules = list(curves["val_accuracy"][0])
     per_rule = np.array([[a[r] for r in rules] for a in curves["val_accuracy"]])
     mean = per_rule.mean(axis=1)
-    path = run_dir / RESULTS_FILE
     results = {"network": config["parameters"]["network"], "rules": np.asarray(rules),
                "steps": np.asarray(curves["val_step"]), "mean_accuracy": mean,
                "accuracy": per_rule, "level": level,
                "first_step": first_step_reaching(curves["val_step"], mean, [level])[0],
                "count": config["parameters"]["count"], "target": config["parameters"]["target"]}
-    save_results(path, name, results, config=config, overwrite=True,
-                 provenance=record(path, run_dir / CHECKPOINT_FILE))
+    return results, config
 
 
 @cli_main
@@ -73,13 +70,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if not 0 < args.level <= 1:
         raise ValueError(f"--level must be in (0, 1], got {args.level}")
-    for name in args.names:
-        claim(resolve_run(args.runs, name) / RESULTS_FILE, name, args.overwrite)
-    stored = {}
-    for name in args.names:
-        analyse(name, args.runs, args.level)
-        refresh = f"python flex_task/flex_task_analysis.py {name} --runs {args.runs}"
-        stored[name] = load_current(Path(args.runs) / name / RESULTS_FILE, name, refresh)
+    stored = analyse_runs(args.runs, args.names, RESULTS_FILE, args.overwrite,
+                          partial(analyse, level=args.level))
     groups, table = network_summary(stored)
     plot_group_curves(groups, args.figures / "flex_task_curves",
                       ylabel="mean validation accuracy")

@@ -36,7 +36,14 @@ from core.analysis.routing import (
     steps_to_threshold,
     task_difficulty,
 )
-from core.cli import ArgumentParser, add_threads_argument, cli_main, fail, set_threads
+from core.cli import (
+    ArgumentParser,
+    add_threads_argument,
+    cli_main,
+    fail,
+    folder,
+    set_threads,
+)
 from core.fileio import refuse_existing
 from core.io import save_results
 from core.models import build_model
@@ -69,7 +76,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="inference-time routing thresholds below which experts are pruned")
     p.add_argument("--results", type=Path, default=Path("results/mixture_of_pathways.h5"),
                    help="HDF5 file for the results (one group per run)")
-    p.add_argument("--figures", type=Path, default=Path("results/figures/mixture_of_pathways"),
+    p.add_argument("--figures", type=folder, default=Path("results/figures/mixture_of_pathways"),
                    help="folder for the mop_* figures")
     p.add_argument("--overwrite", action="store_true",
                    help="replace this run's current entry in --results (or an unreadable "

@@ -24,7 +24,15 @@ from tqdm.auto import tqdm
 
 from core.analysis import load_trained
 from core.analysis.accuracy_sweep import by_hidden_and_l2, fresh_scores, run_fields
-from core.cli import ArgumentParser, add_threads_argument, cli_main, fail, positive_int, set_threads
+from core.cli import (
+    ArgumentParser,
+    add_threads_argument,
+    cli_main,
+    fail,
+    folder,
+    positive_int,
+    set_threads,
+)
 from core.io import list_runs, load_results, save_results
 from core.plotting import save_figure
 from core.plotting.runs import plot_accuracy_by_l2
@@ -45,7 +53,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "e.g. family=multiple_task")
     p.add_argument("--trials", type=positive_int, default=500,
                    help="fresh trials per rule and run (default 500)")
-    p.add_argument("--figures", default=None, help="figure folder (default DIR/figures)")
+    p.add_argument("--figures", type=folder, default=None,
+                   help="figure folder (default DIR/figures)")
     p.add_argument("--overwrite", action="store_true",
                    help="recompute every run's entry, current or not")
     p.add_argument("--seed", type=int, default=2,

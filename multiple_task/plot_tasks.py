@@ -16,7 +16,7 @@ import numpy as np
 from tqdm import tqdm
 
 from core.cli import ArgumentParser, cli_main, fail
-from core.fileio import refuse_existing
+from core.fileio import figure_files, refuse_existing
 from core.plotting import apply_style, save_figure
 from core.plotting.tasks import plot_trials
 from core.tasks import PRESETS, RULE_SETS, accuracy, generate_trials, get_preset, resolve_rules
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> None:
     if not set(rules) <= set(config.rules):  # e.g. dm1 under mpn_lab: add rule units for all 20
         config = config.with_rules("all")
     out = Path(args.out)
-    refuse_existing([out.with_suffix(".pdf"), out.with_suffix(".png")], args.overwrite)
+    refuse_existing(figure_files(out), args.overwrite)
     rng = np.random.default_rng(args.seed)
     batches = []
     for rule in tqdm(rules, desc="rules", leave=False):

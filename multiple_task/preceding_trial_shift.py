@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from core.analysis import load_trained, resolve_run
 from core.analysis.state_space import preceding_trial_shift, prepend_trials, run_model
 from core.analysis.task_variance import noise_free_trials, segment_bounds
-from core.cli import ArgumentParser, add_threads_argument, cli_main, set_threads
+from core.cli import ArgumentParser, add_threads_argument, cli_main, folder, set_threads
 from core.io import save_results
 from core.plotting import apply_style, save_figure
 from core.plotting.multi_task import preceding_trial_shift_figures
@@ -47,7 +47,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "default: all rules of the run)")
     p.add_argument("--previous", default=None,
                    help="preceding tasks, same format (default: all rules of the run)")
-    p.add_argument("--figures", default=None,
+    p.add_argument("--figures", type=folder, default=None,
                    help="figure folder (default: <runs>/<NAME>/figures)")
     p.add_argument("--overwrite", action="store_true",
                    help="recompute this run's entry of preceding_trial_shift.h5 although it is "

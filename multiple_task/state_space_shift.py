@@ -42,7 +42,7 @@ from core.analysis.state_space import (
     onset_states,
     state_at,
 )
-from core.cli import ArgumentParser, add_threads_argument, cli_main, set_threads
+from core.cli import ArgumentParser, add_threads_argument, cli_main, folder, set_threads
 from core.io import save_results
 from core.plotting import apply_style, save_figure
 from core.plotting.multi_task import state_space_figures, state_space_r_figure
@@ -65,7 +65,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--trials", type=int, default=50, help="trials per rule (default 50)")
     p.add_argument("--noise", type=float, default=0.01,
                    help="input noise sigma_x of the trials (default 0.01)")
-    p.add_argument("--figures", default=None,
+    p.add_argument("--figures", type=folder, default=None,
                    help="figure folder (default: <runs>/<NAME>/figures per run, "
                         "<runs>/figures for the summary)")
     p.add_argument("--overwrite", action="store_true",

@@ -30,12 +30,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from core.analysis import resolve_run
+from core.analysis import analyse_runs, resolve_run
 from core.analysis.transfer import (
     SPEED_THRESHOLDS,
     cosine,
@@ -54,15 +55,14 @@ from core.cli import (
     add_threads_argument,
     add_trained_runs_arguments,
     cli_main,
+    folder,
     positive_int,
     set_threads,
 )
 from core.fileio import atomic_write_text
-from core.io import save_results
 from core.plotting.transfer import plot_group_curves
-from core.provenance import claim, load_current, record
 from core.tasks import MPN_LAB, TaskConfig, chance_level, generate_trials
-from core.training.trainer import CHECKPOINT_FILE, load_run
+from core.training.trainer import load_run
 from core.training.transfer import HELD_OUT_RULE
 
 RESULTS_FILE = "pretraining.h5"
@@ -74,7 +74,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = ArgumentParser(description="Transfer speed, rule vectors, subspaces and M "
                                             "across stages of pretraining runs.")
     add_trained_runs_arguments(p, figures=False)
-    p.add_argument("--figures", type=Path, default=Path("results/pretrain"),
+    p.add_argument("--figures", type=folder, default=Path("results/pretrain"),
                    help="folder of the summary table and figure (default: %(default)s)")
     p.add_argument("--test-trials", type=positive_int, default=64,
                    help="noise-free test trials per rule (default: %(default)s)")
@@ -106,16 +106,13 @@ def _samples(activity: np.ndarray, trials, epoch: str) -> np.ndarray:
     return part.reshape(part.shape[0], -1)
 
 
-def analyse(name: str, args: argparse.Namespace) -> dict:
-    """Compute and store the results of one stage-2 run; returns them."""
-    run_dir = resolve_run(args.runs, name)
+def analyse(run_dir: Path, args: argparse.Namespace) -> tuple[dict, dict]:
+    """The results of one stage-2 run and its config."""
     model2, config2, payload2 = load_run(run_dir)
     stage1 = config2.get("stage1")
     if stage1 is None:
-        raise ValueError(f"{name} is not a stage-2 transfer run (no stage1 in its config)")
+        raise ValueError(f"{run_dir.name} is not a stage-2 transfer run (no stage1 in its config)")
     model1, _, _ = load_run(resolve_run(args.runs, stage1["name"]))
-    path = run_dir / RESULTS_FILE
-    provenance = record(path, run_dir / CHECKPOINT_FILE)
     task = dataclasses.replace(TaskConfig.from_dict(config2["task"]), timing_per_trial=False)
     pair = list(task.rules)
     curves = payload2["curves"]
@@ -163,8 +160,7 @@ def analyse(name: str, args: argparse.Namespace) -> dict:
                          "cosine": np.asarray([c for c, _ in pairs]),
                          "frobenius": np.asarray([d for _, d in pairs])}
         results["M_change"] = change
-    save_results(path, name, results, config=config2, overwrite=True, provenance=provenance)
-    return results
+    return results, config2
 
 
 @cli_main
@@ -172,13 +168,8 @@ def main(argv: list[str] | None = None) -> None:
     """Analyse every named stage-2 run, then summarise them."""
     args = parse_args(argv)
     set_threads(args.threads)
-    for name in args.names:  # every input checked before the work
-        claim(resolve_run(args.runs, name) / RESULTS_FILE, name, args.overwrite)
-    stored = {}
-    for name in args.names:
-        analyse(name, args)
-        refresh = f"python pretrain/pretraining_analysis.py {name} --runs {args.runs}"
-        stored[name] = load_current(Path(args.runs) / name / RESULTS_FILE, name, refresh)
+    stored = analyse_runs(args.runs, args.names, RESULTS_FILE, args.overwrite,
+                          partial(analyse, args=args))
     table = speed_table(stored)
     atomic_write_text(args.figures / "transfer_speed.md", table + "\n")
     print(table)

@@ -12,6 +12,7 @@ from script_loader import ROOT, load_script
 from core.cli import (
     DEFAULT_THREADS,
     KNOWN_ERRORS,
+    ArgumentParser,
     add_run_arguments,
     add_threads_argument,
     add_trained_runs_arguments,
@@ -89,8 +90,8 @@ def test_os_errors_of_a_script_are_one_line_and_leave_stored_files_intact(fault,
         monkeypatch.setattr(Figure, "savefig", _disk_full)
         reason = "No space left on device"
     else:
-        target = out.with_suffix(".png") / "tasks"
-        reason = "tasks.png: File exists"
+        target = out.parent / "tasks.png" / "tasks"
+        reason = f"error: {out.parent / 'tasks.png'} is a file, not a folder\n"
     with pytest.raises(SystemExit) as info:
         script.main(["--rules", "fdgo", "--batch", "2", "--out", str(target), "--overwrite"])
     err = capsys.readouterr().err.rsplit("\r", 1)[-1]  # after the progress bar's last redraw
@@ -191,6 +192,20 @@ def test_run_arguments(capsys):
     assert p.parse_args(["--resume=if-exists"]).resume == "if-exists"
     with pytest.raises(SystemExit):
         p.parse_args(["--resume=always"])
+
+
+def test_a_folder_flag_naming_a_file_is_refused_while_parsing(tmp_path, capsys):
+    (tmp_path / "figs").write_text("x")
+    p = ArgumentParser(prog="analyse.py")
+    add_trained_runs_arguments(p)
+    assert p.parse_args(["x", "--figures", str(tmp_path / "new" / "f")]).figures == (
+        tmp_path / "new" / "f")
+    for inside in ("", "/sub"):
+        with pytest.raises(SystemExit) as info:
+            p.parse_args(["x", "--figures", f"{tmp_path / 'figs'}{inside}"])
+        assert info.value.code == 2 and capsys.readouterr().err == (
+            f"error: analyse.py: argument --figures: {tmp_path / 'figs'} is a file, not a folder "
+            "(see analyse.py --help)\n")
 
 
 def test_trained_runs_arguments():

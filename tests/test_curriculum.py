@@ -143,3 +143,71 @@ def test_run_that_solves_nothing_says_so_and_keeps_its_network(tmp_path, monkeyp
     model, payload = cur.load_reached_checkpoint(last)
     assert payload["solved"] == [] and payload["n"] == 2 and model.heads == (2,)
     assert not list((tmp_path / "runs").glob("*+N*"))
+
+
+@pytest.mark.parametrize(("scores", "n_reached"), [([0.5, 0.5], 2), ([0.99, 0.5], 3)])
+def test_n_reached_is_the_figures_largest_solved_n(monkeypatch, scores, n_reached):
+    from dataclasses import asdict
+
+    from core.plotting.timescales import plot_curricula
+
+    _scripted(monkeypatch, scores)
+    torch.manual_seed(0)
+    model = TimescaleRNN(TimescaleRNNConfig(n_hidden=4, heads=(3,)))
+    config = cur.CurriculumConfig(n_start=3, batch_size=4, eval_every=1, eval_batches=1,
+                                  max_steps=2)
+    history = cur.train_curriculum(model, config, progress=False)
+    assert history.n_reached == n_reached  # n_start - 1 when nothing is solved
+    name = cur.curriculum_run_name(config, model.config)
+    _, final = plot_curricula({name: (history.as_arrays(), {"curriculum": asdict(config)})})
+    assert final == {"multi": [n_reached]}
+
+
+@pytest.mark.parametrize("curriculum", ["single", "sliding"])
+def test_a_signal_saves_the_state_and_resume_matches_uninterrupted(tmp_path, monkeypatch,
+                                                                    curriculum):
+    import os
+    import signal
+
+    from core.errors import TrainingInterrupted
+    from core.training.checkpoint import load_checkpoint
+
+    config = cur.CurriculumConfig(curriculum=curriculum, window=2, threshold=0.01, batch_size=4,
+                                  eval_every=2, eval_batches=1, max_steps=12, optimizer="adam")
+
+    def fresh():
+        torch.manual_seed(0)
+        return TimescaleRNN(TimescaleRNNConfig(n_hidden=4))
+
+    whole = cur.train_curriculum(fresh(), config, progress=False, out_dir=tmp_path / "whole")
+    calls = {"n": 0}
+    step = cur.train_step
+
+    def signalled(*args):
+        calls["n"] += 1
+        if calls["n"] == 7:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return step(*args)
+
+    monkeypatch.setattr(cur, "train_step", signalled)
+    with pytest.raises(TrainingInterrupted, match="stopped by SIGTERM at step 7; checkpoint of "
+                                                  "step 7") as info:
+        cur.train_curriculum(fresh(), config, progress=False, out_dir=tmp_path / "b")
+    assert info.value.signum == signal.SIGTERM
+    last = cur.last_checkpoint_path(tmp_path / "b", config, fresh().config)
+    payload = load_checkpoint(last)
+    assert payload["interrupted"] and payload["step"] == 7 and len(payload["solved"]) == 3
+    with pytest.raises(CheckpointError, match="curriculum settings differ"):
+        cur.train_curriculum(fresh(), cur.CurriculumConfig(**{**config.__dict__, "seed": 1}),
+                             resume=payload)
+    model = fresh()
+    resumed = cur.train_curriculum(model, config, progress=False, out_dir=tmp_path / "b",
+                                   resume=payload)
+    assert resumed == whole and calls["n"] == 12
+    stored = load_checkpoint(last)
+    expected = load_checkpoint(cur.last_checkpoint_path(tmp_path / "whole", config, model.config))
+    assert not stored["interrupted"] and stored["model_config"]["heads"] == list(model.heads)
+    for key, tensor in expected["model_state"].items():
+        assert torch.equal(tensor, stored["model_state"][key]), key
+    with pytest.raises(FileExistsError):  # a finished run's checkpoint is never replaced
+        cur.save_last_checkpoint(tmp_path / "b", model, config, resumed)

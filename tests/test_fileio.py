@@ -3,10 +3,18 @@
 import json
 import os
 import stat
+from pathlib import Path
 
 import pytest
 
-from core.fileio import atomic_path, atomic_write_bytes, refuse_existing, save_json
+from core.fileio import (
+    atomic_path,
+    atomic_write_bytes,
+    figure_files,
+    make_folder,
+    refuse_existing,
+    save_json,
+)
 
 
 def test_atomic_path_replaces_only_on_success(tmp_path):
@@ -43,3 +51,19 @@ def test_refuse_existing(tmp_path):
     refuse_existing([old], overwrite=True)
     with pytest.raises(FileExistsError, match="old.txt already exist.*--overwrite"):
         refuse_existing([old, tmp_path / "new.txt"], overwrite=False)
+
+
+def test_figure_files_keep_a_dot_in_the_name(tmp_path):
+    assert [p.name for p in figure_files(tmp_path / "ablation_fixtau1.5")] == [
+        "ablation_fixtau1.5.pdf", "ablation_fixtau1.5.png"]
+    assert [p.name for p in figure_files(tmp_path / "curves.v2.png")] == [
+        "curves.v2.pdf", "curves.v2.png"]
+    assert figure_files("fig", ("png",)) == [Path("fig.png")]
+
+
+@pytest.mark.parametrize("inside", ["", "x", "x/y"])
+def test_a_folder_where_a_file_is_is_refused_naming_the_file(inside, tmp_path):
+    (tmp_path / "figs").write_text("x")
+    with pytest.raises(NotADirectoryError, match=r"^\S*figs is a file, not a folder$"):
+        make_folder(tmp_path / "figs" / inside)
+    assert make_folder(tmp_path / "a" / "b").is_dir() and make_folder(tmp_path / "a").is_dir()

@@ -65,6 +65,13 @@ def test_script_prints_and_stores_both_counts(tmp_path, capsys):
     assert f"| MPN + W_rec | {stored['mpn-rec']['count']} ({stored['rnn']['count']}) |" in table
     with pytest.raises(SystemExit):  # current results are not recomputed without --overwrite
         analysis.main([names[0], "--runs", str(tmp_path), "--figures", str(tmp_path / "fig")])
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stop:  # --figures names a file: said in one line
+        analysis.main([*names, "--runs", str(tmp_path), "--overwrite",
+                       "--figures", str(tmp_path / "fig" / "flex_task_speed.md")])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err.count("\n") == 1 and err.startswith("error: ")
+    assert f"{tmp_path / 'fig' / 'flex_task_speed.md'} is a file, not a folder" in err
     (tmp_path / "runs").mkdir()
     (tmp_path / "runs" / "flex_task").symlink_to(tmp_path)
     paper_plot = load_script("paper_plot.py", "paper_plot_flex")

@@ -68,8 +68,10 @@ def test_fallback_to_eager_when_compiling_fails(monkeypatch):
         outputs_and_grads("compiled")  # later sequences take the eager kernel, silently
 
 
-@pytest.mark.parametrize("T,paper", [(1, False), (2, False), (6, False), (6, True)])
-def test_compiled_loops_with_eager_steps_match_eager_kernel(monkeypatch, T, paper):
+@pytest.mark.parametrize("T,paper,update", [(1, False, "hebb_assoc"), (2, False, "hebb_assoc"),
+                                           (6, False, "hebb_assoc"), (6, True, "hebb_assoc"),
+                                           (6, False, "hebb_pre")])
+def test_compiled_loops_with_eager_steps_match_eager_kernel(monkeypatch, T, paper, update):
     # the chunk loops of the compiled kernel, run with its step functions uncompiled (fast),
     # against the eager kernel
     for name, fn in (("_FORWARD_STEP", plasticity._forward_step),
@@ -78,4 +80,5 @@ def test_compiled_loops_with_eager_steps_match_eager_kernel(monkeypatch, T, pape
         monkeypatch.setattr(plasticity, name, fn)
     kw = {} if paper else dict(recurrent=True, lam_train=True, lam_init=0.8, m_bounds=(-0.5, 0.5),
                                eta_type="pre_vector", learn_M_init=True)  # paper: λ, M0 fixed
+    kw["update"] = update
     assert_same(outputs_and_grads("compiled", T=T, **kw), outputs_and_grads("fused", T=T, **kw))

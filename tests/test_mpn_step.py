@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from core.models.plasticity import PlasticRule, expand_param, plastic_step
+from core.models.plasticity import PlasticRule, expand_param, plastic_step, update_post
 
 W = torch.tensor([[1.0, 0.5], [-1.0, 2.0]], dtype=torch.float64)
 X1 = torch.tensor([[1.0, 2.0]], dtype=torch.float64)
@@ -68,6 +68,17 @@ def test_hebb_pre_uses_constant_post():
     _, _, M1, _ = two_steps(PlasticRule("mult", "hebb_pre", "linear", "linear", None))
     c = 0.5 / math.sqrt(2.0)
     torch.testing.assert_close(M1, t([[c, 2 * c], [c, 2 * c]]))
+
+
+@pytest.mark.parametrize("update", ["hebb_assoc", "hebb_pre", "oja"])
+def test_update_post_is_h_or_the_hebb_pre_constant_without_a_copy(update):
+    h = torch.randn(3, 5, dtype=torch.float64)
+    post = update_post(h, PlasticRule("mult", update, "linear", "linear", None))
+    if update != "hebb_pre":
+        assert post is h
+    else:
+        assert post.shape == h.shape and post.dtype == h.dtype and post.stride() == (0, 0)
+        assert torch.equal(post, torch.full_like(h, 1 / math.sqrt(5)))
 
 
 def test_m_activation_applies_to_update():

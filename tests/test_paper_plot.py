@@ -11,6 +11,7 @@ import pytest
 import torch
 from script_loader import load_script
 
+from core.fileio import figure_files
 from core.io import save_results
 from core.provenance import record
 from core.tasks.vowels import make_split
@@ -119,8 +120,8 @@ def stored(tmp_path_factory):
 
 def _assert_drawn(path: Path) -> None:
     """PDF and PNG exist, the PNG is a real picture (several KB, not one flat colour)."""
-    assert path.with_suffix(".pdf").stat().st_size > 2000, path
-    png = path.with_suffix(".png")
+    pdf, png = figure_files(path)
+    assert pdf.stat().st_size > 2000, pdf
     assert png.stat().st_size > 5000, png
     assert np.asarray(mpimg.imread(png)).std() > 0.01, png
 
@@ -222,16 +223,17 @@ def test_bad_arguments_exit_cleanly(tmp_path):
         paper_plot.main(["--out", str(tmp_path / "file")])
 
 
-def test_a_kept_figure_older_than_its_stored_results_is_redrawn(tmp_path, capsys):
+@pytest.mark.parametrize("stem", ["map", "ablation_fixtau1.5+N5"])  # a dot is no suffix
+def test_a_kept_figure_older_than_its_stored_results_is_redrawn(stem, tmp_path, capsys):
     source = tmp_path / "analysis.h5"
     source.write_bytes(b"results")
     log = paper_plot.FigureLog(tmp_path / "figs")
-    figure = tmp_path / "figs" / "multi_task" / "map.png"
+    figure = tmp_path / "figs" / "multi_task" / f"{stem}.png"
 
     def draw():
         fig, ax = paper_plot.plt.subplots()
         ax.plot([0, 1], [1, 0])
-        log.figure("multi_task", "map", fig, source)
+        log.figure("multi_task", stem, fig, source)
         return figure.stat().st_mtime_ns
 
     first = draw()

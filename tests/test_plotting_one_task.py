@@ -117,3 +117,24 @@ def test_rule_accuracy_figure_marks_each_rules_chance_and_interval(monkeypatch):
     assert [(s[0, 0], s[1, 0]) for s in chance] == [(-0.4, 0.4), (0.6, 1.4)]
     bars = [c for c in ax.collections if c.get_label() != "chance"][0].get_segments()
     np.testing.assert_allclose([s[:, 1] for s in bars], [[0.85, 0.93], [0.55, 0.64]])
+
+
+def test_curves_figure_marks_the_mean_chance_level_of_the_runs_rules(monkeypatch):
+    import core.plotting.training as training
+    from core.tasks import chance_level, get_preset
+
+    drawn = {}
+    monkeypatch.setattr(training, "save_figure", lambda fig, path: drawn.setdefault("fig", fig))
+    config = get_preset("mpn_lab")
+    chance = {r: chance_level(r, config) for r in ("fdgo", "dmsgo")}
+    curves = trainer.Curves(step=[1, 2], loss=[1.0, 0.5], lr=[1e-3] * 2, val_step=[2],
+                            val_loss=[0.3], val_accuracy=[{"fdgo": 0.9, "dmsgo": 0.4}],
+                            val_chance=chance)
+    training.plot_curves(curves, "unused")
+    ax_acc = drawn["fig"].axes[1]
+    (line,) = [ln for ln in ax_acc.get_lines() if ln.get_label().startswith("chance")]
+    assert np.allclose(line.get_ydata(), np.mean(list(chance.values())))
+    assert line.get_label() in [t.get_text() for t in ax_acc.get_legend().get_texts()]
+    drawn.clear()
+    training.plot_curves(trainer.Curves(step=[1], loss=[1.0], lr=[1e-3]), "unused")
+    assert not drawn["fig"].axes[1].get_lines()  # no validation: nothing on the panel

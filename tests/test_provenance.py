@@ -125,3 +125,34 @@ def test_further_networks_and_sources_are_checked(tmp_path):
     _checkpoint(tmp_path / "b" / "c.pt", scale=3.0, step=6)  # the further network retrained
     assert "another network than" in stale_reason(path, "run")
     assert "step 4 then, step 6 now" in stale_reason(path, "run")
+
+
+def test_analyse_runs_claims_every_run_first_and_returns_the_stored_entries(tmp_path, capsys):
+    from core.analysis import analyse_runs
+    from core.io import load_results
+
+    names = ["go_seed0_L21e4+hidden4+batch8+angle", "go_seed1_L21e4+hidden4+batch8+angle"]
+    for name in names:
+        _checkpoint(tmp_path / name / "checkpoint.pt")
+    seen = []
+
+    def analyse(run_dir):
+        seen.append(run_dir.name)
+        return {"network": "mpn", "curve": np.arange(3.0)}, {"name": run_dir.name}
+
+    stored = analyse_runs(tmp_path, names, "summary.h5", False, analyse)
+    assert seen == names and list(stored) == names
+    for name in names:
+        again = load_results(tmp_path / name / "summary.h5", name)
+        assert stored[name]["network"] == again["network"] == "mpn"
+        np.testing.assert_array_equal(stored[name]["curve"], again["curve"])
+        load_current(tmp_path / name / "summary.h5", name, "refresh")  # current, with provenance
+    with pytest.raises(FileExistsError, match="current"):  # before any run is analysed
+        analyse_runs(tmp_path, names, "summary.h5", False, analyse)
+    with pytest.raises(FileNotFoundError, match="no trained run"):
+        analyse_runs(tmp_path, [names[0], names[1].replace("seed1", "seed2")], "new.h5", True,
+                     analyse)
+    assert len(seen) == 2
+    _checkpoint(tmp_path / names[1] / "checkpoint.pt", scale=2.0)  # trained again: stale
+    analyse_runs(tmp_path, names[1:], "summary.h5", False, analyse)
+    assert "replacing the stored results" in capsys.readouterr().out and len(seen) == 3

@@ -1,13 +1,21 @@
 """The timescales scripts write nothing tracked by default and check inputs before outputs."""
 
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from script_loader import load_script
+from script_loader import ROOT, load_script
 
+from core.io import load_results
 from core.models.timescale_rnn import TimescaleRNN, TimescaleRNNConfig
+from core.training.checkpoint import load_checkpoint
 from core.training.curriculum import CurriculumConfig, curriculum_run_name
 from core.training.curriculum import save_reached_checkpoint as save
 
@@ -35,6 +43,27 @@ def test_plot_checks_input_before_output(tmp_path, capsys):
         SCRIPTS["plot"].main(["--results", str(tmp_path / "c.h5"), "--out", str(out)])
     assert "--overwrite" in capsys.readouterr().err
     assert out.with_suffix(".png").read_bytes() == b"old"
+
+
+@pytest.mark.parametrize("name", ["plot", "analyze", "ablate"])
+def test_an_existing_figure_with_a_dot_in_its_name_is_refused(name, tmp_path, capsys):
+    figure = tmp_path / "fig.v2"
+    (tmp_path / "fig.v2.png").write_bytes(b"old")
+    (tmp_path / "c.h5").write_bytes(b"")
+    config = CurriculumConfig(task="parity", n_start=2)
+    torch.manual_seed(0)
+    model = TimescaleRNN(TimescaleRNNConfig(n_hidden=4, heads=(2,)))
+    checkpoint = save(tmp_path / "runs", model, config, 2, 10, np.ones(1))
+    run = curriculum_run_name(config, model.config)
+    argv = {"plot": ["--results", str(tmp_path / "c.h5"), "--out", str(figure)],
+            "analyze": [run, "--runs-dir", str(tmp_path / "runs"), "--figure", str(figure),
+                        "--results", str(tmp_path / "a.h5")],
+            "ablate": [str(checkpoint), "--k", "1", "--figure", str(figure),
+                       "--results", str(tmp_path / "a.h5")]}[name]
+    with pytest.raises(SystemExit) as stop:
+        SCRIPTS[name].main(argv)
+    assert stop.value.code == 2 and "fig.v2.png already exist" in capsys.readouterr().err
+    assert (tmp_path / "fig.v2.png").read_bytes() == b"old" and not (tmp_path / "a.h5").exists()
 
 
 def test_analyze_checks_every_input_before_any_output(tmp_path, capsys):
@@ -75,3 +104,47 @@ def test_analysis_of_a_changed_per_n_checkpoint_is_refused_and_recomputed(tmp_pa
     with pytest.raises(SystemExit):  # ...a current one is kept
         SCRIPTS["analyze"].main([*flags[:-1], "--figure", str(tmp_path / "fig3")])
     assert "current" in capsys.readouterr().err
+
+
+def test_sigint_to_train_saves_the_current_step_and_resume_matches_uninterrupted(tmp_path,
+                                                                                   capsys):
+    train = load_script("timescales/train.py", "timescales_train_signal")
+    flags = ["--hidden", "8", "--batch", "8", "--eval-every", "5", "--eval-batches", "1",
+             "--optimizer", "adam", "--lr", "0.003"]
+    out, results = tmp_path / "runs", tmp_path / "c.h5"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg"}
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "timescales" / "train.py"), *flags, "--steps", "100000",
+         "--out", str(out), "--results", str(results)], stderr=subprocess.PIPE, env=env)
+    progress, deadline = b"", time.monotonic() + 240
+    while not re.search(rb"\| *[1-9]\d*/100000", progress):  # the bar shows a finished step
+        assert proc.poll() is None and time.monotonic() < deadline, progress
+        progress += os.read(proc.stderr.fileno(), 4096)
+    proc.send_signal(signal.SIGINT)
+    lines = (progress + proc.communicate(timeout=240)[1]).decode().strip().splitlines()
+    err = lines[-1]  # one line, after the progress bar's last redraw
+    assert proc.returncode == 130 and sum("error" in line for line in lines) == 1, lines
+    assert err.startswith("error: stopped by SIGINT at step ") and "--resume" in err
+    step = int(re.search(r"at step (\d+)", err)[1])
+    name = "parity_seed0_multi+hidden8+batch8+adam"
+    stopped = load_checkpoint(out / f"{name}+last" / "checkpoint.pt")
+    assert stopped["interrupted"] and stopped["step"] == step and not results.exists()
+
+    with pytest.raises(SystemExit, match="--resume continues an interrupted run"):
+        train.main([*flags, "--steps", str(step + 7), "--out", str(out), "--results",
+                    str(results), "--quiet"])
+    train.main([*flags, "--steps", str(step + 7), "--out", str(out), "--results", str(results),
+                "--quiet", "--resume"])
+    assert f"{name}: resuming at step {step}" in capsys.readouterr().out
+    train.main([*flags, "--steps", str(step + 7), "--out", str(tmp_path / "whole"),
+                "--results", str(tmp_path / "whole.h5"), "--quiet"])
+    resumed = load_checkpoint(out / f"{name}+last" / "checkpoint.pt")
+    whole = load_checkpoint(tmp_path / "whole" / f"{name}+last" / "checkpoint.pt")
+    assert not resumed["interrupted"] and resumed["step"] == whole["step"]
+    for key, tensor in whole["model_state"].items():
+        assert torch.equal(tensor, resumed["model_state"][key]), key
+    for key, array in load_results(tmp_path / "whole.h5", name).items():
+        np.testing.assert_array_equal(array, load_results(results, name)[key], err_msg=key)
+    train.main([*flags, "--steps", str(step + 7), "--out", str(out), "--results", str(results),
+                "--quiet", "--resume"])  # finished: nothing to do
+    assert "finished already" in capsys.readouterr().out

@@ -32,7 +32,7 @@ import torch
 
 from core.analysis.timescales import ablation_mask, neurons_by_tau, perturbed_copy
 from core.cli import ArgumentParser, add_threads_argument, cli_main, fail, set_threads
-from core.fileio import refuse_existing
+from core.fileio import figure_files, refuse_existing
 from core.io import save_results
 from core.models.timescale_rnn import (
     INITIAL_STATES,
@@ -131,11 +131,9 @@ def load_networks(args: argparse.Namespace) -> list[Network]:
 
 def figure_path(args: argparse.Namespace, net: Network, several: bool) -> Path:
     """``--figure`` (suffixed by the name when there are several networks) or the default."""
-    # main's check of existing figures uses with_suffix, which reads a dot (fixtau1.5) as a suffix
-    safe = net.name.replace(".", "p")
     if args.figure is None:
-        return Path(f"results/timescales/ablation_{safe}")
-    return args.figure.with_name(f"{args.figure.name}_{safe}") if several else args.figure
+        return Path(f"results/timescales/ablation_{net.name}")
+    return args.figure.with_name(f"{args.figure.name}_{net.name}") if several else args.figure
 
 
 def ablate(args: argparse.Namespace, net: Network) -> dict:
@@ -169,8 +167,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     networks = load_networks(args)
     several = len(networks) > 1
-    refuse_existing([figure_path(args, net, several).with_suffix(s) for net in networks
-                     for s in (".png", ".pdf")], args.overwrite)
+    refuse_existing([f for net in networks for f in figure_files(figure_path(args, net, several))],
+                    args.overwrite)
     for net in networks:
         if note := claim(args.results, net.name, args.overwrite):
             print(note)

@@ -42,7 +42,7 @@ from core.analysis.timescales import (
     simulate_lstm_gates,
 )
 from core.cli import ArgumentParser, add_threads_argument, cli_main, fail, set_threads
-from core.fileio import refuse_existing
+from core.fileio import figure_files, refuse_existing
 from core.io import save_results
 from core.models.timescale_rnn import INITIAL_STATES, TimescaleRNN, reference_checkpoints
 from core.plotting.style import save_figure
@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.length <= args.burn_in + args.fit_lag:
         fail("--length must exceed --burn-in + --fit-lag")
     todo = sources(args)
-    refuse_existing([args.figure.with_suffix(s) for s in (".png", ".pdf")], args.overwrite)
+    refuse_existing(figure_files(args.figure), args.overwrite)
     for name in todo:
         if note := claim(args.results, name, args.overwrite):
             print(note)

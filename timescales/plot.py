@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from core.cli import ArgumentParser, cli_main, fail
-from core.fileio import refuse_existing
+from core.fileio import figure_files, refuse_existing
 from core.io import list_runs, load_config, load_results
 from core.plotting.style import save_figure
 from core.plotting.timescales import plot_curricula
@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if not args.results.is_file():
         fail(f"{args.results}: no such results file (run timescales/train.py first)")
-    refuse_existing([args.out.with_suffix(s) for s in (".png", ".pdf")], args.overwrite)
+    refuse_existing(figure_files(args.out), args.overwrite)
     runs = {name: (load_results(args.results, name), load_config(args.results, name))
             for name in list_runs(args.results)}
     if not runs:

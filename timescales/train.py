@@ -7,6 +7,9 @@ its curve (accuracy per head, N reached) in ``--results`` under the run name. He
 the reference code: ``--init-heads``, ``--add-heads`` (multi/cumulative), ``--forget-heads``
 (sliding).
 
+Ctrl-C (SIGINT) or SIGTERM ends the current step, saves the whole training state as the run's
++last checkpoint and exits with status 130 or 143; --resume continues it bit-for-bit.
+
 Example (CPU, a few minutes)::
 
     python timescales/train.py --curricula single multi --seeds 0 1 2 --hidden 64 --batch 64 \\
@@ -22,6 +25,7 @@ from pathlib import Path
 import torch
 
 from core.cli import ArgumentParser, add_threads_argument, cli_main, set_threads
+from core.errors import CheckpointError
 from core.io import list_runs, save_results
 from core.models.timescale_rnn import (
     ACTIVATIONS,
@@ -32,21 +36,22 @@ from core.models.timescale_rnn import (
 )
 from core.provenance import record
 from core.tasks.memory import MEMORY_TASKS
+from core.training.checkpoint import load_checkpoint
 from core.training.curriculum import (
     CURRICULA,
     CURRICULUM_ALIASES,
     OPTIMIZERS,
     CurriculumConfig,
     curriculum_run_name,
-    save_last_checkpoint,
+    last_checkpoint_path,
     save_reached_checkpoint,
     train_curriculum,
 )
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n")[2],
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--task", choices=MEMORY_TASKS, default="parity", help="memory task")
     p.add_argument("--curricula", nargs="+", choices=CURRICULA + tuple(CURRICULUM_ALIASES),
                    default=["multi"],
@@ -89,6 +94,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="folder for the per-N checkpoints")
     p.add_argument("--results", type=Path, default=Path("results/timescales/curricula.h5"),
                    help="HDF5 file for the training curves (one entry per run name)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the runs stopped by a signal from their +last checkpoint; "
+                        "runs already in --results are skipped, runs not started are started")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p.parse_args(argv)
 
@@ -110,22 +118,37 @@ def main(argv: list[str] | None = None) -> None:
         eval_every=args.eval_every, eval_batches=args.eval_batches, max_steps=args.steps,
         n_max=args.n_max, seed=s) for s in args.seeds for c in args.curricula]
     stored = set(list_runs(args.results)) if args.results.exists() else set()
+    todo = []
     for job in jobs:
         name = curriculum_run_name(job, model_config)
-        clash = [p for p in (*args.out.glob(f"{name}+N*"), args.out / f"{name}+last")
-                 if p.is_dir()]
-        if name in stored or clash:
-            raise FileExistsError(f"run {name} already exists in {args.results} or {args.out}; "
-                                  "choose another --out/--results or remove it")
-    for job in jobs:
+        last = last_checkpoint_path(args.out, job, model_config)
+        if args.resume and name in stored:
+            print(f"{name}: finished already (in {args.results})", flush=True)
+        elif args.resume and last.is_file():
+            todo.append((job, load_checkpoint(last)))
+            if not todo[-1][1].get("interrupted"):
+                raise CheckpointError(f"cannot resume: {last} holds a finished run, but "
+                                      f"{args.results} has no results for it; remove it")
+        elif name in stored or [p for p in args.out.glob(f"{name}+N*") if p.is_dir()] \
+                or last.parent.is_dir():
+            raise FileExistsError(
+                f"run {name} already exists in {args.results} or {args.out}; " +
+                (f"it has no checkpoint to resume ({last})" if args.resume else
+                 "--resume continues an interrupted run") +
+                "; choose another --out/--results or remove it")
+        else:
+            todo.append((job, None))
+    for job, resume in todo:
         torch.manual_seed(job.seed)
         model = TimescaleRNN(TimescaleRNNConfig(**asdict(model_config)))
+        name = curriculum_run_name(job, model.config)
+        if resume is not None:
+            print(f"{name}: resuming at step {resume['step']}", flush=True)
         history = train_curriculum(
-            model, job, progress=not args.quiet,
+            model, job, progress=not args.quiet, out_dir=args.out, resume=resume,
             on_reached=lambda n, m, step, acc, job=job: save_reached_checkpoint(
                 args.out, m, job, n, step, acc))
-        name = curriculum_run_name(job, model.config)
-        last = save_last_checkpoint(args.out, model, job, history)
+        last = last_checkpoint_path(args.out, job, model.config)
         save_results(args.results, name, history.as_arrays(),
                      config={"model_kind": "timescale_rnn", "model_config": model.config_dict(),
                              "curriculum": asdict(job)},

@@ -123,10 +123,16 @@ def plastic_step(x: torch.Tensor, h_prev: torch.Tensor | None, M: torch.Tensor,
     h = ACTIVATIONS[rule.activation](a)
     if hidden_mask is not None:
         h = h * hidden_mask
-    post = h
-    if rule.update == "hebb_pre":
-        post = torch.full_like(h, 1.0 / math.sqrt(h.shape[-1]))
-    return a, h, plastic_update(M, x, post, eta, lam, M0, plasticity_mask, rule)
+    return a, h, plastic_update(M, x, update_post(h, rule), eta, lam, M0, plasticity_mask, rule)
+
+
+def update_post(h: torch.Tensor, rule: PlasticRule) -> torch.Tensor:
+    """The post-synaptic factor of the M update for activity ``h (..., N_post)``: ``h`` itself,
+    or under "hebb_pre" the constant c = 1/√N_post of the module docstring, as a broadcast view
+    of ``h``'s shape (stride 0, no copy). Pure (autograd or torch.compile)."""
+    if rule.update != "hebb_pre":
+        return h
+    return h.new_full((1,), 1.0 / math.sqrt(h.shape[-1])).expand_as(h)
 
 
 def plastic_update(M: torch.Tensor, pre: torch.Tensor, post: torch.Tensor, eta: torch.Tensor,
@@ -246,9 +252,6 @@ class PlasticSequence(torch.autograd.Function):
         drive = torch.matmul(x, W.T)
         if b is not None:
             drive = drive + b
-        const_post = None
-        if rule.update == "hebb_pre":
-            const_post = x.new_full((1, n_post), 1.0 / math.sqrt(n_post))
         if compiled:
             _forward_compiled(x, W, w_rec, E, L, M0, plasticity_mask, hidden_mask, rule, chunk,
                               drive, a_all, h_all)
@@ -272,8 +275,8 @@ class PlasticSequence(torch.autograd.Function):
                     h_all[t, sl] = h
                     h_prev = h
                     if t < T - 1:
-                        post = h if const_post is None else const_post.expand_as(h)
-                        _update_into(M, M, pre, post, E, L, M0, plasticity_mask, rule, eta_s, lam_s)
+                        _update_into(M, M, pre, update_post(h, rule), E, L, M0, plasticity_mask,
+                                     rule, eta_s, lam_s)
         ctx.save_for_backward(x, W, b, w_rec, eta, lam, M0, plasticity_mask, hidden_mask,
                               a_all, h_all)
         ctx.rule, ctx.eta_kind, ctx.lam_kind, ctx.chunk = rule, eta_kind, lam_kind, chunk
@@ -302,9 +305,6 @@ class PlasticSequence(torch.autograd.Function):
         fprime = activation_grad(rule.activation, a_all)
         if hm is not None:
             fprime = fprime * hm
-        const_post = None
-        if rule.update == "hebb_pre":
-            const_post = x.new_full((1, n_post), 1.0 / math.sqrt(n_post))
         if ctx.compiled:
             grads = dict(dx=dx, dW=dW, db=db, dW_rec=dW_rec, d_eta=d_eta, d_lam=d_lam, dM0=dM0)
             _backward_compiled(x, W, w_rec, E, L, M0, P, rule, eta_kind, lam_kind, chunk,
@@ -321,8 +321,8 @@ class PlasticSequence(torch.autograd.Function):
                 Ms = traj
                 Ms[0].copy_(M0.expand(n, *M0.shape))
                 for t in range(T - 1):
-                    post = h_all[t, sl] if const_post is None else const_post.expand(n, n_post)
-                    _update_into(Ms[t + 1], Ms[t], x[t, sl], post, E, L, M0, P, rule, eta_s, lam_s)
+                    _update_into(Ms[t + 1], Ms[t], x[t, sl], update_post(h_all[t, sl], rule), E, L,
+                                 M0, P, rule, eta_s, lam_s)
                 G = None  # gradient w.r.t. M_{t+1}
                 dh_rec = None
                 for t in range(T - 1, -1, -1):
@@ -341,7 +341,7 @@ class PlasticSequence(torch.autograd.Function):
                                 dZ, M_next, lo_hi[0], lo_hi[1], grad_input=dZ)
                         if rule.m_activation != "linear":
                             dZ = dZ * _grad_from_output(rule.m_activation, M_next)
-                        post = h if const_post is None else const_post.expand_as(h)
+                        post = update_post(h, rule)
                         d_post, d_pre, dE = _outer_adjoint(dZ, E, eta_kind, post, pre, need[4])
                         if need[4]:
                             d_eta += dE
@@ -410,8 +410,7 @@ def _forward_step(M: torch.Tensor, W: torch.Tensor, pre: torch.Tensor, drive: to
         h = h * hidden_mask
     if not update:
         return a, h, M
-    post = h if rule.update != "hebb_pre" else torch.full_like(h, h.shape[-1] ** -0.5)
-    return a, h, plastic_update(M, pre, post, E, L, M0, P, rule)
+    return a, h, plastic_update(M, pre, update_post(h, rule), E, L, M0, P, rule)
 
 
 def _backward_step(G: torch.Tensor | None, M: torch.Tensor, M_next: torch.Tensor | None,
@@ -442,7 +441,7 @@ def _backward_step(G: torch.Tensor | None, M: torch.Tensor, M_next: torch.Tensor
             dZ = torch.where((M_next > lo) & (M_next < hi), dZ, 0.0)
         if rule.m_activation != "linear":
             dZ = dZ * _grad_from_output(rule.m_activation, M_next)
-        post = h if rule.update != "hebb_pre" else torch.full_like(h, h.shape[-1] ** -0.5)
+        post = update_post(h, rule)
         outer = post.unsqueeze(-1) * pre.unsqueeze(-2)
         dZE = dZ * E
         d_post = (dZE * pre.unsqueeze(-2)).sum(-1)
@@ -530,7 +529,6 @@ def _backward_compiled(x, W, w_rec, E, L, M0, P, rule, eta_kind, lam_kind, chunk
     the tensors of ``grads`` (dx, dW, db, dW_rec, d_eta, d_lam, dM0; db/dW_rec may be None);
     ``needs`` says whether the gradients of η, λ and M0 are wanted."""
     T, B, _ = x.shape
-    n_post = W.shape[0]
     traj = None
     for start in range(0, B, chunk):
         sl = slice(start, min(start + chunk, B))
@@ -539,10 +537,8 @@ def _backward_compiled(x, W, w_rec, E, L, M0, P, rule, eta_kind, lam_kind, chunk
             traj = x.new_empty(T, n, *M0.shape)
         traj[0].copy_(M0.expand(n, *M0.shape))
         for t in range(T - 1):
-            post = h_all[t, sl]
-            if rule.update == "hebb_pre":
-                post = torch.full_like(post, n_post ** -0.5)
-            traj[t + 1].copy_(_UPDATE(traj[t], x[t, sl], post, E, L, M0, P, rule))
+            traj[t + 1].copy_(_UPDATE(traj[t], x[t, sl], update_post(h_all[t, sl], rule), E, L,
+                                      M0, P, rule))
         G = dh_rec = None
         for t in range(T - 1, -1, -1):
             dh = dh_ext[t, sl] if dh_rec is None else dh_ext[t, sl] + dh_rec

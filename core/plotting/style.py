@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import scienceplots  # noqa: E402,F401  (registers the 'science' styles)
 import seaborn as sns  # noqa: E402
 
-from core.fileio import atomic_path  # noqa: E402
+from core.fileio import FIGURE_FORMATS, atomic_path, figure_files  # noqa: E402
 
 _STYLE_APPLIED = False
 
@@ -48,23 +48,19 @@ def cell_text(value: float, digits: int = 2) -> str:
     return text.lstrip("-") if float(text) == 0 else text
 
 
-def save_figure(fig: plt.Figure, path: str | os.PathLike, formats: tuple[str, ...] = ("pdf", "png")
-                ) -> list[Path]:
+def save_figure(fig: plt.Figure, path: str | os.PathLike,
+                formats: tuple[str, ...] = FIGURE_FORMATS) -> list[Path]:
     """Save ``fig`` as ``path`` with each suffix in ``formats`` (vector PDF and PNG by default).
 
-    ``path`` may end in one of ``formats`` (it is dropped); any other dot belongs to the name
-    (``tau1.5`` gives ``tau1.5.pdf``). Each file is written to a temporary name in the same folder
-    and renamed, so an interrupted save never leaves a half-written figure. Returns the written
-    paths; the figure is closed.
+    The files are :func:`core.fileio.figure_files` of ``path``: ``path`` may end in one of
+    ``formats`` (it is dropped); any other dot belongs to the name (``tau1.5`` gives
+    ``tau1.5.pdf``). Each file is written to a temporary name in the same folder and renamed, so
+    an interrupted save never leaves a half-written figure. Returns the written paths; the figure
+    is closed.
     """
-    base = Path(path)
-    base.parent.mkdir(parents=True, exist_ok=True)
-    stem = base.with_suffix("") if base.suffix.lstrip(".") in formats else base
-    written = []
-    for fmt in formats:
-        target = stem.with_name(f"{stem.name}.{fmt}")  # a dot in the name stays (tau1.5)
+    written = figure_files(path, formats)
+    for fmt, target in zip(formats, written, strict=True):
         with atomic_path(target) as tmp:
             fig.savefig(tmp, format=fmt, bbox_inches="tight")
-        written.append(target)
     plt.close(fig)
     return written

@@ -20,7 +20,12 @@ __all__ = ["plot_curves", "plot_rule_accuracy", "plot_time_to_accuracy"]
 
 
 def plot_curves(curves: Curves, path: str | Path, title: str = "") -> list[Path]:
-    """Training loss (log scale) and mean validation accuracy against step; PDF + PNG."""
+    """Training loss (log scale) and mean validation accuracy against step; PDF + PNG.
+
+    The accuracy panel marks the chance level of the mean over rules, the mean of the run's
+    ``curves.val_chance`` (:func:`core.tasks.chance_level` of each rule; absent for curves stored
+    without it).
+    """
     apply_style()
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(6.0, 2.2))
     ax_loss.plot(curves.step, curves.loss, lw=0.6, color="0.5", label="train")
@@ -30,10 +35,14 @@ def plot_curves(curves: Curves, path: str | Path, title: str = "") -> list[Path]
         worst = [float(min(a.values())) for a in curves.val_accuracy]
         ax_acc.plot(curves.val_step, mean, color="C0", label="mean over rules")
         ax_acc.plot(curves.val_step, worst, color="C3", lw=0.8, ls="--", label="weakest rule")
+        if curves.val_chance:
+            chance = float(np.mean(list(curves.val_chance.values())))
+            ax_acc.axhline(chance, color="k", lw=0.6, ls=":",
+                           label=f"chance (mean over rules, {chance:.2f})")
+        ax_acc.legend(frameon=False)
     ax_loss.set(xlabel="step", ylabel="loss", yscale="log")
     ax_loss.legend(frameon=False)
     ax_acc.set(xlabel="step", ylabel="validation accuracy", ylim=(-0.02, 1.02))
-    ax_acc.legend(frameon=False)
     if title:
         fig.suptitle(title, fontsize=7)
     fig.tight_layout()

@@ -27,16 +27,18 @@ of 256; both numbers are configurable.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+import signal
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from core.errors import CheckpointError
+from core.errors import CheckpointError, TrainingInterrupted
 from core.fileio import save_json
 from core.models import build_model
 from core.models.timescale_rnn import TimescaleRNN, TimescaleRNNConfig
@@ -45,9 +47,12 @@ from core.training.checkpoint import (
     load_checkpoint,
     load_model_state,
     model_state,
+    restore_rng_state,
+    rng_state,
     save_checkpoint,
 )
 from core.training.naming import run_name
+from core.training.trainer import STOP_SIGNALS, deferred_signals
 
 CURRICULA = ("single", "multi", "sliding")
 #: Other names of curricula (the reference code's).
@@ -111,12 +116,13 @@ class CurriculumConfig:
 class CurriculumHistory:
     """What happened during training, one entry per evaluation.
 
-    ``step``, ``n_newest``, ``loss`` (mean training loss since the previous evaluation),
-    ``mean_accuracy`` and ``newest_accuracy`` are lists of equal length; ``accuracy`` holds the
-    per-head accuracies (dict N → accuracy) of each evaluation. ``reached`` maps every solved N
-    to the training step at which it was solved.
+    ``n_start`` is the curriculum's first N. ``step``, ``n_newest``, ``loss`` (mean training loss
+    since the previous evaluation), ``mean_accuracy`` and ``newest_accuracy`` are lists of equal
+    length; ``accuracy`` holds the per-head accuracies (dict N → accuracy) of each evaluation.
+    ``reached`` maps every solved N to the training step at which it was solved.
     """
 
+    n_start: int
     step: list[int] = field(default_factory=list)
     n_newest: list[int] = field(default_factory=list)
     loss: list[float] = field(default_factory=list)
@@ -127,8 +133,9 @@ class CurriculumHistory:
 
     @property
     def n_reached(self) -> int:
-        """Largest solved N (``n_start - 1`` if none was solved)."""
-        return max(self.reached, default=0)
+        """Largest solved N; ``n_start - 1`` if none was solved, as the curricula figure counts
+        it (:func:`core.plotting.timescales.plot_curricula`), so means over runs agree."""
+        return max(self.reached, default=self.n_start - 1)
 
     def as_arrays(self) -> dict[str, np.ndarray]:
         """Flat numpy arrays for storage (``reached_n``/``reached_step`` sorted by N).
@@ -221,12 +228,24 @@ def _add_heads(model: TimescaleRNN, optimizer: torch.optim.Optimizer, ns: Sequen
 
 def train_curriculum(model: TimescaleRNN, config: CurriculumConfig,
                      on_reached: Callable[[int, TimescaleRNN, int, np.ndarray], None] | None = None,
-                     progress: bool = True) -> CurriculumHistory:
+                     progress: bool = True, out_dir: str | os.PathLike | None = None,
+                     resume: Mapping[str, Any] | None = None) -> CurriculumHistory:
     """Train ``model`` along the curriculum for ``config.max_steps`` steps (or until ``n_max``).
 
     ``on_reached(n, model, step, accuracies)`` is called each time N is solved, before the
     curriculum advances (e.g. to write the per-N checkpoint). The model gets the heads it needs;
     for ``single`` its newest head is re-keyed to each new N.
+
+    With ``out_dir``, the run's last checkpoint (:func:`save_last_checkpoint`) is written when
+    training ends, and SIGINT (Ctrl-C) or SIGTERM (SLURM, before pre-empting a job) ends the
+    current step, writes it with the whole training state and raises
+    :class:`~core.errors.TrainingInterrupted` (a second signal stops at once), through the
+    trainer's :func:`~core.training.trainer.deferred_signals`. ``resume``, the payload of that
+    checkpoint (:func:`load_checkpoint`), continues the run from there: ``model`` is built as for
+    the start of the run (same configuration), and the run ends with the same weights and
+    history as an uninterrupted one (CPU, same seed); ``config.max_steps`` may differ from the
+    interrupted run's. CheckpointError if ``resume`` is not the checkpoint of an interrupted run
+    of ``config``.
     """
     rng = np.random.default_rng(config.seed)
     eval_rng = np.random.default_rng(config.seed + 1_000_003)
@@ -234,39 +253,90 @@ def train_curriculum(model: TimescaleRNN, config: CurriculumConfig,
     n_newest = config.n_start + config.init_heads - 1
     if config.curriculum == "single" and n_newest not in model.heads:
         model.move_head(model.heads[-1], n_newest)
-    ns = active_ns(config.curriculum, n_newest, config.n_start, config.window)
-    _add_heads(model, optimizer, ns)
-    history = CurriculumHistory()
+    _add_heads(model, optimizer, active_ns(config.curriculum, n_newest, config.n_start,
+                                           config.window))
+    history = CurriculumHistory(config.n_start)
     losses: list[float] = []
-    bar = tqdm(range(1, config.max_steps + 1), disable=not progress, desc=config.curriculum)
-    for step in bar:
-        losses.append(train_step(model, optimizer, config.task, ns, config.batch_size,
-                                 config.clip, rng))
-        if step % config.eval_every and step != config.max_steps:
-            continue
-        acc = evaluate(model, config.task, ns, config.batch_size, config.eval_batches, eval_rng)
-        history.step.append(step)
-        history.n_newest.append(n_newest)
-        history.loss.append(float(np.mean(losses)))
-        history.mean_accuracy.append(float(acc.mean()))
-        history.newest_accuracy.append(float(acc[-1]))
-        history.accuracy.append({n: float(a) for n, a in zip(ns, acc, strict=True)})
-        losses = []
-        bar.set_postfix(N=n_newest, acc=f"{acc.mean():.3f}", loss=f"{history.loss[-1]:.3f}")
-        if not should_advance(acc, config.threshold):
-            continue
-        history.reached[n_newest] = step
-        if on_reached is not None:
-            on_reached(n_newest, model, step, acc)
-        if config.n_max is not None and n_newest >= config.n_max:
-            break
-        if config.curriculum == "single":
-            model.move_head(n_newest, n_newest + 1)
-        n_newest += config.step_heads
-        ns = active_ns(config.curriculum, n_newest, config.n_start, config.window)
-        _add_heads(model, optimizer, ns)
-    bar.close()
-    return history
+    step = 0
+    if resume is not None:
+        history, losses, n_newest, step = _resume(resume, model, optimizer, config, rng, eval_rng)
+    ns = active_ns(config.curriculum, n_newest, config.n_start, config.window)
+    bar = tqdm(total=config.max_steps, initial=step, disable=not progress, desc=config.curriculum)
+    with deferred_signals(STOP_SIGNALS if out_dir is not None else ()) as received:
+        while step < config.max_steps and not received and not (
+                config.n_max is not None and any(n >= config.n_max for n in history.reached)):
+            step += 1
+            losses.append(train_step(model, optimizer, config.task, ns, config.batch_size,
+                                     config.clip, rng))
+            bar.update(1)
+            if step % config.eval_every and step != config.max_steps:
+                continue
+            acc = evaluate(model, config.task, ns, config.batch_size, config.eval_batches,
+                           eval_rng)
+            history.step.append(step)
+            history.n_newest.append(n_newest)
+            history.loss.append(float(np.mean(losses)))
+            history.mean_accuracy.append(float(acc.mean()))
+            history.newest_accuracy.append(float(acc[-1]))
+            history.accuracy.append({n: float(a) for n, a in zip(ns, acc, strict=True)})
+            losses = []
+            bar.set_postfix(N=n_newest, acc=f"{acc.mean():.3f}", loss=f"{history.loss[-1]:.3f}")
+            if not should_advance(acc, config.threshold):
+                continue
+            history.reached[n_newest] = step
+            if on_reached is not None:
+                on_reached(n_newest, model, step, acc)
+            if config.n_max is not None and n_newest >= config.n_max:
+                continue
+            if config.curriculum == "single":
+                model.move_head(n_newest, n_newest + 1)
+            n_newest += config.step_heads
+            ns = active_ns(config.curriculum, n_newest, config.n_start, config.window)
+            _add_heads(model, optimizer, ns)
+        bar.close()
+    if out_dir is None:
+        return history
+    if not received:
+        save_last_checkpoint(out_dir, model, config, history)
+        return history
+    path = save_last_checkpoint(out_dir, model, config, history, state={
+        "step": step, "n_newest": n_newest, "losses": losses,
+        "optimizer": optimizer.state_dict(), "rng": rng_state(rng),
+        "eval_rng": rng_state(eval_rng)})
+    name = signal.Signals(received[0]).name
+    raise TrainingInterrupted(f"stopped by {name} at step {step}; checkpoint of step {step} in "
+                              f"{path.parent}; continue with --resume", received[0])
+
+
+def _resume(payload: Mapping[str, Any], model: TimescaleRNN, optimizer: torch.optim.Optimizer,
+            config: CurriculumConfig, rng: np.random.Generator, eval_rng: np.random.Generator
+            ) -> tuple[CurriculumHistory, list[float], int, int]:
+    """Restore an interrupted run's heads, weights, optimiser and RNG states from ``payload``;
+    returns its history, losses since the last evaluation, newest N and step."""
+    state = payload.get("training_state")
+    if not payload.get("interrupted") or state is None:
+        raise CheckpointError("cannot resume: the checkpoint is not one of an interrupted run")
+    if {**payload.get("curriculum", {}), "max_steps": config.max_steps} != asdict(config):
+        raise CheckpointError("cannot resume: the checkpoint's curriculum settings differ from "
+                              "this run's")
+    heads = [int(n) for n in payload["model_config"]["heads"]]
+    if config.curriculum == "single":
+        if model.heads != (heads[-1],):
+            model.move_head(model.heads[-1], heads[-1])
+    else:
+        _add_heads(model, optimizer, heads)  # in the order they were added: the same groups
+    if payload["model_config"] != model.config_dict():
+        raise CheckpointError("cannot resume: the checkpoint's network settings differ from "
+                              "this run's")
+    load_model_state(model, payload["model_state"], source="interrupted run")
+    try:
+        optimizer.load_state_dict(state["optimizer"])
+    except (KeyError, ValueError) as exc:
+        raise CheckpointError(f"cannot resume: optimiser state does not fit ({exc})") from None
+    restore_rng_state(eval_rng, state["eval_rng"])
+    restore_rng_state(rng, state["rng"])
+    history = CurriculumHistory(**state["history"])
+    return history, [float(x) for x in state["losses"]], int(state["n_newest"]), int(state["step"])
 
 
 def retrain_curve(model: TimescaleRNN, config: CurriculumConfig, ns: Sequence[int], n_steps: int,
@@ -340,23 +410,41 @@ def save_reached_checkpoint(out_dir: str | os.PathLike, model: TimescaleRNN,
     return path
 
 
+def last_checkpoint_path(out_dir: str | os.PathLike, config: CurriculumConfig,
+                         model_config: TimescaleRNNConfig) -> Path:
+    """``<out_dir>/<run name>+last/checkpoint.pt``, where :func:`save_last_checkpoint` writes."""
+    return Path(out_dir) / (curriculum_run_name(config, model_config) + "+last") / "checkpoint.pt"
+
+
 def save_last_checkpoint(out_dir: str | os.PathLike, model: TimescaleRNN,
-                         config: CurriculumConfig, history: CurriculumHistory) -> Path:
+                         config: CurriculumConfig, history: CurriculumHistory,
+                         state: Mapping[str, Any] | None = None) -> Path:
     """Write the network as it is at the end of training to ``<out_dir>/<name>+last/`` (same
     format as :func:`save_reached_checkpoint`, ``n`` = the newest N it was training on,
     ``solved`` = the Ns it solved), so a run that solved no N still leaves its network.
+
+    ``state`` (``step``, ``n_newest``, ``losses`` since the last evaluation, ``optimizer``,
+    ``rng`` and ``eval_rng`` states; from :func:`train_curriculum` on a signal) marks the run
+    ``interrupted``: it is stored with the history as ``training_state``, and ``step`` and ``n``
+    say where the run stopped. An interrupted run's checkpoint is replaced; FileExistsError if
+    that of a finished run exists.
     """
-    folder = Path(out_dir) / (curriculum_run_name(config, model.config) + "+last")
-    path = folder / "checkpoint.pt"
-    if path.exists():
+    path = last_checkpoint_path(out_dir, config, model.config)
+    if path.exists() and not load_checkpoint(path).get("interrupted"):
         raise FileExistsError(f"{path} already exists")
+    at_end = {"n": history.n_newest[-1] if history.n_newest else
+              config.n_start + config.init_heads - 1,
+              "step": history.step[-1] if history.step else 0}
     meta = {"model_kind": "timescale_rnn", "model_config": model.config_dict(),
-            "curriculum": asdict(config), "n": history.n_newest[-1] if history.n_newest else
-            config.n_start + config.init_heads - 1, "step": history.step[-1] if history.step else 0,
+            "curriculum": asdict(config),
+            **(at_end if state is None else {"n": state["n_newest"], "step": state["step"]}),
             "accuracy": list(history.accuracy[-1].values()) if history.accuracy else [],
-            "solved": sorted(history.reached)}
-    save_checkpoint(path, {**meta, "model_state": model_state(model)})
-    save_json(folder / "config.json", meta)
+            "solved": sorted(history.reached), "interrupted": state is not None}
+    payload = {**meta, "model_state": model_state(model)}
+    if state is not None:
+        payload["training_state"] = {**state, "history": asdict(history)}
+    save_checkpoint(path, payload)
+    save_json(path.parent / "config.json", meta)
     return path
 
 

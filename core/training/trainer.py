@@ -57,7 +57,7 @@ import torch
 from tqdm.auto import tqdm
 
 from core.errors import CheckpointError, RunExistsError, TrainingDiverged, TrainingInterrupted
-from core.fileio import atomic_write_bytes, atomic_write_text, save_json
+from core.fileio import atomic_write_bytes, atomic_write_text, make_folder, save_json
 from core.tasks import (
     RuleSampler,
     RuleScore,
@@ -100,7 +100,8 @@ DERIVED_SUFFIXES = (".h5", ".png", ".pdf")
 DIVERGENCE_FACTOR = 10.0
 #: ... at this many validations in a row (or at the last one) raises TrainingDiverged.
 DIVERGENCE_PATIENCE = 3
-#: Signals after which :meth:`Trainer.fit` saves a checkpoint and stops.
+#: Signals after which :meth:`Trainer.fit` (and :func:`core.training.curriculum.train_curriculum`)
+#: saves a checkpoint and stops.
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 #: ``resume`` value that starts a run without a checkpoint instead of refusing (and says so).
 RESUME_IF_EXISTS = "if-exists"
@@ -318,7 +319,7 @@ class Trainer:
         existing = check_run_target(self.run_dir, resume, overwrite)
         if existing and overwrite and not resume:
             clear_run(self.run_dir)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        make_folder(self.run_dir)
         if resume and CHECKPOINT_FILE not in existing:
             tqdm.write(f"{self.run_dir}: no checkpoint to resume, starting the run",
                        file=sys.stderr)
@@ -478,7 +479,7 @@ class Trainer:
             raise ValueError(f"n_steps (--steps) must be >= 1, got {cfg.n_steps}: a run "
                              "without training steps would store an untrained network")
         start = time.perf_counter()
-        with _deferred_signals(STOP_SIGNALS) as received:
+        with deferred_signals(STOP_SIGNALS) as received:
             resumed = self.prepare(resume=resume, overwrite=overwrite)
             self.stopped = None
             self.model.train()
@@ -692,10 +693,11 @@ def check_run_target(run_dir: str | Path, resume: bool | str = False, overwrite:
 
 
 @contextmanager
-def _deferred_signals(signums: tuple[int, ...]) -> Iterator[list[int]]:
+def deferred_signals(signums: tuple[int, ...]) -> Iterator[list[int]]:
     """Within the block, the first of ``signums`` is only recorded in the yielded list (and the
     previous handlers come back, so a second signal acts at once). Outside the main thread,
-    where handlers cannot be set, nothing changes."""
+    where handlers cannot be set, nothing changes. Every training loop stops on signals through
+    this (:meth:`Trainer.fit`, :func:`core.training.curriculum.train_curriculum`)."""
     received: list[int] = []
     if threading.current_thread() is not threading.main_thread():
         yield received
