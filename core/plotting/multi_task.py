@@ -14,18 +14,21 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 
+from core.analysis.lesion import pair_additivity, paired_effects, size_effect
 from core.analysis.membership import FORMS
 from core.analysis.state_space import COMPUTATION_CATEGORIES
 from core.analysis.task_variance import fractional_task_variance
 from core.plotting.analysis import (
     plot_clustering_agreement,
     plot_ftv_histograms,
+    plot_identity_scatter,
     plot_lesion_map,
     plot_over_membership,
     plot_pca_trajectories,
     plot_preceding_trial_shift,
     plot_pruning_curves,
     plot_silhouette,
+    plot_size_effect,
     plot_task_set,
     plot_task_variance_map,
 )
@@ -115,7 +118,11 @@ def over_membership_seeds_figure(aggregate: Mapping[str, Any]) -> plt.Figure:
 def lesion_figures(results: Mapping[str, Any]) -> dict[str, plt.Figure]:
     """Figures of ``lesion.py`` results: rules × clusters accuracy-change maps (hidden weights,
     hidden activity, input weights, input × hidden pairs averaged over rules, synapse clusters
-    zeroed / frozen) and the pruning curves."""
+    zeroed / frozen), the pruning curves (with the mean chance level where stored), and the
+    summaries of :mod:`core.analysis.lesion`: ``lesion_size_effect`` (cluster size against the
+    accuracy drop, with the size-matched random lesions; families that stored ``sizes``),
+    ``lesion_synapses_compare`` (W zeroed against M frozen, per cluster and per rule × cluster)
+    and ``lesion_additivity`` (pair drop against the sum of the two single drops)."""
     rules = _labels(results["rules"])
     figures: dict[str, plt.Figure] = {}
     method = results.get("method")  # the clustering the numbered clusters come from
@@ -143,10 +150,68 @@ def lesion_figures(results: Mapping[str, Any]) -> dict[str, plt.Figure]:
         for mode, what in (("weights", "W zeroed"), ("freeze", "M frozen")):
             figures[f"lesion_synapses_{mode}"] = plot_lesion_map(
                 syn[f"{mode}_effect"], rules, names, title=f"Synapse clusters ({what})")
+        figures["lesion_synapses_compare"] = _synapse_modes_figure(syn, names)
+    sizes = _size_panels(results)
+    if sizes:
+        figures["lesion_size_effect"] = plot_size_effect(sizes)
+    if "pairs" in results and "input_weights" in results:
+        add = pair_additivity(results["hidden_weights"]["baseline_accuracy"],
+                              results["input_weights"]["accuracy"],
+                              results["hidden_weights"]["accuracy"],
+                              results["pairs"]["accuracy"])
+        figures["lesion_additivity"] = plot_identity_scatter(
+            add["sum_drop"], add["pair_drop"], "Input drop + hidden drop",
+            "Pair lesion drop", title=f"Input × hidden pairs: r = {add['r']:.2f}, "
+                                      f"pair − sum = {add['interaction']:+.2f}",
+            groups=np.broadcast_to(np.arange(len(rules))[:, None, None],
+                                   add["pair_drop"].shape), group_labels=rules)
     pruning = results["pruning"]
+    chance = float(np.mean(results["chance"])) if "chance" in results else None
     figures["pruning"] = plot_pruning_curves(pruning["fractions"], pruning["accuracy"], rules,
-                                             title="Pruning the smallest weights")
+                                             title="Pruning the smallest weights", chance=chance)
     return figures
+
+
+def _synapse_modes_figure(syn: Mapping[str, Any], names: Sequence[str]) -> plt.Figure:
+    """W zeroed against M frozen for every synapse cluster: the mean effect over rules side by
+    side (left) and every rule × cluster effect against each other with the identity (right)."""
+    cmp = paired_effects(syn["weights_effect"], syn["freeze_effect"])
+    fig, (bars, scatter) = plt.subplots(1, 2, figsize=(0.25 * len(names) + 5.6, 2.6),
+                                        gridspec_kw={"width_ratios": [max(len(names), 4), 4]})
+    x = np.arange(len(names))
+    bars.bar(x - 0.2, cmp["first_mean"], 0.4, color="C0", label="W zeroed")
+    bars.bar(x + 0.2, cmp["second_mean"], 0.4, color="C1", label="M frozen")
+    bars.axhline(0, color="k", lw=0.4)
+    bars.set_xticks(x, names, rotation=90)
+    bars.set(xlabel="Synapse cluster", ylabel="Effect (random − cluster), mean over rules",
+             title="Synapse clusters: W zeroed vs M frozen")
+    bars.legend(frameon=False, fontsize=6)
+    first, second = np.ravel(syn["weights_effect"]), np.ravel(syn["freeze_effect"])
+    finite = np.concatenate([first, second])
+    low, high = float(np.nanmin(finite)), float(np.nanmax(finite))
+    scatter.plot([low, high], [low, high], color="0.5", lw=0.8, ls="--")
+    scatter.scatter(first, second, s=8, color="0.2", alpha=0.7)
+    scatter.set(xlabel="Effect, W zeroed", ylabel="Effect, M frozen",
+                title=f"Every rule × cluster: r = {cmp['r']:.2f}")
+    fig.tight_layout()
+    return fig
+
+
+def _size_panels(results: Mapping[str, Any]) -> dict[str, dict]:
+    """:func:`size_effect` of every stored lesion family that recorded its cluster sizes."""
+    if "hidden_weights" not in results:
+        return {}
+    baseline = results["hidden_weights"]["baseline_accuracy"]  # the same trials throughout
+    families = [(results.get(k), k.replace("_", " ").capitalize()) for k in
+                ("hidden_weights", "hidden_activity", "input_weights")]
+    syn = results.get("synapses")
+    if syn is not None:
+        families += [({"sizes": syn.get("sizes"), "accuracy": syn[f"{m}_accuracy"],
+                       "random_accuracy": syn[f"{m}_random_accuracy"]}, title)
+                     for m, title in (("weights", "Synapses, W zeroed"),
+                                      ("freeze", "Synapses, M frozen"))]
+    return {title: size_effect(res["sizes"], res["accuracy"], res["random_accuracy"], baseline)
+            for res, title in families if res is not None and res.get("sizes") is not None}
 
 
 def preceding_trial_shift_figures(results: Mapping[str, Any]) -> dict[str, plt.Figure]:
