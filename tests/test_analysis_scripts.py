@@ -21,6 +21,7 @@ preceding_trial_shift = _script("preceding_trial_shift")
 state_space_shift = _script("state_space_shift")
 
 NAME = "reach_seed0_L21e4+hidden12+batch16+angle"
+SECOND = NAME.replace("seed0", "seed1")
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +37,15 @@ def trained(tmp_path_factory):
                                         float(line.split(",")[-1]) == 1 / 8
                                         for line in evaluation[1:])
     return runs
+
+
+@pytest.fixture(scope="module")
+def second(trained):
+    """A second tiny network of the same rules next to ``trained``: another seed, more steps."""
+    multiple_task.main(["--preset", "quick", "--rules", "reach", "--hidden", "12", "--batch",
+                        "16", "--steps", "6", "--seed", "1", "--out", str(trained), "--threads",
+                        "1", "--eval-trials", "8", "--no-progress"])
+    return SECOND
 
 
 def test_analysis_lesion_and_shift_scripts_produce_results_and_every_figure(trained):
@@ -67,6 +77,10 @@ def test_analysis_lesion_and_shift_scripts_produce_results_and_every_figure(trai
     lesions = load_results(run_dir / "lesion.h5", NAME)
     n_hidden_clusters = len(lesions["hidden_clusters"])
     assert lesions["hidden_weights"]["effect"].shape == (6, n_hidden_clusters)
+    labels = analysis["clusters"]["hidden"]["kmeans"]["labels"]
+    assert lesions["hidden_weights"]["sizes"].tolist() == [
+        int((labels == int(c) - 1).sum()) for c in lesions["hidden_clusters"]]
+    assert lesions["chance"].tolist() == [1 / 8] * 6
     assert lesions["pruning"]["accuracy"].shape == (6, len(lesion.PRUNE_FRACTIONS))
     shift = load_results(run_dir / "preceding_trial_shift.h5", NAME)
     assert shift["shift"].shape == (6, 2) and (shift["shift"] >= 0).all()
@@ -78,6 +92,7 @@ def test_analysis_lesion_and_shift_scripts_produce_results_and_every_figure(trai
                 "ftv_histograms", "pca_trajectories", "task_set", "lesion_hidden_weights",
                 "lesion_hidden_activity", "lesion_input_weights", "lesion_pairs", "over_membership",
                 "lesion_synapses_weights", "lesion_synapses_freeze", "pruning",
+                "lesion_synapses_compare", "lesion_size_effect", "lesion_additivity",
                 "preceding_trial_shift", "preceding_trial_shift_accuracy"}
     assert expected <= figures, expected - figures
     assert all((run_dir / "figures" / f"{f}.pdf").is_file() for f in expected)
@@ -105,6 +120,26 @@ def test_state_space_shift_stores_onset_geometry_and_summarises_r_across_runs(tr
     assert "stored results are current, reused" in printed
     assert f"across 2 runs, hidden: mean r = {stored['hidden']['r']:.2f}" in printed
     assert (trained / "figures" / "state_space_r_across_runs.png").is_file()
+
+
+def test_state_space_summary_of_two_different_networks_is_their_mean_and_t_interval(
+        trained, second, tmp_path, capsys):
+    from scipy import stats
+
+    figures = tmp_path / "figs"
+    state_space_shift.main([NAME, second, "--runs", str(trained), "--trials", "3", "--overwrite",
+                            "--rules", "fdgo,fdanti,delaygo",
+                            "--figures", str(figures), "--no-progress"])
+    printed = capsys.readouterr().out
+    for pop in ("hidden", "M", "WM"):
+        r = np.array([float(load_results(trained / n / "state_space_shift.h5", n)[pop]["r"])
+                      for n in (NAME, second)])
+        assert r[0] != r[1], pop  # two networks, two correlations
+        half = stats.t.ppf(0.975, 1) * r.std(ddof=1) / np.sqrt(2)
+        mean = r.mean()
+        assert (f"across 2 runs, {pop}: mean r = {mean:.2f} (95 % interval "
+                f"{mean - half:.2f} to {mean + half:.2f})") in printed, (pop, r, printed)
+    assert (figures / "state_space_r_across_runs.png").is_file()
 
 
 def test_every_named_run_is_checked_before_any_is_analysed(trained, tmp_path):
@@ -185,15 +220,32 @@ def test_lesion_protocols():
 
 
 def test_a_fixed_k_clusters_units_and_synapses_and_the_clusterings_are_compared(
-        trained, tmp_path, capsys):
-    from core.analysis.clustering import _n_distinct
+        trained, second, tmp_path, capsys):
+    from core.analysis.clustering import _n_distinct, rule_partition
 
     figures = tmp_path / "figs"
     k = 13  # above the 12 hidden units: capped there, with a message
-    multiple_task_analysis.main([NAME, "--runs", str(trained), "--k", str(k), "--n-init", "2",
-                                 "--permutations", "2", "--max-points", "60", "--overwrite",
-                                 "--figures", str(figures)])
+    argv = [NAME, second, "--runs", str(trained), "--k", str(k), "--n-init", "2",
+            "--permutations", "2", "--max-points", "60", "--overwrite", "--figures", str(figures)]
+    multiple_task_analysis.main(argv)
     out = capsys.readouterr().out
+    # across networks: the rule partitions their unit clusters induce
+    stored = load_results(figures / multiple_task_analysis.CLUSTERING_SEEDS_FILE,
+                          f"{NAME},{second}")
+    assert list(stored["runs"]) == [NAME, second]
+    analyses = [load_results(trained / n / "analysis.h5", n) for n in (NAME, second)]
+    for pop in ("input", "hidden"):
+        for method in ("kmeans", "ward"):
+            expected = np.stack([rule_partition(a["task_variance"][pop]["by_rule"],
+                                                a["clusters"][pop][method]["labels"],
+                                                a["clusters"][pop][method]["active"])
+                                 for a in analyses])
+            agree = stored[pop][method]
+            np.testing.assert_array_equal(agree["rule_labels"], expected)
+            assert agree["ari"].shape == (2, 2) and agree["mean_ari"] == agree["ari"][0, 1]
+            assert f"{pop} {method}: rule partitions agree across 2 runs with mean adjusted " \
+                   f"Rand index {agree['mean_ari']:.2f}" in out
+            assert (figures / f"clustering_agreement_seeds_{pop}_{method}.png").is_file()
     analysis = load_results(trained / NAME / "analysis.h5", NAME)
     for pop, methods in analysis["clusters"].items():
         by_rule = analysis["task_variance"][pop]["by_rule"]

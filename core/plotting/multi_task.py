@@ -33,10 +33,11 @@ from core.plotting.analysis import (
     plot_task_variance_map,
 )
 from core.tasks.rulesets import RULE_LABELS
+from core.training.naming import parse_run_name
 
 __all__ = ["FTV_PAIRS", "TASK_SET", "analysis_figures", "lesion_figures",
-           "over_membership_seeds_figure", "preceding_trial_shift_figures", "state_space_figures",
-           "state_space_r_figure"]
+           "over_membership_seeds_figure", "preceding_trial_shift_figures",
+           "seeds_agreement_figures", "state_space_figures", "state_space_r_figure"]
 
 #: Rule pairs of Yang et al. (2019) Fig. 3 / 4 FTV histograms (those present are drawn).
 FTV_PAIRS = (("dm1", "dm2"), ("contextdm1", "contextdm2"), ("dm1", "fdanti"),
@@ -113,6 +114,28 @@ def over_membership_seeds_figure(aggregate: Mapping[str, Any]) -> plt.Figure:
         None, FORMS, np.asarray(aggregate["mean"])[:n],
         np.asarray(aggregate["low"])[:n], np.asarray(aggregate["high"])[:n],
         title=f"Over-membership, {len(aggregate['values'])} runs")
+
+
+def seeds_agreement_figures(results: Mapping[str, Any]) -> dict[str, plt.Figure]:
+    """Agreement of clusterings across networks (``multiple_task_analysis.py`` with several
+    runs): per unit population and method, the adjusted Rand index between the networks' rule
+    partitions (:func:`core.analysis.clustering.seeds_agreement`), figure
+    ``clustering_agreement_seeds_<pop>_<method>``.
+
+    Args:
+        results: ``{"runs": (S,), pop: {method: {"ari" (S, S), "mean_ari"}}}``.
+    """
+    runs = [str(r) for r in results["runs"]]
+    try:
+        seeds = [f"seed {parse_run_name(r).seed}" for r in runs]
+    except ValueError:  # not run names: shown as they are
+        seeds = runs
+    names = seeds if len(set(seeds)) == len(seeds) else runs
+    return {f"clustering_agreement_seeds_{pop}_{method}": plot_clustering_agreement(
+                agree["ari"], names, title=f"{pop} units, {method}: rule partitions across "
+                                           f"runs (mean {float(agree['mean_ari']):.2f})")
+            for pop in ("input", "hidden") if pop in results
+            for method, agree in results[pop].items()}
 
 
 def lesion_figures(results: Mapping[str, Any]) -> dict[str, plt.Figure]:
