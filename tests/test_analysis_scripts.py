@@ -131,6 +131,8 @@ def test_state_space_summary_of_two_different_networks_is_their_mean_and_t_inter
                             "--rules", "fdgo,fdanti,delaygo",
                             "--figures", str(figures), "--no-progress"])
     printed = capsys.readouterr().out
+    summary = load_results(trained / state_space_shift.SUMMARY_FILE,
+                           ",".join(sorted([NAME, second])))
     for pop in ("hidden", "M", "WM"):
         r = np.array([float(load_results(trained / n / "state_space_shift.h5", n)[pop]["r"])
                       for n in (NAME, second)])
@@ -139,7 +141,13 @@ def test_state_space_summary_of_two_different_networks_is_their_mean_and_t_inter
         mean = r.mean()
         assert (f"across 2 runs, {pop}: mean r = {mean:.2f} (95 % interval "
                 f"{mean - half:.2f} to {mean + half:.2f})") in printed, (pop, r, printed)
+        np.testing.assert_allclose(summary[pop]["r"], r)
+        np.testing.assert_allclose([summary[pop][k] for k in ("mean", "low", "high")],
+                                   [mean, mean - half, mean + half])
     assert (figures / "state_space_r_across_runs.png").is_file()
+    state_space_shift.main([second, NAME, "--runs", str(trained), "--figures", str(figures),
+                            "--no-progress"])
+    assert "summary of these runs is current, kept" in capsys.readouterr().out
 
 
 def test_every_named_run_is_checked_before_any_is_analysed(trained, tmp_path):
