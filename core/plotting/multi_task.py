@@ -222,7 +222,7 @@ def _synapse_modes_figure(syn: Mapping[str, Any], names: Sequence[str]) -> plt.F
 
 def _size_panels(results: Mapping[str, Any]) -> dict[str, dict]:
     """:func:`size_effect` of every stored lesion family that recorded its cluster sizes."""
-    if "hidden_weights" not in results:
+    if "baseline_accuracy" not in results.get("hidden_weights", {}):
         return {}
     baseline = results["hidden_weights"]["baseline_accuracy"]  # the same trials throughout
     families = [(results.get(k), k.replace("_", " ").capitalize()) for k in
