@@ -147,17 +147,18 @@ def state_space_runs_figures(entry: dict) -> dict[str, plt.Figure]:
         {p: tuple(float(entry[p][k]) for k in ("mean", "low", "high")) for p in pops})}
 
 
-#: Stored results across the multi-task runs of ``--runs``: file, figures of one entry (or,
-#: for ``accuracy_sweep.h5``, of the list of all entries), and the script that computes it.
+#: Stored results across the multi-task runs of ``--runs``: file, its figures, the script that
+#: computes it, and whether each entry (one set of runs) has its own figures or the figures
+#: are drawn from the list of all entries (one per run).
 ACROSS_RUNS = (("accuracy_sweep.h5", lambda entries: {"accuracy_by_l2": accuracy_sweep_figure(
-                    entries)}, "multiple_task/accuracy_sweep.py"),
+                    entries)}, "multiple_task/accuracy_sweep.py", False),
                ("over_membership_seeds.h5", lambda entry: {
                    "over_membership_seeds": over_membership_seeds_figure(entry)},
-                "multiple_task/multiple_task_analysis.py"),
+                "multiple_task/multiple_task_analysis.py", True),
                ("clustering_seeds.h5", seeds_agreement_figures,
-                "multiple_task/multiple_task_analysis.py"),
+                "multiple_task/multiple_task_analysis.py", True),
                ("state_space_shift_runs.h5", state_space_runs_figures,
-                "multiple_task/state_space_shift.py"))
+                "multiple_task/state_space_shift.py", True))
 
 _ANALYSIS = "python multiple_task/multiple_task_analysis.py NAME"
 _LESION = "python multiple_task/lesion.py NAME"
@@ -432,14 +433,14 @@ def draw_across_runs(args: argparse.Namespace, log: FigureLog) -> bool:
     (:data:`ACROSS_RUNS`); entries not current are refused with the command that refreshes
     them."""
     found = False
-    for filename, figures_of, script in ACROSS_RUNS:
+    for filename, figures_of, script, per_entry in ACROSS_RUNS:
         path = args.runs / filename
         if not path.is_file():
             continue
         found = True
         try:
             keys = list_runs(path)
-            if filename == "accuracy_sweep.h5":  # one figure of every run's entry
+            if not per_entry:
                 command = f"python {script} {args.runs}"
                 entries = [load_current(path, k, command) for k in keys]
                 log.figures("multi_task", "", figures_of(entries), path, command)

@@ -289,8 +289,8 @@ def clustering_seeds(runs: dict[str, dict], folder: Path, inputs: list[tuple[Pat
     """Print, store and draw the agreement across the runs ``{name: analysis results}`` (same
     rules) of the rule partitions their unit clusters induce, per unit population and method
     (module docstring): entry ``<names joined by ','>`` of ``folder/clustering_seeds.h5``,
-    ``{pop: {method: {"rule_labels" (S, R), "ari" (S, S), "mean_ari"}}, "runs" (S,),
-    "rules" (R,)}``, and its figures. Returns the stored results."""
+    ``{pop: {method: {"rule_labels" (S, R), "n_groups" (S,), "ari" (S, S), "mean_ari"}},
+    "runs" (S,), "rules" (R,)}``, and its figures. Returns the stored results."""
     first = next(iter(runs.values()))
     results: dict = {"runs": np.asarray(list(runs)), "rules": first["rules"]}
     for pop in ("input", "hidden"):
@@ -303,7 +303,8 @@ def clustering_seeds(runs: dict[str, dict], folder: Path, inputs: list[tuple[Pat
             agree = seeds_agreement(parts)
             results.setdefault(pop, {})[method] = agree
             print(f"  {pop} {method}: rule partitions agree across {len(runs)} runs with mean "
-                  f"adjusted Rand index {agree['mean_ari']:.2f}")
+                  f"adjusted Rand index {agree['mean_ari']:.2f} (rule groups per run: "
+                  f"{', '.join(map(str, agree['n_groups']))})")
     out = folder / CLUSTERING_SEEDS_FILE
     save_results(out, seeds_key(runs), results, overwrite=True,
                  provenance=record(out, None, inputs))

@@ -218,6 +218,7 @@ def test_networks_serving_the_same_rule_groups_agree_across_seeds_and_others_do_
     assert out["ari"][0, 1] == pytest.approx(1.0)  # identical rule groups: 1
     assert out["ari"][0, 2] < 0.1 and out["ari"][1, 2] < 0.1  # planted different: low
     assert out["mean_ari"] == pytest.approx((1 + 2 * out["ari"][0, 2]) / 3)
+    assert out["n_groups"].tolist() == [4, 4, 4]
     assert np.isnan(seeds_agreement(parts[:1])["mean_ari"])
     # the same, with the clusters found by the clustering itself
     fits = [TaskVarianceClustering(n_clusters=4, n_init=2).fit(tv) for tv in (tv_a, tv_b, tv_c)]

@@ -251,8 +251,10 @@ def test_a_fixed_k_clusters_units_and_synapses_and_the_clusterings_are_compared(
             agree = stored[pop][method]
             np.testing.assert_array_equal(agree["rule_labels"], expected)
             assert agree["ari"].shape == (2, 2) and agree["mean_ari"] == agree["ari"][0, 1]
+            assert agree["n_groups"].tolist() == [len(set(e)) for e in expected]
             assert f"{pop} {method}: rule partitions agree across 2 runs with mean adjusted " \
-                   f"Rand index {agree['mean_ari']:.2f}" in out
+                   f"Rand index {agree['mean_ari']:.2f} (rule groups per run: " \
+                   f"{agree['n_groups'][0]}, {agree['n_groups'][1]})" in out
             assert (figures / f"clustering_agreement_seeds_{pop}_{method}.png").is_file()
     analysis = load_results(trained / NAME / "analysis.h5", NAME)
     for pop, methods in analysis["clusters"].items():

@@ -439,14 +439,17 @@ def rule_partition(task_variance: np.ndarray, labels: np.ndarray,
 
 def seeds_agreement(rule_partitions: Sequence[np.ndarray]) -> dict[str, np.ndarray | float]:
     """Agreement across networks (seeds) of their :func:`rule_partition` ``(R,)`` each, over
-    the same rules: ``ari`` ``(S, S)`` (:func:`clustering_agreement`) and ``mean_ari``, the mean
-    over pairs of different networks (NaN for one network). About 0 when the networks group
-    the rules independently, 1 when they group them alike."""
+    the same rules: ``rule_labels`` ``(S, R)``, ``n_groups`` ``(S,)`` rule groups per network,
+    ``ari`` ``(S, S)`` (:func:`clustering_agreement`) and ``mean_ari``, the mean over pairs of
+    different networks (NaN for one network). About 0 when the networks group the rules
+    independently, 1 when they group them alike; two networks that each put every rule in one
+    group (one cluster) agree trivially, with 1, so read ``n_groups`` alongside."""
     parts = [np.asarray(p).ravel() for p in rule_partitions]
     ari = clustering_agreement(parts)  # ValueError for none or different lengths
     off = ari[~np.eye(len(ari), dtype=bool)]
-    return {"rule_labels": np.stack(parts), "ari": ari,
-            "mean_ari": float(off.mean()) if off.size else float("nan")}
+    return {"rule_labels": np.stack(parts), "n_groups": np.array([len(np.unique(p))
+                                                                  for p in parts]),
+            "ari": ari, "mean_ari": float(off.mean()) if off.size else float("nan")}
 
 
 def cluster_quality(features: np.ndarray, labels: np.ndarray, n_permutations: int = 50,

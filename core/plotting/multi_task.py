@@ -123,7 +123,9 @@ def seeds_agreement_figures(results: Mapping[str, Any]) -> dict[str, plt.Figure]
     ``clustering_agreement_seeds_<pop>_<method>``.
 
     Args:
-        results: ``{"runs": (S,), pop: {method: {"ari" (S, S), "mean_ari"}}}``.
+        results: ``{"runs": (S,), pop: {method: {"ari" (S, S), "n_groups" (S,), "mean_ari"}}}``.
+    Each run is labelled with its seed (its name where seeds repeat or names do not parse) and
+    its number of rule groups.
     """
     runs = [str(r) for r in results["runs"]]
     try:
@@ -132,8 +134,10 @@ def seeds_agreement_figures(results: Mapping[str, Any]) -> dict[str, plt.Figure]
         seeds = runs
     names = seeds if len(set(seeds)) == len(seeds) else runs
     return {f"clustering_agreement_seeds_{pop}_{method}": plot_clustering_agreement(
-                agree["ari"], names, title=f"{pop} units, {method}: rule partitions across "
-                                           f"runs (mean {float(agree['mean_ari']):.2f})")
+                agree["ari"], [f"{n} ({int(g)} groups)" for n, g in zip(
+                    names, agree["n_groups"], strict=True)],
+                title=f"{pop} units, {method}: rule partitions across runs (mean "
+                      f"{float(agree['mean_ari']):.2f})")
             for pop in ("input", "hidden") if pop in results
             for method, agree in results[pop].items()}
 
