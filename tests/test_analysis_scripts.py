@@ -48,12 +48,16 @@ def second(trained):
     return SECOND
 
 
-def test_analysis_lesion_and_shift_scripts_produce_results_and_every_figure(trained):
+def test_analysis_lesion_and_shift_scripts_produce_results_and_every_figure(trained, capsys):
+    from core.analysis.lesion import pair_additivity
+
     runs = str(trained)
     multiple_task_analysis.main([NAME, "--runs", runs, "--k-max", "5", "--n-init", "2",
                                  "--permutations", "3", "--max-points", "60"])
     lesion.main([NAME, "--runs", runs, "--random", "1", "--trials", "4", "--no-progress"])
+    capsys.readouterr()
     lesion_plot.main([NAME, "--runs", runs])
+    printed = capsys.readouterr().out
     preceding_trial_shift.main([NAME, "--runs", runs, "--probes", "go,anti", "--previous",
                                 "fdgo,fdanti", "--no-progress"])
     run_dir = trained / NAME
@@ -81,6 +85,12 @@ def test_analysis_lesion_and_shift_scripts_produce_results_and_every_figure(trai
     assert lesions["hidden_weights"]["sizes"].tolist() == [
         int((labels == int(c) - 1).sum()) for c in lesions["hidden_clusters"]]
     assert lesions["chance"].tolist() == [1 / 8] * 6
+    add = pair_additivity(lesions["hidden_weights"]["baseline_accuracy"],
+                          lesions["input_weights"]["accuracy"],
+                          lesions["hidden_weights"]["accuracy"], lesions["pairs"]["accuracy"])
+    assert (f"pair lesions against the sum of their single lesions: r = {add['r']:.2f}, "
+            f"mean pair − sum {add['interaction']:+.3f}") in printed
+    assert "Synapses, M frozen: drop (mean over rules) against cluster size" in printed
     assert lesions["pruning"]["accuracy"].shape == (6, len(lesion.PRUNE_FRACTIONS))
     shift = load_results(run_dir / "preceding_trial_shift.h5", NAME)
     assert shift["shift"].shape == (6, 2) and (shift["shift"] >= 0).all()

@@ -30,7 +30,8 @@
 - Summaries of stored lesion results (pure functions of arrays): :func:`size_effect` (cluster
   size against the accuracy drop, with the size-matched random drops), :func:`paired_effects`
   (two lesions of the same clusters, e.g. W zeroed against M frozen) and
-  :func:`pair_additivity` (does a pair lesion cost the sum of its two single lesions?).
+  :func:`pair_additivity` (does a pair lesion cost the sum of its two single lesions?), all
+  three of a stored ``lesion.h5`` entry by :func:`summarise_lesions`.
 
 The loaded model is never modified: :func:`lesioned_copy` deep-copies it first.
 """
@@ -62,6 +63,7 @@ __all__ = [
     "size_effect",
     "paired_effects",
     "pair_additivity",
+    "summarise_lesions",
 ]
 
 POPULATIONS = ("input", "hidden")
@@ -440,3 +442,45 @@ def pair_additivity(baseline: np.ndarray, input_accuracy: np.ndarray,
     r, p = _pearson(sum_drop, pair_drop)
     return {"pair_drop": pair_drop, "sum_drop": sum_drop, "r": r, "p": p,
             "interaction": float(np.mean(pair_drop - sum_drop))}
+
+
+#: Lesion families of ``multiple_task/lesion.py`` results with a size summary, and their titles.
+SIZE_FAMILIES = {"hidden_weights": "Hidden weights", "hidden_activity": "Hidden activity",
+                 "input_weights": "Input weights", "synapses_weights": "Synapses, W zeroed",
+                 "synapses_freeze": "Synapses, M frozen"}
+
+
+def summarise_lesions(results: Mapping) -> dict[str, dict]:
+    """The summaries of one run's stored lesion results (``multiple_task/lesion.py``: families
+    of :func:`cluster_lesion_effects`, ``pairs``, ``synapses``), each where its inputs are
+    stored:
+
+    - ``size``: ``{family: size_effect(...)}`` for the families of :data:`SIZE_FAMILIES` that
+      stored ``sizes`` (the intact baseline is ``hidden_weights``'s: every family runs on the
+      same trials);
+    - ``modes``: :func:`paired_effects` of the synapse clusters, W zeroed (first) against M
+      frozen (second);
+    - ``additivity``: :func:`pair_additivity` of the input × hidden pairs.
+    """
+    out: dict[str, dict] = {}
+    hidden = results.get("hidden_weights", {})
+    syn = results.get("synapses")
+    families = {k: results.get(k) for k in ("hidden_weights", "hidden_activity",
+                                             "input_weights")}
+    if syn is not None:
+        families.update({f"synapses_{mode}": {
+            "sizes": syn.get("sizes"), "accuracy": syn[f"{mode}_accuracy"],
+            "random_accuracy": syn[f"{mode}_random_accuracy"]} for mode in ("weights",
+                                                                            "freeze")})
+        out["modes"] = paired_effects(syn["weights_effect"], syn["freeze_effect"])
+    if "baseline_accuracy" in hidden:
+        size = {k: size_effect(f["sizes"], f["accuracy"], f["random_accuracy"],
+                               hidden["baseline_accuracy"]) for k, f in families.items()
+                if f is not None and f.get("sizes") is not None}
+        if size:
+            out["size"] = size
+        if "pairs" in results and "input_weights" in results:
+            out["additivity"] = pair_additivity(
+                hidden["baseline_accuracy"], results["input_weights"]["accuracy"],
+                hidden["accuracy"], results["pairs"]["accuracy"])
+    return out

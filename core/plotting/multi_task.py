@@ -14,7 +14,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 
-from core.analysis.lesion import pair_additivity, paired_effects, size_effect
+from core.analysis.lesion import SIZE_FAMILIES, summarise_lesions
 from core.analysis.membership import FORMS
 from core.analysis.state_space import COMPUTATION_CATEGORIES
 from core.analysis.task_variance import fractional_task_variance
@@ -152,6 +152,7 @@ def lesion_figures(results: Mapping[str, Any]) -> dict[str, plt.Figure]:
     and ``lesion_additivity`` (pair drop against the sum of the two single drops)."""
     rules = _labels(results["rules"])
     figures: dict[str, plt.Figure] = {}
+    summary = summarise_lesions(results)
     method = results.get("method")  # the clustering the numbered clusters come from
     of = "" if method is None else {"kmeans": "KMeans ", "ward": "Ward "}.get(
         str(np.asarray(method).item()), f"{np.asarray(method).item()} ")
@@ -177,15 +178,12 @@ def lesion_figures(results: Mapping[str, Any]) -> dict[str, plt.Figure]:
         for mode, what in (("weights", "W zeroed"), ("freeze", "M frozen")):
             figures[f"lesion_synapses_{mode}"] = plot_lesion_map(
                 syn[f"{mode}_effect"], rules, names, title=f"Synapse clusters ({what})")
-        figures["lesion_synapses_compare"] = _synapse_modes_figure(syn, names)
-    sizes = _size_panels(results)
-    if sizes:
-        figures["lesion_size_effect"] = plot_size_effect(sizes)
-    if "pairs" in results and "input_weights" in results:
-        add = pair_additivity(results["hidden_weights"]["baseline_accuracy"],
-                              results["input_weights"]["accuracy"],
-                              results["hidden_weights"]["accuracy"],
-                              results["pairs"]["accuracy"])
+        figures["lesion_synapses_compare"] = _synapse_modes_figure(syn, summary["modes"], names)
+    if "size" in summary:
+        figures["lesion_size_effect"] = plot_size_effect(
+            {SIZE_FAMILIES[k]: v for k, v in summary["size"].items()})
+    if "additivity" in summary:
+        add = summary["additivity"]
         figures["lesion_additivity"] = plot_identity_scatter(
             add["sum_drop"], add["pair_drop"], "Input drop + hidden drop",
             "Pair lesion drop", title=f"Input × hidden pairs: r = {add['r']:.2f}, "
@@ -199,10 +197,11 @@ def lesion_figures(results: Mapping[str, Any]) -> dict[str, plt.Figure]:
     return figures
 
 
-def _synapse_modes_figure(syn: Mapping[str, Any], names: Sequence[str]) -> plt.Figure:
+def _synapse_modes_figure(syn: Mapping[str, Any], cmp: Mapping[str, Any],
+                          names: Sequence[str]) -> plt.Figure:
     """W zeroed against M frozen for every synapse cluster: the mean effect over rules side by
-    side (left) and every rule × cluster effect against each other with the identity (right)."""
-    cmp = paired_effects(syn["weights_effect"], syn["freeze_effect"])
+    side (left) and every rule × cluster effect against each other with the identity (right);
+    ``cmp``: their :func:`core.analysis.lesion.paired_effects`."""
     fig, (bars, scatter) = plt.subplots(1, 2, figsize=(0.25 * len(names) + 5.6, 2.6),
                                         gridspec_kw={"width_ratios": [max(len(names), 4), 4]})
     x = np.arange(len(names))
@@ -222,23 +221,6 @@ def _synapse_modes_figure(syn: Mapping[str, Any], names: Sequence[str]) -> plt.F
                 title=f"Every rule × cluster: r = {cmp['r']:.2f}")
     fig.tight_layout()
     return fig
-
-
-def _size_panels(results: Mapping[str, Any]) -> dict[str, dict]:
-    """:func:`size_effect` of every stored lesion family that recorded its cluster sizes."""
-    if "baseline_accuracy" not in results.get("hidden_weights", {}):
-        return {}
-    baseline = results["hidden_weights"]["baseline_accuracy"]  # the same trials throughout
-    families = [(results.get(k), k.replace("_", " ").capitalize()) for k in
-                ("hidden_weights", "hidden_activity", "input_weights")]
-    syn = results.get("synapses")
-    if syn is not None:
-        families += [({"sizes": syn.get("sizes"), "accuracy": syn[f"{m}_accuracy"],
-                       "random_accuracy": syn[f"{m}_random_accuracy"]}, title)
-                     for m, title in (("weights", "Synapses, W zeroed"),
-                                      ("freeze", "Synapses, M frozen"))]
-    return {title: size_effect(res["sizes"], res["accuracy"], res["random_accuracy"], baseline)
-            for res, title in families if res is not None and res.get("sizes") is not None}
 
 
 def preceding_trial_shift_figures(results: Mapping[str, Any]) -> dict[str, plt.Figure]:
