@@ -248,9 +248,12 @@ def test_a_fixed_k_clusters_units_and_synapses_and_the_clusterings_are_compared(
     multiple_task_analysis.main(argv)
     out = capsys.readouterr().out
     # across networks: the rule partitions their unit clusters induce
-    stored = load_results(figures / multiple_task_analysis.CLUSTERING_SEEDS_FILE,
+    stored = load_results(trained / multiple_task_analysis.CLUSTERING_SEEDS_FILE,
                           f"{NAME},{second}")
     assert list(stored["runs"]) == [NAME, second]
+    seeds = load_results(trained / multiple_task_analysis.SEEDS_FILE, f"{NAME},{second}")
+    assert list(seeds["runs"]) == [NAME, second]  # results with the runs, figures apart
+    assert (figures / "over_membership_seeds.png").is_file()
     analyses = [load_results(trained / n / "analysis.h5", n) for n in (NAME, second)]
     for pop in ("input", "hidden"):
         for method in ("kmeans", "ward"):
