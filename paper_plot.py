@@ -8,8 +8,14 @@ Families (``--only`` picks some) and what each reads:
   ``curves.csv`` + ``validation.csv`` (training curves), ``evaluation.csv`` (per-rule accuracy
   on fresh trials with interval and chance; else the last validation), ``analysis.h5``
   (task-variance maps, silhouettes, FTV histograms, PCA, task set), ``lesion.h5`` (lesion maps,
-  pruning), ``preceding_trial_shift.h5``, ``state_space_shift.h5`` (end-of-fixation geometry),
-  ``fixed_points.h5`` (delay fixed points of rule pairs on their PCs).
+  pruning, size against effect, W zeroed against M frozen, additivity of pair lesions),
+  ``preceding_trial_shift.h5``, ``state_space_shift.h5`` (end-of-fixation geometry),
+  ``fixed_points.h5`` (delay fixed points of rule pairs on their PCs); and in
+  ``<runs>/`` itself, results across runs: ``accuracy_sweep.h5`` (``accuracy_by_l2``),
+  ``over_membership_seeds.h5``, ``clustering_seeds.h5`` (rule partitions compared across seeds)
+  and ``state_space_shift_runs.h5`` (r across networks), each entry's figures in
+  ``multi_task/across_runs/`` (``across_runs/<i>/`` when a file holds several entries, in the
+  order of their keys).
 - ``one_task``: run folders of ``one_task/one_task.py`` (they hold ``stages/`` and are named by
   one rule): training curves and how W, M and hidden activity change across the stored stages
   (``stages_network``, ``stages_summary``), and the figures of ``two_task_analysis.h5`` when the
@@ -39,7 +45,9 @@ Every figure of several seeds shows their mean and 95 % Student-t interval, comp
 
 ``--only`` also takes figure names (a file stem such as ``pruning``, or ``NAME/pruning``; shell
 patterns allowed): only those figures are drawn. ``--list`` draws nothing and prints every figure
-the stored results give, with the command that produces the results it needs.
+of every family (:data:`CATALOGUE`) with the command that produces the results it needs: each
+figure the stored results give, and each catalogued figure they do not give marked
+``missing``.
 
 Figures go to ``<out>/<family>/...`` as PDF + PNG; existing files are kept unless ``--overwrite``
 or the stored results they are drawn from are newer than them.
@@ -85,11 +93,15 @@ from core.plotting.multi_task import (
     analysis_figures,
     fixed_point_figures,
     lesion_figures,
+    over_membership_seeds_figure,
     preceding_trial_shift_figures,
+    seeds_agreement_figures,
     state_space_figures,
+    state_space_r_figure,
 )
 from core.plotting.one_task import read_stages, stage_figures
 from core.plotting.routing import routing_figures
+from core.plotting.runs import accuracy_sweep_figure
 from core.plotting.tasks import plot_trials
 from core.plotting.timescales import plot_ablation, plot_curricula, plot_tau_vs_n
 from core.plotting.training import plot_curves, plot_rule_accuracy
@@ -137,6 +149,82 @@ RUN_RESULTS = (("analysis.h5", analysis_figures, "multiple_task/multiple_task_an
                ("two_task_analysis.h5", two_task_figures, "two_task/two_task_analysis.py"))
 
 
+def state_space_runs_figures(entry: dict) -> dict[str, plt.Figure]:
+    """``state_space_r_across_runs`` of a ``state_space_shift_runs.h5`` entry."""
+    pops = [str(p) for p in entry["populations"]]
+    return {"state_space_r_across_runs": state_space_r_figure(
+        {p: entry[p]["r"] for p in pops},
+        {p: tuple(float(entry[p][k]) for k in ("mean", "low", "high")) for p in pops})}
+
+
+#: Stored results across the multi-task runs of ``--runs``: file, its figures, the script that
+#: computes it, and whether each entry (one set of runs) has its own figures or the figures
+#: are drawn from the list of all entries (one per run).
+ACROSS_RUNS = (("accuracy_sweep.h5", lambda entries: {"accuracy_by_l2": accuracy_sweep_figure(
+                    entries)}, "multiple_task/accuracy_sweep.py", False),
+               ("over_membership_seeds.h5", lambda entry: {
+                   "over_membership_seeds": over_membership_seeds_figure(entry)},
+                "multiple_task/multiple_task_analysis.py", True),
+               ("clustering_seeds.h5", seeds_agreement_figures,
+                "multiple_task/multiple_task_analysis.py", True),
+               ("state_space_shift_runs.h5", state_space_runs_figures,
+                "multiple_task/state_space_shift.py", True))
+
+_ANALYSIS = "python multiple_task/multiple_task_analysis.py NAME"
+_LESION = "python multiple_task/lesion.py NAME"
+_TWO_TASK_ANALYSIS = tuple((f"NAME/{stem}", "python two_task/two_task_analysis.py NAME")
+                           for stem in (
+    "interpolation", "bifurcation", "epoch_fixed_points", "attractor_similarity", "subspaces_*",
+    "dpca_*", "cancellation", "modulation", "input_geometry", "pruning"))
+#: Every figure of every family: ``(name, command producing the results it is drawn from)``;
+#: a name is a shell pattern of the figure's path under ``<out>/<family>/``, ``NAME`` standing
+#: for a run (or stored entry) folder. ``--list`` marks those without stored results missing.
+CATALOGUE: dict[str, tuple[tuple[str, str], ...]] = {
+    "tasks": (("tasks_yang19*", "none: generated from --seed"),),
+    "multi_task": (
+        ("NAME/curves", "python multiple_task/multiple_task.py"),
+        ("NAME/accuracy_per_rule", "python multiple_task/multiple_task.py"),
+        *((f"NAME/{stem}", _ANALYSIS) for stem in (
+            "task_variance_*", "silhouette_*", "clustering_agreement_input",
+            "clustering_agreement_hidden", "ftv_histograms", "pca_trajectories", "task_set",
+            "over_membership")),
+        *((f"NAME/{stem}", _LESION) for stem in (
+            "lesion_hidden_weights", "lesion_hidden_activity", "lesion_input_weights",
+            "lesion_pairs", "lesion_synapses_weights", "lesion_synapses_freeze",
+            "lesion_synapses_compare", "lesion_size_effect", "lesion_additivity", "pruning")),
+        *((f"NAME/{stem}", "python multiple_task/preceding_trial_shift.py NAME") for stem in (
+            "preceding_trial_shift", "preceding_trial_shift_accuracy")),
+        *((f"NAME/{stem}", "python multiple_task/state_space_shift.py NAME") for stem in (
+            "state_space_rule", "state_space_category", "state_space_distance_angle")),
+        ("NAME/fixed_points_*", "python multiple_task/fixed_points.py NAME"),
+        ("accuracy_by_l2", "python multiple_task/accuracy_sweep.py DIR"),
+        ("across_runs*/over_membership_seeds",
+         "python multiple_task/multiple_task_analysis.py NAME NAME..."),
+        ("across_runs*/clustering_agreement_seeds_*",
+         "python multiple_task/multiple_task_analysis.py NAME NAME..."),
+        ("across_runs*/state_space_r_across_runs",
+         "python multiple_task/state_space_shift.py NAME NAME...")),
+    "one_task": (*((f"NAME/{stem}", PRODUCERS["one_task"]) for stem in (
+        "curves", "stages_network", "stages_summary")), *_TWO_TASK_ANALYSIS),
+    "two_task": (*((f"NAME/{stem}", "python two_task/two_task.py") for stem in (
+        "curves", "accuracy_per_rule", "stages_network", "stages_summary")),
+        *_TWO_TASK_ANALYSIS),
+    "timescales": (("curricula*", "python timescales/train.py"),
+                   ("tau_vs_N*", "python timescales/analyze.py"),
+                   ("ablation*", "python timescales/ablate.py")),
+    "mixture_of_pathways": tuple((f"NAME/mop_{stem}", PRODUCERS["mixture_of_pathways"])
+                                 for stem in ("routing_maps", "interventions",
+                                              "lpc_vs_difficulty")),
+    "local_experts": (("table1_epochs", "python local_experts/table1.py"),
+                      *((f"NAME/local_experts_{stem}", "python local_experts/figures.py")
+                        for stem in ("regions", "curves", "responsibility"))),
+    "pretraining": (("transfer_curves", PRODUCERS["pretraining"]),),
+    "flex_task": (("flex_task_curves", PRODUCERS["flex_task"]),),
+    "babyai": tuple((f"NAME/*_{stem}", PRODUCERS["babyai"]) for stem in ("cells", "phase",
+                                                                          "alpha")),
+}
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options (every one documented in ``--help``)."""
     p = ArgumentParser(description=__doc__.splitlines()[0],
@@ -175,15 +263,13 @@ class FigureLog:
     listing: bool = False  # record the producer of each figure instead of saving it
     matched: set[str] = field(default_factory=set)  # the names that matched a figure
 
-    def _target(self, family: str, stem: str, source: Path | None) -> tuple[Path | None, str]:
+    def _target(self, family: str, stem: str, source: Path | None,
+                command: str | None = None) -> tuple[Path | None, str]:
         target = self.out / family / stem
-        if self.names:
-            hits = {n for n in self.names if fnmatch(stem, n) or fnmatch(Path(stem).name, n)}
-            self.matched |= hits
-            if not hits:
-                return None, ""
+        if not self.wanted(stem):
+            return None, ""
         if self.listing:
-            self.rows.append((family, target, producer(family, source)))
+            self.rows.append((family, target, command or producer(family, source)))
             return None, ""
         existing = [p for p in figure_files(target) if p.exists()]
         if not existing or self.overwrite:
@@ -194,10 +280,20 @@ class FigureLog:
         self.rows.append((family, target, "kept (exists; --overwrite replaces it)"))
         return None, ""
 
-    def figure(self, family: str, stem: str, fig: plt.Figure, source: Path | None = None
-               ) -> None:
-        """Save ``fig`` as ``<out>/<family>/<stem>.{pdf,png}``."""
-        target, status = self._target(family, stem, source)
+    def wanted(self, stem: str) -> bool:
+        """Whether the figure ``stem`` (or a catalogue pattern) is among ``names`` (recorded in
+        ``matched``); every figure is when no name is given."""
+        if not self.names:
+            return True
+        hits = {n for n in self.names if fnmatch(stem, n) or fnmatch(Path(stem).name, n)}
+        self.matched |= hits
+        return bool(hits)
+
+    def figure(self, family: str, stem: str, fig: plt.Figure, source: Path | None = None,
+               command: str | None = None) -> None:
+        """Save ``fig`` as ``<out>/<family>/<stem>.{pdf,png}`` (``command``: what produces
+        ``source``, listed instead of the default :func:`producer`)."""
+        target, status = self._target(family, stem, source, command)
         if target is None:
             plt.close(fig)
             return
@@ -205,10 +301,10 @@ class FigureLog:
         self.rows.append((family, target, status))
 
     def figures(self, family: str, folder: str, figs: dict[str, plt.Figure],
-                source: Path | None = None) -> None:
+                source: Path | None = None, command: str | None = None) -> None:
         """Save every ``{stem: figure}`` under ``<family>/<folder>/``."""
         for stem, fig in figs.items():
-            self.figure(family, f"{folder}/{stem}" if folder else stem, fig, source)
+            self.figure(family, f"{folder}/{stem}" if folder else stem, fig, source, command)
 
     def saved_by(self, family: str, stem: str, save: Callable[[Path], object],
                  source: Path | None = None) -> None:
@@ -341,6 +437,33 @@ def draw_rule_runs(args: argparse.Namespace, log: FigureLog, family: str) -> boo
                                 path)
                 except (ResultsFileError, CheckpointError, KeyError, ValueError) as exc:
                     log.failed(family, path, exc)
+    return found
+
+
+def draw_across_runs(args: argparse.Namespace, log: FigureLog) -> bool:
+    """The multi-task figures of results stored across the runs of ``args.runs``
+    (:data:`ACROSS_RUNS`); entries not current are refused with the command that refreshes
+    them."""
+    found = False
+    for filename, figures_of, script, per_entry in ACROSS_RUNS:
+        path = args.runs / filename
+        if not path.is_file():
+            continue
+        found = True
+        try:
+            keys = list_runs(path)
+            if not per_entry:
+                command = f"python {script} {args.runs}"
+                entries = [load_current(path, k, command) for k in keys]
+                log.figures("multi_task", "", figures_of(entries), path, command)
+                continue
+            for i, key in enumerate(keys):
+                command = f"python {script} {' '.join(key.split(','))} --runs {args.runs}"
+                folder = "across_runs" if len(keys) == 1 else f"across_runs/{i + 1}"
+                entry = load_current(path, key, f"{command} --overwrite")
+                log.figures("multi_task", folder, figures_of(entry), path, command)
+        except (ResultsFileError, CheckpointError, KeyError, ValueError) as exc:
+            log.failed("multi_task", path, exc)
     return found
 
 
@@ -512,7 +635,7 @@ def draw_transfer(args: argparse.Namespace, log: FigureLog, family: str) -> bool
 
 DRAW: dict[str, Callable[[argparse.Namespace, FigureLog], bool]] = {
     "tasks": draw_tasks,
-    "multi_task": lambda a, log: draw_rule_runs(a, log, "multi_task"),
+    "multi_task": lambda a, log: draw_rule_runs(a, log, "multi_task") | draw_across_runs(a, log),
     "one_task": lambda a, log: draw_rule_runs(a, log, "one_task"),
     "two_task": lambda a, log: draw_rule_runs(a, log, "two_task"),
     "timescales": draw_timescales,
@@ -522,6 +645,20 @@ DRAW: dict[str, Callable[[argparse.Namespace, FigureLog], bool]] = {
     "pretraining": lambda a, log: draw_transfer(a, log, "pretraining"),
     "flex_task": lambda a, log: draw_transfer(a, log, "flex_task"),
 }
+
+
+def missing_rows(log: FigureLog, families: list[str]) -> list[tuple[str, Path, str]]:
+    """``(family, figure name, "missing: <command>")`` for every :data:`CATALOGUE` entry of
+    ``families`` (among the names asked for) that no listed figure of ``log`` matches."""
+    rows = []
+    for family in families:
+        listed = [path.relative_to(log.out / family).as_posix() for fam, path, _ in log.rows
+                  if fam == family and path.is_relative_to(log.out / family)]
+        for name, command in CATALOGUE[family]:
+            pattern = name.replace("NAME", "*")
+            if log.wanted(name) and not any(fnmatch(stem, pattern) for stem in listed):
+                rows.append((family, log.out / family / name, f"missing: {command}"))
+    return rows
 
 
 def summary(rows: list[tuple[str, Path, str]]) -> str:
@@ -546,6 +683,7 @@ def main(argv: list[str] | None = None) -> int:
                     listing=args.list)
     skipped = [f"{family}: no stored results, skipped (produce them with: {PRODUCERS[family]})"
                for family in families if not DRAW[family](args, log)]
+    missing = missing_rows(log, families) if args.list else []
     unknown = [n for n in log.names if n not in log.matched]
     if unknown:
         fail(f"no figure named {', '.join(map(repr, unknown))} in the stored results of "
@@ -553,10 +691,10 @@ def main(argv: list[str] | None = None) -> int:
     if skipped:
         print("\n".join(skipped))
     if args.list:
+        rows = sorted(log.rows + missing, key=lambda row: families.index(row[0]))
         print("| family | figure | results produced by |\n|---|---|---|")
-        print("\n".join(f"| {family} | {path} | {command} |" for family, path, command
-                        in log.rows))
-        print(f"{len(log.rows)} figures")
+        print("\n".join(f"| {family} | {path} | {command} |" for family, path, command in rows))
+        print(f"{len(log.rows)} figures from stored results, {len(missing)} missing")
         return 0
     print(summary(log.rows))
     written = sum(status.startswith("written") for _, _, status in log.rows)

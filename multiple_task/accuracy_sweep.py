@@ -35,7 +35,7 @@ from core.cli import (
 )
 from core.io import list_runs, load_results, save_results
 from core.plotting import save_figure
-from core.plotting.runs import plot_accuracy_by_l2
+from core.plotting.runs import accuracy_sweep_figure
 from core.provenance import record, stale_reason
 from core.runs import filter_rows, index_runs
 from core.training.trainer import CHECKPOINT_FILE
@@ -104,8 +104,8 @@ def main(argv: list[str] | None = None) -> dict[int, dict[str, np.ndarray]]:
         runs.append(entry)
     groups = by_hidden_and_l2(runs)
     chance = float(np.mean([np.mean(r["chance"]) for r in runs]))
-    save_figure(plot_accuracy_by_l2(groups, chance),
-                Path(args.figures or root / "figures") / "accuracy_by_l2")
+    save_figure(accuracy_sweep_figure(runs), Path(args.figures or root / "figures") /
+                "accuracy_by_l2")
     print(f"{len(runs)} runs, {args.trials} fresh trials per rule; results in {out}")
     print("hidden | L2 | seeds | accuracy (mean over rules) [95 % interval over seeds]")
     for hidden, g in groups.items():

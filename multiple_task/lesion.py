@@ -5,8 +5,8 @@ lesion families in order: hidden clusters (zeroed weights, silenced activity), f
 input-embedding clusters, every input × hidden cluster pair and the synapse (modulation)
 clusters, each as zeroed W and as frozen M; every lesion against size-matched random lesions
 (effect = random − cluster accuracy); then pruning of the lowest-magnitude weights. Accuracy and
-cost are measured per rule on fresh trials; the loaded model is never modified (lesions act on
-copies).
+cost are measured per rule on fresh trials (stored with each rule's chance level and each
+cluster's size); the loaded model is never modified (lesions act on copies).
 
 ``--protocol quick`` (default: 32 trials per rule, 3 random controls; minutes on the quick
 network) or ``lab`` (the MPN lab's: 200 trials per rule, 10 random controls); both prune
@@ -55,7 +55,7 @@ from core.cli import (
 from core.errors import ResultsFileError
 from core.io import list_runs, load_results, save_results
 from core.provenance import claim, code_version, load_current, record, stale_reason
-from core.tasks import generate_trials
+from core.tasks import chance_level, generate_trials
 from core.training.trainer import CHECKPOINT_FILE
 
 PRUNE_FRACTIONS = (0.0, 0.1, 0.5, 0.9, 0.95, 0.98, 0.99, 0.999)
@@ -192,6 +192,7 @@ def lesion_run(name: str, args: argparse.Namespace, note: str | None = None) -> 
         bar.update(cost)
     bar.close()
     results = {"rules": np.asarray(task.rules), "method": args.method, **names, **done,
+               "chance": np.asarray([chance_level(r, task) for r in task.rules]),
                "protocol": {k: v for k, v in wanted.items() if k != "code"}}
     out = save_results(run_dir / RESULTS_FILE, name, results, config=run_config,
                        overwrite=True, provenance=provenance)

@@ -4,8 +4,12 @@ Reads ``<runs>/<NAME>/lesion.h5`` (written by ``lesion.py``; refused, with the c
 refreshes it, when it no longer matches the run's checkpoint or analysis) and draws, into
 ``<runs>/<NAME>/figures/`` (or ``--figures``): ``lesion_hidden_weights``,
 ``lesion_hidden_activity``, for MPNs ``lesion_input_weights``, ``lesion_pairs`` (mean over rules,
-input × hidden clusters), ``lesion_synapses_weights`` / ``lesion_synapses_freeze``, and
-``pruning``.
+input × hidden clusters), ``lesion_synapses_weights`` / ``lesion_synapses_freeze``, ``pruning``
+(with the mean chance level), and the summaries of :func:`core.analysis.lesion.
+summarise_lesions`, also printed: ``lesion_size_effect`` (cluster size against the accuracy
+drop, with size-matched random lesions), ``lesion_synapses_compare`` (synapse clusters with W
+zeroed against M frozen) and ``lesion_additivity`` (pair-lesion drop against the sum of the two
+single drops).
 
 Example::
 
@@ -19,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.analysis.lesion import SIZE_FAMILIES, summarise_lesions
 from core.cli import (
     KNOWN_ERRORS,
     ArgumentParser,
@@ -63,6 +68,19 @@ def main(argv: list[str] | None = None) -> None:
         print("  mean accuracy after pruning: " + ", ".join(
             f"{100 * f:g}%: {a:.2f}" for f, a in zip(res["pruning"]["fractions"], mean,
                                                      strict=True)))
+        summary = summarise_lesions(res)
+        for family, size in summary.get("size", {}).items():
+            print(f"  {SIZE_FAMILIES[family]}: drop (mean over rules) against cluster size "
+                  f"r = {size['r']:.2f}; drop {np.mean(size['drop']):.3f} per cluster, "
+                  f"{np.mean(size['random_drop']):.3f} for random lesions of the same sizes")
+        if "modes" in summary:
+            modes = summary["modes"]
+            print(f"  synapse clusters, W zeroed against M frozen: r = {modes['r']:.2f}, "
+                  f"mean effect difference (W − M) {modes['mean_difference']:+.3f}")
+        if "additivity" in summary:
+            add = summary["additivity"]
+            print(f"  pair lesions against the sum of their single lesions: r = {add['r']:.2f}, "
+                  f"mean pair − sum {add['interaction']:+.3f}")
 
 
 if __name__ == "__main__":

@@ -9,11 +9,18 @@ k (``--k``, else 20); the plastic-weight structure (rows and
 columns of W, rows of the trial-averaged M at the end of stim1); PCA of hidden activity, task-set
 geometry and rule-input compositionality; the over-membership of synapse blocks (input cluster,
 hidden cluster) in the Ward clusters of M against shuffled labels (:mod:`core.analysis.
-membership`), and with several runs its mean over them (``over_membership_seeds.h5`` and figure
-in ``--figures``, else ``--runs``). Results go to ``<runs>/<NAME>/analysis.h5`` (keyed by
-the run name, with the digest of the checkpoint they describe: :mod:`core.provenance`), figures
-to ``<runs>/<NAME>/figures/`` (or ``--figures``). Stored results of the same network are kept
-unless ``--overwrite``; stale ones (the run was trained further or again) are recomputed.
+membership`), and with several runs its mean over them (``over_membership_seeds.h5`` in
+``--runs``, where ``paper_plot.py`` finds it; its figure in ``--figures``, else ``--runs``).
+With several runs of the same rules, the agreement of their clusterings across networks
+(seeds): units do not correspond across networks, so each network's KMeans and Ward clusters of
+each unit population induce a partition of the rules (each rule to the cluster of largest mean
+normalised variance, :func:`core.analysis.clustering.rule_partition`) and the adjusted Rand
+index is taken between the networks' rule partitions (``clustering_seeds.h5`` and figures
+``clustering_agreement_seeds_<pop>_<method>``, same folders). Results go to
+``<runs>/<NAME>/analysis.h5`` (keyed by the run name, with the digest of the checkpoint they
+describe: :mod:`core.provenance`), figures to ``<runs>/<NAME>/figures/`` (or ``--figures``).
+Stored results of the same network are kept unless ``--overwrite``; stale ones (the run was
+trained further or again) are recomputed.
 
 Example::
 
@@ -34,6 +41,8 @@ from core.analysis.clustering import (
     cluster_quality,
     cluster_weight_structure,
     clustering_agreement,
+    rule_partition,
+    seeds_agreement,
 )
 from core.analysis.lesion import evaluate
 from core.analysis.membership import FORMS, aggregate_over_membership, over_membership
@@ -64,12 +73,18 @@ from core.cli import (
 )
 from core.io import save_results
 from core.plotting import apply_style, save_figure
-from core.plotting.multi_task import TASK_SET, analysis_figures, over_membership_seeds_figure
+from core.plotting.multi_task import (
+    TASK_SET,
+    analysis_figures,
+    over_membership_seeds_figure,
+    seeds_agreement_figures,
+)
 from core.provenance import claim, record
 from core.training.trainer import CHECKPOINT_FILE
 
 RESULTS_FILE = "analysis.h5"
 SEEDS_FILE = "over_membership_seeds.h5"
+CLUSTERING_SEEDS_FILE = "clustering_seeds.h5"
 LAB_K = 20  # the MPN lab cuts its dendrograms at 20 clusters
 
 
@@ -253,12 +268,13 @@ def analyse(name: str, args: argparse.Namespace, note: str | None = None) -> dic
     return results
 
 
-def over_membership_seeds(runs: dict[str, dict], folder: Path, inputs: list[tuple[Path, str]]
-                          ) -> None:
+def over_membership_seeds(runs: dict[str, dict], folder: Path, inputs: list[tuple[Path, str]],
+                          figures: Path | None = None) -> None:
     """Print, store and draw the over-membership of every form over the runs (seeds)
     ``{name: over-membership results}``, mean with its 95 % t-interval: entry
     ``<names joined by ','>`` of ``folder/over_membership_seeds.h5`` (recording the analysis
-    entries ``inputs`` it came from) and figure ``folder/over_membership_seeds``."""
+    entries ``inputs`` it came from) and figure ``over_membership_seeds`` in ``figures`` (default
+    ``folder``)."""
     agg = aggregate_over_membership(list(runs.values()))
     print(f"over-membership over {len(runs)} runs, mean [95 % interval]: " + ", ".join(
         f"{f} {m:.2f} [{lo:.2f}, {hi:.2f}]" for f, m, lo, hi in
@@ -267,7 +283,38 @@ def over_membership_seeds(runs: dict[str, dict], folder: Path, inputs: list[tupl
     save_results(out, seeds_key(runs), {**agg, "runs": np.asarray(list(runs))}, overwrite=True,
                  provenance=record(out, None, inputs))
     apply_style()
-    save_figure(over_membership_seeds_figure(agg), folder / "over_membership_seeds")
+    save_figure(over_membership_seeds_figure(agg), (figures or folder) / "over_membership_seeds")
+
+
+def clustering_seeds(runs: dict[str, dict], folder: Path, inputs: list[tuple[Path, str]],
+                     figures: Path | None = None) -> dict:
+    """Print, store and draw the agreement across the runs ``{name: analysis results}`` (same
+    rules) of the rule partitions their unit clusters induce, per unit population and method
+    (module docstring): entry ``<names joined by ','>`` of ``folder/clustering_seeds.h5``,
+    ``{pop: {method: {"rule_labels" (S, R), "n_groups" (S,), "ari" (S, S), "mean_ari"}},
+    "runs" (S,), "rules" (R,)}``, and its figures in ``figures`` (default ``folder``). Returns
+    the stored results."""
+    first = next(iter(runs.values()))
+    results: dict = {"runs": np.asarray(list(runs)), "rules": first["rules"]}
+    for pop in ("input", "hidden"):
+        if not all(pop in r["clusters"] for r in runs.values()):
+            continue
+        for method in ("kmeans", "ward"):
+            parts = [rule_partition(r["task_variance"][pop]["by_rule"],
+                                    r["clusters"][pop][method]["labels"],
+                                    r["clusters"][pop][method]["active"]) for r in runs.values()]
+            agree = seeds_agreement(parts)
+            results.setdefault(pop, {})[method] = agree
+            print(f"  {pop} {method}: rule partitions agree across {len(runs)} runs with mean "
+                  f"adjusted Rand index {agree['mean_ari']:.2f} (rule groups per run: "
+                  f"{', '.join(map(str, agree['n_groups']))})")
+    out = folder / CLUSTERING_SEEDS_FILE
+    save_results(out, seeds_key(runs), results, overwrite=True,
+                 provenance=record(out, None, inputs))
+    apply_style()
+    for stem, fig in seeds_agreement_figures(results).items():
+        save_figure(fig, (figures or folder) / stem)
+    return results
 
 
 def seeds_key(names) -> str:
@@ -298,18 +345,27 @@ def main(argv: list[str] | None = None) -> None:
         fail("--permutations, --om-permutations and --k must be >= 1 and --k-max >= 2")
     set_threads(args.threads)
     resolve_trained_runs(args.runs, args.names)  # every input is checked before any output
-    notes = {}
+    notes, rules = {}, set()
     for name in args.names:  # every input and output checked before the work
-        load_trained(resolve_run(args.runs, name))
+        rules.add(tuple(load_trained(resolve_run(args.runs, name))[1].rules))
         notes[name] = claim(resolve_run(args.runs, name) / RESULTS_FILE, name, args.overwrite)
-    seeds_folder = Path(args.figures) if args.figures else Path(args.runs)
+    seeds_folder, figures = Path(args.runs), Path(args.figures) if args.figures else None
+    same_rules = len(rules) == 1
     if len(args.names) > 1 and not args.no_synapses:
         claim(seeds_folder / SEEDS_FILE, seeds_key(args.names), args.overwrite)
+    if len(args.names) > 1 and same_rules:
+        claim(seeds_folder / CLUSTERING_SEEDS_FILE, seeds_key(args.names), args.overwrite)
     results = {name: analyse(name, args, notes[name]) for name in args.names}
+    if len(results) > 1 and same_rules:
+        print("clustering agreement across runs (rule partitions):")
+        clustering_seeds(results, seeds_folder, [(resolve_run(args.runs, n) / RESULTS_FILE, n)
+                                                 for n in results], figures)
+    elif len(results) > 1:
+        print("the runs train different rules: no clustering agreement across runs")
     runs = {n: r["over_membership"] for n, r in results.items() if "over_membership" in r}
     if len(runs) > 1:
         over_membership_seeds(runs, seeds_folder, [(resolve_run(args.runs, n) / RESULTS_FILE, n)
-                                                   for n in runs])
+                                                   for n in runs], figures)
 
 
 if __name__ == "__main__":

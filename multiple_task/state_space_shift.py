@@ -11,7 +11,9 @@ between the mean pre-stimulus states is set against the angle between the mean f
 displacements, with Pearson r, slope and p (``scipy.stats.linregress``). Deviation from the
 paper: the displacement is one step (``state[onset] - state[onset - 1]``), not a fitted local
 flow. With several NAMEs the r of each population is summarised across networks (mean and 95 %
-t interval), printed and drawn.
+t interval), printed, stored (entry ``<names sorted, joined by ','>`` of
+``<runs>/state_space_shift_runs.h5``, recording the per-run entries it came from; a current
+entry is kept unless ``--overwrite``) and drawn.
 
 Results go to ``<runs>/<NAME>/state_space_shift.h5`` (with the digest of the checkpoint they
 describe: :mod:`core.provenance`; stale results are recomputed, current ones reused unless
@@ -51,6 +53,7 @@ from core.tasks import generate_trials, resolve_rules
 from core.training.trainer import CHECKPOINT_FILE
 
 RESULTS_FILE = "state_space_shift.h5"
+SUMMARY_FILE = "state_space_shift_runs.h5"
 REFRESH = "python multiple_task/state_space_shift.py"
 
 
@@ -130,6 +133,12 @@ def main(argv: list[str] | None = None) -> None:
     run_dirs = [resolve_run(args.runs, name) for name in args.names]
     if args.rules:
         resolve_rules(args.rules)  # unknown names fail before any run is read
+    keep_stored = False
+    if len(args.names) > 1:
+        try:
+            claim(Path(args.runs) / SUMMARY_FILE, summary_key(args.names), args.overwrite)
+        except FileExistsError:
+            keep_stored = True
     apply_style()
     r_by_pop: dict[str, list[float]] = {}
     for name, run_dir in zip(args.names, run_dirs, strict=True):
@@ -156,12 +165,35 @@ def main(argv: list[str] | None = None) -> None:
                   f"°/unit, p = {float(fit['p']):.2g} ({len(fit['distance'])} rule pairs × "
                   "stimuli)")
     if len(args.names) > 1:
-        summary = {pop: tuple(map(float, mean_interval(r))) for pop, r in r_by_pop.items()}
-        for pop, (mean, low, high) in summary.items():
-            print(f"across {len(r_by_pop[pop])} runs, {pop}: mean r = {mean:.2f} "
-                  f"(95 % interval {low:.2f} to {high:.2f})")
-        folder = Path(args.figures) if args.figures else Path(args.runs) / "figures"
-        save_figure(state_space_r_figure(r_by_pop, summary), folder / "state_space_r_across_runs")
+        summarise(r_by_pop, args, [(d / RESULTS_FILE, n) for n, d in zip(args.names, run_dirs,
+                                                                         strict=True)],
+                  keep_stored)
+
+
+def summary_key(names: list[str]) -> str:
+    """Key of a set of runs in :data:`SUMMARY_FILE`: their sorted names joined by ','."""
+    return ",".join(sorted(names))
+
+
+def summarise(r_by_pop: dict[str, list[float]], args: argparse.Namespace,
+              inputs: list[tuple[Path, str]], keep_stored: bool) -> None:
+    """Print, store (unless ``keep_stored``: the stored entry is current) and draw the mean r of
+    each population across the runs ``inputs`` with its 95 % t interval (module docstring)."""
+    summary = {pop: tuple(map(float, mean_interval(r))) for pop, r in r_by_pop.items()}
+    for pop, (mean, low, high) in summary.items():
+        print(f"across {len(r_by_pop[pop])} runs, {pop}: mean r = {mean:.2f} "
+              f"(95 % interval {low:.2f} to {high:.2f})")
+    path = Path(args.runs) / SUMMARY_FILE
+    if keep_stored:
+        print(f"summary of these runs is current, kept ({path})")
+    else:
+        stored = {pop: {"r": np.asarray(r_by_pop[pop]), "mean": m, "low": lo, "high": hi}
+                  for pop, (m, lo, hi) in summary.items()}
+        save_results(path, summary_key(args.names), {
+            "runs": np.asarray(args.names), "populations": np.asarray(list(summary)), **stored},
+            overwrite=True, provenance=record(path, None, inputs))
+    folder = Path(args.figures) if args.figures else Path(args.runs) / "figures"
+    save_figure(state_space_r_figure(r_by_pop, summary), folder / "state_space_r_across_runs")
 
 
 if __name__ == "__main__":

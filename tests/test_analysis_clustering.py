@@ -9,6 +9,8 @@ from core.analysis.clustering import (
     cluster_weight_structure,
     clustering_agreement,
     normalize_by_max,
+    rule_partition,
+    seeds_agreement,
 )
 
 
@@ -188,3 +190,51 @@ def test_clustering_agreement_is_the_adjusted_rand_index_of_every_pair():
     assert ari[0, 2] == pytest.approx(adjusted_rand_score(truth, shuffled))
     with pytest.raises(ValueError, match="one length"):
         clustering_agreement([truth, truth[:-1]])
+
+
+def network_serving(groups, per_cluster, seed):
+    """Task variance ``(N, R)`` of a network whose unit clusters each serve one group of rules
+    (``groups``: rule group of every rule), units in random order, and its unit labels."""
+    rng = np.random.default_rng(seed)
+    groups = np.asarray(groups)
+    labels = rng.permutation(np.repeat(np.arange(groups.max() + 1), per_cluster))
+    gain = rng.uniform(0.1, 2.0, size=(len(labels), 1))
+    tv = gain * ((groups[None, :] == labels[:, None]) + 0.05 * rng.random((len(labels),
+                                                                          len(groups))))
+    return tv, labels
+
+
+def test_networks_serving_the_same_rule_groups_agree_across_seeds_and_others_do_not():
+    groups = np.repeat(np.arange(4), 3)  # 12 rules in 4 groups of 3
+    tv_a, labels_a = network_serving(groups, 5, seed=0)
+    tv_b, labels_b = network_serving(groups, 9, seed=1)  # other units, sizes and numbering
+    labels_b = (labels_b + 2) % 4
+    other = np.array([0, 1, 2, 3] * 3)  # the same rules grouped across the first grouping
+    tv_c, labels_c = network_serving(other, 5, seed=2)
+    parts = [rule_partition(tv, labels) for tv, labels in
+             ((tv_a, labels_a), (tv_b, labels_b), (tv_c, labels_c))]
+    assert adjusted_rand_score(groups, parts[0]) == pytest.approx(1.0)
+    out = seeds_agreement(parts)
+    assert out["ari"][0, 1] == pytest.approx(1.0)  # identical rule groups: 1
+    assert out["ari"][0, 2] < 0.1 and out["ari"][1, 2] < 0.1  # planted different: low
+    assert out["mean_ari"] == pytest.approx((1 + 2 * out["ari"][0, 2]) / 3)
+    assert out["n_groups"].tolist() == [4, 4, 4]
+    assert np.isnan(seeds_agreement(parts[:1])["mean_ari"])
+    # the same, with the clusters found by the clustering itself
+    fits = [TaskVarianceClustering(n_clusters=4, n_init=2).fit(tv) for tv in (tv_a, tv_b, tv_c)]
+    found = seeds_agreement([rule_partition(tv, f.labels_, f.active_)
+                             for tv, f in zip((tv_a, tv_b, tv_c), fits, strict=True)])
+    np.testing.assert_allclose(found["ari"], out["ari"])
+
+
+def test_rule_partition_edges():
+    tv = np.array([[1.0, 0.5, 0.0], [0.0, 0.2, 0.0], [3.0, 0.0, 0.0]])
+    np.testing.assert_array_equal(rule_partition(tv, [0, 1, 0]), [0, 1, -1])  # rule 2 silent
+    np.testing.assert_array_equal(rule_partition(tv, [0, 1, 0], [True, False, True]),
+                                  [0, 0, -1])
+    with pytest.raises(ValueError, match="shape"):
+        rule_partition(tv, [0, 1])
+    with pytest.raises(ValueError, match="no active unit"):
+        rule_partition(tv, [0, 1, 0], [False] * 3)
+    with pytest.raises(ValueError, match="one length"):
+        seeds_agreement([np.zeros(3), np.zeros(4)])

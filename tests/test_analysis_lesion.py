@@ -10,7 +10,10 @@ from core.analysis.lesion import (
     evaluate,
     lesioned_copy,
     main_weight,
+    pair_additivity,
+    paired_effects,
     pruning_curve,
+    size_effect,
     synapse_lesion_effects,
 )
 from core.models.mpn import DeepMultiPlasticNet, MPNConfig
@@ -84,7 +87,7 @@ def test_cluster_and_pruning_effects_have_the_documented_shapes():
     assert acc.shape == cost.shape == (2,) and (cost > 0).all()
     clusters = {"a": np.arange(8), "b": np.arange(8, 16)}
     out = cluster_lesion_effects(model, clusters, "hidden", trials, TASK, n_random=2, rng=rng)
-    assert out["effect"].shape == (2, 2)
+    assert out["effect"].shape == (2, 2) and out["sizes"].tolist() == [8, 8]
     np.testing.assert_allclose(out["effect"], out["random_accuracy"] - out["accuracy"])
     # silencing every hidden unit leaves a constant readout: cost equals a zero-output network's
     everything = cluster_lesion_effects(model, {"all": np.arange(16)}, "hidden", trials, TASK,
@@ -92,8 +95,10 @@ def test_cluster_and_pruning_effects_have_the_documented_shapes():
     zero_cost = [np.mean((t.c_mask * t.y) ** 2) for t in trials.values()]
     np.testing.assert_allclose(everything["cost"][:, 0], zero_cost, rtol=1e-5)
     labels = np.repeat(np.arange(2), 96).reshape(16, 12)
+    labels[0, :5] = -1  # not clustered
     syn = synapse_lesion_effects(model, labels, trials, TASK, n_random=1, rng=rng)
     assert syn["freeze_effect"].shape == (2, 2) and syn["weights_effect"].shape == (2, 2)
+    assert syn["sizes"].tolist() == [91, 96]
     curve = pruning_curve(model, trials, TASK, fractions=(0.0, 0.9))
     assert curve["accuracy"].shape == (2, 2)
     np.testing.assert_allclose(curve["accuracy"][:, 0], acc)
@@ -204,3 +209,57 @@ def test_cutting_every_synapse_of_an_input_unit_silences_it(mp_type):
         m_trace = pruned(x, track_states=True)[1]["M"]
     gone = main_weight(pruned) == 0
     assert (m_trace[:, :, gone] == 0).all()  # a pruned synapse carries no M either
+
+
+def test_size_effect_measures_drops_from_the_intact_network_and_their_correlation_with_size():
+    baseline = np.array([0.9, 0.7])
+    sizes = np.array([2, 4, 8, 16])
+    accuracy = baseline[:, None] - 0.01 * sizes  # every rule loses 0.01 per lesioned unit
+    random_accuracy = baseline[:, None] - np.array([0.3, 0.0, 0.1, 0.2])
+    out = size_effect(sizes, accuracy, random_accuracy, baseline)
+    np.testing.assert_allclose(out["drop"], 0.01 * sizes)
+    np.testing.assert_allclose(out["random_drop"], [0.3, 0.0, 0.1, 0.2])
+    assert out["r"] == pytest.approx(1.0)
+    flipped = size_effect(sizes[::-1], accuracy, random_accuracy, baseline)
+    assert flipped["r"] == pytest.approx(np.corrcoef(sizes[::-1], sizes)[0, 1])
+    assert flipped["r"] < -0.7
+    assert np.isnan(size_effect(sizes[:2], accuracy[:, :2], random_accuracy[:, :2],
+                                baseline)["r"])  # two clusters: no correlation
+    with pytest.raises(ValueError, match="shape"):
+        size_effect(sizes, accuracy[:, :3], random_accuracy, baseline)
+
+
+def test_paired_effects_agree_for_identical_and_not_for_independent_effects():
+    rng = np.random.default_rng(0)
+    zeroed = rng.normal(size=(6, 5))
+    same = paired_effects(zeroed, zeroed)
+    assert same["r"] == pytest.approx(1.0) and same["mean_difference"] == 0.0
+    np.testing.assert_allclose(same["first_mean"], zeroed.mean(axis=0))
+    shifted = paired_effects(zeroed, zeroed - 0.25)
+    assert shifted["mean_difference"] == pytest.approx(0.25) and shifted["r"] == pytest.approx(1)
+    independent = paired_effects(rng.normal(size=(40, 10)), rng.normal(size=(40, 10)))
+    assert abs(independent["r"]) < 0.2
+    with pytest.raises(ValueError, match="one shape"):
+        paired_effects(zeroed, zeroed[:, :4])
+
+
+def test_pair_additivity_detects_additive_and_redundant_lesions():
+    rng = np.random.default_rng(1)
+    baseline = np.full(3, 0.95)
+    input_drop, hidden_drop = rng.uniform(0, 0.3, (3, 2)), rng.uniform(0, 0.3, (3, 4))
+    total = input_drop[:, :, None] + hidden_drop[:, None, :]
+    additive = pair_additivity(baseline, baseline[:, None] - input_drop,
+                               baseline[:, None] - hidden_drop, baseline[:, None, None] - total)
+    np.testing.assert_allclose(additive["sum_drop"], total)
+    np.testing.assert_allclose(additive["pair_drop"], total)
+    assert additive["r"] == pytest.approx(1.0) and additive["interaction"] == pytest.approx(0)
+    # redundant clusters: the pair costs only the larger of its two single lesions
+    larger = np.maximum(input_drop[:, :, None], hidden_drop[:, None, :])
+    redundant = pair_additivity(baseline, baseline[:, None] - input_drop,
+                                baseline[:, None] - hidden_drop,
+                                baseline[:, None, None] - larger)
+    assert redundant["interaction"] < -0.05
+    assert redundant["interaction"] == pytest.approx(float(np.mean(larger - total)))
+    with pytest.raises(ValueError, match="pair"):
+        pair_additivity(baseline, baseline[:, None] - input_drop,
+                        baseline[:, None] - hidden_drop, total[:, :, :3])

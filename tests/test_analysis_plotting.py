@@ -92,7 +92,12 @@ def test_labels_say_what_each_axis_shows():
                              "hidden_weights": {"effect": np.array([[-0.001, 0.3],
                                                                     [0.0, -0.2]])},
                              "pruning": {"fractions": fractions,
-                                         "accuracy": np.ones((2, len(fractions)))}})
+                                         "accuracy": np.ones((2, len(fractions)))},
+                             "chance": np.array([0.125, 0.5])})
+    assert set(lesion) == {"lesion_hidden_weights", "pruning"}  # no sizes: no size figure
+    chance = [line for line in lesion["pruning"].axes[0].lines
+              if line.get_label() == "Chance (mean)"]
+    assert len(chance) == 1 and set(chance[0].get_ydata()) == {0.3125}
     ticks = [t.get_text() for t in lesion["pruning"].axes[0].get_xticklabels()]
     assert ticks == ["0", "25", "50", "75", "90", "95", "99", "99.9"]
     lab_grid = np.array([0.0, 0.1, 0.5, 0.9, 0.95, 0.98, 0.99, 0.999])  # 10 % sits on 0 %

@@ -22,6 +22,7 @@ state_space_shift = _script("state_space_shift")
 fixed_points = _script("fixed_points")
 
 NAME = "reach_seed0_L21e4+hidden12+batch16+angle"
+SECOND = NAME.replace("seed0", "seed1")
 
 
 @pytest.fixture(scope="module")
@@ -39,12 +40,25 @@ def trained(tmp_path_factory):
     return runs
 
 
-def test_analysis_lesion_and_shift_scripts_produce_results_and_every_figure(trained):
+@pytest.fixture(scope="module")
+def second(trained):
+    """A second tiny network of the same rules next to ``trained``: another seed, more steps."""
+    multiple_task.main(["--preset", "quick", "--rules", "reach", "--hidden", "12", "--batch",
+                        "16", "--steps", "6", "--seed", "1", "--out", str(trained), "--threads",
+                        "1", "--eval-trials", "8", "--no-progress"])
+    return SECOND
+
+
+def test_analysis_lesion_and_shift_scripts_produce_results_and_every_figure(trained, capsys):
+    from core.analysis.lesion import pair_additivity
+
     runs = str(trained)
     multiple_task_analysis.main([NAME, "--runs", runs, "--k-max", "5", "--n-init", "2",
                                  "--permutations", "3", "--max-points", "60"])
     lesion.main([NAME, "--runs", runs, "--random", "1", "--trials", "4", "--no-progress"])
+    capsys.readouterr()
     lesion_plot.main([NAME, "--runs", runs])
+    printed = capsys.readouterr().out
     preceding_trial_shift.main([NAME, "--runs", runs, "--probes", "go,anti", "--previous",
                                 "fdgo,fdanti", "--no-progress"])
     run_dir = trained / NAME
@@ -68,6 +82,16 @@ def test_analysis_lesion_and_shift_scripts_produce_results_and_every_figure(trai
     lesions = load_results(run_dir / "lesion.h5", NAME)
     n_hidden_clusters = len(lesions["hidden_clusters"])
     assert lesions["hidden_weights"]["effect"].shape == (6, n_hidden_clusters)
+    labels = analysis["clusters"]["hidden"]["kmeans"]["labels"]
+    assert lesions["hidden_weights"]["sizes"].tolist() == [
+        int((labels == int(c) - 1).sum()) for c in lesions["hidden_clusters"]]
+    assert lesions["chance"].tolist() == [1 / 8] * 6
+    add = pair_additivity(lesions["hidden_weights"]["baseline_accuracy"],
+                          lesions["input_weights"]["accuracy"],
+                          lesions["hidden_weights"]["accuracy"], lesions["pairs"]["accuracy"])
+    assert (f"pair lesions against the sum of their single lesions: r = {add['r']:.2f}, "
+            f"mean pair − sum {add['interaction']:+.3f}") in printed
+    assert "Synapses, M frozen: drop (mean over rules) against cluster size" in printed
     assert lesions["pruning"]["accuracy"].shape == (6, len(lesion.PRUNE_FRACTIONS))
     shift = load_results(run_dir / "preceding_trial_shift.h5", NAME)
     assert shift["shift"].shape == (6, 2) and (shift["shift"] >= 0).all()
@@ -79,6 +103,7 @@ def test_analysis_lesion_and_shift_scripts_produce_results_and_every_figure(trai
                 "ftv_histograms", "pca_trajectories", "task_set", "lesion_hidden_weights",
                 "lesion_hidden_activity", "lesion_input_weights", "lesion_pairs", "over_membership",
                 "lesion_synapses_weights", "lesion_synapses_freeze", "pruning",
+                "lesion_synapses_compare", "lesion_size_effect", "lesion_additivity",
                 "preceding_trial_shift", "preceding_trial_shift_accuracy"}
     assert expected <= figures, expected - figures
     assert all((run_dir / "figures" / f"{f}.pdf").is_file() for f in expected)
@@ -106,6 +131,34 @@ def test_state_space_shift_stores_onset_geometry_and_summarises_r_across_runs(tr
     assert "stored results are current, reused" in printed
     assert f"across 2 runs, hidden: mean r = {stored['hidden']['r']:.2f}" in printed
     assert (trained / "figures" / "state_space_r_across_runs.png").is_file()
+
+
+def test_state_space_summary_of_two_different_networks_is_their_mean_and_t_interval(
+        trained, second, tmp_path, capsys):
+    from scipy import stats
+
+    figures = tmp_path / "figs"
+    state_space_shift.main([NAME, second, "--runs", str(trained), "--trials", "3", "--overwrite",
+                            "--rules", "fdgo,fdanti,delaygo",
+                            "--figures", str(figures), "--no-progress"])
+    printed = capsys.readouterr().out
+    summary = load_results(trained / state_space_shift.SUMMARY_FILE,
+                           ",".join(sorted([NAME, second])))
+    for pop in ("hidden", "M", "WM"):
+        r = np.array([float(load_results(trained / n / "state_space_shift.h5", n)[pop]["r"])
+                      for n in (NAME, second)])
+        assert r[0] != r[1], pop  # two networks, two correlations
+        half = stats.t.ppf(0.975, 1) * r.std(ddof=1) / np.sqrt(2)
+        mean = r.mean()
+        assert (f"across 2 runs, {pop}: mean r = {mean:.2f} (95 % interval "
+                f"{mean - half:.2f} to {mean + half:.2f})") in printed, (pop, r, printed)
+        np.testing.assert_allclose(summary[pop]["r"], r)
+        np.testing.assert_allclose([summary[pop][k] for k in ("mean", "low", "high")],
+                                   [mean, mean - half, mean + half])
+    assert (figures / "state_space_r_across_runs.png").is_file()
+    state_space_shift.main([second, NAME, "--runs", str(trained), "--figures", str(figures),
+                            "--no-progress"])
+    assert "summary of these runs is current, kept" in capsys.readouterr().out
 
 
 def test_every_named_run_is_checked_before_any_is_analysed(trained, tmp_path):
@@ -190,15 +243,37 @@ def test_lesion_protocols():
 
 
 def test_a_fixed_k_clusters_units_and_synapses_and_the_clusterings_are_compared(
-        trained, tmp_path, capsys):
-    from core.analysis.clustering import _n_distinct
+        trained, second, tmp_path, capsys):
+    from core.analysis.clustering import _n_distinct, rule_partition
 
     figures = tmp_path / "figs"
     k = 13  # above the 12 hidden units: capped there, with a message
-    multiple_task_analysis.main([NAME, "--runs", str(trained), "--k", str(k), "--n-init", "2",
-                                 "--permutations", "2", "--max-points", "60", "--overwrite",
-                                 "--figures", str(figures)])
+    argv = [NAME, second, "--runs", str(trained), "--k", str(k), "--n-init", "2",
+            "--permutations", "2", "--max-points", "60", "--overwrite", "--figures", str(figures)]
+    multiple_task_analysis.main(argv)
     out = capsys.readouterr().out
+    # across networks: the rule partitions their unit clusters induce
+    stored = load_results(trained / multiple_task_analysis.CLUSTERING_SEEDS_FILE,
+                          f"{NAME},{second}")
+    assert list(stored["runs"]) == [NAME, second]
+    seeds = load_results(trained / multiple_task_analysis.SEEDS_FILE, f"{NAME},{second}")
+    assert list(seeds["runs"]) == [NAME, second]  # results with the runs, figures apart
+    assert (figures / "over_membership_seeds.png").is_file()
+    analyses = [load_results(trained / n / "analysis.h5", n) for n in (NAME, second)]
+    for pop in ("input", "hidden"):
+        for method in ("kmeans", "ward"):
+            expected = np.stack([rule_partition(a["task_variance"][pop]["by_rule"],
+                                                a["clusters"][pop][method]["labels"],
+                                                a["clusters"][pop][method]["active"])
+                                 for a in analyses])
+            agree = stored[pop][method]
+            np.testing.assert_array_equal(agree["rule_labels"], expected)
+            assert agree["ari"].shape == (2, 2) and agree["mean_ari"] == agree["ari"][0, 1]
+            assert agree["n_groups"].tolist() == [len(set(e)) for e in expected]
+            assert f"{pop} {method}: rule partitions agree across 2 runs with mean adjusted " \
+                   f"Rand index {agree['mean_ari']:.2f} (rule groups per run: " \
+                   f"{agree['n_groups'][0]}, {agree['n_groups'][1]})" in out
+            assert (figures / f"clustering_agreement_seeds_{pop}_{method}.png").is_file()
     analysis = load_results(trained / NAME / "analysis.h5", NAME)
     for pop, methods in analysis["clusters"].items():
         by_rule = analysis["task_variance"][pop]["by_rule"]

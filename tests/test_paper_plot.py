@@ -2,6 +2,7 @@
 
 import os
 import sys
+from fnmatch import fnmatch
 from pathlib import Path
 
 import h5py
@@ -12,7 +13,7 @@ import torch
 from script_loader import load_script
 
 from core.fileio import figure_files
-from core.io import save_results
+from core.io import load_results, save_results
 from core.provenance import record
 from core.tasks.vowels import make_split
 from core.training.checkpoint import save_checkpoint
@@ -32,6 +33,7 @@ multiple_task_analysis = _script("multiple_task/multiple_task_analysis.py")
 lesion = _script("multiple_task/lesion.py")
 preceding_trial_shift = _script("multiple_task/preceding_trial_shift.py")
 state_space_shift = _script("multiple_task/state_space_shift.py")
+accuracy_sweep = _script("multiple_task/accuracy_sweep.py")
 one_task = _script("one_task/one_task.py")
 local_experts_figures = _script("local_experts/figures.py")
 
@@ -108,7 +110,14 @@ def stored(tmp_path_factory):
     lesion.main([NAME, "--runs", str(runs), "--random", "1", "--trials", "4", "--no-progress"])
     preceding_trial_shift.main([NAME, "--runs", str(runs), "--probes", "fdgo,delaygo",
                                 "--previous", "fdgo", "--no-progress"])
-    state_space_shift.main([NAME, "--runs", str(runs), "--trials", "4", "--no-progress"])
+    state_space_shift.main([NAME, NAME, "--runs", str(runs), "--trials", "4", "--no-progress"])
+    accuracy_sweep.main([str(runs), "--where", "family=multiple_task", "--trials", "8",
+                         "--no-progress"])
+    analysis = load_results(runs / NAME / "analysis.h5", NAME)
+    inputs = [(runs / NAME / "analysis.h5", NAME)]
+    multiple_task_analysis.over_membership_seeds(
+        {NAME: analysis["over_membership"], "again": analysis["over_membership"]}, runs, inputs)
+    multiple_task_analysis.clustering_seeds({NAME: analysis, "again": analysis}, runs, inputs)
     one_task.main(["--preset", "one_task_quick", "--rule", "fdgo", "--hidden", "6", "--steps",
                    "2", "--stages", "0", "--test-trials", "4", "--eval-trials", "10",
                    "--out", str(runs), "--no-progress"])
@@ -140,6 +149,11 @@ def test_every_family_is_redrawn_from_stored_results(stored, tmp_path, capsys):
                 run / "lesion_synapses_freeze", run / "pruning", run / "preceding_trial_shift",
                 run / "preceding_trial_shift_accuracy", run / "state_space_rule",
                 run / "state_space_category", run / "state_space_distance_angle",
+                run / "lesion_synapses_compare", run / "lesion_size_effect",
+                run / "lesion_additivity", out / "multi_task" / "accuracy_by_l2",
+                *(out / "multi_task" / "across_runs" / stem for stem in (
+                    "over_membership_seeds", "clustering_agreement_seeds_hidden_kmeans",
+                    "clustering_agreement_seeds_input_ward", "state_space_r_across_runs")),
                 out / "timescales" / "curricula", out / "timescales" / "tau_vs_N",
                 out / "timescales" / f"ablation_{TS_RUNS[0]}+N5",
                 out / "mixture_of_pathways" / MOP / "mop_routing_maps",
@@ -154,9 +168,14 @@ def test_every_family_is_redrawn_from_stored_results(stored, tmp_path, capsys):
     assert len(one_task_runs) == 1 and one_task_runs[0].name.startswith("fdgo_seed0")
     for stem in ("curves", "stages_network", "stages_summary"):
         _assert_drawn(one_task_runs[0] / stem)
+    drawn = [p.relative_to(out).with_suffix("").as_posix() for p in out.rglob("*.png")]
+    for path in drawn:  # every figure drawn is catalogued for --list
+        family, stem = path.split("/", 1)
+        assert any(fnmatch(stem, name.replace("NAME", "*"))
+                   for name, _ in paper_plot.CATALOGUE[family]), path
     printed = capsys.readouterr().out
     assert "| mixture_of_pathways |" in printed
-    assert "44 figures written, 0 kept, 0 failed" in printed  # 38 + 6 new multi-task figures
+    assert f"{len(drawn)} figures written, 0 kept, 0 failed" in printed and len(drawn) == 54
 
     # existing figures are kept unless --overwrite; skipped families name their producer
     curves = one_task_runs[0] / "curves.png"
@@ -261,7 +280,28 @@ def test_list_names_every_figure_and_its_producer_and_only_takes_figure_names(st
         "python multiple_task/state_space_shift.py")
     assert "| tasks |" in listed and "| local_experts |" in listed
     table = [line for line in listed.splitlines() if line.startswith("| ")][1:]
-    assert len(table) == 44 and "\n44 figures" in listed  # as many as are drawn, above
+    missing = [line for line in table if "| missing: " in line]
+    assert len(table) - len(missing) == 54 and "\n54 figures from stored results" in listed
+    assert not [line for line in missing if line.startswith("| multi_task")]  # all drawn
+    assert any("two_task/NAME/interpolation | missing: python two_task/two_task_analysis.py"
+               in line for line in missing)
+    assert {line.split(" | ")[0] for line in missing} == {
+        "| two_task", "| one_task", "| pretraining", "| flex_task", "| babyai"}
+    # nothing stored: still every figure of every family, each with its producer
+    assert paper_plot.main(["--runs", str(tmp_path / "none"), "--results", str(tmp_path / "none"),
+                            "--out", str(out), "--list"]) == 0
+    listed = capsys.readouterr().out
+    catalogue = [(family, name) for family, names in paper_plot.CATALOGUE.items()
+                 for name, _ in names]
+    assert catalogue[0] == ("tasks", "tasks_yang19*")
+    for family, name in catalogue[1:]:  # the task suite is drawn from --seed, never missing
+        assert f"| {family} | {out / family / name} | missing: " in listed, name
+    assert f"1 figures from stored results, {len(catalogue) - 1} missing" in listed
+    assert paper_plot.main(["--runs", str(tmp_path / "none"), "--results", str(tmp_path / "none"),
+                            "--out", str(out), "--list", "--only", "lesion_*"]) == 0
+    listed = capsys.readouterr().out
+    assert "lesion_additivity | missing: python multiple_task/lesion.py NAME" in listed
+    assert "0 figures from stored results, 9 missing" in listed
 
     assert paper_plot.main([*base, "--only", "pruning", "lesion_hidden_*"]) == 0
     drawn = sorted(p.relative_to(out).with_suffix("").as_posix() for p in out.rglob("*.png"))

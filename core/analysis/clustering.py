@@ -82,6 +82,8 @@ __all__ = [
     "TaskVarianceClustering",
     "cluster_quality",
     "clustering_agreement",
+    "rule_partition",
+    "seeds_agreement",
     "cluster_weight_structure",
 ]
 
@@ -402,6 +404,52 @@ def clustering_agreement(partitions: Sequence[np.ndarray]) -> np.ndarray:
         for j in range(i + 1, len(parts)):
             ari[i, j] = ari[j, i] = adjusted_rand_score(parts[i], parts[j])
     return ari
+
+
+def rule_partition(task_variance: np.ndarray, labels: np.ndarray,
+                   active: np.ndarray | None = None) -> np.ndarray:
+    """The partition of the rules that a unit clustering induces: each rule goes to the unit
+    cluster whose mean normalised profile (the centroid of its active units' max-normalised task
+    variance, as clustered) is largest at that rule; a rule without variance in any cluster gets
+    its own label -1.
+
+    Units of two networks (seeds) do not correspond, so their unit partitions cannot be compared;
+    their rules do. Two networks whose clusters serve the same groups of rules give the same rule
+    partition, whatever the numbering or size of their clusters.
+
+    Args:
+        task_variance: ``(N, R)`` units × rules.
+        labels: ``(N,)`` int unit clusters (e.g. ``labels_``; inactive units are left out).
+        active: ``(N,)`` bool units to use (default: every unit).
+    Returns ``(R,)`` int cluster of each rule. ValueError for mismatched shapes or no active unit.
+    """
+    tv = _check_matrix(task_variance, "task_variance")
+    labels = np.asarray(labels).ravel()
+    active = np.ones(len(tv), bool) if active is None else np.asarray(active, bool).ravel()
+    if labels.shape != (len(tv),) or active.shape != (len(tv),):
+        raise ValueError(f"labels and active must have shape ({len(tv)},), got {labels.shape} "
+                         f"and {active.shape}")
+    if not active.any():
+        raise ValueError("no active unit")
+    profiles, labels = normalize_by_max(tv[active]), labels[active]
+    clusters = np.unique(labels)
+    centroids = np.stack([profiles[labels == c].mean(axis=0) for c in clusters])  # (K, R)
+    return np.where(centroids.max(axis=0) > 0, clusters[np.argmax(centroids, axis=0)], -1)
+
+
+def seeds_agreement(rule_partitions: Sequence[np.ndarray]) -> dict[str, np.ndarray | float]:
+    """Agreement across networks (seeds) of their :func:`rule_partition` ``(R,)`` each, over
+    the same rules: ``rule_labels`` ``(S, R)``, ``n_groups`` ``(S,)`` rule groups per network,
+    ``ari`` ``(S, S)`` (:func:`clustering_agreement`) and ``mean_ari``, the mean over pairs of
+    different networks (NaN for one network). About 0 when the networks group the rules
+    independently, 1 when they group them alike; two networks that each put every rule in one
+    group (one cluster) agree trivially, with 1, so read ``n_groups`` alongside."""
+    parts = [np.asarray(p).ravel() for p in rule_partitions]
+    ari = clustering_agreement(parts)  # ValueError for none or different lengths
+    off = ari[~np.eye(len(ari), dtype=bool)]
+    return {"rule_labels": np.stack(parts), "n_groups": np.array([len(np.unique(p))
+                                                                  for p in parts]),
+            "ari": ari, "mean_ari": float(off.mean()) if off.size else float("nan")}
 
 
 def cluster_quality(features: np.ndarray, labels: np.ndarray, n_permutations: int = 50,

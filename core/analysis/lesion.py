@@ -27,6 +27,11 @@
   the cluster matters more than its size alone explains (the MPN lab's convention).
 - Pruning removes the lowest-magnitude fraction of the main weight matrix (MPN: plastic ``W``,
   removed as a synapse lesion; leaky RNN: ``W_rec``).
+- Summaries of stored lesion results (pure functions of arrays): :func:`size_effect` (cluster
+  size against the accuracy drop, with the size-matched random drops), :func:`paired_effects`
+  (two lesions of the same clusters, e.g. W zeroed against M frozen) and
+  :func:`pair_additivity` (does a pair lesion cost the sum of its two single lesions?), all
+  three of a stored ``lesion.h5`` entry by :func:`summarise_lesions`.
 
 The loaded model is never modified: :func:`lesioned_copy` deep-copies it first.
 """
@@ -39,6 +44,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from scipy import stats
 from tqdm.auto import tqdm
 
 from core.analysis.state_space import run_model
@@ -54,6 +60,10 @@ __all__ = [
     "pair_lesion_effects",
     "synapse_lesion_effects",
     "pruning_curve",
+    "size_effect",
+    "paired_effects",
+    "pair_additivity",
+    "summarise_lesions",
 ]
 
 POPULATIONS = ("input", "hidden")
@@ -229,7 +239,8 @@ def cluster_lesion_effects(model: torch.nn.Module, clusters: Mapping[str, np.nda
     Returns ``accuracy`` / ``cost`` ``(R, C)`` after each cluster lesion, ``random_accuracy`` /
     ``random_cost`` ``(R, C)`` means over ``n_random`` random lesions of the same size,
     ``effect`` ``(R, C)`` = random − cluster accuracy, ``cost_effect`` = cluster − random cost,
-    and the intact ``baseline_accuracy`` / ``baseline_cost`` ``(R,)``.
+    the intact ``baseline_accuracy`` / ``baseline_cost`` ``(R,)`` and the units per cluster,
+    ``sizes`` ``(C,)``.
     """
     if n_random < 1:
         raise ValueError(f"n_random must be >= 1, got {n_random}")
@@ -253,6 +264,7 @@ def cluster_lesion_effects(model: torch.nn.Module, clusters: Mapping[str, np.nda
     out["effect"] = out["random_accuracy"] - out["accuracy"]
     out["cost_effect"] = out["cost"] - out["random_cost"]
     out["baseline_accuracy"], out["baseline_cost"] = base_acc, base_cost
+    out["sizes"] = np.asarray([len(np.asarray(units)) for _, units in items])
     return out
 
 
@@ -296,12 +308,15 @@ def synapse_lesion_effects(model: torch.nn.Module, labels: np.ndarray,
     Args:
         labels: ``(n_hidden, n_pre)`` int cluster label per synapse (negative = not clustered).
     Returns ``{mode: {"accuracy", "random_accuracy", "effect"}}`` flattened as
-    ``"<mode>_accuracy"`` etc., each ``(R, C)`` with C the non-negative labels in order.
+    ``"<mode>_accuracy"`` etc., each ``(R, C)`` with C the non-negative labels in order
+    (``clusters`` ``(C,)``), and the synapses per cluster, ``sizes`` ``(C,)``.
     """
     rng = rng if rng is not None else np.random.default_rng(0)
     labels = np.asarray(labels)
     clusters = [c for c in np.unique(labels) if c >= 0]
-    out: dict[str, np.ndarray] = {"clusters": np.asarray(clusters)}
+    out: dict[str, np.ndarray] = {
+        "clusters": np.asarray(clusters),
+        "sizes": np.asarray([int((labels == c).sum()) for c in clusters])}
     jobs = [(mode, j, c) for mode in ("weights", "freeze") for j, c in enumerate(clusters)]
     for mode in ("weights", "freeze"):
         out[f"{mode}_accuracy"] = np.zeros((len(trials_by_rule), len(clusters)))
@@ -333,3 +348,139 @@ def pruning_curve(model: torch.nn.Module, trials_by_rule: Mapping[str, Trials], 
         pruned, _ = lesioned_copy(model, prune_fraction=float(fraction))
         acc[:, i], cost[:, i] = evaluate(pruned, trials_by_rule, task_config)
     return {"fractions": fractions, "accuracy": acc, "cost": cost}
+
+
+def _pearson(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Pearson r and two-sided p of the finite pairs of ``x``, ``y``; NaN for fewer than 3
+    pairs or a constant side."""
+    x, y = np.ravel(x).astype(float), np.ravel(y).astype(float)
+    ok = np.isfinite(x) & np.isfinite(y)
+    x, y = x[ok], y[ok]
+    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return float("nan"), float("nan")
+    fit = stats.pearsonr(x, y)
+    return float(fit.statistic), float(fit.pvalue)
+
+
+def size_effect(sizes: np.ndarray, accuracy: np.ndarray, random_accuracy: np.ndarray,
+                baseline: np.ndarray) -> dict[str, np.ndarray | float]:
+    """Cluster size against the accuracy a cluster lesion costs, with the size-matched random
+    lesions' cost at the same size: is a cluster's effect more than its size?
+
+    Args:
+        sizes: ``(C,)`` units (or synapses) per lesioned cluster.
+        accuracy, random_accuracy: ``(R, C)`` per-rule accuracy after each cluster lesion and
+            the mean of its size-matched random lesions (:func:`cluster_lesion_effects`).
+        baseline: ``(R,)`` per-rule accuracy of the intact network.
+    Returns ``drop`` and ``random_drop`` ``(C,)``, the accuracy drops from the intact network
+    averaged over rules, and Pearson ``r`` / ``p`` of ``drop`` against ``sizes`` (NaN for
+    fewer than 3 clusters or constant values). ValueError for mismatched shapes.
+    """
+    sizes = np.asarray(sizes, dtype=float).ravel()
+    accuracy, random_accuracy = np.asarray(accuracy, float), np.asarray(random_accuracy, float)
+    baseline = np.asarray(baseline, dtype=float).ravel()
+    shape = (len(baseline), len(sizes))
+    if accuracy.shape != shape or random_accuracy.shape != shape:
+        raise ValueError(f"accuracy and random_accuracy must have shape (rules, clusters) = "
+                         f"{shape}, got {accuracy.shape} and {random_accuracy.shape}")
+    drop = (baseline[:, None] - accuracy).mean(axis=0)
+    random_drop = (baseline[:, None] - random_accuracy).mean(axis=0)
+    r, p = _pearson(sizes, drop)
+    return {"sizes": sizes, "drop": drop, "random_drop": random_drop, "r": r, "p": p}
+
+
+def paired_effects(first: np.ndarray, second: np.ndarray) -> dict[str, np.ndarray | float]:
+    """Two effects of the same lesions, e.g. a synapse cluster's W zeroed (``first``) against
+    its M frozen (``second``), both ``(R, C)`` (rules × clusters).
+
+    Returns ``first_mean`` / ``second_mean`` ``(C,)`` (means over rules), Pearson ``r`` / ``p``
+    over every (rule, cluster) entry, and ``mean_difference`` = mean(first − second).
+    ValueError for shapes that differ.
+    """
+    first, second = np.asarray(first, dtype=float), np.asarray(second, dtype=float)
+    if first.shape != second.shape or first.ndim != 2:
+        raise ValueError(f"both effects must be (rules, clusters) of one shape, got "
+                         f"{first.shape} and {second.shape}")
+    r, p = _pearson(first, second)
+    return {"first_mean": first.mean(axis=0), "second_mean": second.mean(axis=0), "r": r,
+            "p": p, "mean_difference": float(np.mean(first - second))}
+
+
+def pair_additivity(baseline: np.ndarray, input_accuracy: np.ndarray,
+                    hidden_accuracy: np.ndarray, pair_accuracy: np.ndarray
+                    ) -> dict[str, np.ndarray | float]:
+    """Do combined lesions add up? The accuracy drop of each (input cluster, hidden cluster)
+    pair lesion against the sum of the drops of its two single lesions.
+
+    Drops are measured from the intact network (``baseline − accuracy``), not as the
+    random-referenced ``effect``: additivity asks whether damage adds, and the random
+    references of a pair and of its two singles are different lesions themselves.
+
+    Args:
+        baseline: ``(R,)`` per-rule accuracy of the intact network.
+        input_accuracy: ``(R, I)`` after each input-cluster lesion.
+        hidden_accuracy: ``(R, H)`` after each hidden-cluster lesion.
+        pair_accuracy: ``(R, I, H)`` after each pair lesion (:func:`pair_lesion_effects`).
+    Returns ``pair_drop`` and ``sum_drop`` ``(R, I, H)``, Pearson ``r`` / ``p`` over every
+    entry, and ``interaction`` = mean(pair − sum) (> 0: the pair costs more than its parts;
+    < 0: less, e.g. redundant clusters or a floor at chance). ValueError for mismatched shapes.
+    """
+    baseline = np.asarray(baseline, dtype=float).ravel()
+    inputs, hidden = np.asarray(input_accuracy, float), np.asarray(hidden_accuracy, float)
+    pair = np.asarray(pair_accuracy, dtype=float)
+    n_rules = len(baseline)
+    if (inputs.ndim != 2 or hidden.ndim != 2 or inputs.shape[0] != n_rules
+            or hidden.shape[0] != n_rules
+            or pair.shape != (n_rules, inputs.shape[1], hidden.shape[1])):
+        raise ValueError(f"need baseline (R,), input (R, I), hidden (R, H) and pair (R, I, H) "
+                         f"accuracies, got {baseline.shape}, {inputs.shape}, {hidden.shape}, "
+                         f"{pair.shape}")
+    input_drop = baseline[:, None] - inputs
+    hidden_drop = baseline[:, None] - hidden
+    sum_drop = input_drop[:, :, None] + hidden_drop[:, None, :]
+    pair_drop = baseline[:, None, None] - pair
+    r, p = _pearson(sum_drop, pair_drop)
+    return {"pair_drop": pair_drop, "sum_drop": sum_drop, "r": r, "p": p,
+            "interaction": float(np.mean(pair_drop - sum_drop))}
+
+
+#: Lesion families of ``multiple_task/lesion.py`` results with a size summary, and their titles.
+SIZE_FAMILIES = {"hidden_weights": "Hidden weights", "hidden_activity": "Hidden activity",
+                 "input_weights": "Input weights", "synapses_weights": "Synapses, W zeroed",
+                 "synapses_freeze": "Synapses, M frozen"}
+
+
+def summarise_lesions(results: Mapping) -> dict[str, dict]:
+    """The summaries of one run's stored lesion results (``multiple_task/lesion.py``: families
+    of :func:`cluster_lesion_effects`, ``pairs``, ``synapses``), each where its inputs are
+    stored:
+
+    - ``size``: ``{family: size_effect(...)}`` for the families of :data:`SIZE_FAMILIES` that
+      stored ``sizes`` (the intact baseline is ``hidden_weights``'s: every family runs on the
+      same trials);
+    - ``modes``: :func:`paired_effects` of the synapse clusters, W zeroed (first) against M
+      frozen (second);
+    - ``additivity``: :func:`pair_additivity` of the input × hidden pairs.
+    """
+    out: dict[str, dict] = {}
+    hidden = results.get("hidden_weights", {})
+    syn = results.get("synapses")
+    families = {k: results.get(k) for k in ("hidden_weights", "hidden_activity",
+                                             "input_weights")}
+    if syn is not None:
+        families.update({f"synapses_{mode}": {
+            "sizes": syn.get("sizes"), "accuracy": syn[f"{mode}_accuracy"],
+            "random_accuracy": syn[f"{mode}_random_accuracy"]} for mode in ("weights",
+                                                                            "freeze")})
+        out["modes"] = paired_effects(syn["weights_effect"], syn["freeze_effect"])
+    if "baseline_accuracy" in hidden:
+        size = {k: size_effect(f["sizes"], f["accuracy"], f["random_accuracy"],
+                               hidden["baseline_accuracy"]) for k, f in families.items()
+                if f is not None and f.get("sizes") is not None}
+        if size:
+            out["size"] = size
+        if "pairs" in results and "input_weights" in results:
+            out["additivity"] = pair_additivity(
+                hidden["baseline_accuracy"], results["input_weights"]["accuracy"],
+                hidden["accuracy"], results["pairs"]["accuracy"])
+    return out

@@ -26,6 +26,8 @@ __all__ = [
     "plot_task_set",
     "plot_lesion_map",
     "plot_pruning_curves",
+    "plot_identity_scatter",
+    "plot_size_effect",
     "plot_preceding_trial_shift",
     "plot_over_membership",
 ]
@@ -243,11 +245,12 @@ def plot_lesion_map(delta: np.ndarray, rule_labels: Sequence[str],
 
 
 def plot_pruning_curves(fractions: np.ndarray, accuracy: np.ndarray,
-                        rule_labels: Sequence[str], title: str = "") -> plt.Figure:
+                        rule_labels: Sequence[str], title: str = "",
+                        chance: float | None = None) -> plt.Figure:
     """Accuracy per rule ``(R, F)`` against the pruned fraction of weights ``(F,)`` in [0, 1)
     (axis ``-log10(1 - fraction)``: 0, 90, 99, 99.9 % equally spaced; a tick at every pruned
     fraction, labelled unless it would overlap the previous label, e.g. 10 % next to 0 %), mean
-    over rules in black."""
+    over rules in black; ``chance`` (the mean over rules of their chance levels) dashed."""
     fractions = np.asarray(fractions, dtype=float)
     accuracy = _check_2d(accuracy, len(rule_labels), len(fractions), "accuracy")
     if np.any(fractions < 0) or np.any(fractions >= 1):
@@ -258,6 +261,8 @@ def plot_pruning_curves(fractions: np.ndarray, accuracy: np.ndarray,
     for color, label, acc in zip(colors, rule_labels, accuracy, strict=True):
         ax.plot(position, acc, color=color, lw=0.7, alpha=0.8, label=label)
     ax.plot(position, accuracy.mean(axis=0), color="black", lw=1.6, label="Mean")
+    if chance is not None:
+        ax.axhline(chance, color="0.4", lw=0.8, ls="--", label="Chance (mean)")
     labels, last = [], -np.inf
     for pos, f in zip(position, fractions, strict=True):
         shown = pos - last >= 0.04 * max(position.max(), 1.0)
@@ -270,6 +275,60 @@ def plot_pruning_curves(fractions: np.ndarray, accuracy: np.ndarray,
     ax.set_ylim(-0.02, 1.02)
     ax.set_title(title)
     ax.legend(frameon=False, fontsize=5, ncol=2, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    return fig
+
+
+def plot_identity_scatter(x: np.ndarray, y: np.ndarray, xlabel: str, ylabel: str,
+                          title: str = "", groups: np.ndarray | None = None,
+                          group_labels: Sequence[str] = ()) -> plt.Figure:
+    """``y`` against ``x`` (same shape, every entry a point) with the identity line: points on it
+    mean the two measures agree (e.g. a pair lesion's drop against the sum of its single
+    lesions', or a synapse cluster's W-zeroed against its M-frozen effect). ``groups`` (same
+    shape, ints indexing ``group_labels``) colours the points."""
+    x, y = np.ravel(np.asarray(x, dtype=float)), np.ravel(np.asarray(y, dtype=float))
+    if x.shape != y.shape:
+        raise ValueError(f"x and y must have one shape, got {x.shape} and {y.shape}")
+    fig, ax = plt.subplots(figsize=(3.0, 2.8))
+    finite = np.concatenate([x, y])[np.isfinite(np.concatenate([x, y]))]
+    low, high = (finite.min(), finite.max()) if finite.size else (0.0, 1.0)
+    pad = 0.05 * max(high - low, 1e-3)
+    ax.plot([low - pad, high + pad], [low - pad, high + pad], color="0.5", lw=0.8, ls="--",
+            label="Identity", zorder=1)
+    if groups is None:
+        ax.scatter(x, y, s=8, color="0.2", alpha=0.7, zorder=2)
+    else:
+        groups = np.ravel(np.asarray(groups))
+        for color, (g, label) in zip(cluster_colors(len(group_labels)),
+                                     enumerate(group_labels), strict=True):
+            ax.scatter(x[groups == g], y[groups == g], s=8, color=color, alpha=0.8,
+                       label=label, zorder=2)
+    ax.axhline(0, color="k", lw=0.4)
+    ax.axvline(0, color="k", lw=0.4)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.legend(frameon=False, fontsize=5, ncol=1 + len(group_labels) // 12, loc="center left",
+              bbox_to_anchor=(1.0, 0.5))
+    return fig
+
+
+def plot_size_effect(panels: Mapping[str, Mapping[str, np.ndarray | float]]) -> plt.Figure:
+    """Cluster size against the accuracy a cluster lesion costs, one panel per lesion family
+    ``{title: {"sizes", "drop", "random_drop" (C,), "r"}}`` (:func:`core.analysis.lesion.
+    size_effect`): clusters filled, their size-matched random lesions open, Pearson r of the
+    clusters in the title."""
+    if not panels:
+        raise ValueError("no lesion family to draw")
+    fig, axes = plt.subplots(1, len(panels), figsize=(2.4 * len(panels) + 0.6, 2.5),
+                             squeeze=False)
+    for ax, (title, res) in zip(axes[0], panels.items(), strict=True):
+        sizes = np.asarray(res["sizes"], dtype=float)
+        ax.scatter(sizes, res["random_drop"], s=14, facecolors="none", edgecolors="0.5",
+                   label="Random, same size")
+        ax.scatter(sizes, res["drop"], s=12, color="C3", label="Cluster")
+        ax.axhline(0, color="k", lw=0.4)
+        ax.set(title=f"{title}\nr = {float(res['r']):.2f}", xlabel="Cluster size")
+    axes[0, 0].set_ylabel("Accuracy drop (mean over rules)")
+    axes[0, -1].legend(frameon=False, fontsize=5, loc="best")
+    fig.tight_layout()
     return fig
 
 

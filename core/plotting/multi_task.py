@@ -14,26 +14,30 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 
+from core.analysis.lesion import SIZE_FAMILIES, summarise_lesions
 from core.analysis.membership import FORMS
 from core.analysis.state_space import COMPUTATION_CATEGORIES
 from core.analysis.task_variance import fractional_task_variance
 from core.plotting.analysis import (
     plot_clustering_agreement,
     plot_ftv_histograms,
+    plot_identity_scatter,
     plot_lesion_map,
     plot_over_membership,
     plot_pca_trajectories,
     plot_preceding_trial_shift,
     plot_pruning_curves,
     plot_silhouette,
+    plot_size_effect,
     plot_task_set,
     plot_task_variance_map,
 )
 from core.tasks.rulesets import RULE_LABELS
+from core.training.naming import parse_run_name
 
 __all__ = ["FTV_PAIRS", "TASK_SET", "analysis_figures", "fixed_point_figures", "lesion_figures",
-           "over_membership_seeds_figure", "preceding_trial_shift_figures", "state_space_figures",
-           "state_space_r_figure"]
+           "over_membership_seeds_figure", "preceding_trial_shift_figures",
+           "seeds_agreement_figures", "state_space_figures", "state_space_r_figure"]
 
 #: Rule pairs of Yang et al. (2019) Fig. 3 / 4 FTV histograms (those present are drawn).
 FTV_PAIRS = (("dm1", "dm2"), ("contextdm1", "contextdm2"), ("dm1", "fdanti"),
@@ -112,12 +116,43 @@ def over_membership_seeds_figure(aggregate: Mapping[str, Any]) -> plt.Figure:
         title=f"Over-membership, {len(aggregate['values'])} runs")
 
 
+def seeds_agreement_figures(results: Mapping[str, Any]) -> dict[str, plt.Figure]:
+    """Agreement of clusterings across networks (``multiple_task_analysis.py`` with several
+    runs): per unit population and method, the adjusted Rand index between the networks' rule
+    partitions (:func:`core.analysis.clustering.seeds_agreement`), figure
+    ``clustering_agreement_seeds_<pop>_<method>``.
+
+    Args:
+        results: ``{"runs": (S,), pop: {method: {"ari" (S, S), "n_groups" (S,), "mean_ari"}}}``.
+    Each run is labelled with its seed (its name where seeds repeat or names do not parse) and
+    its number of rule groups.
+    """
+    runs = [str(r) for r in results["runs"]]
+    try:
+        seeds = [f"seed {parse_run_name(r).seed}" for r in runs]
+    except ValueError:  # not run names: shown as they are
+        seeds = runs
+    names = seeds if len(set(seeds)) == len(seeds) else runs
+    return {f"clustering_agreement_seeds_{pop}_{method}": plot_clustering_agreement(
+                agree["ari"], [f"{n} ({int(g)} groups)" for n, g in zip(
+                    names, agree["n_groups"], strict=True)],
+                title=f"{pop} units, {method}: rule partitions across runs (mean "
+                      f"{float(agree['mean_ari']):.2f})")
+            for pop in ("input", "hidden") if pop in results
+            for method, agree in results[pop].items()}
+
+
 def lesion_figures(results: Mapping[str, Any]) -> dict[str, plt.Figure]:
     """Figures of ``lesion.py`` results: rules × clusters accuracy-change maps (hidden weights,
     hidden activity, input weights, input × hidden pairs averaged over rules, synapse clusters
-    zeroed / frozen) and the pruning curves."""
+    zeroed / frozen), the pruning curves (with the mean chance level where stored), and the
+    summaries of :mod:`core.analysis.lesion`: ``lesion_size_effect`` (cluster size against the
+    accuracy drop, with the size-matched random lesions; families that stored ``sizes``),
+    ``lesion_synapses_compare`` (W zeroed against M frozen, per cluster and per rule × cluster)
+    and ``lesion_additivity`` (pair drop against the sum of the two single drops)."""
     rules = _labels(results["rules"])
     figures: dict[str, plt.Figure] = {}
+    summary = summarise_lesions(results)
     method = results.get("method")  # the clustering the numbered clusters come from
     of = "" if method is None else {"kmeans": "KMeans ", "ward": "Ward "}.get(
         str(np.asarray(method).item()), f"{np.asarray(method).item()} ")
@@ -143,10 +178,49 @@ def lesion_figures(results: Mapping[str, Any]) -> dict[str, plt.Figure]:
         for mode, what in (("weights", "W zeroed"), ("freeze", "M frozen")):
             figures[f"lesion_synapses_{mode}"] = plot_lesion_map(
                 syn[f"{mode}_effect"], rules, names, title=f"Synapse clusters ({what})")
+        figures["lesion_synapses_compare"] = _synapse_modes_figure(syn, summary["modes"], names)
+    if "size" in summary:
+        figures["lesion_size_effect"] = plot_size_effect(
+            {SIZE_FAMILIES[k]: v for k, v in summary["size"].items()})
+    if "additivity" in summary:
+        add = summary["additivity"]
+        figures["lesion_additivity"] = plot_identity_scatter(
+            add["sum_drop"], add["pair_drop"], "Input drop + hidden drop",
+            "Pair lesion drop", title=f"Input × hidden pairs: r = {add['r']:.2f}, "
+                                      f"pair − sum = {add['interaction']:+.2f}",
+            groups=np.broadcast_to(np.arange(len(rules))[:, None, None],
+                                   add["pair_drop"].shape), group_labels=rules)
     pruning = results["pruning"]
+    chance = float(np.mean(results["chance"])) if "chance" in results else None
     figures["pruning"] = plot_pruning_curves(pruning["fractions"], pruning["accuracy"], rules,
-                                             title="Pruning the smallest weights")
+                                             title="Pruning the smallest weights", chance=chance)
     return figures
+
+
+def _synapse_modes_figure(syn: Mapping[str, Any], cmp: Mapping[str, Any],
+                          names: Sequence[str]) -> plt.Figure:
+    """W zeroed against M frozen for every synapse cluster: the mean effect over rules side by
+    side (left) and every rule × cluster effect against each other with the identity (right);
+    ``cmp``: their :func:`core.analysis.lesion.paired_effects`."""
+    fig, (bars, scatter) = plt.subplots(1, 2, figsize=(0.25 * len(names) + 5.6, 2.6),
+                                        gridspec_kw={"width_ratios": [max(len(names), 4), 4]})
+    x = np.arange(len(names))
+    bars.bar(x - 0.2, cmp["first_mean"], 0.4, color="C0", label="W zeroed")
+    bars.bar(x + 0.2, cmp["second_mean"], 0.4, color="C1", label="M frozen")
+    bars.axhline(0, color="k", lw=0.4)
+    bars.set_xticks(x, names, rotation=90)
+    bars.set(xlabel="Synapse cluster", ylabel="Effect (random − cluster), mean over rules",
+             title="Synapse clusters: W zeroed vs M frozen")
+    bars.legend(frameon=False, fontsize=6)
+    first, second = np.ravel(syn["weights_effect"]), np.ravel(syn["freeze_effect"])
+    finite = np.concatenate([first, second])
+    low, high = float(np.nanmin(finite)), float(np.nanmax(finite))
+    scatter.plot([low, high], [low, high], color="0.5", lw=0.8, ls="--")
+    scatter.scatter(first, second, s=8, color="0.2", alpha=0.7)
+    scatter.set(xlabel="Effect, W zeroed", ylabel="Effect, M frozen",
+                title=f"Every rule × cluster: r = {cmp['r']:.2f}")
+    fig.tight_layout()
+    return fig
 
 
 def preceding_trial_shift_figures(results: Mapping[str, Any]) -> dict[str, plt.Figure]:

@@ -3,16 +3,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
 
+from core.analysis.accuracy_sweep import by_hidden_and_l2
 from core.plotting.style import apply_style
 from core.tasks import RULE_LABELS
 
-__all__ = ["plot_accuracy_by_l2", "plot_seed_aggregate"]
+__all__ = ["accuracy_sweep_figure", "plot_accuracy_by_l2", "plot_seed_aggregate"]
 
 
 def plot_seed_aggregate(groups: Sequence[dict[str, Any]], confidence: float = 0.95
@@ -78,3 +79,12 @@ def plot_accuracy_by_l2(groups: dict[int, dict[str, np.ndarray]], chance: float 
     ax.set_ylim(0, 1.02)
     ax.legend(frameon=False, fontsize=6)
     return fig
+
+
+def accuracy_sweep_figure(runs: Sequence[Mapping[str, Any]]) -> plt.Figure:
+    """The ``accuracy_by_l2`` figure of ``multiple_task/accuracy_sweep.py`` entries (per run
+    ``{"hidden", "l2", "accuracy" (R,), "chance" (R,)}``): :func:`plot_accuracy_by_l2` of their
+    :func:`core.analysis.accuracy_sweep.by_hidden_and_l2` groups, chance the mean over rules and
+    runs."""
+    chance = float(np.mean([np.mean(r["chance"]) for r in runs]))
+    return plot_accuracy_by_l2(by_hidden_and_l2(runs), chance)
