@@ -10,7 +10,10 @@ minimum accuracy over rules (with the weakest rule's 95% Wilson interval and its
 steps done and steps/s. The clock counts training only (the scoring is paused out of it and
 reported apart); wall and process CPU time are both printed, since a shared machine slows the
 wall clock. The run (checkpoint, curves) lands in ``--out/<run name>/`` with
-``time_to_accuracy.csv`` and ``time_to_accuracy.{pdf,png}``; an existing run is refused unless
+``time_to_accuracy.csv`` and ``time_to_accuracy.{pdf,png}``, and, scored at the end on
+``--eval-trials`` fresh trials per rule drawn from ``(seed, 2)`` like ``multiple_task.py``'s,
+``evaluation.csv``, ``accuracy_per_rule`` and ``curves``, so the analysis scripts take the run
+like any other (``--runs runs/time_to_accuracy``); an existing run is refused unless
 ``--overwrite``. Goals of issue 19 (dotted in the figure): paper size mean >= 0.95 and every rule
 >= 0.85 within 60 minutes; small mean >= 0.90 and every rule >= 0.75 within 10 minutes.
 
@@ -34,9 +37,15 @@ from core.cli import (
     set_threads,
 )
 from core.fileio import atomic_write_text
-from core.plotting.training import plot_time_to_accuracy
+from core.plotting.training import plot_curves, plot_rule_scores, plot_time_to_accuracy
 from core.training.config import PRESETS, get_preset
-from core.training.trainer import Trainer, build_rule_run, check_run_target, rule_run_name
+from core.training.trainer import (
+    Trainer,
+    accuracy_table,
+    build_rule_run,
+    check_run_target,
+    rule_run_name,
+)
 
 GOALS = {"paper": (0.95, 0.85), "small": (0.90, 0.75)}
 CSV_FILE = "time_to_accuracy.csv"
@@ -161,6 +170,11 @@ def main(argv: list[str] | None = None) -> list[dict]:
                           [r["min_accuracy"] for r in clock.rows],
                           run.run_dir / "time_to_accuracy",
                           title=f"{run.name} ({args.preset})", goals=GOALS[args.size])
+    scores = run.store_evaluation(args.eval_trials)
+    plot_curves(run.trainer.curves, run.run_dir / "curves", title=run.name)
+    plot_rule_scores(scores, run.run_dir / "accuracy_per_rule", title=run.name)
+    print(f"accuracy on {args.eval_trials} fresh trials per rule (evaluation.csv):")
+    print(accuracy_table(scores))
     print(f"wrote {run.run_dir / CSV_FILE}")
     return clock.rows
 

@@ -38,18 +38,15 @@ from core.cli import (
     resolve_device,
     set_threads,
 )
-from core.fileio import atomic_write_text
-from core.plotting.training import plot_curves, plot_rule_accuracy
+from core.plotting.training import plot_curves, plot_rule_scores
 from core.tasks import generate_mixed_trials, resolve_rules
 from core.training.config import NETWORKS, get_preset
 from core.training.trainer import (
-    EVALUATION_FILE,
     StageRecorder,
     accuracy_table,
     build_rule_run,
     check_run_target,
     rule_run_name,
-    score_table_csv,
 )
 
 
@@ -124,14 +121,9 @@ def main(argv: list[str] | None = None) -> None:
                 test, sorted({s for s in args.stages if s <= config.n_steps} | {config.n_steps}),
                 run.run_dir, device=args.device, accuracies=args.stage_accuracies)
         result = run.trainer.fit(resume=args.resume, overwrite=args.overwrite)
-        scores = run.wiring.score_fresh(run.model, args.eval_trials,
-                                        np.random.default_rng([seed, 2]))
-        atomic_write_text(run.run_dir / EVALUATION_FILE, score_table_csv(scores))
+        scores = run.store_evaluation(args.eval_trials)
         plot_curves(result.curves, run.run_dir / "curves", title=run.name)
-        plot_rule_accuracy({r: s.accuracy for r, s in scores.items()},
-                           run.run_dir / "accuracy_per_rule", title=run.name,
-                           chance={r: s.chance for r, s in scores.items()},
-                           interval={r: s.interval() for r, s in scores.items()})
+        plot_rule_scores(scores, run.run_dir / "accuracy_per_rule", title=run.name)
         print(f"\n{run.name}: {result.step} steps in {result.seconds:.0f} s "
               f"(stopped: {result.stopped}); outputs in {run.run_dir}")
         print(f"accuracy on {args.eval_trials} fresh trials per rule:")

@@ -29,6 +29,11 @@ def test_trains_for_the_budget_and_writes_the_curve(tmp_path, capsys):
         assert r["min_accuracy"] == per_rule[r["min_rule"]] <= r["mean_accuracy"]
         assert r["min_low"] <= r["min_accuracy"] <= r["min_high"] and r["min_chance"] > 0
     assert (run_dir / "time_to_accuracy.png").exists()
+    with open(run_dir / "evaluation.csv") as f:  # the fresh-trial scores of every rule at the end
+        evaluation = {r["rule"]: r for r in csv.DictReader(f)}
+    assert set(evaluation) == {k[4:] for k in rows[-1] if k.startswith("acc_")}
+    assert all(int(r["n_trials"]) == 20 and float(r["chance"]) > 0 for r in evaluation.values())
+    assert (run_dir / "accuracy_per_rule.png").exists() and (run_dir / "curves.png").exists()
     assert "20 fixed trials per rule" in capsys.readouterr().out
     with pytest.raises(SystemExit) as again:
         tta.main([*TINY, "--out", str(tmp_path)])

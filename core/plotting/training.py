@@ -11,12 +11,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from core.plotting.style import apply_style, save_figure
-from core.tasks import RULE_LABELS
+from core.tasks import RULE_LABELS, RuleScore
 
 if TYPE_CHECKING:
     from core.training.trainer import Curves
 
-__all__ = ["plot_curves", "plot_rule_accuracy", "plot_time_to_accuracy"]
+__all__ = ["plot_curves", "plot_rule_accuracy", "plot_rule_scores", "plot_time_to_accuracy"]
 
 
 def plot_curves(curves: Curves, path: str | Path, title: str = "") -> list[Path]:
@@ -47,6 +47,15 @@ def plot_curves(curves: Curves, path: str | Path, title: str = "") -> list[Path]
         fig.suptitle(title, fontsize=7)
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+def plot_rule_scores(scores: Mapping[str, RuleScore], path: str | Path, title: str = ""
+                     ) -> list[Path]:
+    """:func:`plot_rule_accuracy` of fresh-trial scores (:class:`core.tasks.RuleScore`): each
+    rule's accuracy with its 95 % interval and chance level."""
+    return plot_rule_accuracy({r: s.accuracy for r, s in scores.items()}, path, title=title,
+                              chance={r: s.chance for r, s in scores.items()},
+                              interval={r: s.interval() for r, s in scores.items()})
 
 
 def plot_rule_accuracy(accuracy: Mapping[str, float], path: str | Path, title: str = "",

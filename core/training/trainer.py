@@ -842,6 +842,15 @@ class RuleRun:
     wiring: RuleTraining
     trainer: Trainer
 
+    def store_evaluation(self, n_trials: int) -> dict[str, RuleScore]:
+        """Score the model on ``n_trials`` fresh trials per rule, drawn from ``(seed, 2)`` (a
+        stream training never uses), and write them to ``evaluation.csv`` (:func:`score_table_csv`:
+        accuracy, 95 % Wilson interval, chance level per rule); returns the scores."""
+        scores = self.wiring.score_fresh(self.model, n_trials,
+                                         np.random.default_rng([self.trainer.seed, 2]))
+        atomic_write_text(self.run_dir / EVALUATION_FILE, score_table_csv(scores))
+        return scores
+
 
 def rule_run_name(config: TrainConfig, seed: int) -> str:
     """The name :func:`build_rule_run` gives the run of ``config`` and ``seed`` (nothing built);
