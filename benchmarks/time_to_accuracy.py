@@ -17,12 +17,14 @@ like any other (``--runs runs/time_to_accuracy``); an existing run is refused un
 ``--overwrite``. Goals of issue 19 (dotted in the figure): paper size mean >= 0.95 and every rule
 >= 0.85 within 60 minutes; small mean >= 0.90 and every rule >= 0.75 within 10 minutes.
 
-Example: ``nice python benchmarks/time_to_accuracy.py --size small --minutes 10``
+Example: ``nice python benchmarks/time_to_accuracy.py --size small --minutes 10``; then
+``--compare RUN_DIR RUN_DIR --labels fast paper --figure PATH`` draws stored runs side by side.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import time
 from pathlib import Path
 
@@ -36,10 +38,11 @@ from core.cli import (
     fail,
     set_threads,
 )
-from core.fileio import atomic_write_text
+from core.fileio import atomic_write_text, figure_files, refuse_existing
 from core.plotting.training import plot_curves, plot_rule_scores, plot_time_to_accuracy
 from core.training.config import PRESETS, get_preset
 from core.training.trainer import (
+    EVALUATION_FILE,
     Trainer,
     accuracy_table,
     build_rule_run,
@@ -69,7 +72,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--out", type=Path, default=Path("runs/time_to_accuracy"),
                    help="folder of run folders (default: %(default)s)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing run")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing run (or --compare figure)")
+    p.add_argument("--compare", type=Path, nargs="+", metavar="RUN_DIR",
+                   help="instead of training, draw the stored curves of these benchmark runs on "
+                        "one figure (--figure; goals of --size)")
+    p.add_argument("--labels", nargs="+", help="legend labels of the --compare runs "
+                                               "(default: their folder names)")
+    p.add_argument("--figure", type=Path, default=Path("results/time_to_accuracy"),
+                   help="figure path of --compare, without suffix (default: %(default)s)")
     add_device_argument(p)
     add_threads_argument(p)
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -143,9 +154,39 @@ def rows_csv(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def curve_of(rows: list[dict]) -> tuple[list[float], list[float], list[float]]:
+    """(minutes, mean accuracy, weakest-rule accuracy) of the scorings."""
+    return ([float(r["minutes"]) for r in rows], [float(r["mean_accuracy"]) for r in rows],
+            [float(r["min_accuracy"]) for r in rows])
+
+
+def compare(run_dirs: list[Path], labels: list[str] | None, size: str, figure: Path,
+            overwrite: bool) -> None:
+    """Draw the stored curves of several benchmark runs on one figure (no training)."""
+    if labels is not None and len(labels) != len(run_dirs):
+        fail(f"--labels: {len(labels)} labels for {len(run_dirs)} runs")
+    refuse_existing(figure_files(figure), overwrite)
+    curves, chance = {}, []
+    for i, run_dir in enumerate(run_dirs):
+        path = run_dir / CSV_FILE
+        if not path.is_file():
+            fail(f"{path}: no such file (run benchmarks/time_to_accuracy.py first)")
+        with open(path, newline="") as f:
+            curves[labels[i] if labels else run_dir.name] = curve_of(list(csv.DictReader(f)))
+        if (run_dir / EVALUATION_FILE).is_file():
+            with open(run_dir / EVALUATION_FILE, newline="") as f:
+                chance.append(np.mean([float(r["chance"]) for r in csv.DictReader(f)]))
+    written = plot_time_to_accuracy(curves, figure, goals=GOALS[size],
+                                    chance=float(np.mean(chance)) if chance else None)
+    print("wrote " + ", ".join(str(p) for p in written))
+
+
 @cli_main
 def main(argv: list[str] | None = None) -> list[dict]:
     args = parse_args(argv)
+    if args.compare:
+        compare(args.compare, args.labels, args.size, args.figure, args.overwrite)
+        return []
     set_threads(args.threads)
     config = get_preset(args.preset)
     hidden = 300 if args.size == "paper" else args.hidden
@@ -165,12 +206,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
           f"{args.threads} thread(s)")
     run.trainer.fit(overwrite=args.overwrite)
     atomic_write_text(run.run_dir / CSV_FILE, rows_csv(clock.rows))
-    plot_time_to_accuracy([r["minutes"] for r in clock.rows],
-                          [r["mean_accuracy"] for r in clock.rows],
-                          [r["min_accuracy"] for r in clock.rows],
-                          run.run_dir / "time_to_accuracy",
-                          title=f"{run.name} ({args.preset})", goals=GOALS[args.size])
     scores = run.store_evaluation(args.eval_trials)
+    plot_time_to_accuracy({args.preset: curve_of(clock.rows)}, run.run_dir / "time_to_accuracy",
+                          title=run.name, goals=GOALS[args.size],
+                          chance=float(np.mean([s.chance for s in scores.values()])))
     plot_curves(run.trainer.curves, run.run_dir / "curves", title=run.name)
     plot_rule_scores(scores, run.run_dir / "accuracy_per_rule", title=run.name)
     print(f"accuracy on {args.eval_trials} fresh trials per rule (evaluation.csv):")

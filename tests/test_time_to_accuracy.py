@@ -38,6 +38,14 @@ def test_trains_for_the_budget_and_writes_the_curve(tmp_path, capsys):
     with pytest.raises(SystemExit) as again:
         tta.main([*TINY, "--out", str(tmp_path)])
     assert again.value.code == 2
+    figure = tmp_path / "both"  # stored runs drawn side by side, refused over an existing figure
+    assert tta.main(["--compare", str(run_dir), str(run_dir), "--labels", "a", "b",
+                     "--figure", str(figure)]) == []
+    assert figure.with_name("both.png").exists()
+    for bad in (["--labels", "a"], []):
+        with pytest.raises(SystemExit) as refused:
+            tta.main(["--compare", str(run_dir), str(run_dir), *bad, "--figure", str(figure)])
+        assert refused.value.code == 2
 
 
 @pytest.mark.parametrize("bad", [["--minutes", "0"], ["--eval-trials", "0"]])

@@ -91,23 +91,32 @@ def plot_rule_accuracy(accuracy: Mapping[str, float], path: str | Path, title: s
     return save_figure(fig, path)
 
 
-def plot_time_to_accuracy(minutes: list[float], mean: list[float], worst: list[float],
+def plot_time_to_accuracy(runs: Mapping[str, tuple[list[float], list[float], list[float]]],
                           path: str | Path, title: str = "",
-                          goals: tuple[float, float] | None = None) -> list[Path]:
-    """Mean and weakest-rule accuracy against training wall time (minutes); PDF + PNG.
+                          goals: tuple[float, float] | None = None,
+                          chance: float | None = None) -> list[Path]:
+    """Mean (solid) and weakest-rule (dashed) accuracy against training wall time, one colour
+    per run; PDF + PNG.
 
-    ``goals`` (mean goal, every-rule goal) draws them as dotted lines.
+    ``runs``: label -> (minutes, mean accuracy, weakest-rule accuracy) of each scoring;
+    ``goals`` (mean goal, every-rule goal) are drawn as labelled dotted lines, ``chance`` (the
+    mean chance level over rules) as a grey line.
     """
     apply_style()
-    fig, ax = plt.subplots(figsize=(3.2, 2.2))
-    ax.plot(minutes, mean, "o-", ms=2, color="C0", label="mean over rules")
-    ax.plot(minutes, worst, "o--", ms=2, lw=0.8, color="C3", label="weakest rule")
+    fig, ax = plt.subplots(figsize=(3.6, 2.4))
+    for i, (label, (minutes, mean, worst)) in enumerate(runs.items()):
+        ax.plot(minutes, mean, "o-", ms=2, color=f"C{i}", label=f"{label}: mean over rules")
+        ax.plot(minutes, worst, "o--", ms=2, lw=0.8, color=f"C{i}",
+                label=f"{label}: weakest rule")
     if goals is not None:
-        ax.axhline(goals[0], color="C0", lw=0.6, ls=":")
-        ax.axhline(goals[1], color="C3", lw=0.6, ls=":")
+        ax.axhline(goals[0], color="k", lw=0.6, ls=":", label=f"goal: mean ≥ {goals[0]:g}")
+        ax.axhline(goals[1], color="0.5", lw=0.6, ls=":",
+                   label=f"goal: every rule ≥ {goals[1]:g}")
+    if chance is not None:
+        ax.axhline(chance, color="0.7", lw=0.8, label=f"chance (mean over rules, {chance:.2f})")
     ax.set(xlabel="training wall time (min)", ylabel="accuracy (fresh trials)",
            ylim=(-0.02, 1.02))
-    ax.legend(frameon=False)
+    ax.legend(frameon=False, fontsize=6, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     if title:
         ax.set_title(title, fontsize=7)
     fig.tight_layout()
