@@ -94,8 +94,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 class Clock:
     """``on_step`` of the trainer: scores the network every ``every`` s of training wall time
-    (the scoring itself is excluded from the clock) and ends training after ``budget`` s (after
-    at least one step; the clock includes building the model and the first compilation)."""
+    (the scoring itself is excluded from the clock), rewrites ``time_to_accuracy.csv`` after
+    each scoring, and ends training after ``budget`` s (after at least one step; the clock
+    includes building the model and the first compilation)."""
 
     def __init__(self, run, every: float, budget: float, n_trials: int, seed: int):
         self.run, self.every, self.budget = run, every, budget
@@ -137,6 +138,8 @@ class Clock:
                "eval_cpu_s": time.process_time() - c0,
                **{f"acc_{r}": a for r, a in acc.items()}}
         self.rows.append(row)
+        # written at every scoring, so a run stopped early (Ctrl-C, SIGTERM) keeps its curve
+        atomic_write_text(self.run.run_dir / CSV_FILE, rows_csv(self.rows))
         self.paused += time.perf_counter() - t0
         print(f"{row['minutes']:6.1f} min  {trainer.step:6d} steps  {row['steps_per_s']:.2f} "
               f"steps/s  CPU {cpu:7.0f} s  mean {row['mean_accuracy']:.3f}  min "
@@ -205,7 +208,6 @@ def main(argv: list[str] | None = None) -> list[dict]:
           f"{args.minutes:g} min budget, {args.eval_trials} fixed trials per rule, "
           f"{args.threads} thread(s)")
     run.trainer.fit(overwrite=args.overwrite)
-    atomic_write_text(run.run_dir / CSV_FILE, rows_csv(clock.rows))
     scores = run.store_evaluation(args.eval_trials)
     plot_time_to_accuracy({args.preset: curve_of(clock.rows)}, run.run_dir / "time_to_accuracy",
                           title=run.name, goals=GOALS[args.size],

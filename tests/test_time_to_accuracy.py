@@ -54,3 +54,20 @@ def test_bad_arguments_give_one_line_errors(bad, capsys):
         tta.main(bad)
     assert exit_.value.code == 2
     assert capsys.readouterr().err.startswith("error: ")
+
+
+def test_a_run_stopped_early_keeps_the_curve_scored_so_far(tmp_path, monkeypatch):
+    score = tta.Clock.score
+
+    def score_then_stop(self, trainer, t):
+        score(self, trainer, t)
+        if len(self.rows) == 2:
+            raise KeyboardInterrupt  # as if the user pressed Ctrl-C after the second scoring
+
+    monkeypatch.setattr(tta.Clock, "score", score_then_stop)
+    args = [a if a != "0.002" else "5" for a in TINY]  # a budget the test never reaches
+    with pytest.raises((KeyboardInterrupt, SystemExit)):
+        tta.main([*args, "--out", str(tmp_path)])
+    (run_dir,) = tmp_path.iterdir()
+    with open(run_dir / tta.CSV_FILE) as f:
+        assert len(list(csv.DictReader(f))) == 2
