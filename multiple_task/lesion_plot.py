@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.analysis.lesion import SIZE_FAMILIES, summarise_lesions
+from core.analysis.lesion import SIZE_FAMILIES, describe_r, summarise_lesions
 from core.cli import (
     KNOWN_ERRORS,
     ArgumentParser,
@@ -71,7 +71,8 @@ def main(argv: list[str] | None = None) -> None:
         summary = summarise_lesions(res)
         for family, size in summary.get("size", {}).items():
             print(f"  {SIZE_FAMILIES[family]}: drop (mean over rules) against cluster size "
-                  f"r = {size['r']:.2f}; drop {np.mean(size['drop']):.3f} per cluster, "
+                  f"{describe_r(size['r'], len(size['sizes']))}; drop "
+                  f"{np.mean(size['drop']):.3f} per cluster, "
                   f"{np.mean(size['random_drop']):.3f} for random lesions of the same sizes")
         if "modes" in summary:
             modes = summary["modes"]

@@ -64,6 +64,7 @@ __all__ = [
     "paired_effects",
     "pair_additivity",
     "summarise_lesions",
+    "describe_r",
 ]
 
 POPULATIONS = ("input", "hidden")
@@ -387,6 +388,13 @@ def size_effect(sizes: np.ndarray, accuracy: np.ndarray, random_accuracy: np.nda
     random_drop = (baseline[:, None] - random_accuracy).mean(axis=0)
     r, p = _pearson(sizes, drop)
     return {"sizes": sizes, "drop": drop, "random_drop": random_drop, "r": r, "p": p}
+
+
+def describe_r(r: float, n: int, items: str = "clusters") -> str:
+    """``"r = 0.88"``, or why there is no r: fewer than 3 ``items`` or constant values."""
+    if np.isfinite(r):
+        return f"r = {r:.2f}"
+    return f"no r ({n} {items})" if n < 3 else "no r (constant values)"
 
 
 def paired_effects(first: np.ndarray, second: np.ndarray) -> dict[str, np.ndarray | float]:

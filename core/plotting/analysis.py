@@ -14,6 +14,7 @@ import numpy as np
 import seaborn as sns
 from matplotlib.colors import ListedColormap, TwoSlopeNorm
 
+from core.analysis.lesion import describe_r
 from core.plotting.style import cell_text
 
 __all__ = [
@@ -325,7 +326,7 @@ def plot_size_effect(panels: Mapping[str, Mapping[str, np.ndarray | float]]) -> 
                    label="Random, same size")
         ax.scatter(sizes, res["drop"], s=12, color="C3", label="Cluster")
         ax.axhline(0, color="k", lw=0.4)
-        ax.set(title=f"{title}\nr = {float(res['r']):.2f}", xlabel="Cluster size")
+        ax.set(title=f"{title}\n{describe_r(float(res['r']), len(sizes))}", xlabel="Cluster size")
     axes[0, 0].set_ylabel("Accuracy drop (mean over rules)")
     axes[0, -1].legend(frameon=False, fontsize=5, loc="best")
     fig.tight_layout()
