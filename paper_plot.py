@@ -108,7 +108,8 @@ from core.plotting.training import plot_curves, plot_rule_accuracy
 from core.plotting.transfer import plot_group_curves
 from core.plotting.two_task import two_task_figures
 from core.provenance import load_current
-from core.tasks import RULES, chance_level, generate_trials, get_preset, resolve_rules
+from core.runs import rule_run_family
+from core.tasks import chance_level, generate_trials, get_preset, resolve_rules
 from core.tasks.vowels import make_split
 from core.training.trainer import EVALUATION_FILE, VALIDATION_FILE, Curves
 
@@ -379,10 +380,8 @@ def rule_runs(runs: Path) -> Iterable[tuple[str, Path]]:
         return []
 
     def family(d: Path) -> str:
-        if (d / "stages" / "normal").is_dir():
-            return "two_task"
-        one_rule = d.name.split("_seed")[0] in RULES
-        return "one_task" if (d / "stages").is_dir() and one_rule else "multi_task"
+        kind = rule_run_family(d)
+        return "multi_task" if kind == "multiple_task" else kind
 
     return [(family(d), d) for d in sorted(runs.iterdir())
             if (d / "config.json").is_file() and (d / "curves.csv").is_file()]

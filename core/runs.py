@@ -53,7 +53,7 @@ from core.training.trainer import (
 )
 
 __all__ = ["RunRow", "aggregate_seeds", "filter_rows", "format_table", "index_runs", "main",
-           "markdown_table"]
+           "markdown_table", "rule_run_family"]
 
 #: Columns of the index, in order (``rules`` and curves stay out of the table).
 COLUMNS = ("run", "family", "rule_set", "seed", "feature", "hidden", "batch", "accfeature",
@@ -104,10 +104,20 @@ def _family(config: dict[str, Any], folder: Path) -> str:
     if "curriculum" in config:
         return "timescales"
     if "model_kind" in config:
-        if (folder / STAGES_DIR / "normal").is_dir():
-            return "two_task"
-        return "one_task" if (folder / STAGES_DIR).is_dir() else "multiple_task"
+        return rule_run_family(folder)
     return "unknown"
+
+
+def rule_run_family(folder: Path) -> str:
+    """Family of a rule-trained run folder: ``two_task`` (it holds ``stages/normal/``),
+    ``one_task`` (``stages/`` and named by one rule) or ``multiple_task`` (a multi-task run,
+    also one trained with ``--stages``: named by several rules or a rule set)."""
+    from core.tasks import RULES
+
+    if (folder / STAGES_DIR / "normal").is_dir():
+        return "two_task"
+    one_rule = folder.name.split("_seed")[0] in RULES
+    return "one_task" if (folder / STAGES_DIR).is_dir() and one_rule else "multiple_task"
 
 
 def _read_csv(path: Path) -> list[dict[str, str]]:

@@ -35,7 +35,15 @@ import numpy as np
 from core.analysis import load_trained, resolve_run
 from core.analysis.fixed_points import pair_fixed_points
 from core.analysis.two_task import fixed_point_options
-from core.cli import ArgumentParser, add_threads_argument, cli_main, fail, positive_int, set_threads
+from core.cli import (
+    ArgumentParser,
+    add_threads_argument,
+    cli_main,
+    fail,
+    folder,
+    positive_int,
+    set_threads,
+)
 from core.io import save_results
 from core.plotting import apply_style, save_figure
 from core.plotting.multi_task import fixed_point_figures
@@ -83,7 +91,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--n-eigs", type=positive_int, default=3,
                    help="leading Jacobian eigenvalues per point (ARPACK above 1024 state "
                         "dimensions; default 3)")
-    p.add_argument("--figures", default=None,
+    p.add_argument("--figures", type=folder, default=None,
                    help="figure folder (default: <runs>/<NAME>/figures)")
     p.add_argument("--overwrite", action="store_true",
                    help="recompute the run's entry of fixed_points.h5 although it is current, "

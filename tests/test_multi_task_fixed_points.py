@@ -122,3 +122,10 @@ def test_pipeline_runs_the_fixed_points_step_once_then_skips_it(runs, capsys, mo
     assert "  fixed points: done in" in capsys.readouterr().out
     pipeline.main(argv)
     assert "  fixed points: current, skipped" in capsys.readouterr().out
+
+
+def test_figures_naming_a_file_is_refused_before_any_work(tmp_path, capsys):
+    (tmp_path / "figs.png").write_text("x")
+    with pytest.raises(SystemExit) as info:
+        fixed_points.parse_args(["x", "--figures", str(tmp_path / "figs.png")])
+    assert info.value.code == 2 and "is a file, not a folder" in capsys.readouterr().err

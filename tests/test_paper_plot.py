@@ -15,6 +15,7 @@ from script_loader import load_script
 from core.fileio import figure_files
 from core.io import load_results, save_results
 from core.provenance import record
+from core.runs import rule_run_family
 from core.tasks.vowels import make_split
 from core.training.checkpoint import save_checkpoint
 
@@ -282,11 +283,13 @@ def test_list_names_every_figure_and_its_producer_and_only_takes_figure_names(st
     table = [line for line in listed.splitlines() if line.startswith("| ")][1:]
     missing = [line for line in table if "| missing: " in line]
     assert len(table) - len(missing) == 54 and "\n54 figures from stored results" in listed
-    assert not [line for line in missing if line.startswith("| multi_task")]  # all drawn
+    # every multi-task figure is drawn but the pair fixed points: the stored run has no rule pair
+    assert [line.split(" | ")[1].rsplit("/", 1)[-1] for line in missing
+            if line.startswith("| multi_task")] == ["fixed_points_*"]
     assert any("two_task/NAME/interpolation | missing: python two_task/two_task_analysis.py"
                in line for line in missing)
     assert {line.split(" | ")[0] for line in missing} == {
-        "| two_task", "| one_task", "| pretraining", "| flex_task", "| babyai"}
+        "| multi_task", "| two_task", "| one_task", "| pretraining", "| flex_task", "| babyai"}
     # nothing stored: still every figure of every family, each with its producer
     assert paper_plot.main(["--runs", str(tmp_path / "none"), "--results", str(tmp_path / "none"),
                             "--out", str(out), "--list"]) == 0
@@ -327,3 +330,6 @@ def test_runs_are_told_apart_by_their_stage_folders_and_rules(tmp_path):
     assert {d.name.split("_")[0]: family for family, d in paper_plot.rule_runs(tmp_path)} == {
         "delaygo": "one_task", "go-anti": "two_task", "dmcgo-dmcnogo": "multi_task",
         "reach": "multi_task"}
+    # the index of runs tells them apart the same way (one place: core.runs.rule_run_family)
+    assert {d.name.split("_")[0]: rule_run_family(d) for _, d in
+            paper_plot.rule_runs(tmp_path)}["dmcgo-dmcnogo"] == "multiple_task"

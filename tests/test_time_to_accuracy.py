@@ -35,9 +35,12 @@ def test_trains_for_the_budget_and_writes_the_curve(tmp_path, capsys):
     assert all(int(r["n_trials"]) == 20 and float(r["chance"]) > 0 for r in evaluation.values())
     assert (run_dir / "accuracy_per_rule.png").exists() and (run_dir / "curves.png").exists()
     assert "20 fixed trials per rule" in capsys.readouterr().out
+    capsys.readouterr()
     with pytest.raises(SystemExit) as again:
         tta.main([*TINY, "--out", str(tmp_path)])
     assert again.value.code == 2
+    refusal = capsys.readouterr().err
+    assert "--overwrite" in refusal and "--resume" not in refusal  # it has no --resume
     figure = tmp_path / "both"  # stored runs drawn side by side, refused over an existing figure
     assert tta.main(["--compare", str(run_dir), str(run_dir), "--labels", "a", "b",
                      "--figure", str(figure)]) == []
