@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 import torch
 
 from core.training.config import get_preset
 from core.training.trainer import build_rule_run
 
-IMPLEMENTATIONS = ["fused"] + (["compiled"] if os.environ.get("CORE_TEST_COMPILE") == "1" else [])
+IMPLEMENTATIONS = ["fused", "compiled"]
 
 
 def test_fast_keeps_the_labs_model_and_changes_the_regime():
