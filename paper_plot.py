@@ -183,8 +183,8 @@ _TWO_TASK_ANALYSIS = tuple((f"NAME/{stem}", "python two_task/two_task_analysis.p
 CATALOGUE: dict[str, tuple[tuple[str, str], ...]] = {
     "tasks": (("tasks_yang19*", "none: generated from --seed"),),
     "multi_task": (
-        ("NAME/curves", "python multiple_task/multiple_task.py"),
-        ("NAME/accuracy_per_rule", "python multiple_task/multiple_task.py"),
+        ("NAME/curves", "python multiple_task/multiple_task.py --preset quick"),
+        ("NAME/accuracy_per_rule", "python multiple_task/multiple_task.py --preset quick"),
         *((f"NAME/{stem}", _ANALYSIS) for stem in (
             "task_variance_*", "silhouette_*", "clustering_agreement_input",
             "clustering_agreement_hidden", "ftv_histograms", "pca_trajectories", "task_set",
