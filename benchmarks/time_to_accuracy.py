@@ -42,7 +42,6 @@ from core.fileio import atomic_write_text, figure_files, refuse_existing
 from core.plotting.training import plot_curves, plot_rule_scores, plot_time_to_accuracy
 from core.training.config import PRESETS, get_preset
 from core.training.trainer import (
-    CHECKPOINT_FILE,
     EVALUATION_FILE,
     Trainer,
     accuracy_table,
@@ -198,10 +197,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     config = config.replace(hidden=hidden, model=model, n_steps=10**9, target_accuracy=None,
                             **({"rules": args.rules} if args.rules else {}))
     run_dir = args.out / rule_run_name(config, args.seed)
-    if (run_dir / CHECKPOINT_FILE).exists() and not args.overwrite:
-        fail(f"{run_dir} already holds a benchmark run; pass --overwrite to replace it (a "
-             "benchmark cannot be resumed: its clock would not be one run's)")
-    check_run_target(run_dir, False, args.overwrite)
+    # a benchmark is not resumed: its clock would not be one run's
+    check_run_target(run_dir, False, args.overwrite, resumable=False)
     run = build_rule_run(config, args.seed, args.out, device=args.device,
                          progress=not args.no_progress)
     budget = args.minutes * 60

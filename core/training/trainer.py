@@ -670,21 +670,23 @@ def write_status(run_dir: str | Path, step: int, n_steps: int, stopped: str | No
                                             "stopped": stopped})
 
 
-def check_run_target(run_dir: str | Path, resume: bool | str = False, overwrite: bool = False
-                     ) -> list[str]:
+def check_run_target(run_dir: str | Path, resume: bool | str = False, overwrite: bool = False,
+                     resumable: bool = True) -> list[str]:
     """Check that a run may be written to ``run_dir``; returns the run files already there.
 
     :class:`RunExistsError` if it holds a run and neither ``resume`` nor ``overwrite`` is asked
-    for; :class:`CheckpointError` if ``resume`` is True and it holds no checkpoint (a mistyped
-    name or flag would otherwise start a new run silently; ``resume=RESUME_IF_EXISTS`` allows
-    it). Writes nothing, so scripts call it for every run before training any.
+    for (its advice names ``--resume`` only for a ``resumable`` caller: a benchmark run on a
+    wall clock is not); :class:`CheckpointError` if ``resume`` is True and it holds no checkpoint
+    (a mistyped name or flag would otherwise start a new run silently;
+    ``resume=RESUME_IF_EXISTS`` allows it). Writes nothing, so scripts call it for every run
+    before training any.
     """
     run_dir = Path(run_dir)
     existing = [f for f in RUN_FILES if (run_dir / f).exists()]
     if existing and not (resume or overwrite):
-        raise RunExistsError(
-            f"{run_dir} already holds a run ({', '.join(existing)}); pass --resume to "
-            "continue it or --overwrite to replace it")
+        advice = ("pass --resume to continue it or --overwrite to replace it" if resumable
+                  else "pass --overwrite to replace it (it cannot be resumed)")
+        raise RunExistsError(f"{run_dir} already holds a run ({', '.join(existing)}); {advice}")
     if resume and resume != RESUME_IF_EXISTS and CHECKPOINT_FILE not in existing:
         what = "does not exist" if not existing else f"holds no {CHECKPOINT_FILE}"
         raise CheckpointError(f"cannot resume: run {run_dir} {what}; check the name and flags, "
