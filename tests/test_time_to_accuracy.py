@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 
 import pytest
 
@@ -34,6 +35,8 @@ def test_trains_for_the_budget_and_writes_the_curve(tmp_path, capsys):
     assert set(evaluation) == {k[4:] for k in rows[-1] if k.startswith("acc_")}
     assert all(int(r["n_trials"]) == 20 and float(r["chance"]) > 0 for r in evaluation.values())
     assert (run_dir / "accuracy_per_rule.png").exists() and (run_dir / "curves.png").exists()
+    status = json.loads((run_dir / "status.json").read_text())  # the clock, not a step budget
+    assert status["stopped"] == "time_budget" and status["step"] == int(stored[-1]["steps"])
     assert "20 fixed trials per rule" in capsys.readouterr().out
     capsys.readouterr()
     with pytest.raises(SystemExit) as again:
@@ -51,7 +54,8 @@ def test_trains_for_the_budget_and_writes_the_curve(tmp_path, capsys):
         assert refused.value.code == 2
 
 
-@pytest.mark.parametrize("bad", [["--minutes", "0"], ["--eval-trials", "0"]])
+@pytest.mark.parametrize("bad", [["--minutes", "0"], ["--eval-trials", "0"],
+                                 ["--preset", "two_task_quick"]])
 def test_bad_arguments_give_one_line_errors(bad, capsys):
     with pytest.raises(SystemExit) as exit_:
         tta.main(bad)

@@ -1,3 +1,4 @@
+import json
 import math
 import os
 import signal
@@ -384,3 +385,18 @@ def test_validation_table_reports_each_rules_chance(tmp_path):
     assert Curves.from_dict(stored).val_chance == result.curves.val_chance
     older = Curves.from_dict({k: v for k, v in stored.items() if k != "val_chance"})
     assert older.val_chance == {} and "chance" not in older.validation_csv()
+
+
+def test_request_stop_ends_training_with_its_reason_and_a_checkpoint(tmp_path):
+    trainer, _ = _setup(tmp_path)
+
+    def stop_at_step_6(t):
+        if t.step == 6:  # between checkpoints (every 4 steps)
+            t.request_stop("time_budget")
+
+    trainer.on_step = stop_at_step_6
+    result = trainer.fit()
+    assert result.step == 6 and result.stopped == "time_budget"
+    assert trainer.last_checkpoint_step == 6
+    status = json.loads((tmp_path / "run" / "status.json").read_text())
+    assert status == {"step": 6, "n_steps": 12, "stopped": "time_budget"}

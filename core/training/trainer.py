@@ -262,7 +262,8 @@ class Trainer:
         seed: seeds the numpy Generator passed to ``sample_batch`` and torch's RNG.
         extra_state: named :class:`Stateful` objects saved in and restored from checkpoints.
         on_step: called with the trainer after every step (after validation, before the
-            checkpoint) and once at step 0 of a fresh run, e.g. a :class:`StageRecorder`.
+            checkpoint) and once at step 0 of a fresh run, e.g. a :class:`StageRecorder`; it
+            may end training with :meth:`request_stop`.
         progress: show a tqdm bar with the loss and the mean validation accuracy.
         should_stop: ``should_stop(curves) -> bool``, asked after each validation (and on
             resume) besides ``target_accuracy``, e.g. :class:`core.training.transfer.HeldAccuracy`.
@@ -297,6 +298,7 @@ class Trainer:
         self.curves = Curves()
         self.last_checkpoint_step: int | None = None
         self.stopped: str | None = None  # why training stopped; None while unfinished
+        self._stop_request: str | None = None
 
     # ----------------------------------------------------------------------------- run folder
     @property
@@ -481,7 +483,7 @@ class Trainer:
         start = time.perf_counter()
         with deferred_signals(STOP_SIGNALS) as received:
             resumed = self.prepare(resume=resume, overwrite=overwrite)
-            self.stopped = None
+            self.stopped = self._stop_request = None
             self.model.train()
             set_optimizer_mode(self.optimizer, train=True)
             if not resumed:
@@ -515,10 +517,12 @@ class Trainer:
                             stopped = "target_accuracy"
                     if early:
                         stopped = "early_stopping_threshold"
-                    if stopped != "n_steps" or self.step >= cfg.n_steps:
-                        self.stopped = stopped
                     if self.on_step is not None:
                         self.on_step(self)
+                    if self._stop_request is not None and stopped == "n_steps":
+                        stopped = self._stop_request
+                    if stopped != "n_steps" or self.step >= cfg.n_steps:
+                        self.stopped = stopped
                     if (self.step % cfg.checkpoint_every == 0 or self.step == cfg.n_steps
                             or stopped != "n_steps") and not self.validations_above_threshold():
                         self.save()
@@ -537,6 +541,12 @@ class Trainer:
             if self.run_dir is not None:
                 write_status(self.run_dir, self.step, cfg.n_steps, stopped)
         return TrainResult(self.step, stopped, self.curves, time.perf_counter() - start)
+
+    def request_stop(self, reason: str) -> None:
+        """End :meth:`fit` after the current step (checkpointed), recording ``reason`` as why
+        training stopped (``status.json``), e.g. ``"time_budget"`` from a wall-clock
+        ``on_step``. Ignored when the step ends training for another reason."""
+        self._stop_request = reason
 
     def _reached_target(self, val: Validation | None) -> bool:
         if val is not None and self.should_stop is not None and self.should_stop(self.curves):
@@ -663,7 +673,8 @@ def write_status(run_dir: str | Path, step: int, n_steps: int, stopped: str | No
     """Record in ``<run_dir>/status.json`` (atomically) the training ``step``s done, the step
     budget ``n_steps`` and why training stopped (``stopped``: ``"n_steps"`` when the budget was
     reached, ``"target_accuracy"`` (also a ``should_stop`` rule such as
-    :class:`core.training.transfer.HeldAccuracy`), ``"early_stopping_threshold"``), or None while
+    :class:`core.training.transfer.HeldAccuracy`), ``"early_stopping_threshold"``, or the reason
+    given to :meth:`Trainer.request_stop`, e.g. ``"time_budget"``), or None while
     the run is unfinished (training, interrupted, or diverged after this checkpoint).
     ``python -m core.runs`` reads it to tell finished runs; BabyAI's DAgger runs write it too."""
     save_json(Path(run_dir) / STATUS_FILE, {"step": int(step), "n_steps": int(n_steps),
