@@ -17,6 +17,9 @@ like any other (``--runs runs/time_to_accuracy``); an existing run is refused un
 ``--overwrite``. Goals of issue 19 (dotted in the figure): paper size mean >= 0.95 and every rule
 >= 0.85 within 60 minutes; small mean >= 0.90 and every rule >= 0.75 within 10 minutes.
 
+The regime levers (``--batch``, ``--lr``, ``--batch-rules``, ``--lr-halve-every``) change the
+preset for a tuning run; the run's ``config.json`` records the regime it trained with.
+
 Example: ``nice python benchmarks/time_to_accuracy.py --size small --minutes 10``; then
 ``--compare RUN_DIR RUN_DIR --labels fast paper --figure PATH`` draws stored runs side by side.
 """
@@ -36,11 +39,12 @@ from core.cli import (
     add_threads_argument,
     cli_main,
     fail,
+    positive_int,
     set_threads,
 )
 from core.fileio import atomic_write_text, figure_files, refuse_existing
 from core.plotting.training import plot_curves, plot_rule_scores, plot_time_to_accuracy
-from core.training.config import get_preset
+from core.training.config import BATCH_RULES, get_preset
 from core.training.trainer import (
     EVALUATION_FILE,
     Trainer,
@@ -64,6 +68,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--preset", choices=sorted(MULTI_TASK_PRESETS), default="fast",
                    help="training regime (default: fast; 'paper' is the lab's protocol)")
     p.add_argument("--rules", default=None, help="rule set or rule (default: the preset's)")
+    tune = p.add_argument_group("regime levers (default: the preset's; lr and the schedule are "
+                                "not in the run name: give each variant its own --out)")
+    tune.add_argument("--batch", type=positive_int, default=None, help="trials per batch")
+    tune.add_argument("--lr", type=float, default=None, help="Adam learning rate")
+    tune.add_argument("--batch-rules", choices=BATCH_RULES, default=None,
+                      help="mixed: each trial's rule drawn; single: one rule per batch")
+    tune.add_argument("--lr-halve-every", type=positive_int, default=None, metavar="STEPS",
+                      help="halve the learning rate every STEPS steps (a step schedule)")
     p.add_argument("--minutes", type=float, default=10.0,
                    help="training wall-clock budget in minutes (default: 10)")
     p.add_argument("--report-every", type=float, default=None,
@@ -88,6 +100,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.minutes <= 0 or (args.report_every is not None and args.report_every <= 0):
         fail("--minutes and --report-every must be > 0")
+    if args.lr is not None and args.lr <= 0:
+        fail("--lr must be > 0")
     if args.eval_trials < 1 or args.hidden < 1:
         fail("--eval-trials and --hidden must be >= 1")
     return args
@@ -195,8 +209,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
     config = get_preset(args.preset)
     hidden = 300 if args.size == "paper" else args.hidden
     model = {k: v for k, v in config.model.items() if k != "n_embed"}
+    levers = {"rules": args.rules, "batch_size": args.batch, "lr": args.lr,
+              "batch_rules": args.batch_rules}
+    if args.lr_halve_every:
+        levers.update(scheduler="step", scheduler_step=args.lr_halve_every, scheduler_gamma=0.5)
     config = config.replace(hidden=hidden, model=model, n_steps=10**9, target_accuracy=None,
-                            **({"rules": args.rules} if args.rules else {}))
+                            **{k: v for k, v in levers.items() if v is not None})
     run_dir = args.out / rule_run_name(config, args.seed)
     # a benchmark is not resumed: its clock would not be one run's
     check_run_target(run_dir, False, args.overwrite, resumable=False)
@@ -207,8 +225,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     clock = Clock(run, every, budget, args.eval_trials, args.seed)
     run.trainer.on_step = clock
     print(f"{run.name}: {args.size} size, preset {args.preset}, {len(run.wiring.rules)} rules, "
-          f"{args.minutes:g} min budget, {args.eval_trials} fixed trials per rule, "
-          f"{args.threads} thread(s)")
+          f"batch {config.batch_size} ({config.batch_rules}), lr {config.lr:g} "
+          f"(scheduler {config.scheduler}), {args.minutes:g} min budget, {args.eval_trials} "
+          f"fixed trials per rule, {args.threads} thread(s)")
     run.trainer.fit(overwrite=args.overwrite)
     scores = run.store_evaluation(args.eval_trials)
     plot_time_to_accuracy({args.preset: curve_of(clock.rows)}, run.run_dir / "time_to_accuracy",

@@ -55,7 +55,8 @@ def test_trains_for_the_budget_and_writes_the_curve(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("bad", [["--minutes", "0"], ["--eval-trials", "0"],
-                                 ["--preset", "two_task_quick"]])
+                                 ["--preset", "two_task_quick"], ["--lr", "0"],
+                                 ["--batch", "0"]])
 def test_bad_arguments_give_one_line_errors(bad, capsys):
     with pytest.raises(SystemExit) as exit_:
         tta.main(bad)
@@ -78,3 +79,14 @@ def test_a_run_stopped_early_keeps_the_curve_scored_so_far(tmp_path, monkeypatch
     (run_dir,) = tmp_path.iterdir()
     with open(run_dir / tta.CSV_FILE) as f:
         assert len(list(csv.DictReader(f))) == 2
+
+
+def test_regime_levers_change_the_preset_and_are_recorded(tmp_path):
+    tta.main([*TINY, "--out", str(tmp_path), "--batch", "12", "--lr", "0.01",
+              "--batch-rules", "single", "--lr-halve-every", "3"])
+    (run_dir,) = tmp_path.iterdir()
+    assert "batch12" in run_dir.name
+    train = json.loads((run_dir / "config.json").read_text())["train"]
+    assert (train["batch_size"], train["lr"], train["batch_rules"]) == (12, 0.01, "single")
+    assert (train["scheduler"], train["scheduler_step"], train["scheduler_gamma"]) == \
+        ("step", 3, 0.5)
