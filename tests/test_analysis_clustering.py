@@ -170,12 +170,27 @@ def test_a_fixed_k_gives_k_clusters_capped_at_the_distinct_profiles(method):
     active = truth >= 0
     assert adjusted_rand_score(truth[active], five.labels_[active]) == pytest.approx(1.0)
     three_profiles = np.vstack([ONE_PROFILE, ONE_PROFILE[:, ::-1], ONE_PROFILE[:, [1, 0, 3, 2]]])
+    three_profiles = np.vstack([three_profiles, 2 * three_profiles])  # 6 units, 3 profiles
     with pytest.warns(UserWarning, match="20 clusters asked for.*only 3 distinct.*k = 3"):
         capped = TaskVarianceClustering(method=method, n_clusters=20, n_init=2).fit(
             three_profiles)
     assert capped.n_clusters_ == 3
     with pytest.raises(ValueError, match="n_clusters"):
         TaskVarianceClustering(n_clusters=0).fit(tv)
+
+
+@pytest.mark.parametrize("method", ["kmeans", "ward"])
+def test_a_fixed_k_never_puts_every_unit_in_a_cluster_of_its_own(method):
+    tv = np.random.default_rng(0).random((16, 6)) + 0.1  # 16 units, 16 distinct profiles
+    for k in (16, 20):
+        with pytest.warns(UserWarning, match=f"{k} clusters asked for, but 16 points allow at "
+                                             "most 15 clusters .*k = 15"):
+            fit = TaskVarianceClustering(method=method, n_clusters=k, n_init=2).fit(tv)
+        assert fit.n_clusters_ == 15 and fit.k_values_.tolist() == [15]
+        assert np.bincount(fit.labels_).max() == 2  # one pair, the other units alone
+    chosen = TaskVarianceClustering(method=method, k_max=29, n_init=2, n_refs=2, n_jitter=0
+                                    ).fit(tv)
+    assert chosen.k_values_.max() <= 15 and chosen.n_clusters_ < 16
 
 
 def test_clustering_agreement_is_the_adjusted_rand_index_of_every_pair():

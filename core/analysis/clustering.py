@@ -11,7 +11,8 @@ underscore):
   MiniBatchKMeans into ``max_points`` groups whose centroids are then clustered.
 
 The number of clusters k is fixed by ``n_clusters`` (the MPN lab cuts its dendrograms at 20;
-capped, with a warning, at the number of distinct profiles), or chosen (at most ``k_max``) by a
+capped, with a warning, at the number of distinct profiles and at the number of points − 1, as
+below), or chosen (at most ``k_max``) by a
 ``criterion``:
 
 - ``"gap"``: the gap statistic of Tibshirani, Walther & Hastie (2001), J. R. Stat. Soc. B
@@ -191,7 +192,7 @@ class TaskVarianceClustering:
         max_points: above this many active units, pre-group with MiniBatchKMeans.
         random_state: seed for KMeans, reference sets, jitter and pre-grouping.
         n_clusters: a fixed k (>= 1) instead of the criterion's choice; capped at the number of
-            distinct profiles (UserWarning saying so).
+            distinct profiles and at ``n_points - 1`` (UserWarning saying so).
 
     Fitted attributes:
         active_: ``(N,)`` bool, units clustered.
@@ -288,11 +289,17 @@ class TaskVarianceClustering:
 
     def _fixed(self, points: np.ndarray, weight: np.ndarray, rng: np.random.Generator,
                tree: np.ndarray | None) -> np.ndarray:
-        """The partition into ``n_clusters`` clusters (capped at the distinct profiles)."""
-        k = min(int(self.n_clusters), _n_distinct(points))
+        """The partition into ``n_clusters`` clusters, capped at the distinct profiles and at
+        ``n_points - 1`` (k = n_points puts every point in a cluster of its own: an adjusted Rand
+        index of 1 between two such partitions says nothing)."""
+        distinct = _n_distinct(points)
+        k = max(1, min(int(self.n_clusters), distinct, len(points) - 1))
         if k < self.n_clusters:
-            warnings.warn(f"{self.n_clusters} clusters asked for, but the profiles hold only "
-                          f"{k} distinct ones: using k = {k}", stacklevel=4)
+            why = (f"the profiles hold only {distinct} distinct ones" if distinct <= k
+                   else f"{len(points)} points allow at most {k} clusters that are not all "
+                        "single points")
+            warnings.warn(f"{self.n_clusters} clusters asked for, but {why}: using k = {k}",
+                          stacklevel=4)
         self.k_values_ = np.array([k])
         labels = np.zeros(len(points), dtype=int) if k == 1 else self._partitions(
             points, weight, self.k_values_, int(rng.integers(2**31)), tree)[0]
