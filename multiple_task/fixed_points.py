@@ -48,7 +48,7 @@ from core.io import save_results
 from core.plotting import apply_style, save_figure
 from core.plotting.multi_task import fixed_point_figures
 from core.provenance import claim, load_current, record
-from core.tasks import RULES, generate_trials
+from core.tasks import EPOCHS, RULES, generate_trials
 from core.training.trainer import CHECKPOINT_FILE
 
 RESULTS_FILE = "fixed_points.h5"
@@ -58,11 +58,16 @@ PAIRS = (("dmcgo", "dmcnogo"), ("delaydm1", "delaydm2"))
 
 
 def _pair(text: str) -> tuple[str, str]:
-    """``'a,b'`` → ``("a", "b")`` (argparse type)."""
+    """``'a,b'`` → ``("a", "b")`` (argparse type); the error names an unknown rule and the
+    rules there are."""
     rules = tuple(r.strip() for r in text.split(","))
-    if len(rules) != 2 or rules[0] == rules[1] or any(r not in RULES for r in rules):
+    if len(rules) != 2 or rules[0] == rules[1]:
         raise argparse.ArgumentTypeError(f"a pair is two different rule names 'a,b' (e.g. "
                                          f"dmcgo,dmcnogo), got {text!r}")
+    unknown = [r for r in rules if r not in RULES]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown rule {', '.join(map(repr, unknown))} in "
+                                         f"{text!r}; rules: {', '.join(RULES)}")
     return rules
 
 
@@ -73,7 +78,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--runs", default="runs", help="folder holding the runs (default: runs)")
     p.add_argument("--pairs", type=_pair, nargs="+", default=list(PAIRS), metavar="A,B",
                    help="rule pairs, each 'a,b' (default: dmcgo,dmcnogo delaydm1,delaydm2)")
-    p.add_argument("--epoch", default="delay1",
+    p.add_argument("--epoch", default="delay1", choices=EPOCHS,
                    help="epoch whose fixed points are found (default: delay1)")
     p.add_argument("--trials", type=positive_int, default=32,
                    help="noise-free trials per rule the seeds are drawn from (default 32)")
@@ -134,8 +139,11 @@ def compute(run_dir: Path, args: argparse.Namespace) -> tuple[dict, dict]:
         trials = {rule: generate_trials(rule, task, args.trials,
                                         np.random.default_rng([args.seed, i]), noise=False)
                   for i, rule in enumerate(pair)}
-        if any(args.epoch not in t.epochs for t in trials.values()):
-            fail(f"rules {pair_key(pair)} have no epoch {args.epoch!r}")
+        for rule, batch in trials.items():
+            present = [e for e, b in batch.epochs.items() if (np.asarray(b)[:, 0] >= 0).any()]
+            if args.epoch not in present:
+                fail(f"--epoch {args.epoch}: rule {rule} of the pair {pair_key(pair)} has no "
+                     f"such epoch; its epochs: {', '.join(present)}")
         results[pair_key(pair)] = pair_fixed_points(
             model, trials, epoch=args.epoch, n_seeds=args.n_seeds,
             n_trajectories=args.trajectories, n_components=args.components, seed=args.seed,

@@ -124,6 +124,23 @@ def test_pipeline_runs_the_fixed_points_step_once_then_skips_it(runs, capsys, mo
     assert "  fixed points: current, skipped" in capsys.readouterr().out
 
 
+def test_a_bad_pair_or_epoch_is_one_line_naming_it_and_the_valid_choices(runs, capsys):
+    for argv, expected in (
+            (["--pairs", "dmcgo,dmcnogoo"], "argument --pairs: unknown rule 'dmcnogoo' in "
+                                            "'dmcgo,dmcnogoo'; rules: fdgo, reactgo, "),
+            (["--epoch", "delay9"], "argument --epoch: invalid choice: 'delay9' (choose from "
+                                    "'fix1', 'stim1', 'delay1', 'stim2', 'delay2', 'go')")):
+        with pytest.raises(SystemExit) as info:
+            fixed_points.parse_args(["x", *argv])
+        assert info.value.code == 2 and str(info.value).startswith("error: ")
+        assert expected in str(info.value) and "\n" not in str(info.value)
+    with pytest.raises(SystemExit) as info:  # an epoch the pair's rules do not have
+        fixed_points.main([NAME, "--runs", str(runs), "--epoch", "stim2", "--overwrite",
+                           *SMALL])
+    assert str(info.value) == ("error: --epoch stim2: rule dmcgo of the pair dmcgo-dmcnogo has "
+                               "no such epoch; its epochs: fix1, stim1, delay1, go")
+
+
 def test_figures_naming_a_file_is_refused_before_any_work(tmp_path, capsys):
     (tmp_path / "figs.png").write_text("x")
     with pytest.raises(SystemExit) as info:
