@@ -13,7 +13,9 @@ A training run stopped by SIGINT (Ctrl-C) or SIGTERM (what SLURM sends before pr
 saves a checkpoint at its current step (:class:`core.errors.TrainingInterrupted`); the script
 then prints one ``error: ...`` line saying where and exits with status 128 + the signal number
 (130 for SIGINT, 143 for SIGTERM, as a shell reports a process killed by that signal), so job
-scripts can tell an interruption from bad input; ``--resume`` continues it bit-for-bit.
+scripts can tell an interruption from bad input; ``--resume`` continues it bit-for-bit. Work
+that has nothing to save (an analysis, whose results are written atomically) stops at once
+inside :func:`stop_on_signals` and exits the same way (``multiple_task/run_pipeline.py``).
 
 Thread count: the project's networks are small and step through time sequentially, so torch
 gains little from more threads; on the shared 2-core development machine, 2 threads were measured
@@ -25,8 +27,11 @@ from __future__ import annotations
 
 import argparse
 import functools
+import signal
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
@@ -34,6 +39,7 @@ from core.errors import (
     CheckpointError,
     ResultsFileError,
     RunExistsError,
+    StopSignal,
     TrainingDiverged,
     TrainingInterrupted,
 )
@@ -43,7 +49,7 @@ __all__ = [
     "add_run_arguments",
     "add_threads_argument", "add_trained_runs_arguments", "cli_main", "fail", "folder",
     "positive_int",
-    "resolve_device", "resolve_trained_runs", "set_threads",
+    "resolve_device", "resolve_trained_runs", "set_threads", "stop_on_signals",
 ]
 
 #: Default of every script's ``--threads`` (see the module docstring for why 1).
@@ -112,6 +118,32 @@ def cli_main(main: F | None = None, *, errors: tuple[type[BaseException], ...] =
         return wrapper  # type: ignore[return-value]
 
     return decorate(main) if main is not None else decorate
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """Within the block, SIGINT and SIGTERM raise :class:`core.errors.StopSignal` at once, and
+    the previous handlers come back (so a second signal acts as before); on leaving the block
+    too. Outside the main thread, where handlers cannot be set, nothing changes. For work that
+    can be cut anywhere; training saves a checkpoint first instead
+    (:func:`core.training.trainer.deferred_signals`)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: Any) -> None:
+        restore()
+        raise StopSignal(signum)
+
+    def restore() -> None:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+
+    previous = {signum: signal.signal(signum, stop) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        restore()
 
 
 def positive_int(text: str) -> int:

@@ -7,6 +7,8 @@ they are raised (``core.training``, ``core.io``), so either import path works.
 
 from __future__ import annotations
 
+import signal
+
 
 class CheckpointError(RuntimeError):
     """A checkpoint is missing, corrupt, unsafe or does not fit the model (one-line message)."""
@@ -37,4 +39,15 @@ class TrainingInterrupted(RuntimeError):
 
     def __init__(self, message: str, signum: int):
         super().__init__(message)
+        self.signum = signum
+
+
+class StopSignal(BaseException):
+    """SIGINT or SIGTERM arrived inside :func:`core.cli.stop_on_signals`, which raises it at once
+    wherever the work is; ``signum`` is the signal's number (scripts exit with status 128 +
+    ``signum``). A ``BaseException``, like ``KeyboardInterrupt``, so that no ``except Exception``
+    of the interrupted code swallows it."""
+
+    def __init__(self, signum: int):
+        super().__init__(f"stopped by {signal.Signals(signum).name}")
         self.signum = signum

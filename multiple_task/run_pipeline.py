@@ -16,7 +16,9 @@ itself resumes inside its run from its finished lesion families), and a run trai
 ``--lesion-args=--no-pairs``). Currency is judged by the network and inputs only, not by
 options: to recompute a current step with other options, run its script with ``--overwrite``
 (the steps that use its result, lesion after analysis, figures after lesion, are then recomputed
-by the pipeline).
+by the pipeline). SIGINT (Ctrl-C) or SIGTERM stops the running step at once and the pipeline with
+one ``error: ...`` line naming that step, exit status 130 or 143; no later step runs, and the same
+command continues from that step.
 
 Example::
 
@@ -39,9 +41,11 @@ from core.cli import (
     add_threads_argument,
     add_trained_runs_arguments,
     cli_main,
+    fail,
     resolve_trained_runs,
+    stop_on_signals,
 )
-from core.errors import ResultsFileError
+from core.errors import ResultsFileError, StopSignal
 from core.io import list_runs
 from core.provenance import stale_reason
 from core.training.checkpoint import load_json
@@ -146,23 +150,33 @@ def missing_inputs(step: str, name: str, args: argparse.Namespace) -> str | None
 
 @cli_main(errors=(*KNOWN_ERRORS, KeyError))
 def main(argv: list[str] | None = None) -> None:
-    """Run every step of every named run that is not current."""
+    """Run every step of every named run that is not current; SIGINT or SIGTERM stops the step
+    at once (its results are written atomically, so nothing half-written stays) and the pipeline
+    with one ``error: ...`` line naming the step, exit status 130 or 143."""
     args = parse_args(argv)
     resolve_trained_runs(args.runs, args.names)  # every run checked before any step
-    for name in args.names:
-        print(f"{name}:")
-        for step, current, stem, step_argv in steps(name, args):
-            reason = missing_inputs(step, name, args)
-            if reason is not None:
-                print(f"  {step}: skipped, {reason}")
-                continue
-            if current():
-                print(f"  {step}: current, skipped")
-                continue
-            print(f"  {step}: python multiple_task/{stem}.py {shlex.join(step_argv)}")
-            start = time.perf_counter()
-            _script(stem).main(step_argv)
-            print(f"  {step}: done in {time.perf_counter() - start:.0f} s")
+    where = "before the first step"
+    try:
+        with stop_on_signals():
+            for name in args.names:
+                where = f"before the steps of {name}"
+                print(f"{name}:")
+                for step, current, stem, step_argv in steps(name, args):
+                    where = f"in the {step} step of {name}"
+                    reason = missing_inputs(step, name, args)
+                    if reason is not None:
+                        print(f"  {step}: skipped, {reason}")
+                        continue
+                    if current():
+                        print(f"  {step}: current, skipped")
+                        continue
+                    print(f"  {step}: python multiple_task/{stem}.py {shlex.join(step_argv)}")
+                    start = time.perf_counter()
+                    _script(stem).main(step_argv)
+                    print(f"  {step}: done in {time.perf_counter() - start:.0f} s")
+    except StopSignal as stop:
+        fail(f"{stop} {where}; no later step ran; run the same command again to continue from "
+             "there (current steps are skipped)", 128 + stop.signum)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,16 @@
 """End to end on a tiny network: train (quick preset, few steps), analyse, lesion, plot, shift."""
 
+import os
 import re
+import signal
+import subprocess
+import sys
+import time
+import types
 
 import numpy as np
 import pytest
-from script_loader import load_script
+from script_loader import ROOT, load_script
 
 from core.io import list_runs, load_results
 
@@ -295,6 +301,55 @@ def test_a_fixed_k_clusters_units_and_synapses_and_the_clusterings_are_compared(
     assert "KMeans vs Ward adjusted Rand index at k=" in out
     with pytest.raises(SystemExit, match="^error: .*--k must be >= 1"):
         multiple_task_analysis.main([NAME, "--runs", str(trained), "--k", "0"])
+
+
+def _stopped_line(signum: int) -> str:
+    return (f"error: stopped by {signal.Signals(signum).name} in the analysis step of {NAME}; no "
+            "later step ran; run the same command again to continue from there (current steps "
+            "are skipped)")
+
+
+def test_sigterm_stops_the_pipeline_in_its_step_with_status_143(tmp_path):
+    (tmp_path / NAME).mkdir()
+    (tmp_path / NAME / "checkpoint.pt").touch()  # enough for the run check; the step sleeps
+    code = (f"import sys, time, types; sys.path.insert(0, {str(ROOT / 'tests')!r}); "
+            "from script_loader import load_script; "
+            "pipeline = load_script('multiple_task/run_pipeline.py', 'pipeline'); "
+            "step = lambda argv: (print('step started', flush=True), time.sleep(120)); "
+            "pipeline._script = lambda stem: types.SimpleNamespace(main=step); "
+            f"pipeline.main([{NAME!r}, '--runs', {str(tmp_path)!r}])")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.stdout.readline() == f"{NAME}:\n"
+    assert proc.stdout.readline().startswith("  analysis: python multiple_task/")
+    assert proc.stdout.readline() == "step started\n"
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert err == _stopped_line(signal.SIGTERM) + "\n"
+    assert out == ""  # neither "done" nor a later step
+
+
+def test_sigint_stops_the_pipeline_in_its_step_with_status_130(tmp_path, monkeypatch, capsys):
+    (tmp_path / NAME).mkdir()
+    (tmp_path / NAME / "checkpoint.pt").touch()
+    pipeline = _script("run_pipeline")
+    ran = []
+
+    def step(argv):  # Ctrl-C while the step works
+        ran.append(argv)
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(5)
+        ran.append("not stopped")
+
+    monkeypatch.setattr(pipeline, "_script", lambda stem: types.SimpleNamespace(main=step))
+    before = signal.getsignal(signal.SIGINT)
+    with pytest.raises(SystemExit) as info:
+        pipeline.main([NAME, "--runs", str(tmp_path)])
+    assert info.value.code == 130 and str(info.value) == _stopped_line(signal.SIGINT)
+    assert len(ran) == 1 and "  lesion" not in capsys.readouterr().out
+    assert signal.getsignal(signal.SIGINT) is before  # the handler is given back
 
 
 def test_the_pipeline_skips_current_steps_and_recomputes_after_retraining(tmp_path, capsys):
