@@ -343,13 +343,19 @@ def test_sigint_stops_the_pipeline_in_its_step_with_status_130(tmp_path, monkeyp
         time.sleep(5)
         ran.append("not stopped")
 
+    def unhandled(signum, frame):  # a failure, not pytest's KeyboardInterrupt
+        raise AssertionError("the pipeline did not handle SIGINT")
+
     monkeypatch.setattr(pipeline, "_script", lambda stem: types.SimpleNamespace(main=step))
-    before = signal.getsignal(signal.SIGINT)
-    with pytest.raises(SystemExit) as info:
-        pipeline.main([NAME, "--runs", str(tmp_path)])
+    before = signal.signal(signal.SIGINT, unhandled)
+    try:
+        with pytest.raises(SystemExit) as info:
+            pipeline.main([NAME, "--runs", str(tmp_path)])
+        assert signal.getsignal(signal.SIGINT) is unhandled  # the handler is given back
+    finally:
+        signal.signal(signal.SIGINT, before)
     assert info.value.code == 130 and str(info.value) == _stopped_line(signal.SIGINT)
     assert len(ran) == 1 and "  lesion" not in capsys.readouterr().out
-    assert signal.getsignal(signal.SIGINT) is before  # the handler is given back
 
 
 def test_the_pipeline_skips_current_steps_and_recomputes_after_retraining(tmp_path, capsys):
