@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.analysis import load_trained, resolve_run
+from core.analysis import load_trained, resolve_run, warn_if_at_chance
 from core.analysis.fixed_points import pair_fixed_points
 from core.analysis.two_task import fixed_point_options
 from core.cli import (
@@ -172,6 +172,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     set_threads(args.threads)
     run_dir = resolve_run(args.runs, args.name)
+    warn_if_at_chance(run_dir)
     path = run_dir / RESULTS_FILE
     try:
         note = claim(path, args.name, args.overwrite)

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from core.analysis import load_trained, resolve_run
+from core.analysis import load_trained, resolve_run, warn_if_at_chance
 from core.analysis.lesion import (
     cluster_lesion_effects,
     pair_lesion_effects,
@@ -213,6 +213,7 @@ def main(argv: list[str] | None = None) -> None:
     runs = resolve_trained_runs(args.runs, args.names)
     notes = {}
     for name in args.names:  # every input and output checked before the long work
+        warn_if_at_chance(runs[name])
         load_trained(runs[name])
         current_analysis(name, args.runs)
         notes[name] = claim(resolve_run(args.runs, name) / RESULTS_FILE, name, args.overwrite)

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.analysis import load_trained, resolve_run
+from core.analysis import load_trained, resolve_run, warn_if_at_chance
 from core.analysis.clustering import (
     TaskVarianceClustering,
     cluster_quality,
@@ -347,6 +347,7 @@ def main(argv: list[str] | None = None) -> None:
     resolve_trained_runs(args.runs, args.names)  # every input is checked before any output
     notes, rules = {}, set()
     for name in args.names:  # every input and output checked before the work
+        warn_if_at_chance(resolve_run(args.runs, name))
         rules.add(tuple(load_trained(resolve_run(args.runs, name))[1].rules))
         notes[name] = claim(resolve_run(args.runs, name) / RESULTS_FILE, name, args.overwrite)
     seeds_folder, figures = Path(args.runs), Path(args.figures) if args.figures else None

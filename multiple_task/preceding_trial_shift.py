@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from core.analysis import load_trained, resolve_run
+from core.analysis import load_trained, resolve_run, warn_if_at_chance
 from core.analysis.state_space import preceding_trial_shift, prepend_trials, run_model
 from core.analysis.task_variance import noise_free_trials, segment_bounds
 from core.cli import ArgumentParser, add_threads_argument, cli_main, folder, set_threads
@@ -74,6 +74,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     set_threads(args.threads)
     run_dir = resolve_run(args.runs, args.name)
+    warn_if_at_chance(run_dir)
     model, task, run_config = load_trained(run_dir)
     probes = _rules(args.probes, list(task.rules))  # a rule typo is reported before the results
     previous = _rules(args.previous, list(task.rules))

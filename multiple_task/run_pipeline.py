@@ -35,6 +35,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
+from core.analysis import warn_if_at_chance
 from core.cli import (
     KNOWN_ERRORS,
     ArgumentParser,
@@ -154,7 +155,8 @@ def main(argv: list[str] | None = None) -> None:
     at once (its results are written atomically, so nothing half-written stays) and the pipeline
     with one ``error: ...`` line naming the step, exit status 130 or 143."""
     args = parse_args(argv)
-    resolve_trained_runs(args.runs, args.names)  # every run checked before any step
+    for run_dir in resolve_trained_runs(args.runs, args.names).values():  # before any step
+        warn_if_at_chance(run_dir)
     where = "before the first step"
     try:
         with stop_on_signals():

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from core.analysis import load_trained, resolve_run
+from core.analysis import load_trained, resolve_run, warn_if_at_chance
 from core.analysis.seeds import mean_interval
 from core.analysis.state_space import (
     StateSpace,
@@ -131,6 +131,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     set_threads(args.threads)
     run_dirs = [resolve_run(args.runs, name) for name in args.names]
+    for run_dir in run_dirs:
+        warn_if_at_chance(run_dir)
     if args.rules:
         resolve_rules(args.rules)  # unknown names fail before any run is read
     keep_stored = False

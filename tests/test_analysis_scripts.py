@@ -303,6 +303,50 @@ def test_a_fixed_k_clusters_units_and_synapses_and_the_clusterings_are_compared(
         multiple_task_analysis.main([NAME, "--runs", str(trained), "--k", "0"])
 
 
+def _evaluation(run_dir, correct, n_trials=500, chance=1 / 8, rules=6):
+    """Write ``run_dir/evaluation.csv`` as training does: ``correct`` of ``n_trials`` per rule."""
+    from core.tasks.accuracy import RuleScore
+    from core.training.trainer import score_table_csv
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    scores = {f"rule{i}": RuleScore(correct, n_trials, chance) for i in range(rules)}
+    (run_dir / "evaluation.csv").write_text(score_table_csv(scores))
+    return run_dir
+
+
+@pytest.mark.parametrize(("correct", "chance", "warns"), [
+    (0, 1 / 8, True), (60, 1 / 8, True),  # below chance, at chance
+    (65, 1 / 8, True),  # 0.13: its interval 0.118-0.143 holds 0.125
+    (70, 1 / 8, False),  # 0.14: interval 0.128-0.153, above chance
+    (450, 1 / 8, False), (255, 1 / 2, True), (300, 1 / 2, False)])
+def test_a_run_at_chance_gets_one_warning(tmp_path, capsys, correct, chance, warns):
+    from core.analysis import warn_if_at_chance
+
+    run_dir = _evaluation(tmp_path / NAME, correct, chance=chance)
+    message = warn_if_at_chance(run_dir)
+    err = capsys.readouterr().err
+    assert (message is not None) == warns and err == (f"warning: {message}\n" if warns else "")
+    if warns:
+        assert message.startswith(f"run {NAME} is at chance: accuracy {correct / 500:.3f} (95 % "
+                                  "interval ") and "3000 fresh trials of 6 rules" in message
+        assert message.endswith(f"against chance {chance:.3f}; the analysis of an untrained "
+                                "network is not meaningful")
+        assert warn_if_at_chance(run_dir) is None and capsys.readouterr().err == ""  # once
+    assert warn_if_at_chance(tmp_path) is None  # no evaluation.csv: nothing to say
+
+
+@pytest.mark.parametrize("script", ["multiple_task_analysis", "lesion", "preceding_trial_shift",
+                                    "state_space_shift", "fixed_points", "run_pipeline"])
+def test_every_analysis_script_warns_about_a_run_at_chance(tmp_path, capsys, script):
+    run_dir = _evaluation(tmp_path / NAME, 50)
+    (run_dir / "checkpoint.pt").write_bytes(b"")  # unreadable: the script stops after warning
+    with pytest.raises(SystemExit):
+        _script(script).main([NAME, "--runs", str(tmp_path)])
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith(f"warning: run {NAME} is at chance: accuracy 0.100 "), err
+    assert sum(line.startswith("warning: ") for line in err) == 1
+
+
 def _stopped_line(signum: int) -> str:
     return (f"error: stopped by {signal.Signals(signum).name} in the analysis step of {NAME}; no "
             "later step ran; run the same command again to continue from there (current steps "

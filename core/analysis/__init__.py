@@ -1,16 +1,61 @@
 """Multi-task analysis: task variance, clustering, lesions and pruning, state space.
 
 ``load_trained(run_dir)`` rebuilds a trained run's model and task config for analysis;
-``analyse_runs`` analyses named runs into their results files and returns the stored entries.
+``analyse_runs`` analyses named runs into their results files and returns the stored entries;
+``warn_if_at_chance(run_dir)`` warns when the run's network is no better than chance.
 """
 
 from __future__ import annotations
 
+import csv
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["analyse_runs", "load_trained", "resolve_run"]
+__all__ = ["analyse_runs", "load_trained", "resolve_run", "warn_if_at_chance"]
+
+#: ``(evaluation.csv, modification time)`` already warned about by :func:`warn_if_at_chance`.
+_WARNED: set[tuple[Path, int]] = set()
+
+
+def warn_if_at_chance(run_dir: str | Path) -> str | None:
+    """Print one ``warning: ...`` line to stderr when the run in ``run_dir`` is at chance:
+    the 95 % Wilson interval of its accuracy on fresh trials after training (``evaluation.csv``,
+    written by the training script; trials of every rule pooled, which with equal counts per
+    rule is the mean over rules) reaches down to the mean chance level of its rules, or lies
+    below it. Analysing such a network says nothing about trained computation; this only warns.
+
+    Returns the warning (without ``warning: ``), or None: above chance, no ``evaluation.csv``
+    (runs of other scripts), or already printed for this version of the file in this process
+    (``run_pipeline.py`` and its steps check the same run).
+    """
+    from core.tasks.accuracy import RuleScore
+    from core.training.trainer import EVALUATION_FILE
+
+    path = Path(run_dir) / EVALUATION_FILE
+    if not path.is_file():
+        return None
+    key = (path.resolve(), path.stat().st_mtime_ns)
+    if key in _WARNED:
+        return None
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        return None
+    pooled = RuleScore(sum(int(r["n_correct"]) for r in rows),
+                       sum(int(r["n_trials"]) for r in rows),
+                       sum(float(r["chance"]) for r in rows) / len(rows))
+    low, high = pooled.interval()
+    if low > pooled.chance:
+        return None
+    _WARNED.add(key)
+    message = (f"run {Path(run_dir).name} is at chance: accuracy {pooled.accuracy:.3f} (95 % "
+               f"interval {low:.3f}-{high:.3f}, {pooled.n_trials} fresh trials of "
+               f"{len(rows)} rules in {path}) against chance {pooled.chance:.3f}; the analysis "
+               "of an untrained network is not meaningful")
+    print(f"warning: {message}", file=sys.stderr)
+    return message
 
 
 def load_trained(run_dir: str | Path):
