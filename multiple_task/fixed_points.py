@@ -14,8 +14,10 @@ none of them is an error.
 
 Results go to ``<runs>/<NAME>/fixed_points.h5`` (``{pair: ...}`` with the digest of the
 checkpoint they describe, :mod:`core.provenance`; a current entry is reused unless
-``--overwrite``), one figure per pair to ``<runs>/<NAME>/figures/fixed_points_<pair>``
-(:func:`core.plotting.multi_task.fixed_point_figures`).
+``--overwrite``, its figures drawn from it where their files do not exist yet:
+:func:`core.plotting.draw_from_stored`), one figure per pair to
+``<runs>/<NAME>/figures/fixed_points_<pair>`` (:func:`core.plotting.multi_task.
+fixed_point_figures`).
 
 Example::
 
@@ -45,7 +47,7 @@ from core.cli import (
     set_threads,
 )
 from core.io import save_results
-from core.plotting import apply_style, save_figure
+from core.plotting import apply_style, draw_from_stored, save_figure
 from core.plotting.multi_task import fixed_point_figures
 from core.provenance import claim, load_current, record
 from core.tasks import EPOCHS, RULES, generate_trials
@@ -174,11 +176,14 @@ def main(argv: list[str] | None = None) -> None:
     run_dir = resolve_run(args.runs, args.name)
     warn_if_at_chance(run_dir)
     path = run_dir / RESULTS_FILE
+    folder = Path(args.figures) if args.figures else run_dir / "figures"
+    apply_style()
     try:
         note = claim(path, args.name, args.overwrite)
     except FileExistsError:
         results = load_current(path, args.name, f"{REFRESH} {args.name} --overwrite")
-        print(f"{args.name}: stored results are current, reused ({path})")
+        print(f"{args.name}: stored results are current, reused ({path}); "
+              f"{draw_from_stored(fixed_point_figures(results), folder)}")
     else:
         if note is not None:
             print(note)
@@ -186,8 +191,6 @@ def main(argv: list[str] | None = None) -> None:
         results, run_config = compute(run_dir, args)
         save_results(path, args.name, results, config=run_config, overwrite=True,
                      provenance=provenance)
-        apply_style()
-        folder = Path(args.figures) if args.figures else run_dir / "figures"
         for stem, fig in fixed_point_figures(results).items():
             save_figure(fig, folder / stem)
     print("\n".join(summary(results)))

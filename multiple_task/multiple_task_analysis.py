@@ -19,8 +19,10 @@ index is taken between the networks' rule partitions (``clustering_seeds.h5`` an
 ``clustering_agreement_seeds_<pop>_<method>``, same folders). Results go to
 ``<runs>/<NAME>/analysis.h5`` (keyed by the run name, with the digest of the checkpoint they
 describe: :mod:`core.provenance`), figures to ``<runs>/<NAME>/figures/`` (or ``--figures``).
-Stored results of the same network are kept unless ``--overwrite``; stale ones (the run was
-trained further or again) are recomputed.
+Stored results of the same network are kept unless ``--overwrite``, and those of their figures
+whose files do not exist yet (another ``--figures``, deleted files) are drawn from them
+(:func:`core.plotting.draw_from_stored`); stale ones (the run was trained further or again) are
+recomputed.
 
 Example::
 
@@ -72,14 +74,14 @@ from core.cli import (
     set_threads,
 )
 from core.io import save_results
-from core.plotting import apply_style, save_figure
+from core.plotting import apply_style, draw_from_stored, save_figure
 from core.plotting.multi_task import (
     TASK_SET,
     analysis_figures,
     over_membership_seeds_figure,
     seeds_agreement_figures,
 )
-from core.provenance import claim, record
+from core.provenance import claim, load_current, record
 from core.training.trainer import CHECKPOINT_FILE
 
 RESULTS_FILE = "analysis.h5"
@@ -268,6 +270,19 @@ def analyse(name: str, args: argparse.Namespace, note: str | None = None) -> dic
     return results
 
 
+def reuse(name: str, args: argparse.Namespace) -> dict:
+    """The stored results of one run, current (not recomputed), with those of their figures whose
+    files do not exist yet drawn from them (:func:`core.plotting.draw_from_stored`)."""
+    path = resolve_run(args.runs, name) / RESULTS_FILE
+    results = load_current(path, name, f"python multiple_task/multiple_task_analysis.py {name} "
+                                        f"--runs {args.runs} --overwrite")
+    folder = Path(args.figures) if args.figures else path.parent / "figures"
+    apply_style()
+    print(f"{name}: stored results are current, reused ({path}); "
+          f"{draw_from_stored(analysis_figures(results), folder)}")
+    return results
+
+
 def over_membership_seeds(runs: dict[str, dict], folder: Path, inputs: list[tuple[Path, str]],
                           figures: Path | None = None) -> None:
     """Print, store and draw the over-membership of every form over the runs (seeds)
@@ -345,18 +360,23 @@ def main(argv: list[str] | None = None) -> None:
         fail("--permutations, --om-permutations and --k must be >= 1 and --k-max >= 2")
     set_threads(args.threads)
     resolve_trained_runs(args.runs, args.names)  # every input is checked before any output
-    notes, rules = {}, set()
+    notes, rules, current = {}, set(), set()
     for name in args.names:  # every input and output checked before the work
         warn_if_at_chance(resolve_run(args.runs, name))
         rules.add(tuple(load_trained(resolve_run(args.runs, name))[1].rules))
-        notes[name] = claim(resolve_run(args.runs, name) / RESULTS_FILE, name, args.overwrite)
+        try:
+            notes[name] = claim(resolve_run(args.runs, name) / RESULTS_FILE, name,
+                                args.overwrite)
+        except FileExistsError:
+            current.add(name)
     seeds_folder, figures = Path(args.runs), Path(args.figures) if args.figures else None
     same_rules = len(rules) == 1
     if len(args.names) > 1 and not args.no_synapses:
         claim(seeds_folder / SEEDS_FILE, seeds_key(args.names), args.overwrite)
     if len(args.names) > 1 and same_rules:
         claim(seeds_folder / CLUSTERING_SEEDS_FILE, seeds_key(args.names), args.overwrite)
-    results = {name: analyse(name, args, notes[name]) for name in args.names}
+    results = {name: reuse(name, args) if name in current else analyse(name, args, notes[name])
+               for name in args.names}
     if len(results) > 1 and same_rules:
         print("clustering agreement across runs (rule partitions):")
         clustering_seeds(results, seeds_folder, [(resolve_run(args.runs, n) / RESULTS_FILE, n)

@@ -6,7 +6,9 @@ trace; for an RNN, the hidden state). The shift is the mean distance between the
 probe trajectories (after fixation) with and without the preceding trial, relative to the
 trajectory's own spread; the probe accuracy after each preceding task is kept too. Results go to
 ``<runs>/<NAME>/preceding_trial_shift.h5`` (with the digest of the checkpoint they describe:
-:mod:`core.provenance`; stale results are recomputed, current ones kept unless ``--overwrite``),
+:mod:`core.provenance`; stale results are recomputed, current ones kept unless ``--overwrite``,
+their figures drawn from them where their files do not exist yet:
+:func:`core.plotting.draw_from_stored`),
 the heat maps to ``<runs>/<NAME>/figures/preceding_trial_shift`` and
 ``preceding_trial_shift_accuracy``.
 
@@ -28,9 +30,9 @@ from core.analysis.state_space import preceding_trial_shift, prepend_trials, run
 from core.analysis.task_variance import noise_free_trials, segment_bounds
 from core.cli import ArgumentParser, add_threads_argument, cli_main, folder, set_threads
 from core.io import save_results
-from core.plotting import apply_style, save_figure
+from core.plotting import apply_style, draw_from_stored, save_figure
 from core.plotting.multi_task import preceding_trial_shift_figures
-from core.provenance import claim, record
+from core.provenance import claim, load_current, record
 from core.tasks import accuracy, generate_trials, resolve_rules
 from core.training.trainer import CHECKPOINT_FILE
 
@@ -78,7 +80,17 @@ def main(argv: list[str] | None = None) -> None:
     model, task, run_config = load_trained(run_dir)
     probes = _rules(args.probes, list(task.rules))  # a rule typo is reported before the results
     previous = _rules(args.previous, list(task.rules))
-    note = claim(run_dir / RESULTS_FILE, args.name, args.overwrite)
+    try:
+        note = claim(run_dir / RESULTS_FILE, args.name, args.overwrite)
+    except FileExistsError:  # current: figures from the stored results, nothing recomputed
+        stored = load_current(run_dir / RESULTS_FILE, args.name, f"python multiple_task/"
+                              f"preceding_trial_shift.py {args.name} --overwrite")
+        apply_style()
+        drawn = draw_from_stored(preceding_trial_shift_figures(stored),
+                                 Path(args.figures) if args.figures else run_dir / "figures")
+        print(f"{args.name}: stored results are current, reused ({run_dir / RESULTS_FILE}); "
+              f"{drawn}")
+        return
     if note is not None:
         print(note)
     provenance = record(run_dir / RESULTS_FILE, run_dir / CHECKPOINT_FILE)

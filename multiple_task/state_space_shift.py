@@ -17,8 +17,10 @@ entry is kept unless ``--overwrite``) and drawn.
 
 Results go to ``<runs>/<NAME>/state_space_shift.h5`` (with the digest of the checkpoint they
 describe: :mod:`core.provenance`; stale results are recomputed, current ones reused unless
-``--overwrite``), figures to ``<runs>/<NAME>/figures/state_space_{rule,category,distance_angle}``
-and, for several runs, ``<runs>/figures/state_space_r_across_runs``.
+``--overwrite``, their figures drawn from them where their files do not exist yet:
+:func:`core.plotting.draw_from_stored`), figures to
+``<runs>/<NAME>/figures/state_space_{rule,category,distance_angle}`` and, for several runs,
+``<runs>/figures/state_space_r_across_runs``.
 
 Example::
 
@@ -46,7 +48,7 @@ from core.analysis.state_space import (
 )
 from core.cli import ArgumentParser, add_threads_argument, cli_main, folder, set_threads
 from core.io import save_results
-from core.plotting import apply_style, save_figure
+from core.plotting import apply_style, draw_from_stored, save_figure
 from core.plotting.multi_task import state_space_figures, state_space_r_figure
 from core.provenance import claim, load_current, record
 from core.tasks import generate_trials, resolve_rules
@@ -145,11 +147,13 @@ def main(argv: list[str] | None = None) -> None:
     r_by_pop: dict[str, list[float]] = {}
     for name, run_dir in zip(args.names, run_dirs, strict=True):
         path = run_dir / RESULTS_FILE
+        folder = Path(args.figures) if args.figures else run_dir / "figures"
         try:
             note = claim(path, name, args.overwrite)
         except FileExistsError:
             results = load_current(path, name, f"{REFRESH} {name} --overwrite")
-            print(f"{name}: stored results are current, reused ({path})")
+            print(f"{name}: stored results are current, reused ({path}); "
+                  f"{draw_from_stored(state_space_figures(results), folder)}")
         else:
             if note is not None:
                 print(note)
@@ -157,7 +161,6 @@ def main(argv: list[str] | None = None) -> None:
             results, run_config = compute(run_dir, args)
             save_results(path, name, results, config=run_config, overwrite=True,
                          provenance=provenance)
-            folder = Path(args.figures) if args.figures else run_dir / "figures"
             for stem, fig in state_space_figures(results).items():
                 save_figure(fig, folder / stem)
         for pop in np.asarray(results["populations"]).astype(str):

@@ -113,9 +113,15 @@ def test_analysis_lesion_and_shift_scripts_produce_results_and_every_figure(trai
                 "preceding_trial_shift", "preceding_trial_shift_accuracy"}
     assert expected <= figures, expected - figures
     assert all((run_dir / "figures" / f"{f}.pdf").is_file() for f in expected)
-    # results are never overwritten silently
-    with pytest.raises(SystemExit, match="^error: .*already exist"):
-        multiple_task_analysis.main([NAME, "--runs", runs, "--k-max", "5"])
+    # results and figures are never overwritten silently
+    stored = {p: p.stat().st_mtime_ns for p in [run_dir / "analysis.h5",
+                                                *(run_dir / "figures").glob("*.p*")]}
+    capsys.readouterr()
+    multiple_task_analysis.main([NAME, "--runs", runs, "--k-max", "5"])
+    printed = capsys.readouterr().out
+    assert "stored results are current, reused" in printed and "drew" not in printed
+    assert "kept task_variance_hidden_kmeans, " in printed
+    assert {p: p.stat().st_mtime_ns for p in stored} == stored
 
 
 def test_state_space_shift_stores_onset_geometry_and_summarises_r_across_runs(trained, capsys):
@@ -165,6 +171,40 @@ def test_state_space_summary_of_two_different_networks_is_their_mean_and_t_inter
     state_space_shift.main([second, NAME, "--runs", str(trained), "--figures", str(figures),
                             "--no-progress"])
     assert "summary of these runs is current, kept" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("script, options, stems", [
+    ("multiple_task_analysis", ["--k-max", "5", "--n-init", "2", "--permutations", "3",
+                                "--max-points", "60"], {"task_variance_hidden_kmeans", "task_set"}),
+    ("preceding_trial_shift", ["--probes", "go,anti", "--previous", "fdgo,fdanti",
+                               "--no-progress"],
+     {"preceding_trial_shift", "preceding_trial_shift_accuracy"}),
+    ("state_space_shift", ["--trials", "8", "--no-progress"],
+     {"state_space_rule", "state_space_category", "state_space_distance_angle"})])
+def test_figures_of_current_results_are_drawn_from_them_never_over_existing_files(
+        trained, tmp_path, capsys, script, options, stems):
+    module = _script(script)
+    argv = [NAME, "--runs", str(trained), *options]
+    module.main(argv)  # computed, or current already
+    path = trained / NAME / module.RESULTS_FILE
+    written = path.stat().st_mtime_ns
+    figures = tmp_path / "figs"
+    capsys.readouterr()
+    module.main([*argv, "--figures", str(figures)])
+    line = capsys.readouterr().out.splitlines()[0]
+    assert line.startswith(f"{NAME}: stored results are current, reused ({path}); drew "), line
+    drawn = set(line.split("; drew ")[1].split(f" in {figures}")[0].split(", "))
+    assert stems <= drawn and {p.stem for p in figures.glob("*.png")} == drawn
+    assert {p.stem for p in figures.glob("*.pdf")} == drawn
+    assert path.stat().st_mtime_ns == written  # nothing recomputed
+    (figures / f"{min(stems)}.png").unlink()  # one figure lost, its PDF still there
+    drawn_at = {p: p.stat().st_mtime_ns for p in figures.iterdir()}
+    module.main([*argv, "--figures", str(figures)])
+    line = capsys.readouterr().out.splitlines()[0]
+    assert line.startswith(f"{NAME}: stored results are current, reused ({path}); kept ")
+    assert line.endswith(f" (files exist in {figures}; --overwrite recomputes and redraws)")
+    assert set(line.split("; kept ")[1].split(" (files exist")[0].split(", ")) == drawn
+    assert {p: p.stat().st_mtime_ns for p in figures.iterdir()} == drawn_at  # none overwritten
 
 
 def test_every_named_run_is_checked_before_any_is_analysed(trained, tmp_path):

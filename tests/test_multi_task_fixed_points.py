@@ -54,7 +54,7 @@ def test_stage_recorder_records_each_accuracy_once_when_first_reached():
     assert recorder.reached(curves, 251) == []  # no validation at this step
 
 
-def test_fixed_points_script_finds_stores_and_draws_the_pair(runs, capsys):
+def test_fixed_points_script_finds_stores_and_draws_the_pair(runs, capsys, tmp_path):
     fixed_points.main([NAME, "--runs", str(runs), *SMALL])
     out = capsys.readouterr().out
     assert "pair delaydm1-delaydm2 skipped: the run was not trained on delaydm1, delaydm2" in out
@@ -78,8 +78,19 @@ def test_fixed_points_script_finds_stores_and_draws_the_pair(runs, capsys):
         assert pair[rule]["trajectory"]["WM"].shape[1:] == (2, 3)
     assert (runs / NAME / "figures" / "fixed_points_dmcgo-dmcnogo.png").is_file()
     written = path.stat().st_mtime_ns
+    figure = (runs / NAME / "figures" / "fixed_points_dmcgo-dmcnogo.png").stat().st_mtime_ns
     fixed_points.main([NAME, "--runs", str(runs), *SMALL])
-    assert "stored results are current, reused" in capsys.readouterr().out
+    assert capsys.readouterr().out.startswith(
+        f"{NAME}: stored results are current, reused ({path}); kept fixed_points_dmcgo-dmcnogo "
+        f"(files exist in {runs / NAME / 'figures'}; --overwrite recomputes and redraws)\n")
+    assert (runs / NAME / "figures" / "fixed_points_dmcgo-dmcnogo.png").stat().st_mtime_ns \
+        == figure
+    fixed_points.main([NAME, "--runs", str(runs), "--figures", str(tmp_path), *SMALL])
+    assert capsys.readouterr().out.startswith(
+        f"{NAME}: stored results are current, reused ({path}); drew fixed_points_dmcgo-dmcnogo "
+        f"in {tmp_path}\n")
+    assert {p.name for p in tmp_path.iterdir()} == {"fixed_points_dmcgo-dmcnogo.png",
+                                                    "fixed_points_dmcgo-dmcnogo.pdf"}
     assert path.stat().st_mtime_ns == written
 
 

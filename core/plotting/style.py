@@ -1,8 +1,10 @@
-"""The lab's one figure style (scienceplots + seaborn) and a vector-and-raster saver."""
+"""The lab's one figure style (scienceplots + seaborn), a vector-and-raster saver, and the
+figures of current stored results drawn without overwriting (:func:`draw_from_stored`)."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import matplotlib
@@ -64,3 +66,27 @@ def save_figure(fig: plt.Figure, path: str | os.PathLike,
             fig.savefig(tmp, format=fmt, bbox_inches="tight")
     plt.close(fig)
     return written
+
+
+def draw_from_stored(figures: Mapping[str, plt.Figure], folder: str | os.PathLike) -> str:
+    """Save the figures ``{stem: figure}`` of stored results that are current (the script did
+    not recompute them) as ``folder/<stem>`` (:func:`save_figure`), except those of which a
+    file exists already: those are kept, never overwritten (a script's ``--overwrite``
+    recomputes the results and redraws every figure). Every figure is closed.
+
+    Returns what was done, one phrase for the script's output line: ``drew a, b in <folder>``,
+    ``kept c (files exist; --overwrite recomputes and redraws)``, or both joined by ``; ``.
+    """
+    drawn, kept = [], []
+    for stem, fig in figures.items():
+        if any(p.exists() for p in figure_files(Path(folder) / stem)):
+            plt.close(fig)
+            kept.append(stem)
+        else:
+            save_figure(fig, Path(folder) / stem)
+            drawn.append(stem)
+    parts = [f"drew {', '.join(drawn)} in {folder}"] if drawn else []
+    if kept:
+        parts.append(f"kept {', '.join(kept)} (files exist in {folder}; --overwrite recomputes "
+                     "and redraws)")
+    return "; ".join(parts) or "no figures"
