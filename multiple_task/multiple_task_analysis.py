@@ -98,8 +98,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="largest number of clusters tried (default 29, Yang et al.)")
     p.add_argument("--k", type=int, default=None,
                    help="a fixed number of clusters for units and synapses (the MPN lab: 20), "
-                        "capped at the number of distinct profiles (default: chosen by the "
-                        "gap-tested silhouette)")
+                        "capped at the number of distinct profiles and at the number of "
+                        "units - 1 (default: chosen by the gap-tested silhouette)")
     p.add_argument("--n-init", type=int, default=20, help="KMeans restarts (default 20)")
     p.add_argument("--permutations", type=int, default=50,
                    help="permutations of the cluster-quality null (default 50)")
@@ -139,7 +139,7 @@ def agreement(by_rule: np.ndarray, fits: dict, args: argparse.Namespace) -> dict
     for method in ("kmeans", "ward"):
         for k in ks:
             with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # k above the distinct profiles: capped
+                warnings.simplefilter("ignore")  # k above the distinct profiles or n - 1: capped
                 fit = TaskVarianceClustering(method=method, n_init=args.n_init, n_clusters=k,
                                              random_state=args.seed).fit(by_rule)
             if fit.n_clusters_ >= 2 and f"{method} k={fit.n_clusters_}" not in names:
