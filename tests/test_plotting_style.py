@@ -1,6 +1,6 @@
 import matplotlib.pyplot as plt
 
-from core.plotting import apply_style, save_figure
+from core.plotting import apply_style, draw_from_stored, save_figure
 
 
 def test_save_figure_writes_pdf_and_png(tmp_path):
@@ -19,3 +19,21 @@ def test_a_dot_in_the_figure_name_is_kept(tmp_path):
     assert sorted(p.name for p in written) == ["ablation_fixtau1.5.pdf", "ablation_fixtau1.5.png"]
     fig, _ = plt.subplots()
     assert [p.name for p in save_figure(fig, tmp_path / "x.png", formats=("png",))] == ["x.png"]
+
+
+def test_figures_of_stored_results_are_drawn_only_where_no_file_exists(tmp_path):
+    def figures():
+        return {stem: plt.subplots()[0] for stem in ("a", "b", "c")}
+
+    assert draw_from_stored(figures(), tmp_path) == f"drew a, b, c in {tmp_path}"
+    (tmp_path / "b.png").unlink()  # one file of b lost, its PDF still there
+    (tmp_path / "c.pdf").unlink()
+    (tmp_path / "c.png").unlink()  # c lost entirely
+    before = {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()}
+    open_figures = plt.get_fignums()
+    assert draw_from_stored(figures(), tmp_path) == (
+        f"drew c in {tmp_path}; kept a, b (files exist in {tmp_path}; --overwrite recomputes "
+        "and redraws)")
+    assert {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir() if p.stem != "c"} == before
+    assert (tmp_path / "c.png").is_file() and (tmp_path / "c.pdf").is_file()
+    assert plt.get_fignums() == open_figures  # every figure closed
