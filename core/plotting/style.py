@@ -75,7 +75,8 @@ def draw_from_stored(figures: Mapping[str, plt.Figure], folder: str | os.PathLik
     recomputes the results and redraws every figure). Every figure is closed.
 
     Returns what was done, one phrase for the script's output line: ``drew a, b in <folder>``,
-    ``kept c (files exist; --overwrite recomputes and redraws)``, or both joined by ``; ``.
+    ``kept c (files exist in <folder>; --overwrite recomputes and redraws)``, or both joined by
+    ``; `` (``no figures`` for none).
     """
     drawn, kept = [], []
     for stem, fig in figures.items():
