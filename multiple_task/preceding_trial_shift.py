@@ -42,6 +42,7 @@ from core.cli import (
     ArgumentParser,
     add_threads_argument,
     cli_main,
+    fail,
     folder,
     positive_int,
     set_threads,
@@ -83,7 +84,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     args = p.parse_args(argv)
     if args.trials < 2:
-        p.error("--trials must be >= 2 (a match rule needs match and non-match trials)")
+        fail("--trials must be >= 2 (a match rule needs match and non-match trials)")
     return args
 
 
