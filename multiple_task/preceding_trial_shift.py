@@ -118,10 +118,12 @@ def main(argv: list[str] | None = None) -> None:
     for i, probe in enumerate(tqdm(probes, desc="probe rules", disable=args.no_progress)):
         trials = shift_probe_trials(probe, task, args.trials, rng)
         prev_x = {p: generate_trials(p, task, args.trials, rng, noise=False).x for p in previous}
-        out = preceding_trial_shift(model, trials, prev_x, task, chunk_size=args.chunk)
-        shift[i], acc[i] = out["shift"], out["correct"].mean(axis=1)
-        change[i], change_se[i] = paired_accuracy_change(out["correct"], out["correct_alone"])
-        score = RuleScore(int(out["correct_alone"].sum()), args.trials, chance_level(probe, task))
+        effect = preceding_trial_shift(model, trials, prev_x, task, chunk_size=args.chunk)
+        shift[i], acc[i] = effect["shift"], effect["correct"].mean(axis=1)
+        change[i], change_se[i] = paired_accuracy_change(effect["correct"],
+                                                         effect["correct_alone"])
+        score = RuleScore(int(effect["correct_alone"].sum()), args.trials,
+                          chance_level(probe, task))
         alone[i] = score.accuracy, *score.interval()
     results = {"probes": np.asarray(probes), "previous": np.asarray(previous),
                "shift": shift, "accuracy": acc, "accuracy_alone": alone[:, 0],
