@@ -81,6 +81,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
+from core.analysis.state_space import SHIFT_SOURCES
 from core.analysis.transfer import network_summary, transfer_curve_groups
 from core.cli import ArgumentParser, cli_main, fail
 from core.errors import CheckpointError
@@ -148,6 +149,9 @@ RUN_RESULTS = (("analysis.h5", analysis_figures, "multiple_task/multiple_task_an
                 "multiple_task/state_space_shift.py"),
                ("fixed_points.h5", fixed_point_figures, "multiple_task/fixed_points.py"),
                ("two_task_analysis.h5", two_task_figures, "two_task/two_task_analysis.py"))
+#: Provenance sources (:mod:`core.provenance`) a stored result of a rule run must record to be
+#: current, by file (the others record none).
+RUN_RESULT_SOURCES = {"preceding_trial_shift.h5": SHIFT_SOURCES}
 
 
 def state_space_runs_figures(entry: dict) -> dict[str, plt.Figure]:
@@ -432,8 +436,9 @@ def draw_rule_runs(args: argparse.Namespace, log: FigureLog, family: str) -> boo
             if path.is_file():
                 refresh = f"python {script} {name} --runs {args.runs} --overwrite"
                 try:
-                    log.figures(family, name, figures_of(load_current(path, name, refresh)),
-                                path)
+                    stored = load_current(path, name, refresh,
+                                          sources=RUN_RESULT_SOURCES.get(filename))
+                    log.figures(family, name, figures_of(stored), path)
                 except (ResultsFileError, CheckpointError, KeyError, ValueError) as exc:
                     log.failed(family, path, exc)
     return found

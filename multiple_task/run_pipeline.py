@@ -36,6 +36,7 @@ from pathlib import Path
 from types import ModuleType
 
 from core.analysis import warn_if_at_chance
+from core.analysis.state_space import SHIFT_SOURCES
 from core.cli import (
     KNOWN_ERRORS,
     ArgumentParser,
@@ -93,10 +94,12 @@ def _script(stem: str) -> ModuleType:
     return module
 
 
-def results_current(path: Path, name: str) -> bool:
-    """Whether ``path`` holds a current entry for ``name`` (:func:`stale_reason` is None)."""
+def results_current(path: Path, name: str, sources: dict[str, str] | None = None) -> bool:
+    """Whether ``path`` holds a current entry for ``name`` (:func:`stale_reason`, with the
+    provenance ``sources`` the step records, is None)."""
     try:
-        return path.is_file() and name in list_runs(path) and stale_reason(path, name) is None
+        return (path.is_file() and name in list_runs(path)
+                and stale_reason(path, name, sources) is None)
     except ResultsFileError:
         return False  # the step reports the unreadable file
 
@@ -126,7 +129,7 @@ def steps(name: str, args: argparse.Namespace
         ("lesion figures", lambda: figures_current(figures, run_dir / "lesion.h5"),
          "lesion_plot", [name, "--runs", args.runs, *shown]),
         ("preceding trial shift",
-         lambda: results_current(run_dir / "preceding_trial_shift.h5", name),
+         lambda: results_current(run_dir / "preceding_trial_shift.h5", name, SHIFT_SOURCES),
          "preceding_trial_shift", [name, *common, *shown, *quiet, *shlex.split(args.shift_args)]),
         ("state space", lambda: results_current(run_dir / "state_space_shift.h5", name),
          "state_space_shift", [name, *common, *shown, *quiet,

@@ -68,11 +68,20 @@ def test_labels_say_what_each_axis_shows():
     )
 
     rules = np.array(["fdgo", "fdanti"])
-    shift = preceding_trial_shift_figures({"probes": rules, "previous": rules,
-                                       "shift": np.ones((2, 2)),
-                                       "accuracy": np.array([[1.0, 0.5], [0.5, 0.5]])})
-    ax = shift["preceding_trial_shift_accuracy"].axes[0]
-    assert (ax.get_xlabel(), ax.get_ylabel()) == ("Preceding task", "Probe task")
+    change = np.array([[0.1, -0.25], [0.0, 0.5]])
+    shift = preceding_trial_shift_figures({
+        "probes": rules, "previous": rules, "shift": np.ones((2, 2)),
+        "accuracy_alone": np.array([0.9, 0.5]), "accuracy_change": change,
+        "accuracy_change_se": np.array([[0.01, 0.02], [0.0, 0.03]]), "n_trials": 500})
+    ax, bar = shift["preceding_trial_shift_accuracy"].axes
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("Preceding task", "Probe task (accuracy alone)")
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["Go (0.90)", "Anti (0.50)"]
+    assert bar.get_ylabel() == "Accuracy after − accuracy alone"
+    assert "500 trials per probe; SE of a cell ≤ 0.03" in ax.get_title()
+    np.testing.assert_array_equal(ax.images[0].get_array(), change)  # drawn: the change
+    assert [t.get_text() for t in ax.texts] == ["0.10", "-0.25", "0.00", "0.50"]
+    assert shift["preceding_trial_shift"].axes[1].get_ylabel() == (
+        "Distance to trajectory alone / its spread")
     fit = {"labels": np.array([0, 0, 1, 1]), "active": np.ones(4, bool),
            "order": np.arange(4), "n_clusters": 2, "k_values": np.array([2, 3]),
            "silhouette": np.array([0.5, 0.4])}

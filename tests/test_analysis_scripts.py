@@ -66,7 +66,7 @@ def test_analysis_lesion_and_shift_scripts_produce_results_and_every_figure(trai
     lesion_plot.main([NAME, "--runs", runs])
     printed = capsys.readouterr().out
     preceding_trial_shift.main([NAME, "--runs", runs, "--probes", "go,anti", "--previous",
-                                "fdgo,fdanti", "--no-progress"])
+                                "fdgo,fdanti", "--trials", "16", "--no-progress"])
     run_dir = trained / NAME
     analysis = load_results(run_dir / "analysis.h5", NAME)
     assert list_runs(run_dir / "analysis.h5") == [NAME]
@@ -101,6 +101,12 @@ def test_analysis_lesion_and_shift_scripts_produce_results_and_every_figure(trai
     assert lesions["pruning"]["accuracy"].shape == (6, len(lesion.PRUNE_FRACTIONS))
     shift = load_results(run_dir / "preceding_trial_shift.h5", NAME)
     assert shift["shift"].shape == (6, 2) and (shift["shift"] >= 0).all()
+    assert int(shift["n_trials"]) == 16 and shift["accuracy_alone"].shape == (6,)
+    np.testing.assert_allclose(shift["accuracy"] - shift["accuracy_alone"][:, None],
+                               shift["accuracy_change"], atol=1e-12)
+    assert (shift["accuracy_alone_low"] <= shift["accuracy_alone"]).all()
+    assert (shift["accuracy_change_se"] <= 1 / 4 + 1e-12).all()  # at most 1 / sqrt(16)
+    assert shift["chance"].tolist() == [1 / 8] * 6
     assert list(shift["probes"]) == ["fdgo", "reactgo", "delaygo", "fdanti", "reactanti",
                                      "delayanti"]
     figures = {p.stem for p in (run_dir / "figures").glob("*.png")}
@@ -177,7 +183,7 @@ def test_state_space_summary_of_two_different_networks_is_their_mean_and_t_inter
     ("multiple_task_analysis", ["--k-max", "5", "--n-init", "2", "--permutations", "3",
                                 "--max-points", "60"], {"task_variance_hidden_kmeans", "task_set"}),
     ("preceding_trial_shift", ["--probes", "go,anti", "--previous", "fdgo,fdanti",
-                               "--no-progress"],
+                               "--trials", "4", "--no-progress"],
      {"preceding_trial_shift", "preceding_trial_shift_accuracy"}),
     ("state_space_shift", ["--trials", "8", "--no-progress"],
      {"state_space_rule", "state_space_category", "state_space_distance_angle"})])
@@ -200,6 +206,37 @@ def test_figures_of_current_results_are_drawn_from_them_never_over_existing_file
     assert stems <= drawn and {p.stem for p in figures.glob("*.png")} == drawn
     assert {p.stem for p in figures.glob("*.pdf")} == drawn
     assert path.stat().st_mtime_ns == written  # nothing recomputed
+
+
+def test_shift_results_of_the_old_probes_are_stale_and_recomputed(trained, tmp_path, capsys):
+    """An entry stored without the probe design (the 16-trial test grid, all match trials for
+    DMC) is refused by the consumers with the refreshing command and recomputed by the script."""
+    import shutil
+
+    from core.analysis.state_space import SHIFT_SOURCES
+    from core.errors import StaleResultsError
+    from core.io import save_results
+    from core.provenance import load_current, record
+
+    runs = tmp_path / "runs"
+    shutil.copytree(trained / NAME, runs / NAME, ignore=shutil.ignore_patterns("*.h5", "figures"))
+    path = runs / NAME / preceding_trial_shift.RESULTS_FILE
+    old = {"probes": np.array(["fdgo"]), "previous": np.array(["fdgo"]),
+           "shift": np.zeros((1, 1)), "accuracy": np.ones((1, 1))}
+    save_results(path, NAME, old, provenance=record(path, runs / NAME / "checkpoint.pt"))
+    refresh = f"python multiple_task/preceding_trial_shift.py {NAME} --runs {runs} --overwrite"
+    with pytest.raises(StaleResultsError, match="their probe design has changed since .*"
+                                                f"refresh them with: {re.escape(refresh)}$"):
+        load_current(path, NAME, refresh, sources=SHIFT_SOURCES)
+    assert not _script("run_pipeline").results_current(path, NAME, SHIFT_SOURCES)
+    capsys.readouterr()
+    preceding_trial_shift.main([NAME, "--runs", str(runs), "--probes", "fdgo", "--previous",
+                                "fdgo", "--trials", "4", "--no-progress"])
+    assert "replacing the stored results" in capsys.readouterr().out
+    assert int(load_current(path, NAME, refresh, sources=SHIFT_SOURCES)["n_trials"]) == 4
+    assert _script("run_pipeline").results_current(path, NAME, SHIFT_SOURCES)
+    with pytest.raises(SystemExit, match="^error: --trials must be >= 2"):
+        preceding_trial_shift.main([NAME, "--runs", str(runs), "--trials", "1"])
 
 
 def test_every_named_run_is_checked_before_any_is_analysed(trained, tmp_path):
@@ -446,7 +483,8 @@ def test_the_pipeline_skips_current_steps_and_recomputes_after_retraining(tmp_pa
     argv = [NAME, "--runs", str(runs), "--no-progress", "--k", "3",
             "--analysis-args", "--k-max 4 --n-init 2 --permutations 2 --max-points 40",
             "--lesion-args", "--random 1 --trials 4 --no-pairs --no-synapses",
-            "--shift-args", "--probes go --previous fdgo", "--state-space-args", "--trials 4"]
+            "--shift-args", "--probes go --previous fdgo --trials 8", "--state-space-args",
+            "--trials 4"]
     steps = ("analysis", "lesion", "lesion figures", "preceding trial shift", "state space")
     stored = [runs / NAME / f for f in ("analysis.h5", "lesion.h5", "preceding_trial_shift.h5",
                                         "state_space_shift.h5", "figures/pruning.png")]

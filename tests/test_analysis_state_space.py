@@ -1,3 +1,5 @@
+import tracemalloc
+
 import numpy as np
 import pytest
 import torch
@@ -12,16 +14,19 @@ from core.analysis.state_space import (
     distance_vs_angle,
     epoch_dimensionality,
     onset_states,
+    paired_accuracy_change,
     parallelogram,
     participation_ratio,
     preceding_trial_shift,
     run_model,
+    shift_probe_trials,
     state_at,
     task_set_points,
     trajectory_shift,
     trial_average,
 )
 from core.models.mpn import DeepMultiPlasticNet, MPNConfig
+from core.tasks import MPN_LAB, generate_trials
 
 
 def test_pca_recovers_a_planted_plane():
@@ -61,17 +66,97 @@ def test_compose_rule_input_keeps_timing_and_builds_the_combination():
         compose_rule_input(x, np.arange(2, 6), {0: 1.0})
 
 
+class _Toy(torch.nn.Module):
+    """A model of the shared interface: hidden = tanh of the input (memoryless) or of its running
+    sum over steps (leaky); read out linearly."""
+
+    def __init__(self, n_in: int, n_out: int, leaky: bool):
+        super().__init__()
+        self.leaky = leaky
+        self.w = torch.nn.Linear(n_in, 6)
+        self.readout = torch.nn.Linear(6, n_out)
+
+    def forward(self, x, track_states=False):
+        h = torch.tanh(self.w(torch.cumsum(x, 0) / 10 if self.leaky else x))
+        return self.readout(h), ({"hidden": h} if track_states else {})
+
+
+def test_shift_probes_are_balanced_for_match_rules_and_aligned():
+    rng = np.random.default_rng(0)
+    assert (generate_trials("dmcgo", MPN_LAB, None, rng, mode="test").params["match"] == 1).all()
+    for rule in ("dmcgo", "dmsnogo"):
+        probe = shift_probe_trials(rule, MPN_LAB, 9, rng)
+        assert probe.batch_size == 9 and (probe.x == probe.x[:, :1]).sum() < probe.x.size
+        assert np.sort(probe.params["match"]).tolist() == [0] * 4 + [1] * 5
+        assert (probe.params["respond"] == (probe.params["match"] == (rule == "dmcgo"))).all()
+        for bounds in probe.epochs.values():  # one timing (the test timing) for every trial
+            assert (bounds == bounds[0]).all()
+    probe = shift_probe_trials("fdgo", MPN_LAB, 5, rng)
+    assert probe.batch_size == 5 and (probe.params["match"] == -1).all()
+    with pytest.raises(ValueError, match="n_trials"):
+        shift_probe_trials("dmsgo", MPN_LAB, 1, rng)
+
+
 def test_preceding_trial_shift_is_zero_without_memory_and_positive_with_it():
     reference = np.random.default_rng(0).standard_normal((8, 4))
     assert trajectory_shift(reference, reference) == 0.0
     assert trajectory_shift(reference, reference + 1.0) > 0
-    memoryless = lambda x: np.repeat(x[:, :, :1], 3, axis=2)  # noqa: E731
-    leaky = lambda x: np.cumsum(x[:, :, :3], axis=0)  # noqa: E731
-    probe = np.random.default_rng(1).random((6, 5, 3))
-    prev = {"other": np.ones((4, 5, 3))}
-    start, end = np.zeros(5, int), np.full(5, 6)
-    assert preceding_trial_shift(memoryless, probe, start, end, prev)["other"] == 0.0
-    assert preceding_trial_shift(leaky, probe, start, end, prev)["other"] > 0.1
+    rng = np.random.default_rng(1)
+    probe = shift_probe_trials("delaygo", MPN_LAB, 6, rng)
+    prev = {"dmsgo": generate_trials("dmsgo", MPN_LAB, 6, rng, noise=False).x}
+    torch.manual_seed(0)
+    n_in, n_out = probe.x.shape[2], probe.y.shape[2]
+    memoryless = preceding_trial_shift(_Toy(n_in, n_out, False), probe, prev, MPN_LAB, 4)
+    assert memoryless["shift"].tolist() == [0.0]
+    assert (memoryless["correct"][0] == memoryless["correct_alone"]).all()
+    assert preceding_trial_shift(_Toy(n_in, n_out, True), probe, prev, MPN_LAB)["shift"][0] > 0.1
+    with pytest.raises(ValueError, match="previous_x"):
+        preceding_trial_shift(_Toy(n_in, n_out, False), probe, {"x": prev["dmsgo"][:, :5]},
+                              MPN_LAB)
+
+
+def test_preceding_trial_shift_streams_chunks_and_never_holds_m_of_all_trials():
+    """Chunked and one-chunk runs agree; the model is never asked for M, calls never exceed a
+    chunk, and the numpy memory peak stays below an eighth of a float32 M per step of all trials
+    (recording M as the script once did, all trials at once or even chunk by chunk, exceeds it:
+    about 6.7 MB against the 4.2 MB bound here, 1.2 MB without M)."""
+    rng = np.random.default_rng(2)
+    n_trials, chunk = 192, 16
+    probe = shift_probe_trials("dmsgo", MPN_LAB, n_trials, rng)
+    prev = {r: generate_trials(r, MPN_LAB, n_trials, rng, noise=False).x
+            for r in ("delaygo", "dmcnogo")}
+    torch.manual_seed(0)
+    model = DeepMultiPlasticNet(MPNConfig(n_in=probe.x.shape[2], n_hidden=16, n_embed=16,
+                                          n_out=probe.y.shape[2], batch_chunk=chunk))
+    calls = []
+    forward = model.forward
+    model.forward = lambda x, track_states=False, **kw: (
+        calls.append((track_states, x.shape[1])) or forward(x, track_states=track_states, **kw))
+    whole = preceding_trial_shift(model, probe, prev, MPN_LAB, chunk_size=n_trials)
+    tracemalloc.start()
+    chunked = preceding_trial_shift(model, probe, prev, MPN_LAB, chunk_size=chunk)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    np.testing.assert_allclose(chunked["shift"], whole["shift"], rtol=1e-5)
+    assert (chunked["correct"] == whole["correct"]).all()
+    assert (chunked["correct_alone"] == whole["correct_alone"]).all()
+    assert chunked["correct"].shape == (2, n_trials) and chunked["shift"].shape == (2,)
+    assert all(track == "hidden" for track, _ in calls)
+    assert max(b for _, b in calls[len(calls) // 2:]) == chunk  # the chunked run's calls
+    steps = probe.n_steps + max(x.shape[0] for x in prev.values())
+    all_m = steps * n_trials * 16 * 16 * 4  # bytes of M of every step and trial
+    assert peak < all_m / 8, (peak, all_m)
+
+
+def test_paired_accuracy_change_and_its_standard_error():
+    correct = np.array([[1, 1, 0, 0], [1, 0, 1, 0]], bool)
+    change, se = paired_accuracy_change(correct, np.array([1, 0, 1, 0], bool))
+    np.testing.assert_allclose(change, [0.0, 0.0])
+    np.testing.assert_allclose(se, [np.sqrt(2 / 3) / 2, 0.0])
+    change, _ = paired_accuracy_change(np.ones((1, 4), bool), np.zeros(4, bool))
+    assert change.tolist() == [1.0]
+    with pytest.raises(ValueError, match="correct_alone"):
+        paired_accuracy_change(correct, np.ones(3, bool))
 
 
 def test_model_runs_in_chunks_and_states_at_steps_match():

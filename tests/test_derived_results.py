@@ -26,7 +26,7 @@ paper_plot = _script("paper_plot.py")
 NAME = "reach_seed0_L21e4+hidden8+batch8+angle"
 ANALYSE = ["--k-max", "3", "--n-init", "1", "--permutations", "1", "--no-synapses"]
 LESION = ["--random", "1", "--trials", "4", "--no-pairs", "--no-synapses", "--no-progress"]
-SHIFT = ["--probes", "fdgo", "--previous", "fdgo", "--no-progress"]
+SHIFT = ["--probes", "fdgo", "--previous", "fdgo", "--trials", "4", "--no-progress"]
 
 
 def _train(runs, *extra, hidden=8):

@@ -110,7 +110,7 @@ def stored(tmp_path_factory):
                                  "--permutations", "2", "--max-points", "30"])
     lesion.main([NAME, "--runs", str(runs), "--random", "1", "--trials", "4", "--no-progress"])
     preceding_trial_shift.main([NAME, "--runs", str(runs), "--probes", "fdgo,delaygo",
-                                "--previous", "fdgo", "--no-progress"])
+                                "--previous", "fdgo", "--trials", "4", "--no-progress"])
     state_space_shift.main([NAME, NAME, "--runs", str(runs), "--trials", "4", "--no-progress"])
     accuracy_sweep.main([str(runs), "--where", "family=multiple_task", "--trials", "8",
                          "--no-progress"])

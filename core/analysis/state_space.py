@@ -10,8 +10,9 @@
   the Go→Anti and Dly Go→Dly Anti vectors are nearly parallel (:func:`parallelogram`).
 - Rule-input compositionality (ibid.): a rule is performed with a combined rule input, e.g.
   Dly Anti trials with ``Anti + Dly Go − Go`` (:func:`compose_rule_input`).
-- Preceding-trial shift: how much a rule's trajectory moves when a trial of another task precedes it
-  in the same sequence (:func:`preceding_trial_shift`).
+- Preceding-trial shift: how much a rule's trajectory moves, and how its accuracy changes, when a
+  trial of another task precedes it in the same sequence (:func:`preceding_trial_shift` on
+  :func:`shift_probe_trials`).
 - Initial-condition geometry (Driscoll, Shenoy & Sussillo, 2024, Nat. Neurosci., Fig. 4): the
   state at the end of fixation of every rule, one :data:`COMPUTATION_CATEGORIES` label per rule
   (:func:`computation_category`), and for every pair of rules given the same stimulus, the
@@ -22,12 +23,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
 from scipy import stats
 from sklearn.decomposition import PCA
+
+from core.analysis.task_variance import segment_bounds
+from core.tasks import RULE_SPECS, TaskConfig, Trials, accuracy, concat, generate_trials
+from core.tasks.config import TEST_TIMINGS
 
 __all__ = [
     "run_model",
@@ -41,7 +46,10 @@ __all__ = [
     "compose_rule_input",
     "trajectory_shift",
     "prepend_trials",
+    "SHIFT_SOURCES",
+    "shift_probe_trials",
     "preceding_trial_shift",
+    "paired_accuracy_change",
     "state_at",
     "COMPUTATION_CATEGORIES",
     "computation_category",
@@ -257,25 +265,118 @@ def trajectory_shift(reference: np.ndarray, shifted: np.ndarray) -> float:
     return float(moved / spread) if spread > 0 else float("inf") if moved > 0 else 0.0
 
 
-def preceding_trial_shift(run: Callable[[np.ndarray], np.ndarray], probe_x: np.ndarray,
-                      probe_start: np.ndarray, probe_end: np.ndarray,
-                      previous_x: Mapping[str, np.ndarray]) -> dict[str, float]:
-    """Shift of a probe rule's trajectory caused by each kind of preceding trial.
+#: Provenance sources of stored shift results (:mod:`core.provenance`): the design of
+#: :func:`shift_probe_trials`, so results computed with other probes (before: the noise-free test
+#: grid, only response trials for match rules) are stale. Producer and consumers pass it.
+SHIFT_SOURCES = {"probe design": "random stimuli at test timing, noise-free, match rules half "
+                                 "match"}
+
+
+def shift_probe_trials(rule: str, task_config: TaskConfig, n_trials: int,
+                       rng: np.random.Generator) -> Trials:
+    """``n_trials`` noise-free probe trials of ``rule`` for :func:`preceding_trial_shift`.
+
+    Stimuli are drawn as in training (``random`` mode) at the rule's fixed test timing
+    (:data:`core.tasks.config.TEST_TIMINGS`), so every trial's trajectory is aligned step by step
+    and the trial average is one trajectory. Match rules (DMS/DMC, go and no-go: every rule whose
+    trials carry a ``match`` flag) get ``ceil(n_trials / 2)`` match and ``floor(n_trials / 2)``
+    non-match trials, in the order drawn; the ``test`` grid would give them only trials of one
+    kind (all asking for a response), which a network that always fixates or always responds
+    scores at 0 or 1. ValueError for ``n_trials < 2`` (a match rule needs one of each).
+    """
+    if n_trials < 2:
+        raise ValueError(f"n_trials must be >= 2, got {n_trials}")
+    timing = TEST_TIMINGS[RULE_SPECS[rule].timing]
+    batches, n_match, n_other = [], 0, 0
+    while True:
+        batch = generate_trials(rule, task_config, n_trials, rng, noise=False, timing=timing)
+        match = np.asarray(batch.params["match"])
+        if (match < 0).all():
+            return batch
+        batches.append(batch)
+        n_match, n_other = n_match + int((match == 1).sum()), n_other + int((match == 0).sum())
+        if n_match >= (n_trials + 1) // 2 and n_other >= n_trials // 2:
+            break
+    pool = concat(batches)
+    match = np.asarray(pool.params["match"])
+    keep = np.concatenate([np.flatnonzero(match == 1)[:(n_trials + 1) // 2],
+                           np.flatnonzero(match == 0)[:n_trials // 2]])
+    return pool.take(np.sort(keep))
+
+
+def preceding_trial_shift(model: torch.nn.Module, probe: Trials,
+                          previous_x: Mapping[str, np.ndarray], task_config: TaskConfig,
+                          chunk_size: int = 64) -> dict[str, np.ndarray]:
+    """Shift of a probe rule's trajectory, and its per-trial correctness, after each kind of
+    preceding trial.
 
     Args:
-        run: ``x (T, B, n_in) -> hidden (T, B, N)`` (e.g. a closure over :func:`run_model`).
-        probe_x: ``(T2, B, n_in)`` probe trials; ``probe_start``/``probe_end`` ``(B,)`` the
-            segment compared (e.g. end of ``fix1`` to the trial's end).
-        previous_x: ``{task: (T1, B, n_in)}`` preceding trials, one batch per preceding task.
+        model: any ``core.models`` network (run by :func:`run_model`: eval mode, no gradients).
+        probe: ``B`` probe trials (e.g. :func:`shift_probe_trials`); the trajectory compared is
+            the hidden state from the end of ``fix1`` over the shortest trial's remaining steps
+            (:func:`trial_average`).
+        previous_x: ``{task: (T1, B, n_in)}`` preceding trials, one per probe trial; each
+            sequence is that trial followed by the probe trial (:func:`prepend_trials`).
+        task_config: the run's task config (to score the probe's responses).
+        chunk_size: trials run at once. Only the hidden activity of one chunk
+            ``(T1 + T2, chunk_size, n_hidden)`` is held: the trajectory sums stream over chunks,
+            and the model records no per-step ``M`` (``track_states="hidden"``), so memory does
+            not grow with ``B`` or with the number of preceding tasks.
 
-    Returns ``{task: shift}`` (see :func:`trajectory_shift`) against the probe run alone.
+    Returns ``shift (Q,)`` (:func:`trajectory_shift` against the probe run alone, tasks in the
+    order of ``previous_x``), ``correct (Q, B)`` and ``correct_alone (B,)`` bool (is the probe
+    answered correctly after each preceding task, and alone).
     """
-    reference = trial_average(run(probe_x), probe_start, probe_end)
-    out = {}
-    for task, prev in previous_x.items():
-        hidden = run(prepend_trials(prev, probe_x))[prev.shape[0]:]
-        out[task] = trajectory_shift(reference, trial_average(hidden, probe_start, probe_end))
-    return out
+    start, end = segment_bounds(probe.epochs, probe.n_steps, "trial")
+    length = int((end - start).min())
+    if length < 1:
+        raise ValueError("every probe trial needs a non-empty segment after fix1")
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    # sequence k: probe alone (k = 0), else preceding task k - 1 then the probe
+    runs = [None, *(np.asarray(previous_x[t]) for t in previous_x)]
+    for task, prev in zip(previous_x, runs[1:], strict=True):
+        if prev.ndim != 3 or prev.shape[1] != probe.batch_size:
+            raise ValueError(f"previous_x[{task!r}] must be (T1, {probe.batch_size}, n_in), got "
+                             f"shape {prev.shape}")
+    sums: np.ndarray | None = None  # (K, length, n_hidden) trajectory sums over trials
+    correct = np.zeros((len(runs), probe.batch_size), dtype=bool)
+    for lo in range(0, probe.batch_size, chunk_size):
+        index = np.arange(lo, min(lo + chunk_size, probe.batch_size))
+        part = probe.take(index)
+        rows = start[index][None, :] + np.arange(length)[:, None]
+        for k, prev in enumerate(runs):
+            x = part.x if prev is None else prepend_trials(prev[:, index], part.x)
+            y, states = run_model(model, x, track_states="hidden")
+            offset = 0 if prev is None else prev.shape[0]
+            hidden = states["hidden"][offset:]
+            if sums is None:
+                sums = np.zeros((len(runs), length, hidden.shape[2]))
+            sums[k] += hidden[rows, np.arange(len(index))[None, :]].sum(axis=1, dtype=np.float64)
+            correct[k, index] = accuracy(y[offset:], part, task_config)
+    reference = sums[0] / probe.batch_size
+    shift = np.array([trajectory_shift(reference, s / probe.batch_size) for s in sums[1:]])
+    return {"shift": shift, "correct": correct[1:], "correct_alone": correct[0]}
+
+
+def paired_accuracy_change(correct: np.ndarray, correct_alone: np.ndarray
+                           ) -> tuple[np.ndarray, np.ndarray]:
+    """Change of accuracy after each preceding task against the same probe trials alone.
+
+    Args:
+        correct: ``(Q, B)`` bool, the probe trials answered correctly after each preceding task.
+        correct_alone: ``(B,)`` bool, the same trials alone.
+
+    Returns ``change (Q,)`` (accuracy after − accuracy alone, in [-1, 1]) and its standard error
+    ``(Q,)``: the sample standard deviation of the paired per-trial differences (-1, 0, 1) over
+    ``sqrt(B)``; 0 when every trial is scored alike with and without the preceding trial.
+    """
+    correct, alone = np.asarray(correct, float), np.asarray(correct_alone, float)
+    if correct.ndim != 2 or alone.shape != correct.shape[1:] or alone.size < 2:
+        raise ValueError(f"need correct (Q, B) and correct_alone (B,), B >= 2; got shapes "
+                         f"{correct.shape} and {alone.shape}")
+    diff = correct - alone
+    return diff.mean(axis=1), diff.std(axis=1, ddof=1) / np.sqrt(alone.size)
 
 
 def state_at(model: torch.nn.Module, x: np.ndarray, steps: np.ndarray, name: str,

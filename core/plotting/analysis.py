@@ -336,7 +336,9 @@ def plot_size_effect(panels: Mapping[str, Mapping[str, np.ndarray | float]]) -> 
 def plot_preceding_trial_shift(shift: np.ndarray, previous_labels: Sequence[str],
                            probe_labels: Sequence[str], title: str = "") -> plt.Figure:
     """Heat map of the state-space shift ``(P, Q)``: probe rule (rows) × preceding task
-    (columns), relative to the probe's trajectory without a preceding trial."""
+    (columns), the mean distance of the probe's trial-averaged trajectory to its trajectory
+    without a preceding trial over that trajectory's own spread
+    (:func:`core.analysis.state_space.trajectory_shift`)."""
     shift = _check_2d(shift, len(probe_labels), len(previous_labels), "shift")
     fig, ax = plt.subplots(figsize=(0.3 * len(previous_labels) + 2.0,
                                     0.22 * len(probe_labels) + 1.2))
@@ -347,7 +349,8 @@ def plot_preceding_trial_shift(shift: np.ndarray, previous_labels: Sequence[str]
     ax.set_xlabel("Preceding task")
     ax.set_ylabel("Probe task")
     ax.set_title(title)
-    fig.colorbar(im, ax=ax, fraction=0.05, pad=0.02).set_label("Relative trajectory shift")
+    fig.colorbar(im, ax=ax, fraction=0.05, pad=0.02).set_label(
+        "Distance to trajectory alone / its spread")
     return fig
 
 

@@ -224,18 +224,24 @@ def _synapse_modes_figure(syn: Mapping[str, Any], cmp: Mapping[str, Any],
 
 
 def preceding_trial_shift_figures(results: Mapping[str, Any]) -> dict[str, plt.Figure]:
-    """Figures of ``preceding_trial_shift.py`` results: the shift heat map (probes ``(P,)`` ×
-    preceding tasks ``(Q,)``, ``shift (P, Q)``) and the probe accuracy ``(P, Q)`` minus its row
-    mean."""
+    """Figures of ``preceding_trial_shift.py`` results (probes ``(P,)`` × preceding tasks
+    ``(Q,)``): the shift heat map ``shift (P, Q)``, and the change of probe accuracy
+    ``accuracy_change (P, Q)`` (after the preceding trial − the same trials alone), coloured and
+    written in each cell; the rows name each probe's accuracy alone, the title the trials per
+    probe and the largest standard error of a change (``accuracy_change_se``)."""
     probe_labels, prev_labels = _labels(results["probes"]), _labels(results["previous"])
-    shift, acc = np.asarray(results["shift"]), np.asarray(results["accuracy"])
+    shift, change = np.asarray(results["shift"]), np.asarray(results["accuracy_change"])
+    alone = np.asarray(results["accuracy_alone"])
+    rows = [f"{label} ({a:.2f})" for label, a in zip(probe_labels, alone, strict=True)]
+    n, se = int(results["n_trials"]), float(np.max(results["accuracy_change_se"]))
     return {"preceding_trial_shift": plot_preceding_trial_shift(
                 shift, prev_labels, probe_labels, title="Preceding-trial shift"),
             "preceding_trial_shift_accuracy": plot_lesion_map(
-                acc - acc.mean(axis=1, keepdims=True), probe_labels, prev_labels,
-                title="Probe accuracy after each preceding task",
-                colorbar_label="Accuracy − row mean", xlabel="Preceding task",
-                ylabel="Probe task")}
+                change, rows, prev_labels, annotate=True,
+                title=f"Probe accuracy after a preceding trial − alone\n({n} trials per probe; "
+                      f"SE of a cell ≤ {se:.2f})",
+                colorbar_label="Accuracy after − accuracy alone", xlabel="Preceding task",
+                ylabel="Probe task (accuracy alone)")}
 
 
 _POPULATION_TITLES = {"hidden": "hidden", "M": "M", "WM": "W ⊙ M"}
