@@ -45,7 +45,7 @@ from core.errors import ResultsFileError, StaleResultsError
 from core.io import list_runs, load_provenance, load_results
 
 __all__ = ["checkpoint_digest", "claim", "code_version", "file_digest", "load_current",
-           "network_digest", "payload_digest", "record", "stale_reason"]
+           "network_digest", "option_sources", "payload_digest", "record", "stale_reason"]
 
 PACKAGE = "mtplab"
 
@@ -173,6 +173,15 @@ def _network_reason(folder: Path, stored: Mapping[str, Any]) -> str | None:
         return (f"they were computed from another network than {checkpoint} (step "
                 f"{stored['step']} then, step {step} now)")
     return None
+
+
+def option_sources(args: Any, names: Iterable[str]) -> dict[str, str]:
+    """``{"options": JSON}`` of the attributes ``names`` of ``args`` (a script's parsed options
+    that change its results), for ``sources`` of :func:`record`, :func:`claim` and
+    :func:`load_current`: results computed with other options are then stale (recomputed by
+    their script) instead of silently reused. Tuples are stored as lists."""
+    return {"options": json.dumps({n: getattr(args, n) for n in names}, sort_keys=True,
+                                  default=list)}
 
 
 def stale_reason(results_path: str | os.PathLike, run_name: str,

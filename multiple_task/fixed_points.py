@@ -49,7 +49,7 @@ from core.cli import (
 from core.io import save_results
 from core.plotting import apply_style, draw_from_stored, save_figure
 from core.plotting.multi_task import fixed_point_figures
-from core.provenance import claim, load_current, record
+from core.provenance import claim, load_current, option_sources, record
 from core.tasks import EPOCHS, RULES, generate_trials
 from core.training.trainer import CHECKPOINT_FILE
 
@@ -117,6 +117,18 @@ def pair_key(pair: Sequence[str]) -> str:
     return "-".join(pair)
 
 
+#: The options that change the stored results (recorded as a provenance source: a change makes
+#: them stale, so they are recomputed instead of reused; ``--chunk``-like options are not here).
+RESULT_OPTIONS = ("pairs", "epoch", "trials", "n_seeds", "trajectories", "components",
+                  "relax_steps", "lbfgs_steps", "n_eigs", "seed")
+
+
+def result_sources(args: argparse.Namespace) -> dict[str, str]:
+    """Provenance sources of the results of ``args`` (:mod:`core.provenance`): its
+    :data:`RESULT_OPTIONS`, so results computed with other options are not reused."""
+    return option_sources(args, RESULT_OPTIONS)
+
+
 def available_pairs(rules: Sequence[str], pairs: Sequence[Sequence[str]] = PAIRS
                     ) -> list[tuple[str, str]]:
     """The ``pairs`` both of whose rules are in ``rules`` (a run's trained rules)."""
@@ -179,15 +191,16 @@ def main(argv: list[str] | None = None) -> None:
     folder = Path(args.figures) if args.figures else run_dir / "figures"
     apply_style()
     try:
-        note = claim(path, args.name, args.overwrite)
+        note = claim(path, args.name, args.overwrite, sources=result_sources(args))
     except FileExistsError:
-        results = load_current(path, args.name, f"{REFRESH} {args.name} --overwrite")
+        results = load_current(path, args.name, f"{REFRESH} {args.name} --overwrite",
+                               sources=result_sources(args))
         print(f"{args.name}: stored results are current, reused ({path}); "
               f"{draw_from_stored(fixed_point_figures(results), folder)}")
     else:
         if note is not None:
             print(note)
-        provenance = record(path, run_dir / CHECKPOINT_FILE)
+        provenance = record(path, run_dir / CHECKPOINT_FILE, sources=result_sources(args))
         results, run_config = compute(run_dir, args)
         save_results(path, args.name, results, config=run_config, overwrite=True,
                      provenance=provenance)

@@ -51,7 +51,7 @@ from core.cli import (
 from core.io import save_results
 from core.plotting import apply_style, draw_from_stored, save_figure
 from core.plotting.multi_task import preceding_trial_shift_figures
-from core.provenance import claim, load_current, record
+from core.provenance import claim, load_current, option_sources, record
 from core.tasks import RuleScore, chance_level, generate_trials, resolve_rules
 from core.training.trainer import CHECKPOINT_FILE
 
@@ -99,6 +99,17 @@ def _rules(spec: str | None, default: list[str]) -> list[str]:
     return rules
 
 
+#: The options that change the stored results (recorded with the probe design as provenance
+#: sources: a change makes them stale, so they are recomputed instead of reused).
+RESULT_OPTIONS = ("probes", "previous", "trials", "seed")
+
+
+def result_sources(args: argparse.Namespace) -> dict[str, str]:
+    """Provenance sources of the results of ``args``: the probe design (:data:`SHIFT_SOURCES`)
+    and :data:`RESULT_OPTIONS`."""
+    return {**SHIFT_SOURCES, **option_sources(args, RESULT_OPTIONS)}
+
+
 @cli_main
 def main(argv: list[str] | None = None) -> None:
     """Compute, save and draw the state-space shift of one run."""
@@ -111,11 +122,11 @@ def main(argv: list[str] | None = None) -> None:
     previous = _rules(args.previous, list(task.rules))
     try:
         note = claim(run_dir / RESULTS_FILE, args.name, args.overwrite,
-                     sources=SHIFT_SOURCES)
+                     sources=result_sources(args))
     except FileExistsError:  # current: figures from the stored results, nothing recomputed
         stored = load_current(run_dir / RESULTS_FILE, args.name, f"python multiple_task/"
                               f"preceding_trial_shift.py {args.name} --overwrite",
-                              sources=SHIFT_SOURCES)
+                              sources=result_sources(args))
         apply_style()
         drawn = draw_from_stored(preceding_trial_shift_figures(stored),
                                  Path(args.figures) if args.figures else run_dir / "figures")
@@ -124,7 +135,8 @@ def main(argv: list[str] | None = None) -> None:
         return
     if note is not None:
         print(note)
-    provenance = record(run_dir / RESULTS_FILE, run_dir / CHECKPOINT_FILE, sources=SHIFT_SOURCES)
+    provenance = record(run_dir / RESULTS_FILE, run_dir / CHECKPOINT_FILE,
+                        sources=result_sources(args))
     rng = np.random.default_rng(args.seed)
     shape = (len(probes), len(previous))
     shift, acc, change, change_se = (np.zeros(shape) for _ in range(4))

@@ -36,7 +36,6 @@ from pathlib import Path
 from types import ModuleType
 
 from core.analysis import warn_if_at_chance
-from core.analysis.state_space import SHIFT_SOURCES
 from core.cli import (
     KNOWN_ERRORS,
     ArgumentParser,
@@ -104,6 +103,15 @@ def results_current(path: Path, name: str, sources: dict[str, str] | None = None
         return False  # the step reports the unreadable file
 
 
+def step_current(path: Path, name: str, stem: str, argv: list[str]) -> bool:
+    """:func:`results_current` for the step of script ``stem`` run with ``argv``: with the
+    provenance sources its options record (its ``result_sources``, where it has one), so a
+    step asked for with other options than its stored results' is run again."""
+    module = _script(stem)
+    sources = getattr(module, "result_sources", None)
+    return results_current(path, name, sources(module.parse_args(argv)) if sources else None)
+
+
 def figures_current(folder: Path, results: Path) -> bool:
     """Whether the lesion figures in ``folder`` were drawn after ``results`` was written."""
     drawn = [folder / f"{LESION_FIGURE}.{suffix}" for suffix in ("pdf", "png")]
@@ -120,6 +128,8 @@ def steps(name: str, args: argparse.Namespace
     shown = ["--figures", str(figures)]
     quiet = ["--no-progress"] if args.no_progress else []
     k = ["--k", str(args.k)] if args.k is not None else []
+    shift = [name, *common, *shown, *quiet, *shlex.split(args.shift_args)]
+    fixed_points = [name, *common, *shown, *quiet, *shlex.split(args.fixed_points_args)]
     return [
         ("analysis", lambda: results_current(run_dir / "analysis.h5", name),
          "multiple_task_analysis", [name, *common, *shown, *k,
@@ -129,13 +139,14 @@ def steps(name: str, args: argparse.Namespace
         ("lesion figures", lambda: figures_current(figures, run_dir / "lesion.h5"),
          "lesion_plot", [name, "--runs", args.runs, *shown]),
         ("preceding trial shift",
-         lambda: results_current(run_dir / "preceding_trial_shift.h5", name, SHIFT_SOURCES),
-         "preceding_trial_shift", [name, *common, *shown, *quiet, *shlex.split(args.shift_args)]),
+         lambda: step_current(run_dir / "preceding_trial_shift.h5", name,
+                              "preceding_trial_shift", shift), "preceding_trial_shift", shift),
         ("state space", lambda: results_current(run_dir / "state_space_shift.h5", name),
          "state_space_shift", [name, *common, *shown, *quiet,
                                *shlex.split(args.state_space_args)]),
-        ("fixed points", lambda: results_current(run_dir / "fixed_points.h5", name),
-         "fixed_points", [name, *common, *shown, *quiet, *shlex.split(args.fixed_points_args)]),
+        ("fixed points",
+         lambda: step_current(run_dir / "fixed_points.h5", name, "fixed_points", fixed_points),
+         "fixed_points", fixed_points),
     ]
 
 

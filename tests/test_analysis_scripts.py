@@ -194,8 +194,11 @@ def test_figures_of_current_results_are_drawn_from_them_never_over_existing_file
     module = _script(script)
     argv = [NAME, "--runs", str(trained), *options]
     path = trained / NAME / module.RESULTS_FILE
-    if not (path.is_file() and NAME in list_runs(path) and stale_reason(path, NAME) is None):
-        module.main(argv)  # (when this test runs alone)
+    sources = (module.result_sources(module.parse_args(argv))
+               if hasattr(module, "result_sources") else None)
+    if not (path.is_file() and NAME in list_runs(path)
+            and stale_reason(path, NAME, sources) is None):
+        module.main(argv)  # (when this test runs alone, or after other options)
     written = path.stat().st_mtime_ns
     figures = tmp_path / "figs"
     capsys.readouterr()
@@ -235,6 +238,12 @@ def test_shift_results_of_the_old_probes_are_stale_and_recomputed(trained, tmp_p
     assert "replacing the stored results" in capsys.readouterr().out
     assert int(load_current(path, NAME, refresh, sources=SHIFT_SOURCES)["n_trials"]) == 4
     assert _script("run_pipeline").results_current(path, NAME, SHIFT_SOURCES)
+    argv = [NAME, "--runs", str(runs), "--probes", "fdgo", "--previous", "fdgo", "--no-progress"]
+    preceding_trial_shift.main([*argv, "--trials", "6"])  # other options: recomputed, not reused
+    assert "stored results are current" not in capsys.readouterr().out
+    assert int(load_current(path, NAME, refresh, sources=SHIFT_SOURCES)["n_trials"]) == 6
+    preceding_trial_shift.main([*argv, "--trials", "6"])
+    assert "stored results are current" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="^error: --trials must be >= 2"):
         preceding_trial_shift.main([NAME, "--runs", str(runs), "--trials", "1"])
 

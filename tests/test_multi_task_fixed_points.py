@@ -133,6 +133,21 @@ def test_pipeline_runs_the_fixed_points_step_once_then_skips_it(runs, capsys, mo
     assert "  fixed points: done in" in capsys.readouterr().out
     pipeline.main(argv)
     assert "  fixed points: current, skipped" in capsys.readouterr().out
+    pipeline.main([*argv[:-1], "2"])  # other options than the stored results': run again
+    assert "  fixed points: done in" in capsys.readouterr().out
+
+
+def test_results_of_other_options_are_recomputed_not_reused(runs, capsys):
+    """Stored go-epoch points are not returned for a delay1 request (they were, before the
+    options were recorded with the results)."""
+    path = runs / NAME / fixed_points.RESULTS_FILE
+    fixed_points.main([NAME, "--runs", str(runs), "--epoch", "go", "--overwrite", *SMALL])
+    go = load_results(path, NAME)["dmcgo-dmcnogo"]["dmcgo"]["inputs"]
+    capsys.readouterr()
+    fixed_points.main([NAME, "--runs", str(runs), *SMALL])  # default epoch: delay1
+    assert "stored results are current" not in capsys.readouterr().out
+    delay = load_results(path, NAME)["dmcgo-dmcnogo"]["dmcgo"]["inputs"]
+    assert not np.allclose(go[0], delay[0])  # the go input drops the fixation cue
 
 
 def test_a_bad_pair_or_epoch_is_one_line_naming_it_and_the_valid_choices(runs, capsys):
