@@ -109,14 +109,23 @@ def _family(config: dict[str, Any], folder: Path) -> str:
 
 
 def rule_run_family(folder: Path) -> str:
-    """Family of a rule-trained run folder: ``two_task`` (it holds ``stages/normal/``),
-    ``one_task`` (``stages/`` and named by one rule) or ``multiple_task`` (a multi-task run,
-    also one trained with ``--stages``: named by several rules or a rule set)."""
+    """Family of a rule-trained run folder: ``pretrain`` (named ``<pair>-pre`` or
+    ``<pair>-to-<rule>``, :func:`core.training.transfer.stage_names`), ``flex_task`` (its
+    ``config.json`` holds the matched ``parameters`` count), ``two_task`` (it holds
+    ``stages/normal/``), ``one_task`` (``stages/`` and named by one rule) or ``multiple_task``
+    (a multi-task run, also one trained with ``--stages``: named by several rules or a rule
+    set)."""
     from core.tasks import RULES
 
+    rule_set = folder.name.split("_seed")[0]
+    if rule_set.endswith("-pre") or "-to-" in rule_set:
+        return "pretrain"
+    config = folder / CONFIG_FILE
+    if config.is_file() and "parameters" in json.loads(config.read_text()):
+        return "flex_task"
     if (folder / STAGES_DIR / "normal").is_dir():
         return "two_task"
-    one_rule = folder.name.split("_seed")[0] in RULES
+    one_rule = rule_set in RULES
     return "one_task" if (folder / STAGES_DIR).is_dir() and one_rule else "multiple_task"
 
 

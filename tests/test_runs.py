@@ -162,3 +162,19 @@ def test_babyai_runs_are_indexed_by_their_updates(tmp_path):
     (row,) = index_runs(tmp_path)
     assert (row.family, row.seed, row.hidden, row.steps) == ("babyai", 3, 64, 7)
     assert (row.n_steps, row.finished, row.fields()["finished"]) == (None, None, "unknown")
+
+
+@pytest.mark.parametrize("name, config, family", [
+    ("fdgo_delaygo-pre_seed0_noreg+hidden8+batch4+angle", {}, "pretrain"),
+    ("fdgo_delaygo-to-delayanti_seed0_noreg+hidden8+batch4+angle", {}, "pretrain"),
+    ("delaydm1_delaydm2_seed0_noreg+hidden8+batch4+angle", {"parameters": {"count": 9}},
+     "flex_task"),
+    ("delaydm1_delaydm2_seed0_noreg+hidden8+batch4+angle", {}, "multiple_task")])
+def test_pretraining_and_flex_task_runs_are_told_from_multi_task_runs(tmp_path, name, config,
+                                                                     family):
+    from core.runs import rule_run_family
+
+    folder = tmp_path / name
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"model_kind": "mpn", **config}))
+    assert rule_run_family(folder) == family
