@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import math
 import time
 from pathlib import Path
 
@@ -42,6 +43,7 @@ from core.cli import (
     positive_int,
     set_threads,
 )
+from core.errors import TrainingInterrupted
 from core.fileio import atomic_write_text, figure_files, refuse_existing
 from core.plotting.training import plot_curves, plot_rule_scores, plot_time_to_accuracy
 from core.training.config import BATCH_RULES, get_preset
@@ -81,7 +83,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--report-every", type=float, default=None,
                    help="minutes of training between scorings (default: budget / 10)")
     p.add_argument("--eval-trials", type=int, default=500,
-                   help="fixed fresh trials per rule for each scoring (default: 500)")
+                   help="fixed fresh trials per rule for each scoring, and further fresh trials "
+                        "per rule of the final evaluation.csv (default: 500)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--out", type=Path, default=Path("runs/time_to_accuracy"),
                    help="folder of run folders (default: %(default)s)")
@@ -100,8 +103,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.minutes <= 0 or (args.report_every is not None and args.report_every <= 0):
         fail("--minutes and --report-every must be > 0")
-    if args.lr is not None and args.lr <= 0:
-        fail("--lr must be > 0")
+    if args.lr is not None and not (math.isfinite(args.lr) and args.lr > 0):
+        fail("--lr must be a finite number > 0")
     if args.eval_trials < 1 or args.hidden < 1:
         fail("--eval-trials and --hidden must be >= 1")
     return args
@@ -228,7 +231,13 @@ def main(argv: list[str] | None = None) -> list[dict]:
           f"batch {config.batch_size} ({config.batch_rules}), lr {config.lr:g} "
           f"(scheduler {config.scheduler}), {args.minutes:g} min budget, {args.eval_trials} "
           f"fixed trials per rule, {args.threads} thread(s)")
-    run.trainer.fit(overwrite=args.overwrite)
+    try:
+        run.trainer.fit(overwrite=args.overwrite)
+    except TrainingInterrupted as exc:  # the trainer's advice (--resume) does not apply here
+        raise TrainingInterrupted(
+            f"{str(exc).split(';')[0]}; the curve scored so far is in {run.run_dir / CSV_FILE} "
+            "(a benchmark on a wall clock cannot be resumed: run it again with --overwrite)",
+            exc.signum) from None
     scores = run.store_evaluation(args.eval_trials)
     plot_time_to_accuracy({args.preset: curve_of(clock.rows)}, run.run_dir / "time_to_accuracy",
                           title=run.name, goals=GOALS[args.size],

@@ -55,7 +55,8 @@ def test_trains_for_the_budget_and_writes_the_curve(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("bad", [["--minutes", "0"], ["--eval-trials", "0"],
-                                 ["--preset", "two_task_quick"], ["--lr", "0"],
+                                 ["--preset", "two_task_quick"], ["--lr", "0"], ["--lr", "inf"],
+                                 ["--lr", "nan"],
                                  ["--batch", "0"]])
 def test_bad_arguments_give_one_line_errors(bad, capsys):
     with pytest.raises(SystemExit) as exit_:
@@ -90,3 +91,26 @@ def test_regime_levers_change_the_preset_and_are_recorded(tmp_path):
     assert (train["batch_size"], train["lr"], train["batch_rules"]) == (12, 0.01, "single")
     assert (train["scheduler"], train["scheduler_step"], train["scheduler_gamma"]) == \
         ("step", 3, 0.5)
+
+
+def test_sigterm_keeps_the_curve_and_does_not_advise_a_resume(tmp_path, monkeypatch, capsys):
+    import os
+    import signal
+
+    score = tta.Clock.score
+
+    def score_then_sigterm(self, trainer, t):
+        score(self, trainer, t)
+        if len(self.rows) == 2:
+            os.kill(os.getpid(), signal.SIGTERM)  # deferred by the trainer to the step's end
+
+    monkeypatch.setattr(tta.Clock, "score", score_then_sigterm)
+    args = [a if a != "0.002" else "5" for a in TINY]
+    with pytest.raises(SystemExit) as stopped:
+        tta.main([*args, "--out", str(tmp_path)])
+    assert stopped.value.code == 143
+    err = capsys.readouterr().err
+    assert err.startswith("error: stopped by SIGTERM") and "--overwrite" in err
+    assert "--resume" not in err and err.count("\n") == 1
+    (run_dir,) = tmp_path.iterdir()
+    assert str(run_dir / tta.CSV_FILE) in err
