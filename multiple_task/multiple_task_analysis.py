@@ -81,7 +81,7 @@ from core.plotting.multi_task import (
     over_membership_seeds_figure,
     seeds_agreement_figures,
 )
-from core.provenance import claim, load_current, record
+from core.provenance import claim, load_current, option_sources, record
 from core.training.trainer import CHECKPOINT_FILE
 
 RESULTS_FILE = "analysis.h5"
@@ -160,7 +160,8 @@ def analyse(name: str, args: argparse.Namespace, note: str | None = None) -> dic
     model, task, run_config = load_trained(run_dir)
     if note is not None:
         print(note)
-    provenance = record(run_dir / RESULTS_FILE, run_dir / CHECKPOINT_FILE)
+    provenance = record(run_dir / RESULTS_FILE, run_dir / CHECKPOINT_FILE,
+                        sources=result_sources(args))
     rng = np.random.default_rng(args.seed)
     rules = list(task.rules)
     trials = noise_free_trials(task, rules, rng)
@@ -270,12 +271,24 @@ def analyse(name: str, args: argparse.Namespace, note: str | None = None) -> dic
     return results
 
 
+#: The options that change a run's stored results (recorded as a provenance source: results of
+#: other options are recomputed, not reused).
+RESULT_OPTIONS = ("k_max", "k", "n_init", "permutations", "max_points", "om_permutations",
+                  "no_synapses", "seed")
+
+
+def result_sources(args: argparse.Namespace) -> dict[str, str]:
+    """Provenance sources of a run's results under ``args``: its :data:`RESULT_OPTIONS`."""
+    return option_sources(args, RESULT_OPTIONS)
+
+
 def reuse(name: str, args: argparse.Namespace) -> dict:
     """The stored results of one run, current (not recomputed), with those of their figures whose
     files do not exist yet drawn from them (:func:`core.plotting.draw_from_stored`)."""
     path = resolve_run(args.runs, name) / RESULTS_FILE
     results = load_current(path, name, f"python multiple_task/multiple_task_analysis.py {name} "
-                                        f"--runs {args.runs} --overwrite")
+                                        f"--runs {args.runs} --overwrite",
+                           sources=result_sources(args))
     folder = Path(args.figures) if args.figures else path.parent / "figures"
     apply_style()
     print(f"{name}: stored results are current, reused ({path}); "
@@ -366,7 +379,7 @@ def main(argv: list[str] | None = None) -> None:
         rules.add(tuple(load_trained(resolve_run(args.runs, name))[1].rules))
         try:
             notes[name] = claim(resolve_run(args.runs, name) / RESULTS_FILE, name,
-                                args.overwrite)
+                                args.overwrite, sources=result_sources(args))
         except FileExistsError:
             current.add(name)
     seeds_folder, figures = Path(args.runs), Path(args.figures) if args.figures else None

@@ -128,12 +128,14 @@ def steps(name: str, args: argparse.Namespace
     shown = ["--figures", str(figures)]
     quiet = ["--no-progress"] if args.no_progress else []
     k = ["--k", str(args.k)] if args.k is not None else []
+    analysis = [name, *common, *shown, *k, *shlex.split(args.analysis_args)]
     shift = [name, *common, *shown, *quiet, *shlex.split(args.shift_args)]
+    state_space = [name, *common, *shown, *quiet, *shlex.split(args.state_space_args)]
     fixed_points = [name, *common, *shown, *quiet, *shlex.split(args.fixed_points_args)]
     return [
-        ("analysis", lambda: results_current(run_dir / "analysis.h5", name),
-         "multiple_task_analysis", [name, *common, *shown, *k,
-                                    *shlex.split(args.analysis_args)]),
+        ("analysis",
+         lambda: step_current(run_dir / "analysis.h5", name, "multiple_task_analysis", analysis),
+         "multiple_task_analysis", analysis),
         ("lesion", lambda: results_current(run_dir / "lesion.h5", name), "lesion",
          [name, *common, "--protocol", args.protocol, *quiet, *shlex.split(args.lesion_args)]),
         ("lesion figures", lambda: figures_current(figures, run_dir / "lesion.h5"),
@@ -141,9 +143,9 @@ def steps(name: str, args: argparse.Namespace
         ("preceding trial shift",
          lambda: step_current(run_dir / "preceding_trial_shift.h5", name,
                               "preceding_trial_shift", shift), "preceding_trial_shift", shift),
-        ("state space", lambda: results_current(run_dir / "state_space_shift.h5", name),
-         "state_space_shift", [name, *common, *shown, *quiet,
-                               *shlex.split(args.state_space_args)]),
+        ("state space",
+         lambda: step_current(run_dir / "state_space_shift.h5", name, "state_space_shift",
+                              state_space), "state_space_shift", state_space),
         ("fixed points",
          lambda: step_current(run_dir / "fixed_points.h5", name, "fixed_points", fixed_points),
          "fixed_points", fixed_points),

@@ -50,7 +50,7 @@ from core.cli import ArgumentParser, add_threads_argument, cli_main, folder, set
 from core.io import save_results
 from core.plotting import apply_style, draw_from_stored, save_figure
 from core.plotting.multi_task import state_space_figures, state_space_r_figure
-from core.provenance import claim, load_current, record
+from core.provenance import claim, load_current, option_sources, record
 from core.tasks import generate_trials, resolve_rules
 from core.training.trainer import CHECKPOINT_FILE
 
@@ -127,6 +127,16 @@ def compute(run_dir: Path, args: argparse.Namespace) -> tuple[dict, dict]:
     return results, run_config
 
 
+#: The options that change a run's stored results (recorded as a provenance source: results of
+#: other options are recomputed, not reused).
+RESULT_OPTIONS = ("rules", "trials", "noise", "seed")
+
+
+def result_sources(args: argparse.Namespace) -> dict[str, str]:
+    """Provenance sources of a run's results under ``args``: its :data:`RESULT_OPTIONS`."""
+    return option_sources(args, RESULT_OPTIONS)
+
+
 @cli_main
 def main(argv: list[str] | None = None) -> None:
     """Compute (or reuse), save and draw the state-space geometry of each run."""
@@ -149,15 +159,16 @@ def main(argv: list[str] | None = None) -> None:
         path = run_dir / RESULTS_FILE
         folder = Path(args.figures) if args.figures else run_dir / "figures"
         try:
-            note = claim(path, name, args.overwrite)
+            note = claim(path, name, args.overwrite, sources=result_sources(args))
         except FileExistsError:
-            results = load_current(path, name, f"{REFRESH} {name} --overwrite")
+            results = load_current(path, name, f"{REFRESH} {name} --overwrite",
+                                   sources=result_sources(args))
             print(f"{name}: stored results are current, reused ({path}); "
                   f"{draw_from_stored(state_space_figures(results), folder)}")
         else:
             if note is not None:
                 print(note)
-            provenance = record(path, run_dir / CHECKPOINT_FILE)
+            provenance = record(path, run_dir / CHECKPOINT_FILE, sources=result_sources(args))
             results, run_config = compute(run_dir, args)
             save_results(path, name, results, config=run_config, overwrite=True,
                          provenance=provenance)

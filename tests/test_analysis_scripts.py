@@ -123,7 +123,8 @@ def test_analysis_lesion_and_shift_scripts_produce_results_and_every_figure(trai
     stored = {p: p.stat().st_mtime_ns for p in [run_dir / "analysis.h5",
                                                 *(run_dir / "figures").glob("*.p*")]}
     capsys.readouterr()
-    multiple_task_analysis.main([NAME, "--runs", runs, "--k-max", "5"])
+    multiple_task_analysis.main([NAME, "--runs", runs, "--k-max", "5", "--n-init", "2",
+                                 "--permutations", "3", "--max-points", "60"])  # same options
     printed = capsys.readouterr().out
     assert "stored results are current, reused" in printed and "drew" not in printed
     assert "task_variance_hidden_kmeans" in printed.split("; kept ")[1]
@@ -144,7 +145,8 @@ def test_state_space_shift_stores_onset_geometry_and_summarises_r_across_runs(tr
     figures = {p.stem for p in (trained / NAME / "figures").glob("state_space_*.png")}
     assert figures == {"state_space_rule", "state_space_category", "state_space_distance_angle"}
     capsys.readouterr()
-    state_space_shift.main([NAME, NAME, "--runs", runs, "--no-progress"])  # reused, summarised
+    state_space_shift.main([NAME, NAME, "--runs", runs, "--trials", "8",
+                            "--no-progress"])  # same options: reused, summarised
     printed = capsys.readouterr().out
     assert "stored results are current, reused" in printed
     assert f"across 2 runs, hidden: mean r = {stored['hidden']['r']:.2f}" in printed
@@ -209,6 +211,10 @@ def test_figures_of_current_results_are_drawn_from_them_never_over_existing_file
     assert stems <= drawn and {p.stem for p in figures.glob("*.png")} == drawn
     assert {p.stem for p in figures.glob("*.pdf")} == drawn
     assert path.stat().st_mtime_ns == written  # nothing recomputed
+    module.main([*argv, "--seed", "1", "--figures", str(tmp_path / "other")])
+    assert "stored results are current" not in capsys.readouterr().out  # other options: redone
+    assert path.stat().st_mtime_ns != written
+    module.main(argv)  # back to the options the later tests expect
 
 
 def test_shift_results_of_the_old_probes_are_stale_and_recomputed(trained, tmp_path, capsys):
