@@ -82,7 +82,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from core.analysis.state_space import SHIFT_SOURCES
-from core.analysis.transfer import network_summary, transfer_curve_groups
+from core.analysis.transfer import network_summary, rules_chance, transfer_curve_groups
 from core.cli import ArgumentParser, cli_main, fail
 from core.errors import CheckpointError
 from core.fileio import figure_files
@@ -632,7 +632,8 @@ def draw_transfer(args: argparse.Namespace, log: FigureLog, family: str) -> bool
             draw = partial(plot_group_curves, groups, ylabel="delayanti validation accuracy",
                            chance=chance_level("delayanti", get_preset("mpn_lab")))
         else:
-            draw = partial(plot_group_curves, groups, ylabel="mean validation accuracy")
+            draw = partial(plot_group_curves, groups, ylabel="mean validation accuracy",
+                           chance=rules_chance(stored))
         log.saved_by(family, stem, draw, max(paths, key=lambda p: p.stat().st_mtime_ns))
     return bool(paths)
 

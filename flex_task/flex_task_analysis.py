@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from core.analysis import analyse_runs
-from core.analysis.transfer import first_step_reaching, network_summary
+from core.analysis.transfer import first_step_reaching, network_summary, rules_chance
 from core.cli import ArgumentParser, add_trained_runs_arguments, cli_main, folder
 from core.fileio import atomic_write_text
 from core.plotting.transfer import plot_group_curves
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> None:
                           partial(analyse, level=args.level))
     groups, table = network_summary(stored)
     plot_group_curves(groups, args.figures / "flex_task_curves",
-                      ylabel="mean validation accuracy")
+                      ylabel="mean validation accuracy", chance=rules_chance(stored))
     atomic_write_text(args.figures / "flex_task_speed.md", table + "\n")
     print(table)
 

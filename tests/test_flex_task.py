@@ -88,3 +88,14 @@ def test_script_prints_and_stores_both_counts(tmp_path, capsys):
                          in paper_plot.transfer_groups("flex_task", results).values())
     assert [g[:2] for g in from_runs] == [g[:2] for g in from_figure] == [(2, [0, 2])] * 2
     np.testing.assert_allclose([g[2:] for g in from_figure], [g[2:] for g in from_runs])
+
+
+def test_the_chance_line_is_the_mean_chance_of_the_runs_rules():
+    from core.analysis.transfer import rules_chance
+    from core.tasks import chance_level, get_preset
+
+    stored = {"a": {"rules": np.array(["delaydm1", "delaydm2"])}, "b": {"rules": ["fdgo"]}}
+    task = get_preset("mpn_lab")
+    expected = np.mean([chance_level(r, task) for r in ("delaydm1", "delaydm2", "fdgo")])
+    assert rules_chance(stored) == pytest.approx(expected)
+    assert chance_level("fdgo", task) != chance_level("delaydm1", task)  # the mean is not trivial

@@ -183,3 +183,14 @@ def network_summary(stored: dict[str, dict]) -> tuple[dict, str]:
                     f"{float(runs[0]['level']):g}) | {final.mean():.3f} ± "
                     f"{sem(final):.3f} |")
     return curve_groups(groups), "\n".join(rows)
+
+
+def rules_chance(stored: dict[str, dict]) -> float:
+    """Mean chance level (:func:`core.tasks.chance_level`, the ``mpn_lab`` task setting) over
+    the rules of stored flex_task results (run name -> results with ``rules``): the chance line
+    of a figure of mean accuracy over rules."""
+    from core.tasks import chance_level, get_preset
+
+    task = get_preset("mpn_lab")
+    rules = {str(r) for results in stored.values() for r in np.asarray(results["rules"])}
+    return float(np.mean([chance_level(r, task) for r in sorted(rules)]))
