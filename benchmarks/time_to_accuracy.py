@@ -43,7 +43,6 @@ from core.cli import (
     positive_int,
     set_threads,
 )
-from core.errors import TrainingInterrupted
 from core.fileio import atomic_write_text, figure_files, refuse_existing
 from core.plotting.training import plot_curves, plot_rule_scores, plot_time_to_accuracy
 from core.training.config import BATCH_RULES, get_preset
@@ -231,13 +230,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
           f"batch {config.batch_size} ({config.batch_rules}), lr {config.lr:g} "
           f"(scheduler {config.scheduler}), {args.minutes:g} min budget, {args.eval_trials} "
           f"fixed trials per rule, {args.threads} thread(s)")
-    try:
-        run.trainer.fit(overwrite=args.overwrite)
-    except TrainingInterrupted as exc:  # the trainer's advice (--resume) does not apply here
-        raise TrainingInterrupted(
-            f"{str(exc).split(';')[0]}; the curve scored so far is in {run.run_dir / CSV_FILE} "
-            "(a benchmark on a wall clock cannot be resumed: run it again with --overwrite)",
-            exc.signum) from None
+    run.trainer.resume_advice = (f"the curve scored so far is in {run.run_dir / CSV_FILE} (a "
+                                 "benchmark on a wall clock cannot be resumed: run it again "
+                                 "with --overwrite)")
+    run.trainer.fit(overwrite=args.overwrite)
     scores = run.store_evaluation(args.eval_trials)
     plot_time_to_accuracy({args.preset: curve_of(clock.rows)}, run.run_dir / "time_to_accuracy",
                           title=run.name, goals=GOALS[args.size],

@@ -299,6 +299,9 @@ class Trainer:
         self.last_checkpoint_step: int | None = None
         self.stopped: str | None = None  # why training stopped; None while unfinished
         self._stop_request: str | None = None
+        #: what the interruption message advises after the checkpoint (a caller that cannot be
+        #: resumed, such as a wall-clock benchmark, says what to do instead)
+        self.resume_advice = "continue with --resume"
 
     # ----------------------------------------------------------------------------- run folder
     @property
@@ -465,8 +468,8 @@ class Trainer:
         if self.last_checkpoint_step != self.step and not self.validations_above_threshold():
             self.save()
         name = signal.Signals(signum).name
-        where = (f"checkpoint of step {self.last_checkpoint_step} in {self.run_dir}; continue "
-                 "with --resume" if self.last_checkpoint_step is not None
+        where = (f"checkpoint of step {self.last_checkpoint_step} in {self.run_dir}; "
+                 f"{self.resume_advice}" if self.last_checkpoint_step is not None
                  else "nothing saved (no run folder)")
         raise TrainingInterrupted(f"stopped by {name} at step {self.step}; {where}", signum)
 
