@@ -18,7 +18,8 @@ like any other (``--runs runs/time_to_accuracy``); an existing run is refused un
 >= 0.85 within 60 minutes; small mean >= 0.90 and every rule >= 0.75 within 10 minutes.
 
 The regime levers (``--batch``, ``--lr``, ``--batch-rules``, ``--lr-halve-every``) change the
-preset for a tuning run; the run's ``config.json`` records the regime it trained with.
+preset for a tuning run; the run's ``config.json`` records the preset's name (``preset``) and the
+regime it trained with; a step schedule replaces the preset's own (``paper``: plateau), with a note.
 
 Example: ``nice python benchmarks/time_to_accuracy.py --size small --minutes 10``; then
 ``--compare RUN_DIR RUN_DIR --labels fast paper --figure PATH`` draws stored runs side by side.
@@ -76,7 +77,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     tune.add_argument("--batch-rules", choices=BATCH_RULES, default=None,
                       help="mixed: each trial's rule drawn; single: one rule per batch")
     tune.add_argument("--lr-halve-every", type=positive_int, default=None, metavar="STEPS",
-                      help="halve the learning rate every STEPS steps (a step schedule)")
+                      help="halve the learning rate every STEPS steps (a step schedule; it "
+                           "replaces the preset's schedule, e.g. paper's plateau)")
     p.add_argument("--minutes", type=float, default=10.0,
                    help="training wall-clock budget in minutes (default: 10)")
     p.add_argument("--report-every", type=float, default=None,
@@ -214,6 +216,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     levers = {"rules": args.rules, "batch_size": args.batch, "lr": args.lr,
               "batch_rules": args.batch_rules}
     if args.lr_halve_every:
+        if config.scheduler != "none":
+            print(f"note: --lr-halve-every replaces the {args.preset} preset's "
+                  f"{config.scheduler} schedule")
         levers.update(scheduler="step", scheduler_step=args.lr_halve_every, scheduler_gamma=0.5)
     config = config.replace(hidden=hidden, model=model, n_steps=10**9, target_accuracy=None,
                             **{k: v for k, v in levers.items() if v is not None})
@@ -221,7 +226,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     # a benchmark is not resumed: its clock would not be one run's
     check_run_target(run_dir, False, args.overwrite, resumable=False)
     run = build_rule_run(config, args.seed, args.out, device=args.device,
-                         progress=not args.no_progress)
+                         progress=not args.no_progress, run_info={"preset": args.preset})
     budget = args.minutes * 60
     every = (args.report_every * 60) if args.report_every else budget / 10
     clock = Clock(run, every, budget, args.eval_trials, args.seed)

@@ -91,6 +91,16 @@ def test_regime_levers_change_the_preset_and_are_recorded(tmp_path):
     assert (train["batch_size"], train["lr"], train["batch_rules"]) == (12, 0.01, "single")
     assert (train["scheduler"], train["scheduler_step"], train["scheduler_gamma"]) == \
         ("step", 3, 0.5)
+    assert json.loads((run_dir / "config.json").read_text())["preset"] == "quick"
+
+
+def test_a_step_schedule_over_the_papers_plateau_schedule_is_said(tmp_path, capsys):
+    args = [a if a != "quick" else "paper" for a in TINY]
+    tta.main([*args, "--out", str(tmp_path), "--lr-halve-every", "3"])
+    (run_dir,) = tmp_path.iterdir()
+    config = json.loads((run_dir / "config.json").read_text())
+    assert (config["preset"], config["train"]["scheduler"]) == ("paper", "step")
+    assert "replaces the paper preset's plateau schedule" in capsys.readouterr().out
 
 
 def test_sigterm_keeps_the_curve_and_does_not_advise_a_resume(tmp_path, monkeypatch, capsys):
