@@ -293,8 +293,7 @@ def _copy_with_analysis(trained, tmp_path):
                     ignore=shutil.ignore_patterns("lesion*.h5", "figures"))
     if not (runs / NAME / "analysis.h5").exists():
         multiple_task_analysis.main([NAME, "--runs", str(runs), "--k-max", "4", "--n-init", "2",
-                                     "--permutations", "2", "--max-points", "40",
-                                     "--no-progress"])
+                                     "--permutations", "2", "--max-points", "40"])
     return runs
 
 
@@ -378,7 +377,7 @@ def test_lesion_figures_are_kept_while_current_and_drawn_where_missing_or_stale(
     """Before, lesion_plot.py redrew every figure on every run."""
     runs, folder = _copy_with_analysis(trained, tmp_path), tmp_path / "figures"
     lesion.main([NAME, "--runs", str(runs), *LESION])
-    argv = [NAME, "--runs", str(runs), "--figures", str(folder), "--no-progress"]
+    argv = [NAME, "--runs", str(runs), "--figures", str(folder)]
 
     def plot(*options) -> tuple[list[str], str]:
         capsys.readouterr()
