@@ -18,8 +18,11 @@ the checkpoint and analysis and were computed with the same settings and code (e
 from its own seeded generator, so a resumed run stores the same numbers as an uninterrupted one).
 Results go to ``<runs>/<NAME>/lesion.h5`` with what they were computed from (the checkpoint's
 digest and the analysis entry: :mod:`core.provenance`) and the partial file is removed; draw them
-with ``lesion_plot.py``. Clusters of an analysis that no longer matches the checkpoint are
-refused; stale lesion results are recomputed, current ones kept unless ``--overwrite``.
+with ``lesion_plot.py``. The results also record the options that change them
+(:data:`RESULT_OPTIONS`: the protocol's trials and random controls, clustering, seed, skipped
+families; :func:`core.provenance.option_sources`). Clusters of an analysis that no longer matches
+the checkpoint are refused; stale lesion results (another network or analysis) and those of other
+options are recomputed, saying why in one line; current ones are kept unless ``--overwrite``.
 
 Example::
 
@@ -54,7 +57,14 @@ from core.cli import (
 )
 from core.errors import ResultsFileError
 from core.io import list_runs, load_results, save_results
-from core.provenance import claim, code_version, load_current, record, stale_reason
+from core.provenance import (
+    claim,
+    code_version,
+    load_current,
+    option_sources,
+    record,
+    stale_reason,
+)
 from core.tasks import chance_level, generate_trials
 from core.training.trainer import CHECKPOINT_FILE
 
@@ -92,6 +102,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         if getattr(args, key) is None:
             setattr(args, key, value)
     return args
+
+
+#: The options that change the stored results (recorded as a provenance source: results of other
+#: options are recomputed, not reused). ``--protocol`` acts through the ``trials`` and ``random``
+#: it sets, so ``--protocol lab`` and ``--trials 200 --random 10`` are the same results.
+RESULT_OPTIONS = ("method", "random", "trials", "seed", "no_pairs", "no_synapses")
+
+
+def result_sources(args: argparse.Namespace) -> dict[str, str]:
+    """Provenance sources of a run's results under ``args``: its :data:`RESULT_OPTIONS`."""
+    return option_sources(args, RESULT_OPTIONS)
 
 
 def unit_clusters(entry: dict) -> dict[str, np.ndarray]:
@@ -173,7 +194,7 @@ def lesion_run(name: str, args: argparse.Namespace, note: str | None = None) -> 
         print(note)
     partial = run_dir / PARTIAL_FILE  # same folder: the same provenance record holds
     provenance = record(run_dir / RESULTS_FILE, run_dir / CHECKPOINT_FILE,
-                        inputs=[(run_dir / ANALYSIS_FILE, name)])
+                        inputs=[(run_dir / ANALYSIS_FILE, name)], sources=result_sources(args))
     wanted = settings(args)
     done = finished_families(partial, name, wanted)
     if done:
@@ -211,14 +232,22 @@ def main(argv: list[str] | None = None) -> None:
         fail("--random and --trials must be >= 1")
     set_threads(args.threads)
     runs = resolve_trained_runs(args.runs, args.names)
-    notes = {}
+    notes, current = {}, set()
     for name in args.names:  # every input and output checked before the long work
         warn_if_at_chance(runs[name])
         load_trained(runs[name])
         current_analysis(name, args.runs)
-        notes[name] = claim(resolve_run(args.runs, name) / RESULTS_FILE, name, args.overwrite)
+        try:
+            notes[name] = claim(runs[name] / RESULTS_FILE, name, args.overwrite,
+                                sources=result_sources(args))
+        except FileExistsError:
+            current.add(name)
     for name in args.names:
-        lesion_run(name, args, notes[name])
+        if name in current:
+            print(f"{name}: stored results are current, kept ({runs[name] / RESULTS_FILE}; "
+                  "--overwrite recomputes them)")
+        else:
+            lesion_run(name, args, notes[name])
 
 
 if __name__ == "__main__":

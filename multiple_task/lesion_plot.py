@@ -11,6 +11,12 @@ drop, with size-matched random lesions), ``lesion_synapses_compare`` (synapse cl
 zeroed against M frozen) and ``lesion_additivity`` (pair-lesion drop against the sum of the two
 single drops).
 
+Figures drawn since ``lesion.h5`` was last written are current and kept (the script says which);
+the others, missing or older than the results (``lesion.py`` recomputed them), are drawn from the
+stored results (:func:`core.plotting.draw_from_stored`); ``--overwrite`` redraws every figure.
+A run whose training accuracy is at chance gets a warning
+(:func:`core.analysis.warn_if_at_chance`).
+
 Example::
 
     python multiple_task/lesion_plot.py reach_seed0_L21e4+hidden64+batch32+angle
@@ -23,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.analysis import warn_if_at_chance
 from core.analysis.lesion import SIZE_FAMILIES, describe_r, summarise_lesions
 from core.cli import (
     KNOWN_ERRORS,
@@ -31,40 +38,54 @@ from core.cli import (
     cli_main,
     resolve_trained_runs,
 )
-from core.plotting import apply_style, save_figure
+from core.plotting import apply_style, draw_from_stored, save_figure
 from core.plotting.multi_task import lesion_figures
 from core.provenance import load_current
+
+RESULTS_FILE = "lesion.h5"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
     p = ArgumentParser(description=__doc__.splitlines()[0])
     add_trained_runs_arguments(p)
+    p.add_argument("--overwrite", action="store_true",
+                   help="redraw every figure, also those drawn since lesion.h5 was written")
+    p.add_argument("--no-progress", action="store_true",
+                   help="hide progress bars (drawing shows none; accepted like the other "
+                        "analysis scripts, e.g. from run_pipeline.py)")
     return p.parse_args(argv)
 
 
-def draw(name: str, runs: Path, figures: Path | None) -> tuple[list[Path], dict]:
-    """Every lesion figure of one run; returns the written paths and the loaded results."""
-    res = load_current(runs / name / "lesion.h5", name,
+def draw(name: str, runs: Path, figures: Path | None, overwrite: bool) -> tuple[str, dict]:
+    """The lesion figures of one run: those not current (:func:`core.plotting.figure_current`),
+    or all with ``overwrite``; returns what was done (one phrase) and the loaded results."""
+    path = runs / name / RESULTS_FILE
+    res = load_current(path, name,
                        f"python multiple_task/lesion.py {name} --runs {runs} --overwrite")
     folder = figures or runs / name / "figures"
-    written: list[Path] = []
     apply_style()
-    for stem, fig in lesion_figures(res).items():
-        written += save_figure(fig, folder / stem)
-    return written, res
+    if not overwrite:
+        return draw_from_stored(lesion_figures(res), folder, results=path), res
+    figures_drawn = lesion_figures(res)
+    for stem, fig in figures_drawn.items():
+        save_figure(fig, folder / stem)
+    return f"drew {', '.join(figures_drawn)} in {folder}", res
 
 
 @cli_main(errors=(*KNOWN_ERRORS, KeyError))  # KeyError: lesion.h5 lacks an entry
 def main(argv: list[str] | None = None) -> None:
     """Draw every named run."""
     args = parse_args(argv)
-    resolve_trained_runs(args.runs, args.names,  # every input is checked before any output
-                         needs={"lesion.h5": "multiple_task/lesion.py"}, checkpoint=False)
+    runs = resolve_trained_runs(args.runs, args.names,  # every input checked before any output
+                                needs={RESULTS_FILE: "multiple_task/lesion.py"}, checkpoint=False)
+    for run_dir in runs.values():
+        warn_if_at_chance(run_dir)
     for name in args.names:
-        paths, res = draw(name, Path(args.runs), Path(args.figures) if args.figures else None)
+        done, res = draw(name, Path(args.runs), Path(args.figures) if args.figures else None,
+                         args.overwrite)
         mean = np.mean(res["pruning"]["accuracy"], axis=0)
-        print(f"{name}: {len(paths)} files in {paths[0].parent}")
+        print(f"{name}: {done}")
         print("  mean accuracy after pruning: " + ", ".join(
             f"{100 * f:g}%: {a:.2f}" for f, a in zip(res["pruning"]["fractions"], mean,
                                                      strict=True)))

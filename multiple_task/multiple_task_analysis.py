@@ -22,7 +22,7 @@ describe: :mod:`core.provenance`), figures to ``<runs>/<NAME>/figures/`` (or ``-
 Stored results of the same network are kept unless ``--overwrite``, and those of their figures
 whose files do not exist yet (another ``--figures``, deleted files) are drawn from them
 (:func:`core.plotting.draw_from_stored`); stale ones (the run was trained further or again) are
-recomputed.
+recomputed. A progress bar follows each run's stages (``--no-progress`` hides it).
 
 Example::
 
@@ -36,6 +36,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from core.analysis import load_trained, resolve_run, warn_if_at_chance
 from core.analysis.clustering import (
@@ -116,6 +117,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "or replace an unreadable analysis.h5")
     p.add_argument("--seed", type=int, default=0, help="seed of trials and clustering (default 0)")
     add_threads_argument(p)
+    p.add_argument("--no-progress", action="store_true",
+                   help="hide the progress bar (the analysis stages of each run)")
     return p.parse_args(argv)
 
 
@@ -169,7 +172,12 @@ def analyse(name: str, args: argparse.Namespace, note: str | None = None) -> dic
     populations = ["input", "hidden"] if is_mpn else ["hidden"]
     if is_mpn and not args.no_synapses:
         populations.append("M")
+    fits = sum(1 if pop == "M" else 2 for pop in populations)  # KMeans and Ward; M: Ward only
+    bar = tqdm(total=fits + 3 + ("M" in populations) + is_mpn, unit="stage",
+               desc=f"{name} analysis", disable=args.no_progress)
+    bar.set_postfix_str("task variance")
     tv = compute_task_variance(model, trials, populations)
+    bar.update()
     results: dict = {"rules": np.asarray(rules),
                      "task_variance": {k: v.to_dict() for k, v in tv.items()}}
     if "M" in tv:
@@ -183,13 +191,14 @@ def analyse(name: str, args: argparse.Namespace, note: str | None = None) -> dic
     for pop in tv:
         synapses = pop == "M"
         for method in (("ward",) if synapses else ("kmeans", "ward")):
+            bar.set_postfix_str(f"{pop} {method} clusters")
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 fit = TaskVarianceClustering(method=method, k_max=args.k_max, n_init=args.n_init,
                                              max_points=args.max_points, random_state=args.seed,
                                              n_clusters=args.k).fit(tv[pop].by_rule)
             for warning in caught:
-                print(f"  {pop}, {method}: {warning.message}")
+                bar.write(f"  {pop}, {method}: {warning.message}")
             entry = clusters_to_dict(fit)
             if not synapses and 1 < fit.n_clusters_ < fit.active_.sum():
                 quality = cluster_quality(fit.features_, fit.labels_[fit.active_],
@@ -197,16 +206,22 @@ def analyse(name: str, args: argparse.Namespace, note: str | None = None) -> dic
                                           random_state=args.seed)
                 entry["quality"] = quality
             clusters.setdefault(pop, {})[method] = entry
+            bar.update()
     results["clusters"] = clusters
+    bar.set_postfix_str("KMeans against Ward")
     results["agreement"] = {pop: agreement(tv[pop].by_rule, clusters[pop], args)
                             for pop in clusters if pop != "M"}
+    bar.update()
     if "M" in clusters:  # Ward partitions of all three, as the lab's dendrograms
+        bar.set_postfix_str("over-membership")
         results["over_membership"] = over_membership(
             clusters["input"]["ward"]["labels"], clusters["hidden"]["ward"]["labels"],
             clusters["M"]["ward"]["labels"], tv["M"].by_rule.sum(axis=1),
             keep=clusters["M"]["ward"]["active"], n_permutations=args.om_permutations,
             seed=args.seed)
+        bar.update()
     if is_mpn:
+        bar.set_postfix_str("weight structure")
         weight = model.layers[-1].W.detach().numpy()
         stim_end = {r: t.epochs["stim1"][:, 1] for r, t in trials.items()
                     if (t.epochs["stim1"][:, 0] >= 0).all()}
@@ -217,7 +232,8 @@ def analyse(name: str, args: argparse.Namespace, note: str | None = None) -> dic
                                     .mean(axis=0) for r in stim_end], axis=1)
             structure["M_stim1_end_rows"] = clusters_to_dict(cluster_weight_structure(m_end, 0))
         results["weight_structure"] = structure
-
+        bar.update()
+    bar.set_postfix_str("state space")
     hidden = {r: run_model(model, t.x, track_states=True)[1]["hidden"] for r, t in trials.items()}
     trajectories = {r: trial_average(hidden[r], *segment_bounds(trials[r].epochs,
                                                                 hidden[r].shape[0], "trial"))
@@ -247,6 +263,8 @@ def analyse(name: str, args: argparse.Namespace, note: str | None = None) -> dic
         state_space["compositionality"] = {"inputs": np.asarray(list(variants)),
                                            "accuracy": np.asarray(accs)}
     results["state_space"] = state_space
+    bar.update()
+    bar.close()
     out = save_results(run_dir / RESULTS_FILE, name, results, config=run_config,
                        overwrite=True, provenance=provenance)
     draw(results, Path(args.figures) if args.figures else run_dir / "figures")

@@ -6,19 +6,19 @@ lesion figures), ``preceding_trial_shift.py`` (→ ``preceding_trial_shift.h5``)
 ``state_space_shift.py`` (→ ``state_space_shift.h5``) and ``fixed_points.py`` (delay fixed points
 of the rule pairs the run was trained on → ``fixed_points.h5``; skipped with a message when the
 run has none of its ``PAIRS``). A step whose stored result is current — it records the network
-now in the run's checkpoint and the current versions of its inputs
-(:func:`core.provenance.stale_reason`) — is skipped; the lesion figures are skipped when they are
-newer than ``lesion.h5``. A killed pipeline therefore resumes where it stopped (``lesion.py``
-itself resumes inside its run from its finished lesion families), and a run trained again
-(``--overwrite``, ``--resume``) has every step recomputed. Extra options of a step go in
-``--analysis-args``, ``--lesion-args``, ``--shift-args``, ``--state-space-args`` and
-``--fixed-points-args`` (one quoted string each, joined with ``=``:
-``--lesion-args=--no-pairs``). Currency is judged by the network and inputs only, not by
-options: to recompute a current step with other options, run its script with ``--overwrite``
-(the steps that use its result, lesion after analysis, figures after lesion, are then recomputed
-by the pipeline). SIGINT (Ctrl-C) or SIGTERM stops the running step at once and the pipeline with
-one ``error: ...`` line naming that step, exit status 130 or 143; no later step runs, and the same
-command continues from that step.
+now in the run's checkpoint, the current versions of its inputs and the options that change it
+(its script's ``result_sources`` of the options the pipeline passes it:
+:func:`core.provenance.stale_reason`) — is skipped; the lesion figures are skipped when they were
+drawn after ``lesion.h5`` was written (:func:`core.plotting.figure_current`). A killed pipeline
+therefore resumes where it stopped (``lesion.py`` itself resumes inside its run from its finished
+lesion families), and a run trained again (``--overwrite``, ``--resume``) has every step
+recomputed. Extra options of a step go in ``--analysis-args``, ``--lesion-args``,
+``--shift-args``, ``--state-space-args`` and ``--fixed-points-args`` (one quoted string each,
+joined with ``=``: ``--lesion-args=--no-pairs``); a step asked for with other options than its
+stored results' is run again, and with it the steps that use its result (lesion after analysis,
+figures after lesion). ``--no-progress`` is passed to every step. SIGINT (Ctrl-C) or SIGTERM
+stops the running step at once and the pipeline with one ``error: ...`` line naming that step,
+exit status 130 or 143; no later step runs, and the same command continues from that step.
 
 Example::
 
@@ -48,6 +48,7 @@ from core.cli import (
 )
 from core.errors import ResultsFileError, StopSignal
 from core.io import list_runs
+from core.plotting import figure_current
 from core.provenance import stale_reason
 from core.training.checkpoint import load_json
 from core.training.trainer import CONFIG_FILE
@@ -112,13 +113,6 @@ def step_current(path: Path, name: str, stem: str, argv: list[str]) -> bool:
     return results_current(path, name, sources(module.parse_args(argv)) if sources else None)
 
 
-def figures_current(folder: Path, results: Path) -> bool:
-    """Whether the lesion figures in ``folder`` were drawn after ``results`` was written."""
-    drawn = [folder / f"{LESION_FIGURE}.{suffix}" for suffix in ("pdf", "png")]
-    return results.is_file() and all(
-        p.is_file() and p.stat().st_mtime_ns >= results.stat().st_mtime_ns for p in drawn)
-
-
 def steps(name: str, args: argparse.Namespace
           ) -> list[tuple[str, Callable[[], bool], str, list[str]]]:
     """``(step, is_current(), script stem, argv)`` of one run, in order."""
@@ -128,7 +122,8 @@ def steps(name: str, args: argparse.Namespace
     shown = ["--figures", str(figures)]
     quiet = ["--no-progress"] if args.no_progress else []
     k = ["--k", str(args.k)] if args.k is not None else []
-    analysis = [name, *common, *shown, *k, *shlex.split(args.analysis_args)]
+    analysis = [name, *common, *shown, *quiet, *k, *shlex.split(args.analysis_args)]
+    lesion = [name, *common, "--protocol", args.protocol, *quiet, *shlex.split(args.lesion_args)]
     shift = [name, *common, *shown, *quiet, *shlex.split(args.shift_args)]
     state_space = [name, *common, *shown, *quiet, *shlex.split(args.state_space_args)]
     fixed_points = [name, *common, *shown, *quiet, *shlex.split(args.fixed_points_args)]
@@ -136,10 +131,10 @@ def steps(name: str, args: argparse.Namespace
         ("analysis",
          lambda: step_current(run_dir / "analysis.h5", name, "multiple_task_analysis", analysis),
          "multiple_task_analysis", analysis),
-        ("lesion", lambda: results_current(run_dir / "lesion.h5", name), "lesion",
-         [name, *common, "--protocol", args.protocol, *quiet, *shlex.split(args.lesion_args)]),
-        ("lesion figures", lambda: figures_current(figures, run_dir / "lesion.h5"),
-         "lesion_plot", [name, "--runs", args.runs, *shown]),
+        ("lesion", lambda: step_current(run_dir / "lesion.h5", name, "lesion", lesion),
+         "lesion", lesion),
+        ("lesion figures", lambda: figure_current(figures / LESION_FIGURE, run_dir / "lesion.h5"),
+         "lesion_plot", [name, "--runs", args.runs, *shown, *quiet]),
         ("preceding trial shift",
          lambda: step_current(run_dir / "preceding_trial_shift.h5", name,
                               "preceding_trial_shift", shift), "preceding_trial_shift", shift),

@@ -61,6 +61,7 @@ def test_analysis_lesion_and_shift_scripts_produce_results_and_every_figure(trai
     runs = str(trained)
     multiple_task_analysis.main([NAME, "--runs", runs, "--k-max", "5", "--n-init", "2",
                                  "--permutations", "3", "--max-points", "60"])
+    assert f"{NAME} analysis: 100%" in capsys.readouterr().err  # the stages' progress bar
     lesion.main([NAME, "--runs", runs, "--random", "1", "--trials", "4", "--no-progress"])
     capsys.readouterr()
     lesion_plot.main([NAME, "--runs", runs])
@@ -283,15 +284,22 @@ def test_bad_input_gives_a_one_line_error(trained, tmp_path):
     assert "\n" not in str(info.value) and "corrupted" in str(info.value)
 
 
-def test_a_killed_lesion_run_resumes_without_redoing_finished_families(trained, tmp_path,
-                                                                        monkeypatch):
+def _copy_with_analysis(trained, tmp_path):
+    """A copy of the trained run without lesion results and figures, with an analysis."""
     import shutil
 
     runs = tmp_path / "runs"
-    shutil.copytree(trained / NAME, runs / NAME, ignore=shutil.ignore_patterns("lesion*.h5"))
+    shutil.copytree(trained / NAME, runs / NAME,
+                    ignore=shutil.ignore_patterns("lesion*.h5", "figures"))
     if not (runs / NAME / "analysis.h5").exists():
         multiple_task_analysis.main([NAME, "--runs", str(runs), "--k-max", "4", "--n-init", "2",
                                      "--permutations", "2", "--max-points", "40"])
+    return runs
+
+
+def test_a_killed_lesion_run_resumes_without_redoing_finished_families(trained, tmp_path,
+                                                                        monkeypatch):
+    runs = _copy_with_analysis(trained, tmp_path)
     argv = [NAME, "--runs", str(runs), "--random", "1", "--trials", "4", "--no-progress",
             "--no-pairs"]
     real, calls = lesion.cluster_lesion_effects, []
@@ -325,6 +333,97 @@ def test_a_killed_lesion_run_resumes_without_redoing_finished_families(trained, 
         for key, value in fresh[family].items():
             np.testing.assert_array_equal(resumed[family][key], value, err_msg=family)
     assert resumed["protocol"]["random"] == 1 and resumed["protocol"]["trials"] == 4
+
+
+LESION = ["--trials", "4", "--no-pairs", "--no-synapses", "--no-progress"]
+
+
+def test_lesion_results_of_other_options_are_recomputed_and_current_ones_kept(trained, tmp_path,
+                                                                              capsys):
+    """Before, lesion.py refused stored results of another --protocol as current (asking for
+    --overwrite), and the pipeline skipped its lesion step as current whatever the options."""
+    pipeline = _script("run_pipeline")
+    runs = _copy_with_analysis(trained, tmp_path)
+    path = runs / NAME / lesion.RESULTS_FILE
+    argv = [NAME, "--runs", str(runs), *LESION]
+
+    def pipeline_skips_lesions(*options):
+        args = pipeline.parse_args([NAME, "--runs", str(runs), "--no-progress",
+                                    f"--lesion-args={' '.join(LESION[:-1])}", *options])
+        return dict((step[0], step[1]) for step in pipeline.steps(NAME, args))["lesion"]()
+
+    lesion.main(argv)  # quick: 3 random lesions per cluster
+    written = path.stat().st_mtime_ns
+    capsys.readouterr()
+    lesion.main(argv)
+    assert capsys.readouterr().out == (f"{NAME}: stored results are current, kept ({path}; "
+                                       "--overwrite recomputes them)\n")
+    assert path.stat().st_mtime_ns == written
+    assert pipeline_skips_lesions() and not pipeline_skips_lesions("--protocol", "lab")
+    lesion.main([*argv, "--protocol", "lab"])  # 10 random lesions: recomputed, saying why
+    assert capsys.readouterr().out.splitlines()[0] == (
+        f"{path}: replacing the stored results for {NAME!r}: their options has changed since "
+        "(or was not recorded)")
+    assert int(load_results(path, NAME)["protocol"]["random"]) == 10
+    assert pipeline_skips_lesions("--protocol", "lab") and not pipeline_skips_lesions()
+    written = path.stat().st_mtime_ns
+    lesion.main([*argv, "--random", "10"])  # quick with lab's 10 random lesions: the same
+    assert "stored results are current, kept" in capsys.readouterr().out
+    assert path.stat().st_mtime_ns == written
+
+
+def test_lesion_figures_are_kept_while_current_drawn_where_missing_redrawn_with_overwrite(
+        trained, tmp_path, capsys):
+    """Before, lesion_plot.py redrew every figure on every run. (Figures older than lesion.h5 are
+    redrawn: test_the_pipeline_skips_current_steps_and_recomputes_after_retraining.)"""
+    runs, folder = _copy_with_analysis(trained, tmp_path), tmp_path / "figures"
+    lesion.main([NAME, "--runs", str(runs), *LESION])
+    argv = [NAME, "--runs", str(runs), "--figures", str(folder)]
+
+    def plot(*options) -> tuple[list[str], str]:
+        capsys.readouterr()
+        lesion_plot.main([*argv, *options])
+        line = capsys.readouterr().out.splitlines()[0]
+        drawn = line.split(": drew ")[1].split(f" in {folder}")[0] if ": drew " in line else ""
+        return [stem for stem in drawn.split(", ") if stem], line
+
+    drawn, _ = plot()
+    assert {"lesion_hidden_weights", "lesion_size_effect", "pruning"} <= set(drawn)
+    assert {p.stem for p in folder.glob("*.png")} == {p.stem for p in folder.glob("*.pdf")} \
+        == set(drawn)
+    files = {p: p.stat().st_mtime_ns for p in folder.iterdir()}
+    assert plot() == ([], f"{NAME}: kept {', '.join(drawn)} (drawn in {folder} after lesion.h5 "
+                          "was written; --overwrite redraws)")
+    assert {p: p.stat().st_mtime_ns for p in folder.iterdir()} == files  # nothing redrawn
+    (folder / "pruning.pdf").unlink()  # one file lost
+    assert plot()[0] == ["pruning"]
+    assert {p: t for p, t in files.items() if p.stem != "pruning"} == {
+        p: p.stat().st_mtime_ns for p in folder.iterdir() if p.stem != "pruning"}
+    assert plot("--overwrite")[0] == drawn
+    assert all(p.stat().st_mtime_ns > t for p, t in files.items() if p.exists())
+
+
+@pytest.mark.parametrize("script", ["multiple_task_analysis", "lesion", "lesion_plot",
+                                    "preceding_trial_shift", "state_space_shift", "fixed_points",
+                                    "run_pipeline"])
+def test_every_analysis_script_and_the_pipeline_take_no_progress(capsys, script):
+    with pytest.raises(SystemExit) as info:
+        _script(script).parse_args(["--help"])
+    assert info.value.code == 0
+    assert re.search(r"^\s+--no-progress\s+\w", capsys.readouterr().out, re.MULTILINE)
+    assert _script(script).parse_args([NAME, "--no-progress"]).no_progress
+
+
+def test_no_progress_hides_the_analysis_progress_bar(trained, tmp_path, capsys):
+    import shutil
+
+    shutil.copytree(trained / NAME, tmp_path / NAME, ignore=shutil.ignore_patterns("*.h5",
+                                                                                   "figures"))
+    capsys.readouterr()
+    multiple_task_analysis.main([NAME, "--runs", str(tmp_path), "--k-max", "3", "--n-init", "1",
+                                 "--permutations", "1", "--no-synapses", "--no-progress"])
+    captured = capsys.readouterr()
+    assert f"{NAME}: results in" in captured.out and f"{NAME} analysis" not in captured.err
 
 
 def test_lesion_protocols():
@@ -422,11 +521,13 @@ def test_a_run_at_chance_gets_one_warning(tmp_path, capsys, correct, chance, war
     assert warn_if_at_chance(tmp_path) is None  # no evaluation.csv: nothing to say
 
 
-@pytest.mark.parametrize("script", ["multiple_task_analysis", "lesion", "preceding_trial_shift",
-                                    "state_space_shift", "fixed_points", "run_pipeline"])
+@pytest.mark.parametrize("script", ["multiple_task_analysis", "lesion", "lesion_plot",
+                                    "preceding_trial_shift", "state_space_shift", "fixed_points",
+                                    "run_pipeline"])
 def test_every_analysis_script_warns_about_a_run_at_chance(tmp_path, capsys, script):
     run_dir = _evaluation(tmp_path / NAME, 50)
     (run_dir / "checkpoint.pt").write_bytes(b"")  # unreadable: the script stops after warning
+    (run_dir / "lesion.h5").write_bytes(b"")  # the same for lesion_plot.py
     with pytest.raises(SystemExit):
         _script(script).main([NAME, "--runs", str(tmp_path)])
     err = capsys.readouterr().err.splitlines()

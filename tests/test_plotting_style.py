@@ -1,6 +1,8 @@
+import os
+
 import matplotlib.pyplot as plt
 
-from core.plotting import apply_style, draw_from_stored, save_figure
+from core.plotting import apply_style, draw_from_stored, figure_current, save_figure
 
 
 def test_save_figure_writes_pdf_and_png(tmp_path):
@@ -37,3 +39,28 @@ def test_figures_of_stored_results_are_drawn_only_where_no_file_exists(tmp_path)
     assert {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir() if p.stem != "c"} == before
     assert (tmp_path / "c.png").is_file() and (tmp_path / "c.pdf").is_file()
     assert plt.get_fignums() == open_figures  # every figure closed
+
+
+def test_figures_of_results_written_since_are_drawn_again(tmp_path):
+    def figures():
+        return {stem: plt.subplots()[0] for stem in ("a", "b")}
+
+    results = tmp_path / "lesion.h5"
+    results.write_bytes(b"results")
+    assert not figure_current(tmp_path / "a", results)  # not drawn yet
+    assert draw_from_stored(figures(), tmp_path, results=results) == f"drew a, b in {tmp_path}"
+    assert figure_current(tmp_path / "a", results) and figure_current(tmp_path / "a.png", results)
+    assert not figure_current(tmp_path / "a", tmp_path / "missing.h5")
+    assert draw_from_stored(figures(), tmp_path, results=results) == (
+        f"kept a, b (drawn in {tmp_path} after lesion.h5 was written; --overwrite redraws)")
+    earlier = results.stat().st_mtime_ns - 10**9
+    for path in (tmp_path / "a.pdf", tmp_path / "a.png"):  # a drawn before the results were
+        os.utime(path, ns=(earlier, earlier))  # written again
+    assert not figure_current(tmp_path / "a", results) and figure_current(tmp_path / "b", results)
+    assert draw_from_stored(figures(), tmp_path, results=results) == (
+        f"drew a in {tmp_path}; kept b (drawn in {tmp_path} after lesion.h5 was written; "
+        "--overwrite redraws)")
+    assert figure_current(tmp_path / "a", results)
+    (tmp_path / "b.pdf").unlink()  # one file of b lost: b is drawn again
+    assert draw_from_stored(figures(), tmp_path, results=results).startswith(
+        f"drew b in {tmp_path}; kept a")

@@ -1,5 +1,6 @@
 """The lab's one figure style (scienceplots + seaborn), a vector-and-raster saver, and the
-figures of current stored results drawn without overwriting (:func:`draw_from_stored`)."""
+figures of current stored results drawn without overwriting (:func:`draw_from_stored`; a figure
+drawn since its results were written is :func:`figure_current`)."""
 
 from __future__ import annotations
 
@@ -68,26 +69,49 @@ def save_figure(fig: plt.Figure, path: str | os.PathLike,
     return written
 
 
-def draw_from_stored(figures: Mapping[str, plt.Figure], folder: str | os.PathLike) -> str:
+def figure_current(path: str | os.PathLike, results: str | os.PathLike) -> bool:
+    """Whether every file of the figure ``path`` (:func:`core.fileio.figure_files`) exists and
+    was written no earlier than the stored results file ``results`` it is drawn from (False if
+    ``results`` is missing). For figures of results another script writes (``lesion_plot.py``
+    draws the ``lesion.h5`` of ``lesion.py``): an older file shows results since recomputed."""
+    results = Path(results)
+    if not results.is_file():
+        return False
+    written = results.stat().st_mtime_ns
+    return all(p.is_file() and p.stat().st_mtime_ns >= written for p in figure_files(path))
+
+
+def draw_from_stored(figures: Mapping[str, plt.Figure], folder: str | os.PathLike,
+                     results: str | os.PathLike | None = None) -> str:
     """Save the figures ``{stem: figure}`` of stored results that are current (the script did
     not recompute them) as ``folder/<stem>`` (:func:`save_figure`), except those of which a
     file exists already: those are kept, never overwritten (a script's ``--overwrite``
     recomputes the results and redraws every figure). Every figure is closed.
 
+    ``results``: the stored results file the figures are drawn from, for a script that draws
+    what another script writes (``lesion_plot.py``): then a figure is kept only while it is
+    :func:`figure_current` (all its files drawn since ``results`` was written); the others are
+    drawn again (the script's ``--overwrite`` redraws every figure).
+
     Returns what was done, one phrase for the script's output line: ``drew a, b in <folder>``,
-    ``kept c (files exist in <folder>; --overwrite recomputes and redraws)``, or both joined by
-    ``; `` (``no figures`` for none).
+    ``kept c (files exist in <folder>; --overwrite recomputes and redraws)`` (with ``results``:
+    ``kept c (drawn in <folder> after <results' name> was written; --overwrite redraws)``), or both
+    joined by ``; `` (``no figures`` for none).
     """
     drawn, kept = [], []
     for stem, fig in figures.items():
-        if any(p.exists() for p in figure_files(Path(folder) / stem)):
+        path = Path(folder) / stem
+        if (any(p.exists() for p in figure_files(path)) if results is None
+                else figure_current(path, results)):
             plt.close(fig)
             kept.append(stem)
         else:
-            save_figure(fig, Path(folder) / stem)
+            save_figure(fig, path)
             drawn.append(stem)
     parts = [f"drew {', '.join(drawn)} in {folder}"] if drawn else []
     if kept:
-        parts.append(f"kept {', '.join(kept)} (files exist in {folder}; --overwrite recomputes "
-                     "and redraws)")
+        why = (f"files exist in {folder}; --overwrite recomputes and redraws" if results is None
+               else f"drawn in {folder} after {Path(results).name} was written; --overwrite "
+                    "redraws")
+        parts.append(f"kept {', '.join(kept)} ({why})")
     return "; ".join(parts) or "no figures"
