@@ -184,6 +184,19 @@ def option_sources(args: Any, names: Iterable[str]) -> dict[str, str]:
                                   default=list)}
 
 
+def _source_reason(name: str, recorded: str | None, now: str) -> str:
+    """Why the recorded source ``name`` differs from ``now`` (one phrase); for ``options``
+    (:func:`option_sources`) the options that differ, with their values then and now."""
+    if recorded is None:
+        return f"they do not record their {name} (stored before they did)"
+    if name != "options":
+        return f"their {name} has changed since"
+    then, current = json.loads(recorded), json.loads(now)
+    changed = [f"{key.replace('_', '-')} {then.get(key)!r}, now {current.get(key)!r}"
+               for key in sorted(set(then) | set(current)) if then.get(key) != current.get(key)]
+    return "they were computed with other options (" + "; ".join(changed) + ")"
+
+
 def stale_reason(results_path: str | os.PathLike, run_name: str,
                  sources: Mapping[str, str] | None = None) -> str | None:
     """Why the entry ``run_name`` of ``results_path`` no longer describes what it was computed
@@ -203,8 +216,9 @@ def stale_reason(results_path: str | os.PathLike, run_name: str,
         if reason is not None:
             return reason
     for name, digest in (sources or {}).items():
-        if stored.get("sources", {}).get(name) != digest:
-            return f"their {name} has changed since (or was not recorded)"
+        recorded = stored.get("sources", {}).get(name)
+        if recorded != digest:
+            return _source_reason(name, recorded, digest)
     for used in stored.get("inputs", []):
         file = results_path.parent / used["file"]
         try:

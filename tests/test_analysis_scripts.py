@@ -235,7 +235,7 @@ def test_shift_results_of_the_old_probes_are_stale_and_recomputed(trained, tmp_p
            "shift": np.zeros((1, 1)), "accuracy": np.ones((1, 1))}
     save_results(path, NAME, old, provenance=record(path, runs / NAME / "checkpoint.pt"))
     refresh = f"python multiple_task/preceding_trial_shift.py {NAME} --runs {runs} --overwrite"
-    with pytest.raises(StaleResultsError, match="their probe design has changed since .*"
+    with pytest.raises(StaleResultsError, match="they do not record their probe design .*"
                                                 f"refresh them with: {re.escape(refresh)}$"):
         load_current(path, NAME, refresh, sources=SHIFT_SOURCES)
     assert not _script("run_pipeline").results_current(path, NAME, SHIFT_SOURCES)
@@ -362,8 +362,8 @@ def test_lesion_results_of_other_options_are_recomputed_and_current_ones_kept(tr
     assert pipeline_skips_lesions() and not pipeline_skips_lesions("--protocol", "lab")
     lesion.main([*argv, "--protocol", "lab"])  # 10 random lesions: recomputed, saying why
     assert capsys.readouterr().out.splitlines()[0] == (
-        f"{path}: replacing the stored results for {NAME!r}: their options has changed since "
-        "(or was not recorded)")
+        f"{path}: replacing the stored results for {NAME!r}: they were computed with other "
+        "options (random 3, now 10; trials 32, now 200)")
     assert int(load_results(path, NAME)["protocol"]["random"]) == 10
     assert pipeline_skips_lesions("--protocol", "lab") and not pipeline_skips_lesions()
     written = path.stat().st_mtime_ns

@@ -278,7 +278,7 @@ def test_table1_records_its_data_and_paper_plot_checks_it(tmp_path, capsys):
     capsys.readouterr()
     assert paper_plot.main([*plot, "--overwrite"]) == 1
     printed = capsys.readouterr().out
-    assert f"data has changed since (or was not recorded); refresh them with: python " \
+    assert f"data has changed since; refresh them with: python " \
            f"local_experts/table1.py --out {out} --criterion 0.88 --lrs 2 --max-epochs 5 " \
            "--seed 0 --seeds 2 --sigma 1.0 --split paper --split-seed 0 --systems mix2 " \
            "--temperature 1.0 --tune-seeds 1 --overwrite" in printed

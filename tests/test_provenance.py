@@ -11,6 +11,7 @@ from core.provenance import (
     code_version,
     load_current,
     network_digest,
+    option_sources,
     record,
     stale_reason,
 )
@@ -107,6 +108,19 @@ def test_results_without_a_checkpoint_are_checked_on_their_inputs_only(tmp_path)
     assert "curricula.h5 was recomputed" in stale_reason(summary, "run")
 
 
+def test_results_of_other_options_name_the_options_that_differ(tmp_path):
+    from types import SimpleNamespace
+
+    path = tmp_path / "res.h5"
+    then = SimpleNamespace(trials=32, epoch="delay1", pairs=("dmcgo", "dmcnogo"))
+    save_results(path, "run", {"x": np.ones(1)},
+                 provenance=record(path, None, sources=option_sources(then, vars(then))))
+    assert stale_reason(path, "run", option_sources(then, vars(then))) is None
+    now = SimpleNamespace(trials=500, epoch="delay1", pairs=("dmcgo", "dmcnogo"))
+    assert stale_reason(path, "run", option_sources(now, vars(now))) == (
+        "they were computed with other options (trials 32, now 500)")
+
+
 def test_further_networks_and_sources_are_checked(tmp_path):
     main, other = _checkpoint(tmp_path / "a.pt"), _checkpoint(tmp_path / "b" / "c.pt", step=4)
     path = tmp_path / "res.h5"
@@ -120,8 +134,9 @@ def test_further_networks_and_sources_are_checked(tmp_path):
     assert "data has changed" in stale_reason(path, "run", {"data": "d2"})
     with pytest.raises(StaleResultsError, match="data has changed.*REFRESH$"):
         load_current(path, "run", "REFRESH", sources={"data": "d2"})
-    assert claim(path, "run", False, {"data": "d2"}).endswith("data has changed since (or was "
-                                                               "not recorded)")
+    assert claim(path, "run", False, {"data": "d2"}).endswith("their data has changed since")
+    assert stale_reason(path, "run", {"seeds": "s"}).endswith("do not record their seeds "
+                                                               "(stored before they did)")
     _checkpoint(tmp_path / "b" / "c.pt", scale=3.0, step=6)  # the further network retrained
     assert "another network than" in stale_reason(path, "run")
     assert "step 4 then, step 6 now" in stale_reason(path, "run")
