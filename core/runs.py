@@ -8,7 +8,9 @@ trials after training (``evaluation.csv``: mean over rules, and the fewest trial
 whether training finished (reached its budget, or stopped early by its stopping rule: target
 accuracy, loss threshold, pretraining's held accuracy), as the run's ``status.json`` records it;
 ``unknown`` for a run stored before it that the stored files cannot tell (BabyAI runs without a
-stored budget, early-stopped or killed runs).
+stored budget, early-stopped or killed runs). A curriculum run of ``timescales/train.py`` has
+a row per folder: ``<name>+N{n}`` per solved N (steps: where N was solved) and ``<name>+last``
+(the network at the end of training; ``--where accfeature=*last`` keeps these).
 ``--where FIELD=VALUE`` keeps matching rows (shell-style patterns, e.g. ``family=mixture*``);
 ``--csv`` writes the table; ``--format markdown`` prints it as a Markdown table (for the README).
 
@@ -129,6 +131,20 @@ def rule_run_family(folder: Path) -> str:
     return "one_task" if (folder / STAGES_DIR).is_dir() and one_rule else "multiple_task"
 
 
+def _curriculum_finished(folder: Path, config: dict[str, Any]) -> bool | None:
+    """Whether the curriculum run of a ``timescales/train.py`` folder finished training: its
+    ``<name>+last`` folder is written at the end of training, or on a signal with
+    ``interrupted`` (:func:`core.training.curriculum.save_last_checkpoint`); a per-N folder
+    ``<name>+N{n}`` (the network when N was solved, at ``step``) answers for its run's ``+last``,
+    None without one (still training, or killed)."""
+    if "n" in config and folder.name.endswith(f"+N{config['n']}"):
+        last = folder.with_name(folder.name.removesuffix(f"+N{config['n']}") + "+last")
+        if not (last / CONFIG_FILE).is_file():
+            return None
+        config = json.loads((last / CONFIG_FILE).read_text())
+    return not config.get("interrupted", False)
+
+
 def _read_csv(path: Path) -> list[dict[str, str]]:
     if not path.is_file():
         return []
@@ -142,12 +158,13 @@ def read_run(folder: Path, root: Path) -> RunRow:
     name = parse_run_name(folder.name)
     config = json.loads((folder / CONFIG_FILE).read_text())
     family = _family(config, folder)
-    if family == "timescales":  # a per-N checkpoint of a curriculum run: complete by design
+    if family == "timescales":
         accuracy = [float(a) for a in config.get("accuracy", [])]
-        steps = int(config.get("step", 0))
         return RunRow(str(folder.relative_to(root)), family, name.task, name.seed, name.feature,
-                      name.hidden, name.batch, name.accfeature, steps, None,
-                      float(np.mean(accuracy)) if accuracy else float("nan"), True)
+                      name.hidden, name.batch, name.accfeature, int(config.get("step", 0)),
+                      config["curriculum"].get("max_steps"),
+                      float(np.mean(accuracy)) if accuracy else float("nan"),
+                      _curriculum_finished(folder, config))
     train = config.get("train", {})
     curves = _read_csv(folder / CURVES_FILE)
     validation = _read_csv(folder / VALIDATION_FILE)

@@ -178,3 +178,37 @@ def test_pretraining_and_flex_task_runs_are_told_from_multi_task_runs(tmp_path, 
     folder.mkdir()
     (folder / "config.json").write_text(json.dumps({"model_kind": "mpn", **config}))
     assert rule_run_family(folder) == family
+
+
+def test_timescales_runs_give_their_budget_and_an_interrupted_run_is_not_finished(tmp_path,
+                                                                                   monkeypatch):
+    """A curriculum run (``timescales/train.py``): per-N folders and ``+last`` show the step
+    budget (``max_steps``) and are finished only once ``+last`` is written without a signal."""
+    import torch
+
+    import core.training.curriculum as cur
+    from core.models.timescale_rnn import TimescaleRNN, TimescaleRNNConfig
+
+    monkeypatch.setattr(cur, "evaluate", lambda model, task, ns, *args, **kwargs: np.ones(len(ns)))
+    rows = {}  # every evaluation solves the newest N
+    for seed, interrupted in ((0, False), (1, True)):
+        torch.manual_seed(seed)
+        model = TimescaleRNN(TimescaleRNNConfig(n_hidden=4))
+        config = cur.CurriculumConfig(optimizer="adam", batch_size=4, eval_every=2,
+                                      eval_batches=1, max_steps=4, seed=seed)
+        history = cur.train_curriculum(
+            model, config, progress=False,
+            on_reached=lambda n, m, step, acc, c=config: cur.save_reached_checkpoint(
+                tmp_path, m, c, n, step, acc))
+        cur.save_last_checkpoint(tmp_path, model, config, history, state={
+            "step": 3, "n_newest": 4, "losses": []} if interrupted else None)
+        rows[seed] = {r.accfeature: r for r in index_runs(tmp_path) if r.seed == seed}
+    assert set(rows[0]) == {"+adam+N2", "+adam+N3", "+adam+last"}
+    for seed, finished in ((0, True), (1, False)):
+        assert {r.family for r in rows[seed].values()} == {"timescales"}
+        assert {r.n_steps for r in rows[seed].values()} == {4}
+        assert {r.finished for r in rows[seed].values()} == {finished}
+        assert [rows[seed][f"+adam+N{n}"].steps for n in (2, 3)] == [2, 4]
+    assert (rows[0]["+adam+last"].steps, rows[1]["+adam+last"].steps) == (4, 3)
+    (tmp_path / rows[0]["+adam+last"].run).joinpath("config.json").unlink()  # killed: no +last
+    assert {r.finished for r in index_runs(tmp_path) if r.seed == 0} == {None}

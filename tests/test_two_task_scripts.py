@@ -1,6 +1,7 @@
 """two_task/two_task.py records the requested stages on five test sets; the analysis script
 stores every analysis and refuses to overwrite; paper_plot.py draws the figures from them."""
 
+import csv
 import json
 
 import numpy as np
@@ -9,6 +10,7 @@ from script_loader import load_script
 
 from core.io import load_results
 from core.plotting.one_task import read_stages
+from core.runs import index_runs
 
 paper_plot = load_script("paper_plot.py", "paper_plot_two_task")
 two_task = load_script("two_task/two_task.py", "two_task_script")
@@ -40,6 +42,19 @@ def test_stages_hold_requested_steps_on_every_test_set(trained):
         assert list(dict.fromkeys(stages[0]["rule"])) == ["delaygo", "delayanti"]
     for stem in ("curves", "stages_network", "stages_summary"):
         assert (run / f"{stem}.png").is_file()
+
+
+def test_fresh_trial_accuracy_is_stored_for_the_index_of_runs(trained):
+    runs, run = trained
+    with open(run / "evaluation.csv", newline="") as f:
+        scores = {r["rule"]: r for r in csv.DictReader(f)}
+    assert list(scores) == ["delaygo", "delayanti"]
+    assert {int(r["n_trials"]) for r in scores.values()} == {8}
+    (row,) = index_runs(runs)
+    assert (row.family, row.steps, row.n_steps, row.finished, row.eval_trials) == (
+        "two_task", 2, 2, True, 8)
+    assert row.eval_accuracy == pytest.approx(np.mean([float(r["accuracy"])
+                                                       for r in scores.values()]))
 
 
 def test_analysis_stores_results_and_paper_plot_draws_them(trained, tmp_path, capsys):

@@ -15,7 +15,8 @@ long sets in which the fixation, stimulus, delay or response epoch lasts ``--lon
 each epoch and the test trials (:class:`core.training.trainer.StageRecorder`). The run folder
 also holds the checkpoint, config, curves and the figures ``curves``, ``accuracy_per_rule``,
 ``stages_network`` and ``stages_summary`` (normal test set). At the end the accuracy of each
-rule is measured on ``--eval-trials`` fresh trials, with its 95 % Wilson interval.
+rule is measured on ``--eval-trials`` fresh trials, with its 95 % Wilson interval, printed and
+written to ``<run>/evaluation.csv`` (as ``one_task.py`` does; ``python -m core.runs`` reads it).
 
 Examples::
 
@@ -40,12 +41,19 @@ from core.cli import (
     resolve_device,
     set_threads,
 )
+from core.fileio import atomic_write_text
 from core.plotting import save_figure
 from core.plotting.one_task import read_stages, stage_figures
 from core.plotting.training import plot_curves, plot_rule_accuracy
 from core.tasks import LONG_EPOCH_MS, RULES, long_test_sets
 from core.training.config import NETWORKS, get_preset
-from core.training.trainer import StageRecorder, accuracy_table, build_rule_run
+from core.training.trainer import (
+    EVALUATION_FILE,
+    StageRecorder,
+    accuracy_table,
+    build_rule_run,
+    score_table_csv,
+)
 
 PRESETS = {"paper": "two_task", "quick": "two_task_quick"}
 
@@ -121,6 +129,7 @@ def main(argv: list[str] | None = None) -> None:
             save_figure(fig, run.run_dir / stem)
         table = fresh_accuracy(run.model.cpu(), run.task_config, config.rules,
                                args.eval_trials, np.random.default_rng([seed, 3]))
+        atomic_write_text(run.run_dir / EVALUATION_FILE, score_table_csv(table))
         print(f"\n{run.name}: {result.step} steps in {result.seconds:.0f} s "
               f"(stopped: {result.stopped}); stages {recorded} of {list(test_sets)} in "
               f"{run.run_dir / 'stages'}")
