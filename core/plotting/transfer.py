@@ -45,9 +45,9 @@ def plot_group_scores(groups: Mapping[str, Mapping[str, np.ndarray]], path: str 
     """Accuracy on fresh trials per column (rule, and the mean over rules), one colour per group,
     from :func:`core.analysis.transfer.evaluation_groups` (``label -> {"columns" (C,),
     "accuracy" (n_seeds, C), "mean"/"low"/"high" (C,), "chance" (C,), "n_trials"}``): each
-    seed's value as a dot, the mean over seeds with its ``confidence`` Student-t interval as an
-    error bar (none for one seed), and each column's chance level as a dashed segment. PDF + PNG.
-    ValueError for no groups."""
+    seed's value as a dot (left of its group's bar), the mean over seeds with its ``confidence``
+    Student-t interval as an error bar (none for one seed), and each column's chance level as a
+    dashed segment. PDF + PNG. ValueError for no groups."""
     if not groups:
         raise ValueError("no groups of runs to draw")
     apply_style()
@@ -57,8 +57,8 @@ def plot_group_scores(groups: Mapping[str, Mapping[str, np.ndarray]], path: str 
     for i, (label, g) in enumerate(groups.items()):
         x = np.arange(len(columns)) + (i - (len(groups) - 1) / 2) * width
         accuracy = np.asarray(g["accuracy"], float)
-        ax.plot(np.broadcast_to(x, accuracy.shape).ravel(), accuracy.ravel(), "o", ms=2,
-                color=f"C{i}", alpha=0.5, mec="none")
+        ax.plot(np.broadcast_to(x - width / 3, accuracy.shape).ravel(), accuracy.ravel(), "o",
+                ms=2.5, color=f"C{i}", alpha=0.7, mec="none")
         mean = np.asarray(g["mean"], float)
         err = np.abs(np.stack([mean - np.asarray(g["low"], float),
                                np.asarray(g["high"], float) - mean]))
