@@ -31,7 +31,8 @@ Families (``--only`` picks some) and what each reads:
   ``pretrain/pretraining_analysis.py`` (stage-2 learning curves, mean and 95 % t-interval over
   seeds per network and pair).
 - ``flex_task``: ``<runs>/flex_task/<NAME>/flex_task.h5`` of ``flex_task/flex_task_analysis.py``
-  (validation curves, mean and 95 % t-interval over seeds per network at equal parameter counts).
+  (validation curves, mean and 95 % t-interval over seeds per network at equal parameter counts;
+  accuracy on fresh trials per rule, each seed and the mean with its 95 % t-interval, chance).
 
 Every figure of several seeds shows their mean and 95 % Student-t interval, computed by
 :func:`core.analysis.seeds.curve_interval`, the aggregation of ``python -m core.runs
@@ -82,7 +83,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from core.analysis.state_space import SHIFT_SOURCES
-from core.analysis.transfer import network_summary, rules_chance, transfer_curve_groups
+from core.analysis.transfer import (
+    evaluation_groups,
+    network_summary,
+    rules_chance,
+    transfer_curve_groups,
+)
 from core.cli import ArgumentParser, cli_main, fail
 from core.errors import CheckpointError
 from core.fileio import figure_files
@@ -106,7 +112,7 @@ from core.plotting.runs import accuracy_sweep_figure
 from core.plotting.tasks import plot_trials
 from core.plotting.timescales import plot_ablation, plot_curricula, plot_tau_vs_n
 from core.plotting.training import plot_curves, plot_rule_accuracy
-from core.plotting.transfer import plot_group_curves
+from core.plotting.transfer import plot_group_curves, plot_group_scores
 from core.plotting.two_task import two_task_figures
 from core.provenance import load_current
 from core.runs import rule_run_family
@@ -224,7 +230,8 @@ CATALOGUE: dict[str, tuple[tuple[str, str], ...]] = {
                       *((f"NAME/local_experts_{stem}", "python local_experts/figures.py")
                         for stem in ("regions", "curves", "responsibility"))),
     "pretraining": (("transfer_curves", PRODUCERS["pretraining"]),),
-    "flex_task": (("flex_task_curves", PRODUCERS["flex_task"]),),
+    "flex_task": (("flex_task_curves", PRODUCERS["flex_task"]),
+                  ("flex_task_evaluation", PRODUCERS["flex_task"])),
     "babyai": tuple((f"NAME/*_{stem}", PRODUCERS["babyai"]) for stem in ("cells", "phase",
                                                                           "alpha")),
 }
@@ -614,7 +621,9 @@ def transfer_groups(family: str, stored: dict[str, dict]
 
 def draw_transfer(args: argparse.Namespace, log: FigureLog, family: str) -> bool:
     """The learning-curve figure (:func:`transfer_groups`) of every stored run of a transfer
-    family (``pretraining`` or ``flex_task``), as its analysis script draws it."""
+    family (``pretraining`` or ``flex_task``), and for ``flex_task`` the fresh-trial accuracy
+    figure (:func:`core.analysis.transfer.evaluation_groups`), as its analysis script draws
+    them."""
     sub, filename, script, stem = TRANSFER_FAMILIES[family]
     folder = args.runs / sub
     paths = sorted(folder.glob(f"*/{filename}")) if folder.is_dir() else []
@@ -623,7 +632,12 @@ def draw_transfer(args: argparse.Namespace, log: FigureLog, family: str) -> bool
         name = path.parent.name
         refresh = f"python {script} {name} --runs {folder} --overwrite"
         try:
-            stored[name] = load_current(path, name, refresh)
+            entry = load_current(path, name, refresh)
+            if family == "flex_task" and "evaluation" not in entry:
+                raise ValueError(f"{path}: results for run {name!r} hold no fresh-trial "
+                                 f"evaluation (stored by an older version); refresh them "
+                                 f"with: {refresh}")
+            stored[name] = entry
         except (ResultsFileError, CheckpointError, KeyError, ValueError) as exc:
             log.failed(family, path, exc)
     if stored:
@@ -634,7 +648,11 @@ def draw_transfer(args: argparse.Namespace, log: FigureLog, family: str) -> bool
         else:
             draw = partial(plot_group_curves, groups, ylabel="mean validation accuracy",
                            chance=rules_chance(stored))
-        log.saved_by(family, stem, draw, max(paths, key=lambda p: p.stat().st_mtime_ns))
+        newest = max(paths, key=lambda p: p.stat().st_mtime_ns)
+        log.saved_by(family, stem, draw, newest)
+        if family == "flex_task":
+            log.saved_by(family, "flex_task_evaluation",
+                         partial(plot_group_scores, evaluation_groups(stored)), newest)
     return bool(paths)
 
 

@@ -5,8 +5,10 @@ The leaky RNN with ``--hidden`` units sets the parameter count; each MPN variant
 and embedding sizes whose count, taken from the built model, is nearest to it (within 2 %, else
 an error; :mod:`core.training.flex`). Both counts are printed and stored in each run's
 ``config.json`` (``parameters``: ``count``, ``target``). Every network and seed is one
-name-coded run under ``--out`` (``+rec`` marks the recurrent MPN), trained by the shared trainer;
-``flex_task_analysis.py`` compares their validation curves.
+name-coded run under ``--out`` (``+rec`` marks the recurrent MPN), trained by the shared trainer,
+then scored on ``--eval-trials`` fresh trials per rule (``evaluation.csv``: accuracy, 95 % Wilson
+interval, chance level; :meth:`core.training.trainer.RuleRun.store_evaluation`);
+``flex_task_analysis.py`` compares their validation curves and fresh-trial accuracies.
 
 Examples::
 
@@ -33,7 +35,7 @@ from core.tasks import resolve_rules
 from core.training.config import FLEX_PRESETS
 from core.training.flex import FLEX_NETWORKS, matched_configs
 from core.training.naming import run_name
-from core.training.trainer import build_rule_run
+from core.training.trainer import accuracy_table, build_rule_run
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -59,6 +61,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="training steps (default: the preset's)")
     p.add_argument("--batch", type=positive_int, default=None,
                    help="trials per batch (default: the preset's)")
+    p.add_argument("--eval-trials", type=positive_int, default=500,
+                   help="fresh trials per rule scored after training (drawn from (seed, 2); "
+                        "evaluation.csv; default: %(default)s)")
     add_run_arguments(p, out="runs/flex_task")
     return p.parse_args(argv)
 
@@ -95,8 +100,10 @@ def main(argv: list[str] | None = None) -> None:
                                                           "network": network}})
             result = run.trainer.fit(resume=args.resume, overwrite=args.overwrite)
             plot_curves(result.curves, run.run_dir / "curves", title=name)
-            print(f"{name}: {result.step} steps in {result.seconds:.0f} s, mean validation "
-                  f"accuracy {result.final_validation.mean_accuracy:.3f}")
+            scores = run.store_evaluation(args.eval_trials)
+            print(f"{name}: {result.step} steps in {result.seconds:.0f} s; accuracy on "
+                  f"{args.eval_trials} fresh trials per rule:")
+            print(accuracy_table(scores))
 
 
 if __name__ == "__main__":

@@ -2,12 +2,19 @@
 
 For every run ``NAME``, ``<runs>/<NAME>/flex_task.h5`` receives (keyed by ``NAME``, with
 provenance): the validation curve (``steps``, mean accuracy over rules, ``rules`` and
-``accuracy`` per rule), the first step at which the mean reached ``--level`` (NaN: never) and the
-run's trainable-parameter count and target. Then across the named runs, per network: the curves'
-mean and 95 % t-interval over seeds at the steps every seed reached
-(:func:`core.analysis.seeds.curve_interval`; ``<figures>/flex_task_curves.{pdf,png}``, as
-``paper_plot.py --only flex_task`` draws it) and the steps to ``--level`` (mean ± SEM over the
-seeds that reached it; printed and written to ``<figures>/flex_task_speed.md``).
+``accuracy`` per rule), the first step at which the mean reached ``--level`` (NaN: never), the
+run's trainable-parameter count and target, and ``evaluation``: its accuracy on fresh trials per
+rule with the 95 % Wilson interval and chance level, from the run's ``evaluation.csv``
+(``flex_task.py`` writes it after training; for a run without one, ``--eval-trials`` fresh
+trials per rule are scored and the file written, the same trials training would have used:
+:func:`core.analysis.fresh_evaluation`). Then across the named runs, per network: the validation
+curves' mean and 95 % t-interval over seeds at the steps every seed reached
+(:func:`core.analysis.seeds.curve_interval`; ``<figures>/flex_task_curves.{pdf,png}``), the
+fresh-trial accuracy per rule and its mean over rules, each seed and the mean with its 95 %
+t-interval over seeds, with chance (``<figures>/flex_task_evaluation.{pdf,png}``; both figures as
+``paper_plot.py --only flex_task`` draws them), and a table of the steps to ``--level`` and the
+fresh-trial accuracies (mean [95 % t-interval] over seeds; printed and written to
+``<figures>/flex_task_speed.md``).
 
 Example::
 
@@ -22,13 +29,27 @@ from pathlib import Path
 
 import numpy as np
 
-from core.analysis import analyse_runs
-from core.analysis.transfer import first_step_reaching, network_summary, rules_chance
-from core.cli import ArgumentParser, add_trained_runs_arguments, cli_main, folder
+from core.analysis import analyse_runs, fresh_evaluation
+from core.analysis.transfer import (
+    evaluation_groups,
+    first_step_reaching,
+    network_summary,
+    rules_chance,
+    score_arrays,
+)
+from core.cli import (
+    ArgumentParser,
+    add_threads_argument,
+    add_trained_runs_arguments,
+    cli_main,
+    folder,
+    positive_int,
+    set_threads,
+)
 from core.fileio import atomic_write_text
-from core.plotting.transfer import plot_group_curves
+from core.plotting.transfer import plot_group_curves, plot_group_scores
 from core.training.checkpoint import load_checkpoint
-from core.training.trainer import CHECKPOINT_FILE
+from core.training.trainer import CHECKPOINT_FILE, EVALUATION_FILE
 
 RESULTS_FILE = "flex_task.h5"
 
@@ -42,12 +63,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="folder of the summary figure and table (default: %(default)s)")
     p.add_argument("--level", type=float, default=0.9,
                    help="mean validation accuracy whose first step is reported (default: 0.9)")
+    p.add_argument("--eval-trials", type=positive_int, default=500,
+                   help="fresh trials per rule scored for a run without evaluation.csv (then "
+                        "written there, as flex_task.py does after training; default: "
+                        "%(default)s)")
     p.add_argument("--overwrite", action="store_true", help="recompute current stored results")
+    add_threads_argument(p)
     return p.parse_args(argv)
 
 
-def analyse(run_dir: Path, level: float) -> tuple[dict, dict]:
-    """The curve, steps to ``level`` and parameter counts of one run, and its config."""
+def analyse(run_dir: Path, level: float, eval_trials: int) -> tuple[dict, dict]:
+    """The curve, steps to ``level``, parameter counts and fresh-trial scores of one run, and its
+    config."""
+    if not (run_dir / EVALUATION_FILE).is_file():
+        print(f"{run_dir.name}: no {EVALUATION_FILE}; scoring {eval_trials} fresh trials per rule")
     payload = load_checkpoint(run_dir / CHECKPOINT_FILE)
     config, curves = payload["config"], payload["curves"]
     if "parameters" not in config:
@@ -60,7 +89,8 @@ def analyse(run_dir: Path, level: float) -> tuple[dict, dict]:
                "steps": np.asarray(curves["val_step"]), "mean_accuracy": mean,
                "accuracy": per_rule, "level": level,
                "first_step": first_step_reaching(curves["val_step"], mean, [level])[0],
-               "count": config["parameters"]["count"], "target": config["parameters"]["target"]}
+               "count": config["parameters"]["count"], "target": config["parameters"]["target"],
+               "evaluation": score_arrays(fresh_evaluation(run_dir, eval_trials))}
     return results, config
 
 
@@ -68,13 +98,16 @@ def analyse(run_dir: Path, level: float) -> tuple[dict, dict]:
 def main(argv: list[str] | None = None) -> None:
     """Analyse every named run, then draw and tabulate them by network."""
     args = parse_args(argv)
+    set_threads(args.threads)
     if not 0 < args.level <= 1:
         raise ValueError(f"--level must be in (0, 1], got {args.level}")
     stored = analyse_runs(args.runs, args.names, RESULTS_FILE, args.overwrite,
-                          partial(analyse, level=args.level))
+                          partial(analyse, level=args.level,
+                                  eval_trials=args.eval_trials))
     groups, table = network_summary(stored)
     plot_group_curves(groups, args.figures / "flex_task_curves",
                       ylabel="mean validation accuracy", chance=rules_chance(stored))
+    plot_group_scores(evaluation_groups(stored), args.figures / "flex_task_evaluation")
     atomic_write_text(args.figures / "flex_task_speed.md", table + "\n")
     print(table)
 

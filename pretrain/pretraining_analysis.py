@@ -12,11 +12,17 @@ from, ``<runs>/<NAME>/pretraining.h5`` receives (keyed by ``NAME``, with provena
   its own first k PCs and in each pretrained rule's, participation ratios, and principal angles
   (``scipy.linalg.subspace_angles``) between the first ``--angle-dims`` PCs;
 - ``M_change`` (MPN): per epoch shared by both rules, cosine and Frobenius distance between the
-  trial-mean M at the epoch's end in stage 2 (new rule) and in stage 1 (each pretrained rule).
+  trial-mean M at the epoch's end in stage 2 (new rule) and in stage 1 (each pretrained rule);
+- ``evaluation``: the stage-2 network's accuracy on fresh delayanti trials, with its 95 % Wilson
+  interval and chance level, from the run's ``evaluation.csv`` (``pretraining.py`` writes it; for
+  a run without one, ``--eval-trials`` trials are scored and the file written, the same trials
+  training would have used: :func:`core.analysis.fresh_evaluation`).
 
 Test trials are noise-free, ``--test-trials`` per rule with one shared timing. Then across all
-named runs: the transfer-speed table (mean ± SEM over seeds and how many reached each level, per
-motif and network; printed and written to ``<figures>/transfer_speed.md``) and the learning
+named runs: the transfer-speed table (per motif and network, the steps to each level as mean and
+95 % t-interval over the seeds that reached it and how many did, and the fresh-trial accuracy as
+mean and 95 % t-interval over seeds with each seed's value and chance; printed and written to
+``<figures>/transfer_speed.md``) and the learning
 curves (mean and 95 % t-interval over seeds at the steps every seed reached,
 :func:`core.analysis.seeds.curve_interval`; ``<figures>/transfer_curves.{pdf,png}``), drawn from
 the stored results as ``paper_plot.py --only pretraining`` does.
@@ -36,7 +42,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from core.analysis import analyse_runs, resolve_run
+from core.analysis import analyse_runs, fresh_evaluation, resolve_run
 from core.analysis.transfer import (
     SPEED_THRESHOLDS,
     cosine,
@@ -47,6 +53,7 @@ from core.analysis.transfer import (
     participation_ratio,
     principal_angles,
     principal_components,
+    score_arrays,
     speed_table,
     transfer_curve_groups,
 )
@@ -84,6 +91,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="PCs spanning each subspace for principal angles (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0,
                    help="seed of the test trials (default: %(default)s)")
+    p.add_argument("--eval-trials", type=positive_int, default=500,
+                   help="fresh delayanti trials scored for a stage-2 run without evaluation.csv "
+                        "(then written there, as pretraining.py does; default: %(default)s)")
     p.add_argument("--overwrite", action="store_true", help="recompute current stored results")
     add_threads_argument(p)
     return p.parse_args(argv)
@@ -160,6 +170,7 @@ def analyse(run_dir: Path, args: argparse.Namespace) -> tuple[dict, dict]:
                          "cosine": np.asarray([c for c, _ in pairs]),
                          "frobenius": np.asarray([d for _, d in pairs])}
         results["M_change"] = change
+    results["evaluation"] = score_arrays(fresh_evaluation(run_dir, args.eval_trials))
     return results, config2
 
 

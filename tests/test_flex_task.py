@@ -46,7 +46,7 @@ def test_script_prints_and_stores_both_counts(tmp_path, capsys):
     flex = load_script("flex_task/flex_task.py", "flex_task_script")
     flex.main(["--preset", "flex_task_quick", "--hidden", "12", "--batch", "4", "--steps", "2",
                "--network", "mpn-rec", "rnn", "--seed", "0", "1", "--out", str(tmp_path),
-               "--no-progress"])
+               "--eval-trials", "20", "--no-progress"])
     out = capsys.readouterr().out
     stored = {}
     for run in tmp_path.iterdir():
@@ -59,10 +59,27 @@ def test_script_prints_and_stores_both_counts(tmp_path, capsys):
         assert abs(p["count"] - p["target"]) <= 0.02 * p["target"]
     assert any(r.name.endswith("+angle+rec") for r in tmp_path.iterdir())
     names = sorted(r.name for r in tmp_path.iterdir())
+    # training scored every run on 20 fresh trials per rule (accuracy, Wilson interval, chance)
+    trained = {n: (tmp_path / n / "evaluation.csv").read_text() for n in names}
+    for text in trained.values():
+        rows = [line.split(",") for line in text.splitlines()[1:]]
+        assert [(r[0], r[1], r[6]) for r in rows] == [("delaydm1", "20", "0.5"),
+                                                       ("delaydm2", "20", "0.5")]
+    # a run trained without one: the analysis scores the same fresh trials and writes the file
+    (tmp_path / names[0] / "evaluation.csv").unlink()
     analysis = load_script("flex_task/flex_task_analysis.py", "flex_task_analysis_script")
-    analysis.main([*names, "--runs", str(tmp_path), "--figures", str(tmp_path / "fig")])
+    analysis.main([*names, "--runs", str(tmp_path), "--figures", str(tmp_path / "fig"),
+                   "--eval-trials", "20"])
+    assert f"{names[0]}: no evaluation.csv; scoring 20" in capsys.readouterr().out
+    assert (tmp_path / names[0] / "evaluation.csv").read_text() == trained[names[0]]
     table = (tmp_path / "fig" / "flex_task_speed.md").read_text()
-    assert f"| MPN + W_rec | {stored['mpn-rec']['count']} ({stored['rnn']['count']}) |" in table
+    assert f"| MPN + W_rec | {stored['mpn-rec']['count']} ({stored['rnn']['count']}) | 2 |" in table
+    assert "delaydm2 accuracy, 20 fresh trials: mean [95 % t-interval] (chance)" in table
+    evaluation = load_results(tmp_path / names[0] / "flex_task.h5", names[0])["evaluation"]
+    n_correct = [int(line.split(",")[2]) for line in trained[names[0]].splitlines()[1:]]
+    np.testing.assert_array_equal(evaluation["n_correct"], n_correct)
+    np.testing.assert_allclose(evaluation["accuracy"], np.array(n_correct) / 20)
+    assert (tmp_path / "fig" / "flex_task_evaluation.png").is_file()
     with pytest.raises(SystemExit):  # current results are not recomputed without --overwrite
         analysis.main([names[0], "--runs", str(tmp_path), "--figures", str(tmp_path / "fig")])
     capsys.readouterr()
@@ -78,6 +95,7 @@ def test_script_prints_and_stores_both_counts(tmp_path, capsys):
     assert paper_plot.main(["--runs", str(tmp_path / "runs"), "--only", "flex_task", "--out",
                             str(tmp_path / "paper")]) == 0
     assert (tmp_path / "paper" / "flex_task" / "flex_task_curves.png").is_file()
+    assert (tmp_path / "paper" / "flex_task" / "flex_task_evaluation.png").is_file()
     # the figure's curves are core.runs' aggregation over seeds of the run folders
     from_runs = sorted((g["n_seeds"], g["steps"].tolist(), g["curve"].tolist(),
                         g["curve_low"].tolist(), g["curve_high"].tolist())

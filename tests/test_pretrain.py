@@ -61,11 +61,16 @@ def test_stage2_trains_only_the_rule_column_and_resumes_per_stage(tmp_path, netw
         analysis.main([name2, "--runs", str(tmp_path), "--figures", str(tmp_path / "fig"),
                        "--test-trials", "8"])
         stored = load_current(tmp_path / name2 / "pretraining.h5", name2, "refresh")
-        assert set(stored) >= {"speed", "rule_vectors", "subspaces", "M_change"}
+        assert set(stored) >= {"speed", "rule_vectors", "subspaces", "M_change", "evaluation"}
+        n_correct = int(evaluation[1].split(",")[2])  # the stage-2 run's evaluation.csv
+        assert list(stored["evaluation"]["n_correct"]) == [n_correct]
+        assert stored["evaluation"]["accuracy"][0] == pytest.approx(n_correct / 16)
         assert set(stored["subspaces"]) == {"hidden", "M", "WM"}
         assert len(stored["speed"]["first_step"]) == 6
         assert (tmp_path / "fig" / "transfer_curves.png").is_file()
-        assert "MPN, fdanti+delaygo" in (tmp_path / "fig" / "transfer_speed.md").read_text()
+        table = (tmp_path / "fig" / "transfer_speed.md").read_text()
+        assert "| MPN, fdanti+delaygo |" in table and f"| {n_correct / 16:.2f} (" in table
+        assert "delayanti accuracy, 16 fresh trials: mean [95 % t-interval]" in table
 
 
 def test_train_only_input_columns_rejects_bad_columns():

@@ -2,7 +2,9 @@
 
 ``load_trained(run_dir)`` rebuilds a trained run's model and task config for analysis;
 ``analyse_runs`` analyses named runs into their results files and returns the stored entries;
-``warn_if_at_chance(run_dir)`` warns when the run's network is no better than chance.
+``warn_if_at_chance(run_dir)`` warns when the run's network is no better than chance;
+``fresh_evaluation(run_dir, n_trials)`` gives the run's accuracy on fresh trials
+(``evaluation.csv``), scoring and storing it for runs trained without one.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["analyse_runs", "load_trained", "resolve_run", "warn_if_at_chance"]
+__all__ = ["analyse_runs", "fresh_evaluation", "load_trained", "resolve_run", "warn_if_at_chance"]
 
 #: ``(evaluation.csv, modification time)`` already warned about by :func:`warn_if_at_chance`.
 _WARNED: set[tuple[Path, int]] = set()
@@ -72,6 +74,36 @@ def load_trained(run_dir: str | Path):
 
         raise CheckpointError(f"{run_dir}: the run config stores no task config")
     return model, TaskConfig.from_dict(config["task"]), config
+
+
+def fresh_evaluation(run_dir: str | Path, n_trials: int = 500):
+    """``{rule: core.tasks.RuleScore}``: the run's accuracy per trained rule on fresh trials, with
+    its 95 % Wilson interval (:meth:`~core.tasks.RuleScore.interval`) and chance level.
+
+    Read from ``<run_dir>/evaluation.csv`` (written by the training scripts,
+    :meth:`core.training.trainer.RuleRun.store_evaluation`) when the run has one, whatever its
+    trial count. Otherwise the stored network is scored on ``n_trials`` fresh trials of each rule
+    it was trained on, drawn from ``(run seed, 2)`` in the order of
+    :meth:`~core.training.trainer.RuleTraining.score_fresh` (so the same trials, and the same
+    file, as ``store_evaluation`` at the end of training; :func:`core.analysis.accuracy_sweep.
+    fresh_scores`), and the file is written (it did not exist: nothing is overwritten).
+    ValueError for ``n_trials`` < 1, CheckpointError for a run that cannot be loaded.
+    """
+    import numpy as np
+
+    from core.analysis.accuracy_sweep import fresh_scores
+    from core.fileio import atomic_write_text
+    from core.tasks import resolve_rules
+    from core.training.trainer import EVALUATION_FILE, read_scores, score_table_csv
+
+    path = Path(run_dir) / EVALUATION_FILE
+    if path.is_file():
+        return read_scores(path)
+    model, task, config = load_trained(run_dir)
+    scores = fresh_scores(model, task, resolve_rules(config["train"]["rules"]), n_trials,
+                          np.random.default_rng([config["seed"], 2]))
+    atomic_write_text(path, score_table_csv(scores))
+    return scores
 
 
 def resolve_run(runs: str | Path, name: str) -> Path:

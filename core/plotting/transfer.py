@@ -1,6 +1,7 @@
 """Figures of the transfer families (``pretrain/``, ``flex_task/``): validation-accuracy curves,
 mean and Student-t interval over seeds per group (:func:`core.analysis.seeds.curve_interval`),
-drawn from stored results by the family scripts and ``paper_plot.py``."""
+and accuracy on fresh trials per rule (:func:`core.analysis.transfer.evaluation_groups`), drawn
+from stored results by the family scripts and ``paper_plot.py``."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import numpy as np
 
 from core.plotting.style import apply_style, save_figure
 
-__all__ = ["plot_group_curves"]
+__all__ = ["plot_group_curves", "plot_group_scores"]
 
 
 def plot_group_curves(groups: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray,
@@ -35,5 +36,43 @@ def plot_group_curves(groups: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndar
               title=f"mean, {100 * confidence:g} % t-interval\nover n seeds", title_fontsize=6)
     if title:
         ax.set_title(title, fontsize=7)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def plot_group_scores(groups: Mapping[str, Mapping[str, np.ndarray]], path: str | Path,
+                      confidence: float = 0.95) -> list[Path]:
+    """Accuracy on fresh trials per column (rule, and the mean over rules), one colour per group,
+    from :func:`core.analysis.transfer.evaluation_groups` (``label -> {"columns" (C,),
+    "accuracy" (n_seeds, C), "mean"/"low"/"high" (C,), "chance" (C,), "n_trials"}``): each
+    seed's value as a dot (left of its group's bar), the mean over seeds with its ``confidence``
+    Student-t interval as an error bar (none for one seed), and each column's chance level as a
+    dashed segment. PDF + PNG. ValueError for no groups."""
+    if not groups:
+        raise ValueError("no groups of runs to draw")
+    apply_style()
+    columns = [str(c) for c in next(iter(groups.values()))["columns"]]
+    fig, ax = plt.subplots(figsize=(1.6 + 0.9 * len(columns), 2.4))
+    width = 0.7 / len(groups)
+    for i, (label, g) in enumerate(groups.items()):
+        x = np.arange(len(columns)) + (i - (len(groups) - 1) / 2) * width
+        accuracy = np.asarray(g["accuracy"], float)
+        ax.plot(np.broadcast_to(x - width / 3, accuracy.shape).ravel(), accuracy.ravel(), "o",
+                ms=2.5, color=f"C{i}", alpha=0.7, mec="none")
+        mean = np.asarray(g["mean"], float)
+        err = np.abs(np.stack([mean - np.asarray(g["low"], float),
+                               np.asarray(g["high"], float) - mean]))
+        ax.errorbar(x, mean, yerr=np.nan_to_num(err), fmt="_", ms=8, color=f"C{i}", lw=1,
+                    capsize=2, label=f"{label} (n={accuracy.shape[0]})")
+    chance = np.asarray(next(iter(groups.values()))["chance"], float)
+    for j, level in enumerate(chance):
+        ax.hlines(level, j - 0.45, j + 0.45, color="0.5", ls="--", lw=0.8,
+                  label="chance" if j == 0 else None)
+    n_trials = min(int(g["n_trials"]) for g in groups.values())
+    ax.set_xticks(range(len(columns)), columns)
+    ax.set(ylabel=f"accuracy, {n_trials} fresh trials per rule", ylim=(-0.02, 1.02))
+    ax.legend(frameon=False, fontsize=6, loc="center left", bbox_to_anchor=(1.0, 0.5),
+              title=f"dots: seeds; bar: mean,\n{100 * confidence:g} % t-interval over n seeds",
+              title_fontsize=6)
     fig.tight_layout()
     return save_figure(fig, path)

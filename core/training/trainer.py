@@ -847,6 +847,17 @@ def score_table_csv(scores: Mapping[str, RuleScore]) -> str:
     return out.getvalue()
 
 
+def read_scores(path: str | Path) -> dict[str, RuleScore]:
+    """``{rule: RuleScore}`` read back from a :func:`score_table_csv` file (``evaluation.csv``).
+    FileNotFoundError for a missing file, ValueError for one without score rows."""
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows or "n_correct" not in rows[0]:
+        raise ValueError(f"{path}: no rule scores (rule,n_trials,n_correct,... rows)")
+    return {r["rule"]: RuleScore(int(r["n_correct"]), int(r["n_trials"]), float(r["chance"]))
+            for r in rows}
+
+
 @dataclass
 class RuleRun:
     """A ready-to-train rule-based run: its name, folder, task config, model, wiring and trainer."""
