@@ -193,7 +193,7 @@ TWO_TASK_QUICK = TWO_TASK.replace(
 #: Adam lr 2e-3 without a schedule, and :data:`OWN_REGIME`'s penalties and sampling with a cheap
 #: validation (32 trials per rule every 100 steps). The kernel was chosen by measurement; at
 #: hidden 96, mixed batches of 64 beat one-rule batches and batches of 32 or 128, and Adam 4e-3
-#: beat 2e-3 (README, time to accuracy), but 2e-3 stays until a paper-size run at 4e-3 is made.
+#: beat 2e-3, but at hidden 300 it was no clear gain in 60 minutes (README, time to accuracy).
 FAST = PAPER.replace(**{**OWN_REGIME, "val_every": 100, "val_trials": 32},
                      batch_size=64, lr=2e-3, scheduler="none", checkpoint_every=500,
                      model={**PAPER_MODELS["mpn"], "implementation": "compiled"})
