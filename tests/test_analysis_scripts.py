@@ -403,6 +403,29 @@ def test_lesion_figures_are_kept_while_current_drawn_where_missing_redrawn_with_
     assert all(p.stat().st_mtime_ns > t for p, t in files.items() if p.exists())
 
 
+def test_lesion_figures_of_several_runs_in_one_figure_folder_go_to_a_folder_per_run(
+        trained, second, tmp_path, capsys):
+    """Before, ``--figures F`` put every run's figures in F itself: the second run's figures
+    were kept as current although they were the first run's (``--overwrite``: replaced them)."""
+    import shutil
+
+    runs, folder = _copy_with_analysis(trained, tmp_path), tmp_path / "figures"
+    shutil.copytree(trained / second, runs / second,
+                    ignore=shutil.ignore_patterns("*.h5", "figures"))
+    multiple_task_analysis.main([second, "--runs", str(runs), "--k-max", "4", "--n-init", "2",
+                                 "--permutations", "2", "--max-points", "40"])
+    for name in (NAME, second):
+        lesion.main([name, "--runs", str(runs), *LESION])
+    capsys.readouterr()
+    lesion_plot.main([NAME, second, "--runs", str(runs), "--figures", str(folder)])
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("reach")]
+    assert [line.split(": ")[1].split(" ")[0] for line in lines] == ["drew", "drew"]
+    assert not list(folder.glob("*.png"))
+    for name in (NAME, second):
+        assert f" in {folder / name}" in lines[(NAME, second).index(name)]
+        assert (folder / name / "lesion_hidden_weights.png").is_file()
+
+
 @pytest.mark.parametrize("script", ["multiple_task_analysis", "lesion", "lesion_plot",
                                     "preceding_trial_shift", "state_space_shift", "fixed_points",
                                     "run_pipeline"])
