@@ -571,7 +571,8 @@ def test_sigterm_stops_the_pipeline_in_its_step_with_status_143(tmp_path):
             "from script_loader import load_script; "
             "pipeline = load_script('multiple_task/run_pipeline.py', 'pipeline'); "
             "step = lambda argv: (print('step started', flush=True), time.sleep(120)); "
-            "pipeline._script = lambda stem: types.SimpleNamespace(main=step); "
+            "pipeline._script = lambda stem: types.SimpleNamespace(main=step, "
+            "parse_args=lambda argv: None); "
             f"pipeline.main([{NAME!r}, '--runs', {str(tmp_path)!r}])")
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True,
@@ -584,6 +585,19 @@ def test_sigterm_stops_the_pipeline_in_its_step_with_status_143(tmp_path):
     assert proc.returncode == 143, err
     assert err == _stopped_line(signal.SIGTERM) + "\n"
     assert out == ""  # neither "done" nor a later step
+
+
+def test_the_pipeline_checks_every_steps_options_before_the_first_step(trained, tmp_path):
+    """Before, a bad ``--lesion-args`` failed after the analysis step had run (minutes to an
+    hour), with an error naming run_pipeline.py instead of lesion.py."""
+    import shutil
+
+    runs = tmp_path / "runs"
+    shutil.copytree(trained / NAME, runs / NAME, ignore=shutil.ignore_patterns("*.h5", "figures"))
+    with pytest.raises(SystemExit, match=r"^error: lesion\.py: unrecognized arguments: --bogus "
+                                         r"\(see lesion\.py --help\)$"):
+        _script("run_pipeline").main([NAME, "--runs", str(runs), "--lesion-args=--bogus"])
+    assert not list((runs / NAME).glob("*.h5"))  # no step ran
 
 
 def test_sigint_stops_the_pipeline_in_its_step_with_status_130(tmp_path, monkeypatch, capsys):
@@ -601,7 +615,8 @@ def test_sigint_stops_the_pipeline_in_its_step_with_status_130(tmp_path, monkeyp
     def unhandled(signum, frame):  # a failure, not pytest's KeyboardInterrupt
         raise AssertionError("the pipeline did not handle SIGINT")
 
-    monkeypatch.setattr(pipeline, "_script", lambda stem: types.SimpleNamespace(main=step))
+    monkeypatch.setattr(pipeline, "_script", lambda stem: types.SimpleNamespace(
+        main=step, parse_args=lambda argv: None))
     before = signal.signal(signal.SIGINT, unhandled)
     try:
         with pytest.raises(SystemExit) as info:
