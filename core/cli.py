@@ -255,6 +255,16 @@ def add_trained_runs_arguments(parser: argparse.ArgumentParser, figures: bool = 
                             help="figure folder (default: <runs>/<NAME>/figures)")
 
 
+def run_figures(figures: str | Path | None, run_dir: Path, names: list[str]) -> Path:
+    """The folder of the figures of the run in ``run_dir`` (one of the named runs ``names``):
+    ``<run_dir>/figures`` without ``--figures``, else ``figures``, or ``figures/<run name>`` when
+    several runs are named, so that their figures of equal names do not replace (or, being
+    current, stand in for) one another."""
+    if figures is None:
+        return run_dir / "figures"
+    return Path(figures) / run_dir.name if len(names) > 1 else Path(figures)
+
+
 def resolve_trained_runs(runs: str | Path, names: list[str],
                          needs: dict[str, str] | None = None, checkpoint: bool = True
                          ) -> dict[str, Path]:

@@ -9,7 +9,8 @@ input × hidden clusters), ``lesion_synapses_weights`` / ``lesion_synapses_freez
 summarise_lesions`, also printed: ``lesion_size_effect`` (cluster size against the accuracy
 drop, with size-matched random lesions), ``lesion_synapses_compare`` (synapse clusters with W
 zeroed against M frozen) and ``lesion_additivity`` (pair-lesion drop against the sum of the two
-single drops).
+single drops). With ``--figures`` and several names, each run's figures go to
+``<figures>/<NAME>/`` (:func:`core.cli.run_figures`).
 
 Figures drawn since ``lesion.h5`` was last written are current and kept (the script says which);
 the others, missing or older than the results (``lesion.py`` recomputed them), are drawn from the
@@ -36,7 +37,9 @@ from core.cli import (
     ArgumentParser,
     add_trained_runs_arguments,
     cli_main,
+    folder,
     resolve_trained_runs,
+    run_figures,
 )
 from core.plotting import apply_style, draw_from_stored, save_figure
 from core.plotting.multi_task import lesion_figures
@@ -48,7 +51,10 @@ RESULTS_FILE = "lesion.h5"
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
     p = ArgumentParser(description=__doc__.splitlines()[0])
-    add_trained_runs_arguments(p)
+    add_trained_runs_arguments(p, figures=False)
+    p.add_argument("--figures", type=folder, default=None,
+                   help="figure folder (default: <runs>/<NAME>/figures); with several names, "
+                        "each run's figures go to <figures>/<NAME>")
     p.add_argument("--overwrite", action="store_true",
                    help="redraw every figure, also those drawn since lesion.h5 was written")
     p.add_argument("--no-progress", action="store_true",
@@ -57,20 +63,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def draw(name: str, runs: Path, figures: Path | None, overwrite: bool) -> tuple[str, dict]:
-    """The lesion figures of one run: those not current (:func:`core.plotting.figure_current`),
-    or all with ``overwrite``; returns what was done (one phrase) and the loaded results."""
+def draw(name: str, runs: Path, target: Path, overwrite: bool) -> tuple[str, dict]:
+    """The lesion figures of one run into ``target``: those not current
+    (:func:`core.plotting.figure_current`), or all with ``overwrite``; returns what was done (one
+    phrase) and the loaded results."""
     path = runs / name / RESULTS_FILE
     res = load_current(path, name,
                        f"python multiple_task/lesion.py {name} --runs {runs} --overwrite")
-    folder = figures or runs / name / "figures"
     apply_style()
     if not overwrite:
-        return draw_from_stored(lesion_figures(res), folder, results=path), res
+        return draw_from_stored(lesion_figures(res), target, results=path), res
     figures_drawn = lesion_figures(res)
     for stem, fig in figures_drawn.items():
-        save_figure(fig, folder / stem)
-    return f"drew {', '.join(figures_drawn)} in {folder}", res
+        save_figure(fig, target / stem)
+    return f"drew {', '.join(figures_drawn)} in {target}", res
 
 
 @cli_main(errors=(*KNOWN_ERRORS, KeyError))  # KeyError: lesion.h5 lacks an entry
@@ -81,8 +87,8 @@ def main(argv: list[str] | None = None) -> None:
                                 needs={RESULTS_FILE: "multiple_task/lesion.py"}, checkpoint=False)
     for run_dir in runs.values():
         warn_if_at_chance(run_dir)
-    for name in args.names:
-        done, res = draw(name, Path(args.runs), Path(args.figures) if args.figures else None,
+    for name, run_dir in runs.items():
+        done, res = draw(name, Path(args.runs), run_figures(args.figures, run_dir, args.names),
                          args.overwrite)
         mean = np.mean(res["pruning"]["accuracy"], axis=0)
         print(f"{name}: {done}")

@@ -16,9 +16,11 @@ recomputed. Extra options of a step go in ``--analysis-args``, ``--lesion-args``
 ``--shift-args``, ``--state-space-args`` and ``--fixed-points-args`` (one quoted string each,
 joined with ``=``: ``--lesion-args=--no-pairs``); a step asked for with other options than its
 stored results' is run again, and with it the steps that use its result (lesion after analysis,
-figures after lesion). ``--no-progress`` is passed to every step. SIGINT (Ctrl-C) or SIGTERM
-stops the running step at once and the pipeline with one ``error: ...`` line naming that step,
-exit status 130 or 143; no later step runs, and the same command continues from that step.
+figures after lesion); every step's options are checked before the first step runs, and an
+error in them names that step's script. ``--no-progress`` is passed to every step. SIGINT
+(Ctrl-C) or SIGTERM stops the running step at once and the pipeline with one ``error: ...`` line
+naming that step, exit status 130 or 143; no later step runs, and the same command continues
+from that step.
 
 Example::
 
@@ -30,8 +32,10 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import shlex
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 
@@ -147,6 +151,18 @@ def steps(name: str, args: argparse.Namespace
     ]
 
 
+@contextmanager
+def named_as(stem: str) -> Iterator[None]:
+    """Run a step under its own script name (``sys.argv[0]``), so that an error in its options
+    reads ``error: lesion.py: ... (see lesion.py --help)``, not ``run_pipeline.py``."""
+    saved = sys.argv[0]
+    sys.argv[0] = f"{stem}.py"
+    try:
+        yield
+    finally:
+        sys.argv[0] = saved
+
+
 def missing_inputs(step: str, name: str, args: argparse.Namespace) -> str | None:
     """Why ``step`` cannot run on the run ``name`` (one phrase), or None: the fixed points need a
     rule pair of ``fixed_points.PAIRS`` among the run's rules."""
@@ -168,6 +184,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     for run_dir in resolve_trained_runs(args.runs, args.names).values():  # before any step
         warn_if_at_chance(run_dir)
+    for name in args.names:  # every step's options (--*-args included) before any step
+        for _, _, stem, step_argv in steps(name, args):
+            with named_as(stem):
+                _script(stem).parse_args(step_argv)
     where = "before the first step"
     try:
         with stop_on_signals():
@@ -185,7 +205,8 @@ def main(argv: list[str] | None = None) -> None:
                         continue
                     print(f"  {step}: python multiple_task/{stem}.py {shlex.join(step_argv)}")
                     start = time.perf_counter()
-                    _script(stem).main(step_argv)
+                    with named_as(stem):
+                        _script(stem).main(step_argv)
                     print(f"  {step}: done in {time.perf_counter() - start:.0f} s")
     except StopSignal as stop:
         fail(f"{stop} {where}; no later step ran; run the same command again to continue from "

@@ -403,6 +403,29 @@ def test_lesion_figures_are_kept_while_current_drawn_where_missing_redrawn_with_
     assert all(p.stat().st_mtime_ns > t for p, t in files.items() if p.exists())
 
 
+def test_lesion_figures_of_several_runs_in_one_figure_folder_go_to_a_folder_per_run(
+        trained, second, tmp_path, capsys):
+    """Before, ``--figures F`` put every run's figures in F itself: the second run's figures
+    were kept as current although they were the first run's (``--overwrite``: replaced them)."""
+    import shutil
+
+    runs, folder = _copy_with_analysis(trained, tmp_path), tmp_path / "figures"
+    shutil.copytree(trained / second, runs / second,
+                    ignore=shutil.ignore_patterns("*.h5", "figures"))
+    multiple_task_analysis.main([second, "--runs", str(runs), "--k-max", "4", "--n-init", "2",
+                                 "--permutations", "2", "--max-points", "40"])
+    for name in (NAME, second):
+        lesion.main([name, "--runs", str(runs), *LESION])
+    capsys.readouterr()
+    lesion_plot.main([NAME, second, "--runs", str(runs), "--figures", str(folder)])
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("reach")]
+    assert [line.split(": ")[1].split(" ")[0] for line in lines] == ["drew", "drew"]
+    assert not list(folder.glob("*.png"))
+    for name in (NAME, second):
+        assert f" in {folder / name}" in lines[(NAME, second).index(name)]
+        assert (folder / name / "lesion_hidden_weights.png").is_file()
+
+
 @pytest.mark.parametrize("script", ["multiple_task_analysis", "lesion", "lesion_plot",
                                     "preceding_trial_shift", "state_space_shift", "fixed_points",
                                     "run_pipeline"])
@@ -548,7 +571,8 @@ def test_sigterm_stops_the_pipeline_in_its_step_with_status_143(tmp_path):
             "from script_loader import load_script; "
             "pipeline = load_script('multiple_task/run_pipeline.py', 'pipeline'); "
             "step = lambda argv: (print('step started', flush=True), time.sleep(120)); "
-            "pipeline._script = lambda stem: types.SimpleNamespace(main=step); "
+            "pipeline._script = lambda stem: types.SimpleNamespace(main=step, "
+            "parse_args=lambda argv: None); "
             f"pipeline.main([{NAME!r}, '--runs', {str(tmp_path)!r}])")
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True,
@@ -561,6 +585,19 @@ def test_sigterm_stops_the_pipeline_in_its_step_with_status_143(tmp_path):
     assert proc.returncode == 143, err
     assert err == _stopped_line(signal.SIGTERM) + "\n"
     assert out == ""  # neither "done" nor a later step
+
+
+def test_the_pipeline_checks_every_steps_options_before_the_first_step(trained, tmp_path):
+    """Before, a bad ``--lesion-args`` failed after the analysis step had run (minutes to an
+    hour), with an error naming run_pipeline.py instead of lesion.py."""
+    import shutil
+
+    runs = tmp_path / "runs"
+    shutil.copytree(trained / NAME, runs / NAME, ignore=shutil.ignore_patterns("*.h5", "figures"))
+    with pytest.raises(SystemExit, match=r"^error: lesion\.py: unrecognized arguments: --bogus "
+                                         r"\(see lesion\.py --help\)$"):
+        _script("run_pipeline").main([NAME, "--runs", str(runs), "--lesion-args=--bogus"])
+    assert not list((runs / NAME).glob("*.h5"))  # no step ran
 
 
 def test_sigint_stops_the_pipeline_in_its_step_with_status_130(tmp_path, monkeypatch, capsys):
@@ -578,7 +615,8 @@ def test_sigint_stops_the_pipeline_in_its_step_with_status_130(tmp_path, monkeyp
     def unhandled(signum, frame):  # a failure, not pytest's KeyboardInterrupt
         raise AssertionError("the pipeline did not handle SIGINT")
 
-    monkeypatch.setattr(pipeline, "_script", lambda stem: types.SimpleNamespace(main=step))
+    monkeypatch.setattr(pipeline, "_script", lambda stem: types.SimpleNamespace(
+        main=step, parse_args=lambda argv: None))
     before = signal.signal(signal.SIGINT, unhandled)
     try:
         with pytest.raises(SystemExit) as info:
