@@ -536,7 +536,8 @@ def test_a_run_at_chance_gets_one_warning(tmp_path, capsys, correct, chance, war
     err = capsys.readouterr().err
     assert (message is not None) == warns and err == (f"warning: {message}\n" if warns else "")
     if warns:
-        assert message.startswith(f"run {NAME} is at chance: accuracy {correct / 500:.3f} (95 % "
+        where = "below chance" if correct == 0 else "at chance"  # 0: interval 0.000-0.008
+        assert message.startswith(f"run {NAME} is {where}: accuracy {correct / 500:.3f} (95 % "
                                   "interval ") and "3000 fresh trials of 6 rules" in message
         assert message.endswith(f"against chance {chance:.3f}; the analysis of an untrained "
                                 "network is not meaningful")
@@ -554,7 +555,7 @@ def test_every_analysis_script_warns_about_a_run_at_chance(tmp_path, capsys, scr
     with pytest.raises(SystemExit):
         _script(script).main([NAME, "--runs", str(tmp_path)])
     err = capsys.readouterr().err.splitlines()
-    assert err[0].startswith(f"warning: run {NAME} is at chance: accuracy 0.100 "), err
+    assert err[0].startswith(f"warning: run {NAME} is below chance: accuracy 0.100 "), err
     assert sum(line.startswith("warning: ") for line in err) == 1
 
 

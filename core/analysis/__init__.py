@@ -22,11 +22,12 @@ _WARNED: set[tuple[Path, int]] = set()
 
 
 def warn_if_at_chance(run_dir: str | Path) -> str | None:
-    """Print one ``warning: ...`` line to stderr when the run in ``run_dir`` is at chance:
-    the 95 % Wilson interval of its accuracy on fresh trials after training (``evaluation.csv``,
-    written by the training script; trials of every rule pooled, which with equal counts per
-    rule is the mean over rules) reaches down to the mean chance level of its rules, or lies
-    below it. Analysing such a network says nothing about trained computation; this only warns.
+    """Print one ``warning: ...`` line to stderr when the run in ``run_dir`` is at or below
+    chance: the 95 % Wilson interval of its accuracy on fresh trials after training
+    (``evaluation.csv``, written by the training script; trials of every rule pooled, which with
+    equal counts per rule is the mean over rules) reaches down to the mean chance level of its
+    rules (the warning says "at chance"), or lies below it ("below chance"). Analysing such a
+    network says nothing about trained computation; this only warns.
 
     Returns the warning (without ``warning: ``), or None: above chance, no ``evaluation.csv``
     (runs of other scripts), or already printed for this version of the file in this process
@@ -52,7 +53,8 @@ def warn_if_at_chance(run_dir: str | Path) -> str | None:
     if low > pooled.chance:
         return None
     _WARNED.add(key)
-    message = (f"run {Path(run_dir).name} is at chance: accuracy {pooled.accuracy:.3f} (95 % "
+    where = "below chance" if high < pooled.chance else "at chance"
+    message = (f"run {Path(run_dir).name} is {where}: accuracy {pooled.accuracy:.3f} (95 % "
                f"interval {low:.3f}-{high:.3f}, {pooled.n_trials} fresh trials of "
                f"{len(rows)} rules in {path}) against chance {pooled.chance:.3f}; the analysis "
                "of an untrained network is not meaningful")
