@@ -68,6 +68,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "written there, as flex_task.py does after training; default: "
                         "%(default)s)")
     p.add_argument("--overwrite", action="store_true", help="recompute current stored results")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar over the runs")
     add_threads_argument(p)
     return p.parse_args(argv)
 
@@ -102,8 +103,8 @@ def main(argv: list[str] | None = None) -> None:
     if not 0 < args.level <= 1:
         raise ValueError(f"--level must be in (0, 1], got {args.level}")
     stored = analyse_runs(args.runs, args.names, RESULTS_FILE, args.overwrite,
-                          partial(analyse, level=args.level,
-                                  eval_trials=args.eval_trials))
+                          partial(analyse, level=args.level, eval_trials=args.eval_trials),
+                          progress=not args.no_progress)
     groups, table = network_summary(stored)
     plot_group_curves(groups, args.figures / "flex_task_curves",
                       ylabel="mean validation accuracy", chance=rules_chance(stored))

@@ -95,6 +95,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="fresh delayanti trials scored for a stage-2 run without evaluation.csv "
                         "(then written there, as pretraining.py does; default: %(default)s)")
     p.add_argument("--overwrite", action="store_true", help="recompute current stored results")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar over the runs")
     add_threads_argument(p)
     return p.parse_args(argv)
 
@@ -180,7 +181,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     set_threads(args.threads)
     stored = analyse_runs(args.runs, args.names, RESULTS_FILE, args.overwrite,
-                          partial(analyse, args=args))
+                          partial(analyse, args=args), progress=not args.no_progress)
     table = speed_table(stored)
     atomic_write_text(args.figures / "transfer_speed.md", table + "\n")
     print(table)

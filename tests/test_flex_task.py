@@ -70,7 +70,8 @@ def test_script_prints_and_stores_both_counts(tmp_path, capsys):
     analysis = load_script("flex_task/flex_task_analysis.py", "flex_task_analysis_script")
     analysis.main([*names, "--runs", str(tmp_path), "--figures", str(tmp_path / "fig"),
                    "--eval-trials", "20"])
-    assert f"{names[0]}: no evaluation.csv; scoring 20" in capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert f"{names[0]}: no evaluation.csv; scoring 20" in out and "runs analysed" in err  # bar
     assert (tmp_path / names[0] / "evaluation.csv").read_text() == trained[names[0]]
     table = (tmp_path / "fig" / "flex_task_speed.md").read_text()
     assert f"| MPN + W_rec | {stored['mpn-rec']['count']} ({stored['rnn']['count']}) | 2 |" in table
@@ -83,6 +84,9 @@ def test_script_prints_and_stores_both_counts(tmp_path, capsys):
     with pytest.raises(SystemExit):  # current results are not recomputed without --overwrite
         analysis.main([names[0], "--runs", str(tmp_path), "--figures", str(tmp_path / "fig")])
     capsys.readouterr()
+    analysis.main([*names, "--runs", str(tmp_path), "--figures", str(tmp_path / "fig"),
+                   "--overwrite", "--no-progress"])
+    assert "runs analysed" not in capsys.readouterr().err
     with pytest.raises(SystemExit) as stop:  # --figures names a file: said in one line
         analysis.main([*names, "--runs", str(tmp_path), "--overwrite",
                        "--figures", str(tmp_path / "fig" / "flex_task_speed.md")])

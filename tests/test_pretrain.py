@@ -26,7 +26,7 @@ TINY = ["--preset", "quick", "--motif", "relevant", "--hidden", "8", "--batch", 
 
 
 @pytest.mark.parametrize("network", ["mpn", "rnn"])
-def test_stage2_trains_only_the_rule_column_and_resumes_per_stage(tmp_path, network):
+def test_stage2_trains_only_the_rule_column_and_resumes_per_stage(tmp_path, network, capsys):
     pretraining.main([*TINY, "--steps2", "6", "--network", network, "--out", str(tmp_path)])
     config1, _ = stage_configs(QUICK, "relevant", network)
     name1, name2 = stage_names("relevant", network, 0, config1.replace(hidden=8, batch_size=4))
@@ -58,8 +58,10 @@ def test_stage2_trains_only_the_rule_column_and_resumes_per_stage(tmp_path, netw
         pretraining.main([*TINY, "--steps2", "6", "--network", network, "--out", str(tmp_path)])
     assert exit_info.value.code == 2
     if network == "mpn":  # the analysis stores every measure, with provenance
+        capsys.readouterr()
         analysis.main([name2, "--runs", str(tmp_path), "--figures", str(tmp_path / "fig"),
-                       "--test-trials", "8"])
+                       "--test-trials", "8", "--no-progress"])
+        assert "runs analysed" not in capsys.readouterr().err  # the bar over runs is hidden
         stored = load_current(tmp_path / name2 / "pretraining.h5", name2, "refresh")
         assert set(stored) >= {"speed", "rule_vectors", "subspaces", "M_change", "evaluation"}
         n_correct = int(evaluation[1].split(",")[2])  # the stage-2 run's evaluation.csv

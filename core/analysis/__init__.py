@@ -120,8 +120,8 @@ def resolve_run(runs: str | Path, name: str) -> Path:
 
 
 def analyse_runs(runs: str | Path, names: Sequence[str], results_file: str, overwrite: bool,
-                 analyse: Callable[[Path], tuple[Mapping[str, Any], Mapping[str, Any]]]
-                 ) -> dict[str, dict[str, Any]]:
+                 analyse: Callable[[Path], tuple[Mapping[str, Any], Mapping[str, Any]]],
+                 progress: bool = True) -> dict[str, dict[str, Any]]:
     """Analyse each named run into ``<runs>/<name>/<results_file>``; returns
     ``{name: stored entry}``.
 
@@ -129,9 +129,12 @@ def analyse_runs(runs: str | Path, names: Sequence[str], results_file: str, over
     (:func:`core.provenance.claim`: FileExistsError for a current entry unless ``overwrite``; a
     stale one is replaced, which is printed) before any run is analysed. Then ``analyse(run_dir)``
     returns ``(results, config)`` of a run, stored under its name with the run's checkpoint as
-    provenance (:func:`core.io.save_results`). The entries are returned as read back from the
-    files, so a summary of them is the one drawn from the files later (``paper_plot.py``).
+    provenance (:func:`core.io.save_results`), with a progress bar over the runs (``progress``).
+    The entries are returned as read back from the files, so a summary of them is the one drawn
+    from the files later (``paper_plot.py``).
     """
+    from tqdm.auto import tqdm
+
     from core.io import load_results, save_results
     from core.provenance import claim, record
     from core.training.trainer import CHECKPOINT_FILE
@@ -141,7 +144,7 @@ def analyse_runs(runs: str | Path, names: Sequence[str], results_file: str, over
         if note := claim(run_dir / results_file, name, overwrite):
             print(note)
     stored = {}
-    for name, run_dir in run_dirs.items():
+    for name, run_dir in tqdm(run_dirs.items(), desc="runs analysed", disable=not progress):
         path = run_dir / results_file
         provenance = record(path, run_dir / CHECKPOINT_FILE)
         results, config = analyse(run_dir)
