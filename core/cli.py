@@ -252,7 +252,8 @@ def add_trained_runs_arguments(parser: argparse.ArgumentParser, figures: bool = 
                         help="folder holding the runs (default: %(default)s)")
     if figures:
         parser.add_argument("--figures", type=folder, default=None,
-                            help="figure folder (default: <runs>/<NAME>/figures)")
+                            help="figure folder (default: <runs>/<NAME>/figures; with several "
+                                 "names, FIGURES/<NAME> per run)")
 
 
 def run_figures(figures: str | Path | None, run_dir: Path, names: list[str]) -> Path:

@@ -18,7 +18,8 @@ normalised variance, :func:`core.analysis.clustering.rule_partition`) and the ad
 index is taken between the networks' rule partitions (``clustering_seeds.h5`` and figures
 ``clustering_agreement_seeds_<pop>_<method>``, same folders). Results go to
 ``<runs>/<NAME>/analysis.h5`` (keyed by the run name, with the digest of the checkpoint they
-describe: :mod:`core.provenance`), figures to ``<runs>/<NAME>/figures/`` (or ``--figures``).
+describe: :mod:`core.provenance`), figures to ``<runs>/<NAME>/figures/`` (or ``--figures``;
+``--figures``/``<NAME>`` when several runs are named: :func:`core.cli.run_figures`).
 Stored results of the same network are kept unless ``--overwrite``, and those of their figures
 whose files do not exist yet (another ``--figures``, deleted files) are drawn from them
 (:func:`core.plotting.draw_from_stored`); stale ones (the run was trained further or again) are
@@ -72,6 +73,7 @@ from core.cli import (
     cli_main,
     fail,
     resolve_trained_runs,
+    run_figures,
     set_threads,
 )
 from core.io import save_results
@@ -267,7 +269,7 @@ def analyse(name: str, args: argparse.Namespace, note: str | None = None) -> dic
     bar.close()
     out = save_results(run_dir / RESULTS_FILE, name, results, config=run_config,
                        overwrite=True, provenance=provenance)
-    draw(results, Path(args.figures) if args.figures else run_dir / "figures")
+    draw(results, run_figures(args.figures, run_dir, args.names))
     print(f"{name}: results in {out}")
     for pop in clusters:
         ks = ", ".join(f"{m} k={int(c['n_clusters'])}" for m, c in clusters[pop].items())
@@ -307,7 +309,7 @@ def reuse(name: str, args: argparse.Namespace) -> dict:
     results = load_current(path, name, f"python multiple_task/multiple_task_analysis.py {name} "
                                         f"--runs {args.runs} --overwrite",
                            sources=result_sources(args))
-    folder = Path(args.figures) if args.figures else path.parent / "figures"
+    folder = run_figures(args.figures, path.parent, args.names)
     apply_style()
     print(f"{name}: stored results are current, reused ({path}); "
           f"{draw_from_stored(analysis_figures(results), folder)}")

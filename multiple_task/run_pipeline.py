@@ -48,6 +48,7 @@ from core.cli import (
     cli_main,
     fail,
     resolve_trained_runs,
+    run_figures,
     stop_on_signals,
 )
 from core.errors import ResultsFileError, StopSignal
@@ -121,7 +122,7 @@ def steps(name: str, args: argparse.Namespace
           ) -> list[tuple[str, Callable[[], bool], str, list[str]]]:
     """``(step, is_current(), script stem, argv)`` of one run, in order."""
     run_dir = Path(args.runs) / name
-    figures = Path(args.figures) if args.figures else run_dir / "figures"
+    figures = run_figures(args.figures, run_dir, args.names)
     common = ["--runs", args.runs, "--seed", str(args.seed), "--threads", str(args.threads)]
     shown = ["--figures", str(figures)]
     quiet = ["--no-progress"] if args.no_progress else []

@@ -46,7 +46,14 @@ from core.analysis.state_space import (
     onset_states,
     state_at,
 )
-from core.cli import ArgumentParser, add_threads_argument, cli_main, folder, set_threads
+from core.cli import (
+    ArgumentParser,
+    add_threads_argument,
+    cli_main,
+    folder,
+    run_figures,
+    set_threads,
+)
 from core.io import save_results
 from core.plotting import apply_style, draw_from_stored, save_figure
 from core.plotting.multi_task import state_space_figures, state_space_r_figure
@@ -72,7 +79,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="input noise sigma_x of the trials (default 0.01)")
     p.add_argument("--figures", type=folder, default=None,
                    help="figure folder (default: <runs>/<NAME>/figures per run, "
-                        "<runs>/figures for the summary)")
+                        "<runs>/figures for the summary; with several names, FIGURES/<NAME> "
+                        "per run and FIGURES for the summary)")
     p.add_argument("--overwrite", action="store_true",
                    help="recompute a run's entry of state_space_shift.h5 although it is "
                         "current, or replace an unreadable state_space_shift.h5")
@@ -157,7 +165,7 @@ def main(argv: list[str] | None = None) -> None:
     r_by_pop: dict[str, list[float]] = {}
     for name, run_dir in zip(args.names, run_dirs, strict=True):
         path = run_dir / RESULTS_FILE
-        folder = Path(args.figures) if args.figures else run_dir / "figures"
+        folder = run_figures(args.figures, run_dir, args.names)
         try:
             note = claim(path, name, args.overwrite, sources=result_sources(args))
         except FileExistsError:

@@ -424,6 +424,17 @@ def test_lesion_figures_of_several_runs_in_one_figure_folder_go_to_a_folder_per_
     for name in (NAME, second):
         assert f" in {folder / name}" in lines[(NAME, second).index(name)]
         assert (folder / name / "lesion_hidden_weights.png").is_file()
+    # the same for the analysis and the state space (their figures across runs stay in F)
+    multiple_task_analysis.main([NAME, second, "--runs", str(runs), "--figures", str(folder),
+                                 "--k-max", "4", "--n-init", "2", "--permutations", "2",
+                                 "--max-points", "40", "--no-progress"])
+    state_space_shift.main([NAME, second, "--runs", str(runs), "--figures", str(folder),
+                            "--trials", "4", "--no-progress"])
+    for name in (NAME, second):
+        assert (folder / name / "ftv_histograms.png").is_file()
+        assert (folder / name / "state_space_rule.png").is_file()
+    assert not list(folder.glob("ftv_*")) and not list(folder.glob("state_space_rule*"))
+    assert (folder / "state_space_r_across_runs.png").is_file()
 
 
 @pytest.mark.parametrize("script", ["multiple_task_analysis", "lesion", "lesion_plot",
@@ -506,7 +517,7 @@ def test_a_fixed_k_clusters_units_and_synapses_and_the_clusterings_are_compared(
         n = len(agree["partitions"])
         assert agree["ari"].shape == (n, n) and set(agree["method"]) == {"kmeans", "ward"}
         np.testing.assert_allclose(np.diag(agree["ari"]), 1.0)
-        assert (figures / f"clustering_agreement_{pop}.png").is_file()
+        assert (figures / NAME / f"clustering_agreement_{pop}.png").is_file()  # per run
     assert "KMeans vs Ward adjusted Rand index at k=" in out
     with pytest.raises(SystemExit, match="^error: .*--k must be >= 1"):
         multiple_task_analysis.main([NAME, "--runs", str(trained), "--k", "0"])
