@@ -56,7 +56,8 @@ from core.training.trainer import CHECKPOINT_FILE, CONFIG_FILE
 def build_parser() -> argparse.ArgumentParser:
     p = ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    add_trained_runs_arguments(p)
+    add_trained_runs_arguments(p, figures_help="figure folder of all the named runs (None: "
+                                               "<runs>/figures)")
     p.set_defaults(runs="runs/babyai")
     p.add_argument("--episodes", type=positive_int, default=500, help="fresh episodes per run")
     p.add_argument("--seed", type=int, default=0,

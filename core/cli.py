@@ -242,18 +242,19 @@ def add_run_arguments(parser: argparse.ArgumentParser, out: str | Path = "runs")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
-def add_trained_runs_arguments(parser: argparse.ArgumentParser, figures: bool = True) -> None:
+def add_trained_runs_arguments(parser: argparse.ArgumentParser, figures: bool = True,
+                               figures_help: str = "figure folder (default: <runs>/<NAME>/"
+                                                   "figures; with several names, FIGURES/<NAME> "
+                                                   "per run: run_figures)") -> None:
     """The flags of a script that analyses trained runs by name: ``NAME ...`` (``names``),
     ``--runs`` (the folder holding them) and, with ``figures``, ``--figures`` (:func:`folder`;
-    None means ``<runs>/<NAME>/figures``)."""
+    None means ``<runs>/<NAME>/figures``; ``figures_help`` for a script that draws elsewhere)."""
     parser.add_argument("names", nargs="+", metavar="NAME",
                         help="run names (folders under --runs)")
     parser.add_argument("--runs", default="runs",
                         help="folder holding the runs (default: %(default)s)")
     if figures:
-        parser.add_argument("--figures", type=folder, default=None,
-                            help="figure folder (default: <runs>/<NAME>/figures; with several "
-                                 "names, FIGURES/<NAME> per run)")
+        parser.add_argument("--figures", type=folder, default=None, help=figures_help)
 
 
 def run_figures(figures: str | Path | None, run_dir: Path, names: list[str]) -> Path:

@@ -69,7 +69,7 @@ def draw(name: str, runs: Path, target: Path, overwrite: bool) -> tuple[str, dic
     phrase) and the loaded results."""
     path = runs / name / RESULTS_FILE
     res = load_current(path, name,
-                       f"python multiple_task/lesion.py {name} --runs {runs} --overwrite")
+                       f"python multiple_task/lesion.py {name} --runs {runs}")
     apply_style()
     if not overwrite:
         return draw_from_stored(lesion_figures(res), target, results=path), res

@@ -270,6 +270,6 @@ def test_two_clusters_give_no_size_correlation_and_say_why():
     two = size_effect(np.array([10, 30]), np.array([[0.5, 0.2]]), np.array([[0.6, 0.4]]),
                       np.array([0.9]))
     assert np.isnan(two["r"])
-    assert describe_r(two["r"], 2) == "no r (2 clusters)"
+    assert describe_r(two["r"], 2) == "no r (fewer than 3 clusters: 2)"
     assert describe_r(np.nan, 5) == "no r (constant values)"
     assert describe_r(0.876, 5) == "r = 0.88"

@@ -3,6 +3,7 @@
 import argparse
 import errno
 import tempfile
+from pathlib import Path
 
 import pytest
 import torch
@@ -20,6 +21,7 @@ from core.cli import (
     fail,
     resolve_device,
     resolve_trained_runs,
+    run_figures,
     set_threads,
 )
 from core.errors import CheckpointError, ResultsFileError, RunExistsError, TrainingDiverged
@@ -216,6 +218,16 @@ def test_trained_runs_arguments():
     q = argparse.ArgumentParser()
     add_trained_runs_arguments(q, figures=False)
     assert not hasattr(q.parse_args(["a"]), "figures")
+    h = argparse.ArgumentParser()
+    add_trained_runs_arguments(h, figures_help="all runs' figures")
+    assert "all runs' figures" in h.format_help()
+
+
+def test_several_runs_draw_into_a_folder_each_under_figures():
+    run_dir = Path("runs") / "a"
+    assert run_figures(None, run_dir, ["a", "b"]) == run_dir / "figures"
+    assert run_figures("F", run_dir, ["a"]) == Path("F")
+    assert run_figures("F", run_dir, ["a", "b"]) == Path("F") / "a"
 
 
 def test_scripts_write_only_into_untracked_folders_by_default():

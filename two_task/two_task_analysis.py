@@ -77,6 +77,7 @@ from core.cli import (
     cli_main,
     fail,
     positive_int,
+    run_figures,
     set_threads,
 )
 from core.io import save_results
@@ -251,7 +252,7 @@ def main(argv: list[str] | None = None) -> None:
                      provenance=provenance)
         print(f"{name}: results in {path}")
         if not args.no_figures:
-            figures = Path(args.figures) if args.figures else Path(args.runs) / name / "figures"
+            figures = run_figures(args.figures, path.parent, args.names)
             for stem, fig in two_task_figures(results, title=name).items():
                 save_figure(fig, figures / stem)
             print(f"{name}: figures in {figures}")

@@ -394,7 +394,7 @@ def describe_r(r: float, n: int, items: str = "clusters") -> str:
     """``"r = 0.88"``, or why there is no r: fewer than 3 ``items`` or constant values."""
     if np.isfinite(r):
         return f"r = {r:.2f}"
-    return f"no r ({n} {items})" if n < 3 else "no r (constant values)"
+    return f"no r (fewer than 3 {items}: {n})" if n < 3 else "no r (constant values)"
 
 
 def paired_effects(first: np.ndarray, second: np.ndarray) -> dict[str, np.ndarray | float]:
