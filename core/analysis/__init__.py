@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import csv
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -34,7 +33,7 @@ def warn_if_at_chance(run_dir: str | Path) -> str | None:
     (``run_pipeline.py`` and its steps check the same run).
     """
     from core.tasks.accuracy import RuleScore
-    from core.training.trainer import EVALUATION_FILE
+    from core.training.trainer import EVALUATION_FILE, read_scores
 
     path = Path(run_dir) / EVALUATION_FILE
     if not path.is_file():
@@ -42,13 +41,12 @@ def warn_if_at_chance(run_dir: str | Path) -> str | None:
     key = (path.resolve(), path.stat().st_mtime_ns)
     if key in _WARNED:
         return None
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    if not rows:
+    try:
+        scores = list(read_scores(path).values())
+    except ValueError:  # no rule scores in it
         return None
-    pooled = RuleScore(sum(int(r["n_correct"]) for r in rows),
-                       sum(int(r["n_trials"]) for r in rows),
-                       sum(float(r["chance"]) for r in rows) / len(rows))
+    pooled = RuleScore(sum(s.n_correct for s in scores), sum(s.n_trials for s in scores),
+                       sum(s.chance for s in scores) / len(scores))
     low, high = pooled.interval()
     if low > pooled.chance:
         return None
@@ -56,7 +54,7 @@ def warn_if_at_chance(run_dir: str | Path) -> str | None:
     where = "below chance" if high < pooled.chance else "at chance"
     message = (f"run {Path(run_dir).name} is {where}: accuracy {pooled.accuracy:.3f} (95 % "
                f"interval {low:.3f}-{high:.3f}, {pooled.n_trials} fresh trials of "
-               f"{len(rows)} rules in {path}) against chance {pooled.chance:.3f}; the analysis "
+               f"{len(scores)} rules in {path}) against chance {pooled.chance:.3f}; the analysis "
                "of an untrained network is not meaningful")
     print(f"warning: {message}", file=sys.stderr)
     return message
