@@ -84,6 +84,7 @@ import numpy as np
 
 from core.analysis.state_space import SHIFT_SOURCES
 from core.analysis.transfer import (
+    FLEX_TASK_SOURCES,
     evaluation_groups,
     network_summary,
     rules_chance,
@@ -146,6 +147,8 @@ TRANSFER_FAMILIES = {
     "flex_task": ("flex_task", "flex_task.h5", "flex_task/flex_task_analysis.py",
                   "flex_task_curves"),
 }
+#: Provenance sources each transfer family's analysis records (None: none).
+TRANSFER_SOURCES = {"pretraining": None, "flex_task": FLEX_TASK_SOURCES}
 #: Stored results of a rule run: file, figures drawn from it, and the script that computes it.
 RUN_RESULTS = (("analysis.h5", analysis_figures, "multiple_task/multiple_task_analysis.py"),
                ("lesion.h5", lesion_figures, "multiple_task/lesion.py"),
@@ -632,12 +635,7 @@ def draw_transfer(args: argparse.Namespace, log: FigureLog, family: str) -> bool
         name = path.parent.name
         refresh = f"python {script} {name} --runs {folder} --overwrite"
         try:
-            entry = load_current(path, name, refresh)
-            if family == "flex_task" and "evaluation" not in entry:
-                raise ValueError(f"{path}: results for run {name!r} hold no fresh-trial "
-                                 f"evaluation (stored by an older version); refresh them "
-                                 f"with: {refresh}")
-            stored[name] = entry
+            stored[name] = load_current(path, name, refresh, sources=TRANSFER_SOURCES[family])
         except (ResultsFileError, CheckpointError, KeyError, ValueError) as exc:
             log.failed(family, path, exc)
     if stored:

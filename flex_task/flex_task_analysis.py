@@ -31,6 +31,7 @@ import numpy as np
 
 from core.analysis import analyse_runs, fresh_evaluation
 from core.analysis.transfer import (
+    FLEX_TASK_SOURCES,
     evaluation_groups,
     first_step_reaching,
     network_summary,
@@ -104,7 +105,7 @@ def main(argv: list[str] | None = None) -> None:
         raise ValueError(f"--level must be in (0, 1], got {args.level}")
     stored = analyse_runs(args.runs, args.names, RESULTS_FILE, args.overwrite,
                           partial(analyse, level=args.level, eval_trials=args.eval_trials),
-                          progress=not args.no_progress)
+                          progress=not args.no_progress, sources=FLEX_TASK_SOURCES)
     groups, table = network_summary(stored)
     plot_group_curves(groups, args.figures / "flex_task_curves",
                       ylabel="mean validation accuracy", chance=rules_chance(stored))

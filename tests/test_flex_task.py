@@ -110,6 +110,23 @@ def test_script_prints_and_stores_both_counts(tmp_path, capsys):
                          in paper_plot.transfer_groups("flex_task", results).values())
     assert [g[:2] for g in from_runs] == [g[:2] for g in from_figure] == [(2, [0, 2])] * 2
     np.testing.assert_allclose([g[2:] for g in from_figure], [g[2:] for g in from_runs])
+    # results stored before they held the fresh-trial scores (no recorded contents) are stale:
+    # paper_plot refuses them with the refresh command, the analysis recomputes them
+    from core.io import save_results
+    from core.provenance import record
+
+    path = tmp_path / names[0] / "flex_task.h5"
+    old = {k: v for k, v in load_results(path, names[0]).items() if k != "evaluation"}
+    save_results(path, names[0], old, overwrite=True,
+                 provenance=record(path, tmp_path / names[0] / "checkpoint.pt"))
+    capsys.readouterr()
+    assert paper_plot.main(["--runs", str(tmp_path / "runs"), "--only", "flex_task", "--out",
+                            str(tmp_path / "paper2")]) != 0
+    assert "do not record their contents" in capsys.readouterr().out
+    analysis.main([names[0], "--runs", str(tmp_path), "--figures", str(tmp_path / "fig"),
+                   "--no-progress"])
+    assert "replacing the stored results" in capsys.readouterr().out
+    assert "evaluation" in load_results(path, names[0])
 
 
 def test_the_chance_line_is_the_mean_chance_of_the_runs_rules():

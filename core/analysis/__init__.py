@@ -119,7 +119,8 @@ def resolve_run(runs: str | Path, name: str) -> Path:
 
 def analyse_runs(runs: str | Path, names: Sequence[str], results_file: str, overwrite: bool,
                  analyse: Callable[[Path], tuple[Mapping[str, Any], Mapping[str, Any]]],
-                 progress: bool = True) -> dict[str, dict[str, Any]]:
+                 progress: bool = True, sources: Mapping[str, str] | None = None
+                 ) -> dict[str, dict[str, Any]]:
     """Analyse each named run into ``<runs>/<name>/<results_file>``; returns
     ``{name: stored entry}``.
 
@@ -127,7 +128,9 @@ def analyse_runs(runs: str | Path, names: Sequence[str], results_file: str, over
     (:func:`core.provenance.claim`: FileExistsError for a current entry unless ``overwrite``; a
     stale one is replaced, which is printed) before any run is analysed. Then ``analyse(run_dir)``
     returns ``(results, config)`` of a run, stored under its name with the run's checkpoint as
-    provenance (:func:`core.io.save_results`), with a progress bar over the runs (``progress``).
+    provenance (:func:`core.io.save_results`), with a progress bar over the runs (``progress``);
+    ``sources`` are recorded and checked with it (:func:`core.provenance.record`), so entries
+    stored without them, or with others, are stale.
     The entries are returned as read back from the files, so a summary of them is the one drawn
     from the files later (``paper_plot.py``).
     """
@@ -139,12 +142,12 @@ def analyse_runs(runs: str | Path, names: Sequence[str], results_file: str, over
 
     run_dirs = {name: resolve_run(runs, name) for name in names}
     for name, run_dir in run_dirs.items():
-        if note := claim(run_dir / results_file, name, overwrite):
+        if note := claim(run_dir / results_file, name, overwrite, sources):
             print(note)
     stored = {}
     for name, run_dir in tqdm(run_dirs.items(), desc="runs analysed", disable=not progress):
         path = run_dir / results_file
-        provenance = record(path, run_dir / CHECKPOINT_FILE)
+        provenance = record(path, run_dir / CHECKPOINT_FILE, sources=sources)
         results, config = analyse(run_dir)
         save_results(path, name, results, config=config, overwrite=True, provenance=provenance)
         stored[name] = load_results(path, name)

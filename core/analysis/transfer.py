@@ -22,6 +22,10 @@ from core.tasks import RuleScore
 NETWORK_LABELS = {"mpn": "MPN", "mpn-rec": "MPN + W_rec", "rnn": "leaky RNN"}
 #: Accuracy levels of the transfer-speed table.
 SPEED_THRESHOLDS = (0.5, 0.7, 0.8, 0.9, 0.95, 0.99)
+#: What ``flex_task_analysis.py`` results hold beyond the curves, recorded as a provenance
+#: source (:func:`core.analysis.analyse_runs`): entries stored before they held the fresh-trial
+#: scores are stale. Producer and ``paper_plot.py`` pass it.
+FLEX_TASK_SOURCES = {"contents": "validation curves and fresh-trial scores per rule (evaluation)"}
 #: Range of a step count, which a t-interval over few seeds can leave (its bounds are clipped).
 STEP_LIMITS = (0.0, np.inf)
 
