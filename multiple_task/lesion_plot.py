@@ -37,7 +37,6 @@ from core.cli import (
     ArgumentParser,
     add_trained_runs_arguments,
     cli_main,
-    folder,
     resolve_trained_runs,
     run_figures,
 )
@@ -51,10 +50,7 @@ RESULTS_FILE = "lesion.h5"
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
     p = ArgumentParser(description=__doc__.splitlines()[0])
-    add_trained_runs_arguments(p, figures=False)
-    p.add_argument("--figures", type=folder, default=None,
-                   help="figure folder (default: <runs>/<NAME>/figures); with several names, "
-                        "each run's figures go to <figures>/<NAME>")
+    add_trained_runs_arguments(p)
     p.add_argument("--overwrite", action="store_true",
                    help="redraw every figure, also those drawn since lesion.h5 was written")
     p.add_argument("--no-progress", action="store_true",
