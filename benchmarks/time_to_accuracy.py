@@ -17,9 +17,11 @@ like any other (``--runs runs/time_to_accuracy``); an existing run is refused un
 ``--overwrite``. Goals of issue 19 (dotted in the figure): paper size mean >= 0.95 and every rule
 >= 0.85 within 60 minutes; small mean >= 0.90 and every rule >= 0.75 within 10 minutes.
 
-The regime levers (``--batch``, ``--lr``, ``--batch-rules``, ``--lr-halve-every``) change the
-preset for a tuning run; the run's ``config.json`` records the preset's name (``preset``) and the
-regime it trained with; a step schedule replaces the preset's own (``paper``: plateau), with a note.
+The regime levers (``--batch``, ``--lr``, ``--optimizer``, ``--warmup``, ``--batch-rules``,
+``--lr-halve-every``, ``--curriculum``) change the preset for a tuning run; the run's
+``config.json`` records the preset's name (``preset``) and the regime it trained with; a step
+schedule or schedule-free AdamW replaces the preset's own schedule (``paper``: plateau), with a
+note. Scorings of a schedule-free run use its averaged weights, as its validation does.
 
 Example: ``nice python benchmarks/time_to_accuracy.py --size small --minutes 10``; then
 ``--compare RUN_DIR RUN_DIR --labels fast paper --figure PATH`` draws stored runs side by side.
@@ -46,14 +48,17 @@ from core.cli import (
 )
 from core.fileio import atomic_write_text, figure_files, refuse_existing
 from core.plotting.training import plot_curves, plot_rule_scores, plot_time_to_accuracy
-from core.training.config import BATCH_RULES, get_preset
+from core.tasks import resolve_rules
+from core.training.config import BATCH_RULES, OPTIMIZERS, get_preset
 from core.training.trainer import (
     EVALUATION_FILE,
     Trainer,
     accuracy_table,
     build_rule_run,
     check_run_target,
+    curriculum_stages,
     rule_run_name,
+    set_optimizer_mode,
 )
 
 GOALS = {"paper": (0.95, 0.85), "small": (0.90, 0.75)}
@@ -73,12 +78,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     tune = p.add_argument_group("regime levers (default: the preset's; lr and the schedule are "
                                 "not in the run name: give each variant its own --out)")
     tune.add_argument("--batch", type=positive_int, default=None, help="trials per batch")
-    tune.add_argument("--lr", type=float, default=None, help="Adam learning rate")
+    tune.add_argument("--lr", type=float, default=None, help="learning rate")
+    tune.add_argument("--optimizer", choices=OPTIMIZERS, default=None,
+                      help="schedulefree: schedule-free AdamW (Defazio et al. 2024)")
+    tune.add_argument("--warmup", type=positive_int, default=None, metavar="STEPS",
+                      help="raise the learning rate linearly over the first STEPS steps")
     tune.add_argument("--batch-rules", choices=BATCH_RULES, default=None,
                       help="mixed: each trial's rule drawn; single: one rule per batch")
     tune.add_argument("--lr-halve-every", type=positive_int, default=None, metavar="STEPS",
                       help="halve the learning rate every STEPS steps (a step schedule; it "
                            "replaces the preset's schedule, e.g. paper's plateau)")
+    tune.add_argument("--curriculum", nargs="+", default=None, metavar="RULES",
+                      help="rule lists entering training one after another, e.g. 'reach' "
+                           "'delaydm,dm' (the rest enter last)")
+    tune.add_argument("--curriculum-steps", type=positive_int, default=None, metavar="STEPS",
+                      help="steps of each curriculum stage (default: 500)")
     p.add_argument("--minutes", type=float, default=10.0,
                    help="training wall-clock budget in minutes (default: 10)")
     p.add_argument("--report-every", type=float, default=None,
@@ -140,8 +154,10 @@ class Clock:
 
     def score(self, trainer: Trainer, t: float) -> None:
         t0, c0 = time.perf_counter(), time.process_time()
+        set_optimizer_mode(trainer.optimizer, train=False)  # a schedule-free average
         scores = self.run.wiring.score_fresh(trainer.model, self.n_trials,
                                              np.random.default_rng([self.seed, 3]))
+        set_optimizer_mode(trainer.optimizer, train=True)
         trainer.model.train()
         acc = {r: s.accuracy for r, s in scores.items()}
         worst = min(acc, key=acc.get)
@@ -214,14 +230,24 @@ def main(argv: list[str] | None = None) -> list[dict]:
     hidden = 300 if args.size == "paper" else args.hidden
     model = {k: v for k, v in config.model.items() if k != "n_embed"}
     levers = {"rules": args.rules, "batch_size": args.batch, "lr": args.lr,
-              "batch_rules": args.batch_rules}
+              "batch_rules": args.batch_rules, "optimizer": args.optimizer,
+              "warmup_steps": args.warmup, "curriculum": args.curriculum,
+              "curriculum_steps": args.curriculum_steps}
+    if args.optimizer == "schedulefree" and config.scheduler != "none":
+        print(f"note: schedule-free AdamW replaces the {args.preset} preset's "
+              f"{config.scheduler} schedule")
+        levers["scheduler"] = "none"
     if args.lr_halve_every:
         if config.scheduler != "none":
             print(f"note: --lr-halve-every replaces the {args.preset} preset's "
                   f"{config.scheduler} schedule")
         levers.update(scheduler="step", scheduler_step=args.lr_halve_every, scheduler_gamma=0.5)
-    config = config.replace(hidden=hidden, model=model, n_steps=10**9, target_accuracy=None,
-                            **{k: v for k, v in levers.items() if v is not None})
+    try:
+        config = config.replace(hidden=hidden, model=model, n_steps=10**9, target_accuracy=None,
+                                **{k: v for k, v in levers.items() if v is not None})
+        curriculum_stages(config.curriculum, resolve_rules(config.rules))
+    except ValueError as e:
+        fail(str(e))
     run_dir = args.out / rule_run_name(config, args.seed)
     # a benchmark is not resumed: its clock would not be one run's
     check_run_target(run_dir, False, args.overwrite, resumable=False)
@@ -232,8 +258,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
     clock = Clock(run, every, budget, args.eval_trials, args.seed)
     run.trainer.on_step = clock
     print(f"{run.name}: {args.size} size, preset {args.preset}, {len(run.wiring.rules)} rules, "
-          f"batch {config.batch_size} ({config.batch_rules}), lr {config.lr:g} "
-          f"(scheduler {config.scheduler}), {args.minutes:g} min budget, {args.eval_trials} "
+          f"batch {config.batch_size} ({config.batch_rules}), {config.optimizer} lr "
+          f"{config.lr:g} (scheduler {config.scheduler}, warm-up {config.warmup_steps} steps"
+          f"{', curriculum ' + ' > '.join(config.curriculum) if config.curriculum else ''}), "
+          f"{args.minutes:g} min budget, {args.eval_trials} "
           f"fixed trials per rule, {args.threads} thread(s)")
     run.trainer.resume_advice = (f"the curve scored so far is in {run.run_dir / CSV_FILE} (a "
                                  "benchmark on a wall clock cannot be resumed: run it again "

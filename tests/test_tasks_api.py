@@ -112,6 +112,10 @@ def test_sampler_fixed_and_adaptive():
         a.update({"delaygo": 0.3})
     with pytest.raises(ValueError):
         RuleSampler(["fdgo"], probabilities=[-1])
+    among = a.sample(np.random.default_rng(0), 200, among=["fdgo"])  # renormalised over fdgo
+    assert set(among) == {"fdgo"}
+    with pytest.raises(ValueError, match="not sampled"):
+        a.sample(np.random.default_rng(0), among=["dmsgo"])
 
 
 def test_sampler_decayed_normalised_errors_as_the_mpn_lab():

@@ -84,14 +84,46 @@ def test_a_run_stopped_early_keeps_the_curve_scored_so_far(tmp_path, monkeypatch
 
 def test_regime_levers_change_the_preset_and_are_recorded(tmp_path):
     tta.main([*TINY, "--out", str(tmp_path), "--batch", "12", "--lr", "0.01",
-              "--batch-rules", "single", "--lr-halve-every", "3"])
+              "--batch-rules", "single", "--lr-halve-every", "3", "--warmup", "2",
+              "--curriculum", "fdgo", "--curriculum-steps", "4"])
     (run_dir,) = tmp_path.iterdir()
     assert "batch12" in run_dir.name
     train = json.loads((run_dir / "config.json").read_text())["train"]
     assert (train["batch_size"], train["lr"], train["batch_rules"]) == (12, 0.01, "single")
     assert (train["scheduler"], train["scheduler_step"], train["scheduler_gamma"]) == \
         ("step", 3, 0.5)
+    assert (train["warmup_steps"], train["curriculum"], train["curriculum_steps"]) == \
+        (2, ["fdgo"], 4)
     assert json.loads((run_dir / "config.json").read_text())["preset"] == "quick"
+
+
+def test_schedule_free_scorings_use_the_optimizers_average(tmp_path, monkeypatch):
+    modes = []
+    score = tta.Clock.score
+
+    def score_noting_the_mode(self, trainer, t):
+        score_fresh = self.run.wiring.score_fresh
+
+        def noting(*args, **kwargs):
+            modes.append(trainer.optimizer.param_groups[0]["train_mode"])
+            return score_fresh(*args, **kwargs)
+
+        monkeypatch.setattr(self.run.wiring, "score_fresh", noting)
+        score(self, trainer, t)
+        monkeypatch.setattr(self.run.wiring, "score_fresh", score_fresh)
+
+    monkeypatch.setattr(tta.Clock, "score", score_noting_the_mode)
+    tta.main([*TINY, "--out", str(tmp_path), "--optimizer", "schedulefree"])
+    train = json.loads(next(tmp_path.iterdir()).joinpath("config.json").read_text())["train"]
+    assert (train["optimizer"], train["scheduler"]) == ("schedulefree", "none")
+    assert modes and not any(modes)  # each scoring ran at the average, not the training point
+
+
+def test_a_curriculum_of_rules_not_trained_is_refused(tmp_path, capsys):
+    with pytest.raises(SystemExit) as refused:
+        tta.main([*TINY, "--out", str(tmp_path), "--curriculum", "dm1"])
+    assert refused.value.code == 2 and "rules not trained ['dm1']" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
 
 
 def test_a_step_schedule_over_the_papers_plateau_schedule_is_said(tmp_path, capsys):

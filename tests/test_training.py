@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from core.errors import CheckpointError
-from core.tasks import MPN_LAB
+from core.tasks import MPN_LAB, RULE_SETS
 from core.training.checkpoint import load_checkpoint
 from core.training.config import TrainConfig, get_preset
 from core.training.losses import (
@@ -27,6 +27,7 @@ from core.training.trainer import (
     TrainingDiverged,
     TrainingInterrupted,
     Validation,
+    curriculum_stages,
 )
 
 
@@ -95,12 +96,14 @@ def _setup(tmp_path, seed=0, model_cls=ToyRNN, **changes):
     return trainer, wiring
 
 
-def test_killed_and_resumed_run_matches_uninterrupted(tmp_path):
-    full, _ = _setup(tmp_path / "a")
+@pytest.mark.parametrize("regime", [{}, {"warmup_steps": 5, "curriculum": ["fdgo"],
+                                       "curriculum_steps": 9}], ids=["plain", "curriculum"])
+def test_killed_and_resumed_run_matches_uninterrupted(tmp_path, regime):
+    full, _ = _setup(tmp_path / "a", **regime)
     result = full.fit()
     assert result.step == 12 and result.stopped == "n_steps"
 
-    killed, _ = _setup(tmp_path / "b")
+    killed, _ = _setup(tmp_path / "b", **regime)
     original = killed.sample_batch
     calls = {"n": 0}
 
@@ -115,7 +118,7 @@ def test_killed_and_resumed_run_matches_uninterrupted(tmp_path):
         killed.fit()
     assert load_checkpoint(tmp_path / "b" / "run" / "checkpoint.pt")["step"] == 8
 
-    resumed, wiring = _setup(tmp_path / "b", seed=0)
+    resumed, wiring = _setup(tmp_path / "b", seed=0, **regime)
     with torch.no_grad():  # a different starting point, to show everything comes from the file
         for p in resumed.model.parameters():
             p.add_(1.0)
@@ -275,6 +278,43 @@ def test_schedulers_and_optimizers(tmp_path):
     plateau.evaluate = lambda model: Validation(1.0, {"fdgo": 0.0})  # never improves
     out = plateau.fit()
     assert out.curves.lr[-1] < 1e-3
+
+
+def test_a_warmup_ramps_the_rate_linearly_before_the_step_schedule(tmp_path):
+    trainer, _ = _setup(tmp_path, warmup_steps=4, scheduler_step=3)
+    lr = trainer.fit().curves.lr  # lr[i]: the rate after step i + 1
+
+    def expected(k: int) -> float:  # the rate after k steps
+        return 1e-3 * (0.25 + 0.75 * k / 4 if k < 4 else 0.5 ** ((k - 4) // 3))
+
+    assert lr == pytest.approx([expected(k) for k in range(1, 13)])
+    assert lr[0] < lr[2] < lr[3] == pytest.approx(1e-3) and lr[-1] == pytest.approx(2.5e-4)
+    free, _ = _setup(tmp_path / "sf", optimizer="schedulefree", scheduler="none", warmup_steps=7)
+    assert free.scheduler is None and free.optimizer.param_groups[0]["warmup_steps"] == 7
+    with pytest.raises(ValueError, match="warmup_steps/scheduler"):
+        TrainConfig(warmup_steps=3, scheduler="plateau")
+    with pytest.raises(ValueError, match="'none' with 'schedulefree'"):
+        TrainConfig(optimizer="schedulefree", scheduler="step")
+
+
+def test_a_curriculum_draws_only_the_rules_entered_and_validates_every_rule():
+    cfg = TrainConfig(rules="everything", hidden=8, batch_size=32,
+                      curriculum=["reach", "delaydm"], curriculum_steps=2)
+    wiring = RuleTraining(MPN_LAB, cfg, seed=0)
+    rng = np.random.default_rng(0)
+    drawn = [set(wiring.sample_batch(rng).rule) for _ in range(6)]
+    reach, delaydm = set(RULE_SETS["reach"]), set(RULE_SETS["delaydm"])
+    assert drawn[0] | drawn[1] <= reach and drawn[2] | drawn[3] <= reach | delaydm
+    assert drawn[2] | drawn[3] > reach  # the second stage is drawn once entered
+    assert drawn[4] | drawn[5] - reach - delaydm  # the rest (the match rules) enter last
+    assert set(wiring.validation_trials.rule) == set(RULE_SETS["everything"])
+    assert wiring.state_dict()["batches"] == 6
+    assert curriculum_stages([], ["fdgo"]) == []
+    assert curriculum_stages(["fdgo"], ["fdgo", "dm1"]) == [["fdgo"], ["dm1"]]
+    with pytest.raises(ValueError, match="not trained"):
+        curriculum_stages(["dm1"], ["fdgo"])
+    with pytest.raises(ValueError, match="two stages"):
+        curriculum_stages(["go", "fdgo"], list(RULE_SETS["go"]))
 
 
 def test_presets():

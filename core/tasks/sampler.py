@@ -72,9 +72,21 @@ class RuleSampler:
         normalised = error / total if total > 0 else np.full(len(error), 1.0 / len(error))
         self.score = self.decay * (self.score + normalised)
 
-    def sample(self, rng: np.random.Generator, size: int | None = None):
-        """One rule name (``size=None``) or a ``(size,)`` array of rule names."""
-        idx = rng.choice(len(self.rules), size=size, p=self.probabilities)
+    def sample(self, rng: np.random.Generator, size: int | None = None,
+               among: Sequence[str] | None = None):
+        """One rule name (``size=None``) or a ``(size,)`` array of rule names, drawn among all
+        rules or, with ``among``, only those (the probabilities renormalised over them;
+        ValueError for an unknown rule or none of positive probability)."""
+        p = self.probabilities
+        if among is not None:
+            unknown = sorted(set(among) - set(self.rules))
+            if unknown:
+                raise ValueError(f"rules {unknown} are not sampled by this sampler")
+            p = np.where(np.isin(self.rules, list(among)), p, 0.0)
+            if p.sum() <= 0:
+                raise ValueError(f"no rule of {list(among)} has a positive probability")
+            p = p / p.sum()
+        idx = rng.choice(len(self.rules), size=size, p=p)
         if size is None:
             return self.rules[int(idx)]
         return np.asarray(self.rules, dtype=object)[idx]

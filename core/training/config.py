@@ -21,7 +21,7 @@ from typing import Any
 
 from core.training.naming import regulariser_feature
 
-OPTIMIZERS = ("adam", "adamw")
+OPTIMIZERS = ("adam", "adamw", "schedulefree")
 SCHEDULERS = ("none", "plateau", "step")
 LOSSES = ("mse", "cross_entropy")
 NETWORKS = ("mpn", "vanilla", "gru")
@@ -38,14 +38,21 @@ class TrainConfig:
     ``{"activation": "tanh"}``). Optimisation: ``n_steps`` gradient steps of ``batch_size``
     trials, ``optimizer`` with ``lr``/``weight_decay``, ``grad_clip`` (max gradient norm, 0 =
     off), ``scheduler`` ('none', 'plateau' on the validation loss, or 'step' every
-    ``scheduler_step`` steps) with ``scheduler_gamma`` and ``plateau_patience`` (validations).
+    ``scheduler_step`` steps) with ``scheduler_gamma`` and ``plateau_patience`` (validations);
+    ``warmup_steps`` > 0 raises the rate linearly from ``lr / warmup_steps`` to ``lr`` over the
+    first steps (before a 'step' schedule; not with 'plateau'). ``optimizer`` 'schedulefree' is
+    schedule-free AdamW (Defazio et al. 2024, ``schedulefree``; its own warm-up, no scheduler).
     Loss: ``loss`` ('mse' or 'cross_entropy') plus L1/L2 penalties on weight matrices (``l1``,
     ``l2`` averaged over each matrix; ``l2_sum`` on half the summed squares, the MPN lab's) and
     hidden activity (``act_l1``, ``act_l2``). Sampling: ``batch_rules`` 'mixed' (each trial's
     rule drawn) or 'single' (one drawn rule per batch, as the MPN lab trains);
     ``adaptive_sampling`` draws rules with lower validation accuracy more often, by the last
     accuracy or, with ``sampling_decay`` > 0, by the MPN lab's decayed sum of normalised errors
-    (:class:`core.tasks.RuleSampler`). Bookkeeping: validate every ``val_every``
+    (:class:`core.tasks.RuleSampler`). ``curriculum``: rule lists (each as
+    :func:`core.tasks.resolve_rules` reads it) that enter training one after another, one every
+    ``curriculum_steps`` steps (stage ``k`` from step ``k * curriculum_steps``); rules of the run
+    in no stage enter after the last; empty (the default) trains every rule from the start.
+    Validation always covers every rule. Bookkeeping: validate every ``val_every``
     steps on ``val_trials`` fixed trials per rule; stop early when every rule reaches
     ``target_accuracy`` (None = never); checkpoint every ``checkpoint_every`` steps.
     ``accuracy`` names the performance criterion (the run name's ``accfeature``).
@@ -68,6 +75,7 @@ class TrainConfig:
     scheduler_step: int = 5000
     scheduler_gamma: float = 0.5
     plateau_patience: int = 30
+    warmup_steps: int = 0
     loss: str = "mse"
     l1: float = 0.0
     l2: float = 1e-4
@@ -77,6 +85,8 @@ class TrainConfig:
     batch_rules: str = "mixed"
     adaptive_sampling: bool = True
     sampling_decay: float = 0.0
+    curriculum: list[str] = field(default_factory=list)
+    curriculum_steps: int = 500
     val_every: int = 200
     val_trials: int = 64
     target_accuracy: float | None = None
@@ -99,6 +109,13 @@ class TrainConfig:
              ("l1", "l2", "l2_sum", "act_l1", "act_l2", "grad_clip", "weight_decay")),
             (min(self.val_every, self.checkpoint_every, self.val_trials) >= 1, ">= 1",
              ("val_every", "checkpoint_every", "val_trials")),
+            (self.warmup_steps >= 0, ">= 0", ("warmup_steps",)),
+            (not (self.warmup_steps and self.scheduler == "plateau"),
+             "compatible (a warm-up runs before a 'none' or 'step' schedule, not 'plateau')",
+             ("warmup_steps", "scheduler")),
+            (self.optimizer != "schedulefree" or self.scheduler == "none", "'none' with "
+             "'schedulefree' (it needs no schedule)", ("scheduler", "optimizer")),
+            (self.curriculum_steps >= 1, ">= 1", ("curriculum_steps",)),
             (self.target_accuracy is None or 0 < self.target_accuracy <= 1, "None or in (0, 1]",
              ("target_accuracy",)),
         ]

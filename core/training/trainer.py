@@ -4,7 +4,8 @@ The :class:`Trainer` knows nothing about tasks (the MoP and curriculum trainers 
 draws a batch with ``sample_batch(rng)``, scores it with ``loss_fn(model, batch) -> (loss,
 outputs)``, adds the L1/L2 weight penalty, clips the gradient norm, steps Adam, AdamW or
 schedule-free AdamW (Defazio et al. 2024, ``schedulefree``; its averaged weights are what
-validation sees and checkpoints store) and an optional StepLR / ReduceLROnPlateau scheduler, and
+validation sees and checkpoints store) and an optional schedule (linear warm-up, StepLR,
+ReduceLROnPlateau), and
 every ``val_every`` steps calls ``evaluate(model) -> Validation`` (validation loss and accuracy
 per rule). It stops early when every rule reaches ``target_accuracy`` or, when the config has an
 ``early_stopping_threshold``, after the first step whose training loss is below it (validated
@@ -68,6 +69,7 @@ from core.tasks import (
     concat,
     generate_mixed_trials,
     generate_trials,
+    resolve_rules,
     score_fresh_trials,
 )
 from core.training.checkpoint import (
@@ -210,13 +212,15 @@ class TrainResult:
 
 
 def make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    """Adam, AdamW or (``optimizer == "schedulefree"``) ``schedulefree.AdamWScheduleFree`` on the
-    trainable parameters, with ``lr`` and ``weight_decay``."""
+    """Adam, AdamW or (``optimizer == "schedulefree"``) ``schedulefree.AdamWScheduleFree`` (with
+    the config's ``warmup_steps``, if it has them) on the trainable parameters, with ``lr`` and
+    ``weight_decay``."""
     params = [p for p in model.parameters() if p.requires_grad]
     if config.optimizer == "schedulefree":
         from schedulefree import AdamWScheduleFree
 
-        return AdamWScheduleFree(params, lr=config.lr, weight_decay=config.weight_decay)
+        return AdamWScheduleFree(params, lr=config.lr, weight_decay=config.weight_decay,
+                                 warmup_steps=getattr(config, "warmup_steps", 0))
     cls = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
     return cls(params, lr=config.lr, weight_decay=config.weight_decay)
 
@@ -230,15 +234,21 @@ def set_optimizer_mode(optimizer: torch.optim.Optimizer, train: bool) -> None:
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig):
-    """StepLR (per step), ReduceLROnPlateau (per validation, on the validation loss) or None."""
-    if config.scheduler == "step":
-        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.scheduler_step,
-                                               gamma=config.scheduler_gamma)
+    """ReduceLROnPlateau (stepped per validation, on the validation loss), a per-step schedule
+    (a linear warm-up over ``warmup_steps`` from ``lr / warmup_steps``, then StepLR when
+    ``scheduler == "step"``), or None. Schedule-free optimizers warm up themselves."""
+    lr_sched = torch.optim.lr_scheduler
     if config.scheduler == "plateau":
-        return torch.optim.lr_scheduler.ReduceLROnPlateau(
-            optimizer, mode="min", factor=config.scheduler_gamma,
-            patience=config.plateau_patience, min_lr=1e-8)
-    return None
+        return lr_sched.ReduceLROnPlateau(optimizer, mode="min", factor=config.scheduler_gamma,
+                                          patience=config.plateau_patience, min_lr=1e-8)
+    step = (lr_sched.StepLR(optimizer, step_size=config.scheduler_step,
+                            gamma=config.scheduler_gamma)
+            if config.scheduler == "step" else None)
+    warmup = getattr(config, "warmup_steps", 0)
+    if not warmup or config.optimizer == "schedulefree":
+        return step
+    ramp = lr_sched.LinearLR(optimizer, start_factor=1.0 / warmup, total_iters=warmup)
+    return ramp if step is None else lr_sched.SequentialLR(optimizer, [ramp, step], [warmup])
 
 
 class Trainer:
@@ -248,7 +258,8 @@ class Trainer:
         model: any ``nn.Module``.
         config: a :class:`TrainConfig`, or any object with its fields ``n_steps``, ``lr``,
             ``optimizer``, ``weight_decay``, ``grad_clip``, ``scheduler`` (+ ``scheduler_step``/
-            ``scheduler_gamma``/``plateau_patience`` when used), ``l1``, ``l2``, ``l2_sum``,
+            ``scheduler_gamma``/``plateau_patience`` when used; optionally ``warmup_steps``),
+            ``l1``, ``l2``, ``l2_sum``,
             ``val_every``, ``checkpoint_every`` and ``target_accuracy`` (optionally
             ``early_stopping_threshold``; ``optimizer`` "adam", "adamw" or "schedulefree").
         sample_batch: ``sample_batch(rng: np.random.Generator) -> batch``, the only source of
@@ -422,7 +433,8 @@ class Trainer:
         if not torch.isfinite(norm):
             self._diverged(f"gradient norm is {norm.item()}", self.step + 1)
         self.optimizer.step()
-        if isinstance(self.scheduler, torch.optim.lr_scheduler.StepLR):
+        if self.scheduler is not None and not isinstance(
+                self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
             self.scheduler.step()
         self.step += 1
         value = float(loss.detach())
@@ -593,6 +605,8 @@ class RuleTraining:
     Training batches mix rules drawn by a :class:`core.tasks.RuleSampler`, or hold one drawn rule
     each (``config.batch_rules == 'single'``); the sampler is adaptive when
     ``config.adaptive_sampling`` (rules with lower validation accuracy are drawn more often).
+    With a ``config.curriculum`` the rules are drawn among those of the stages entered so far
+    (:meth:`active_rules`; the batches drawn are counted and survive a resume).
     Validation uses ``config.val_trials`` fixed trials per rule, drawn once from a Generator
     seeded with ``(seed, 1)`` so it never touches the training RNG. Pass ``extra_state={"sampler":
     rule_training}`` to the trainer so the sampler's accuracies survive a resume.
@@ -604,6 +618,8 @@ class RuleTraining:
         self.config = config
         self.sampler = RuleSampler(config.rules, adaptive=config.adaptive_sampling,
                                    decay=config.sampling_decay)
+        self.stages = curriculum_stages(config.curriculum, self.sampler.rules)
+        self.batches = 0
         self.loss_fn = trial_loss(config.loss, config.act_l1, config.act_l2, device)
         val_rng = np.random.default_rng([seed, 1])
         self.validation_trials = concat([
@@ -615,13 +631,23 @@ class RuleTraining:
         """The rules trained on."""
         return self.sampler.rules
 
+    def active_rules(self, batch: int) -> list[str]:
+        """The rules drawn for the ``batch``-th training batch (0-based): with a curriculum,
+        those of every stage entered by then (stage ``k`` from ``k * curriculum_steps``)."""
+        if not self.stages:
+            return self.rules
+        entered = min(batch // self.config.curriculum_steps + 1, len(self.stages))
+        return [r for stage in self.stages[:entered] for r in stage]
+
     def sample_batch(self, rng: np.random.Generator) -> Trials:
-        """``config.batch_size`` trials of rules drawn by the sampler (one rule for the whole
-        batch when ``config.batch_rules == 'single'``)."""
+        """``config.batch_size`` trials of rules drawn by the sampler among :meth:`active_rules`
+        (one rule for the whole batch when ``config.batch_rules == 'single'``)."""
+        among = self.active_rules(self.batches) if self.stages else None
+        self.batches += 1
         if self.config.batch_rules == "single":
-            return generate_trials(self.sampler.sample(rng), self.task_config,
+            return generate_trials(self.sampler.sample(rng, among=among), self.task_config,
                                    self.config.batch_size, rng)
-        return generate_mixed_trials(self.sampler.sample(rng, self.config.batch_size),
+        return generate_mixed_trials(self.sampler.sample(rng, self.config.batch_size, among),
                                      self.task_config, rng)
 
     def evaluate(self, model: torch.nn.Module) -> Validation:
@@ -646,15 +672,34 @@ class RuleTraining:
         self.sampler.update(validation.accuracy)
 
     def state_dict(self) -> dict[str, Any]:
-        """The sampler's current per-rule accuracies and decayed error scores."""
+        """The sampler's current per-rule accuracies and decayed error scores, and the batches
+        drawn (the curriculum's clock)."""
         return {"accuracy": [float(a) for a in self.sampler.accuracy],
-                "score": [float(a) for a in self.sampler.score]}
+                "score": [float(a) for a in self.sampler.score], "batches": self.batches}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore :meth:`state_dict` (checkpoints without scores restore zero scores)."""
+        """Restore :meth:`state_dict` (checkpoints without scores restore zero scores; without
+        a batch count, zero)."""
         self.sampler.accuracy = np.asarray(state["accuracy"], dtype=float)
         self.sampler.score = np.asarray(state.get("score", np.zeros(len(self.sampler.rules))),
                                         dtype=float)
+        self.batches = int(state.get("batches", 0))
+
+
+def curriculum_stages(curriculum: Sequence[str], rules: Sequence[str]) -> list[list[str]]:
+    """The rules entering at each stage of ``curriculum`` (rule lists as
+    :func:`core.tasks.resolve_rules` reads them), then a last stage of the ``rules`` in no
+    stage; ``[]`` for no curriculum. ValueError for a rule outside ``rules`` or in two stages."""
+    stages = [resolve_rules(stage) for stage in curriculum]
+    named = [r for stage in stages for r in stage]
+    outside = sorted(set(named) - set(rules))
+    twice = sorted({r for r in named if named.count(r) > 1})
+    if outside or twice:
+        raise ValueError(f"curriculum {list(curriculum)}: "
+                         + (f"rules not trained {outside}" if outside else
+                            f"rules in two stages {twice}"))
+    rest = [r for r in rules if r not in named]
+    return [*stages, rest] if stages and rest else stages
 
 
 def clear_run(run_dir: str | Path) -> None:
