@@ -10,7 +10,12 @@ accuracy, loss threshold, pretraining's held accuracy), as the run's ``status.js
 ``unknown`` for a run stored before it that the stored files cannot tell (BabyAI runs without a
 stored budget, early-stopped or killed runs). A curriculum run of ``timescales/train.py`` has
 a row per folder: ``<name>+N{n}`` per solved N (steps: where N was solved) and ``<name>+last``
-(the network at the end of training; ``--where accfeature=*last`` keeps these).
+(the network at the end of training; ``--where accfeature=*last`` keeps these). A
+``local_experts/train.py`` run (one network on the vowels,
+:func:`core.models.local_experts.vowel_run_name`) counts epochs as steps; its validation and
+evaluation accuracy are both on the held-out test tokens (per epoch, and at the end with a
+Wilson interval), and a run stopped by divergence has finished (the protocol counts it as not
+converged).
 ``--where FIELD=VALUE`` keeps matching rows (shell-style patterns, e.g. ``family=mixture*``);
 ``--csv`` writes the table; ``--format markdown`` prints it as a Markdown table (for the README).
 
@@ -101,6 +106,8 @@ class RunRow:
 def _family(config: dict[str, Any], folder: Path) -> str:
     if "dagger" in config:
         return "babyai"
+    if "system" in config:
+        return "local_experts"
     if config.get("kind") == "mop":
         return "mixture_of_pathways"
     if "curriculum" in config:

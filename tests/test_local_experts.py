@@ -3,8 +3,10 @@
 import csv
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import h5py
@@ -34,7 +36,9 @@ from core.models.local_experts import (
     train_population,
 )
 from core.models.local_experts import backprop_grads as _bp_grads
+from core.runs import index_runs
 from core.tasks.vowels import paper_split
+from core.training.trainer import read_scores
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -135,6 +139,9 @@ def test_training_stops_at_criterion_and_counts_failures():
                               seeds=[0, 1, 2, 3], learning_rates=[2.0, 2.0, 1e-4, 1e4],
                               train_config=TrainConfig(max_epochs=300))
     assert result.converged.tolist() == [True, True, False, False]
+    assert result.stopped == ("target_accuracy", "target_accuracy", "n_steps", "diverged")
+    assert result.stop_epoch[:3].tolist() == [*result.epochs_to_criterion[:2], 300]
+    assert 0 < result.stop_epoch[3] < 300 and result.curves["loss"].shape == (301, 4)
     assert (result.train_accuracy[:2] >= 0.88).all()
     ep = result.epochs_to_criterion[0]
     assert result.curves["train_accuracy"][ep - 1, 0] < 0.88 <= result.curves["train_accuracy"][
@@ -146,6 +153,12 @@ def test_training_stops_at_criterion_and_counts_failures():
     alone = train_population(config, split.x_train, split.y_train, split.x_test, split.y_test,
                              [1], 2.0, TrainConfig(max_epochs=300))
     assert alone.epochs_to_criterion[0] == result.epochs_to_criterion[1]
+    asked = iter(range(100))
+    cut = train_population(config, split.x_train, split.y_train, split.x_test, split.y_test,
+                           [1], 2.0, TrainConfig(max_epochs=300), should_stop=lambda: next(
+                               asked) >= 5)
+    assert (cut.stopped, cut.stop_epoch.tolist()) == ((None,), [5])
+    np.testing.assert_array_equal(cut.curves["loss"][:, 0], alone.curves["loss"][:6, 0])
 
 
 def test_tiny_table1_protocol():
@@ -176,17 +189,70 @@ def test_table1_script_refuses_overwrite_and_bad_input(tmp_path):
     assert done.returncode != 0 and done.stderr.startswith("error:")
 
 
-def test_train_script_writes_a_run(tmp_path):
+def test_train_script_writes_name_coded_runs_the_index_lists(tmp_path):
+    """train.py writes one name-coded folder per seed; ``core.runs`` lists exactly these runs,
+    with the fields of their names, the epochs done, the held-out accuracy and finished."""
+    train = load_script("local_experts/train.py", "local_experts_train")
+    split = paper_split()
+    systems = {("bp6", "--lr", "10"): (BackpropConfig(n_hidden=6), 10.0, "backprop", 6, ""),
+               ("mix3", "--sigma", "0.5", "--temperature", "2"): (
+                   MixtureConfig(n_experts=3, sigma=0.5, temperature=2), 2.0, "competitive", 3,
+                   "+sigma0.5+T2")}
+    for flags in systems:
+        train.main(["--out", str(tmp_path), "--seeds", "2", "--max-epochs", "40", "--system",
+                    *flags])
+    rows = {(r.feature, r.seed): r for r in index_runs(tmp_path)}
+    assert len(rows) == 4
+    for config, lr, feature, size, flags in systems.values():
+        result = train_population(config, split.x_train, split.y_train, split.x_test,
+                                  split.y_test, [0, 1], lr, TrainConfig(max_epochs=40))
+        for seed in (0, 1):
+            row = rows[feature, seed]
+            assert row.run == f"vowels_seed{seed}_{feature}+hidden{size}+batch400{flags}" \
+                              f"+lr{lr:g}+stop0.88"
+            assert (row.family, row.rule_set, row.hidden, row.batch) == (
+                "local_experts", "vowels", size, 400)
+            assert (row.steps, row.n_steps) == (result.stop_epoch[seed], 40)
+            assert row.finished is (result.stopped[seed] in ("target_accuracy", "n_steps"))
+            assert row.eval_accuracy == pytest.approx(result.test_accuracy[seed])
+            assert row.val_accuracy == pytest.approx(result.test_accuracy[seed])
+            assert row.eval_trials == 200
+            folder = tmp_path / row.run
+            score = read_scores(folder / "evaluation.csv")["vowels"]
+            assert score.chance == 0.25 and score.interval()[0] < score.accuracy
+            params = np.load(folder / "params.npz")
+            first = "W1" if feature == "backprop" else "W"
+            np.testing.assert_array_equal(params[f"final_{first}"], result.params[first][seed])
+    assert rows["competitive", 0].rule_accuracy.keys() == {"vowels"}
+    bp = json.loads((tmp_path / rows["backprop", 1].run / "config.json").read_text())
+    assert (bp["system"], bp["seed"], bp["model"]["n_hidden"]) == ("bp6", 1, 6)
+    with pytest.raises(SystemExit, match="^error: .*vowels_seed0_backprop.*pass --overwrite"):
+        train.main(["--out", str(tmp_path), "--seeds", "1", "--max-epochs", "40", "--system",
+                    "bp6", "--lr", "10"])
+
+
+def test_interrupted_train_script_run_is_not_finished(tmp_path):
+    """SIGINT during training: the runs are written where they stopped, exit status 130, and
+    the index lists them as not finished."""
     run = [sys.executable, "local_experts/train.py", "--out", str(tmp_path), "--seeds", "2",
-           "--max-epochs", "40", "--system", "bp6", "--lr", "10"]
-    done = subprocess.run(run, cwd=ROOT, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    folder = tmp_path / "bp6_seeds0-1_lr10"
-    summary = (folder / "summary.csv").read_text().splitlines()
-    assert summary[0].startswith("seed,epochs_to_criterion") and len(summary) == 3
-    params = np.load(folder / "params.npz")
-    assert params["final_W1"].shape == (2, 2, 6)
-    assert not np.allclose(params["final_W1"], params["initial_W1"])
+           "--max-epochs", "1000000", "--no-stop", "--system", "mix2"]
+    proc = subprocess.Popen(run, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    status = tmp_path / "vowels_seed1_competitive+hidden2+batch400+sigma1+T1+lr2+nostop" / \
+        "status.json"
+    deadline = time.monotonic() + 120
+    while not status.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "error: stopped by SIGINT" in err, err
+    rows = index_runs(tmp_path)
+    assert [r.seed for r in rows] == [0, 1]
+    for row in rows:
+        assert row.finished is False and row.n_steps == 1_000_000
+        curves = (tmp_path / row.run / "curves.csv").read_text().strip().splitlines()
+        assert row.steps == len(curves) - 2 and row.eval_trials == 200
 
 
 def test_parse_system_any_number_of_experts():
@@ -226,17 +292,21 @@ def test_confusion_matrices_match_sklearn():
 
 def test_train_script_flags_experts_sigma_temperature(tmp_path, capsys):
     train = load_script("local_experts/train.py", "local_experts_train")
-    args = ["--out", str(tmp_path), "--seeds", "2", "--max-epochs", "30", "--system", "mix3"]
+    args = ["--out", str(tmp_path), "--seeds", "1", "--max-epochs", "30", "--system", "mix3"]
     train.main([*args, "--sigma", "0.5", "--temperature", "2"])
-    folder = tmp_path / "mix3_sigma0.5_T2_seeds0-1_lr2"
+    folder = tmp_path / "vowels_seed0_competitive+hidden3+batch400+sigma0.5+T2+lr2+stop0.88"
     config = json.loads((folder / "config.json").read_text())["model"]
     assert (config["n_experts"], config["sigma"], config["temperature"]) == (3, 0.5, 2.0)
-    assert np.load(folder / "params.npz")["final_W"].shape == (2, 3, 2, 4)
+    assert np.load(folder / "params.npz")["final_W"].shape == (3, 2, 4)
     rows = (folder / "confusion.csv").read_text().strip().splitlines()
     assert rows[0].split(",")[1:] == ["[i]", "[ɪ]", "[a]", "[ʌ]"]
-    assert sum(int(v) for row in rows[1:] for v in row.split(",")[1:]) == 2 * 200
+    assert sum(int(v) for row in rows[1:] for v in row.split(",")[1:]) == 200
     with pytest.raises(SystemExit, match="^error: --sigma and --temperature apply to mixtures"):
         train.main([*args[:-1], "bp6", "--sigma", "0.5"])
+    with pytest.raises(SystemExit, match="^error: --sigma applies to the competitive"):
+        train.main([*args[:-1], "mix3coop", "--sigma", "0.5"])
+    train.main([*args[:-1], "mix3coop", "--temperature", "2", "--no-stop"])
+    assert (tmp_path / "vowels_seed0_cooperative+hidden3+batch400+T2+lr2+nostop").is_dir()
 
 
 def test_table1_writes_confusion_per_system(tmp_path):

@@ -32,6 +32,7 @@ start uniform in ``[-init_scale, init_scale]``.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -139,6 +140,33 @@ class TrainConfig:
             raise ValueError(f"max_epochs must be >= 1, got {self.max_epochs}")
         if not 0.0 < self.criterion <= 1.0:
             raise ValueError(f"criterion must be in (0, 1], got {self.criterion}")
+
+
+def vowel_run_name(config: ModelConfig, seed: int, learning_rate: float, train: TrainConfig,
+                   split: str = "paper", split_seed: int = 0, n_train: int = 400) -> str:
+    """The run name (:func:`core.training.naming.run_name`) of one network trained on the vowels:
+    ``{task}_seed{seed}_{objective}+hidden{size}+batch{n_train}{flags}``, e.g.
+    ``vowels_seed0_competitive+hidden4+batch400+sigma1+T1+lr2+stop0.88``.
+
+    ``task`` is ``vowels`` (the paper split) or ``vowels-stratified{split_seed}``; ``objective``
+    ``competitive``, ``cooperative`` or ``backprop``; ``size`` the number of experts or of
+    hidden units; ``batch`` the training tokens (full batch); ``flags`` σ (competitive
+    mixtures), the gate temperature (mixtures), the learning rate and the stopping rule
+    (``+stop{criterion}``, or ``+nostop``). ValueError for an unknown split."""
+    from core.training.naming import run_name
+
+    if split not in ("paper", "stratified"):
+        raise ValueError(f"unknown split {split!r}; expected 'paper' or 'stratified'")
+    task = "vowels" if split == "paper" else f"vowels-stratified{split_seed}"
+    if isinstance(config, BackpropConfig):
+        objective, size, flags = "backprop", config.n_hidden, ""
+    else:
+        objective, size = config.objective, config.n_experts
+        flags = (f"+sigma{config.sigma:g}" if objective == "competitive" else "") + \
+            f"+T{config.temperature:g}"
+    flags += f"+lr{learning_rate:g}" + (f"+stop{train.criterion:g}" if train.stop_at_criterion
+                                        else "+nostop")
+    return run_name(task, int(seed), objective, size, int(n_train), flags)
 
 
 # --------------------------------------------------------------------------------------------
@@ -342,10 +370,14 @@ class TrainResult:
 
     ``epochs_to_criterion (S,)``: epochs (full-batch updates) until the training accuracy first
     reached the criterion, ``-1`` if never (not converged). ``train_accuracy``/``test_accuracy
-    (S,)``: at that epoch, or at the last epoch for non-converged runs. ``curves``: arrays
-    ``(E + 1, S)`` per epoch from 0 (``loss``, ``train_accuracy`` and, when tracked,
-    ``test_accuracy``); after a network stops its column repeats its stopping values.
-    ``initial_params``/``params``: at the start and at the end (the stopping epoch).
+    (S,)``: at the stopping epoch. ``stop_epoch (S,)``: the epoch each network stopped at (the
+    updates it made) and ``stopped (S,)`` why, in the words of
+    :func:`core.training.trainer.write_status`: ``"target_accuracy"`` (the criterion, when
+    training stops there), ``"n_steps"`` (``max_epochs``), ``"diverged"`` (a non-finite loss:
+    not converged) or None (``should_stop`` interrupted it). ``curves``: arrays ``(E + 1, S)``
+    per epoch from 0 (``loss``, ``train_accuracy`` and, when tracked, the held-out
+    ``test_loss`` and ``test_accuracy``); after its stopping epoch a network's column repeats its
+    stopping values. ``initial_params``/``params``: at the start and at the stopping epoch.
     """
 
     config: ModelConfig
@@ -355,6 +387,8 @@ class TrainResult:
     epochs_to_criterion: np.ndarray
     train_accuracy: np.ndarray
     test_accuracy: np.ndarray
+    stop_epoch: np.ndarray
+    stopped: tuple[str | None, ...]
     curves: dict[str, np.ndarray]
     initial_params: Params = field(repr=False)
     params: Params = field(repr=False)
@@ -364,45 +398,48 @@ class TrainResult:
         return self.epochs_to_criterion >= 0
 
 
-def _forward_fill(curve: np.ndarray) -> np.ndarray:
-    """Replace NaN entries of ``(E, S)`` by the last finite value above them."""
-    rows = np.where(np.isnan(curve), 0, np.arange(curve.shape[0])[:, None])
-    return np.take_along_axis(curve, np.maximum.accumulate(rows, axis=0), axis=0)
-
-
 def train_population(config: ModelConfig, x_train: np.ndarray, y_train: np.ndarray,
                      x_test: np.ndarray, y_test: np.ndarray, seeds: np.ndarray | list[int],
                      learning_rates: np.ndarray | list[float] | float,
                      train_config: TrainConfig = TrainConfig(), progress=None,
-                     track_test: bool = False) -> TrainResult:
+                     track_test: bool = False,
+                     should_stop: Callable[[], bool] | None = None) -> TrainResult:
     """Train one network per seed by full-batch gradient descent (vectorised over seeds).
 
     ``x_* (N, D)`` inputs, ``y_* (N,)`` class indices; ``learning_rates`` a scalar or ``(S,)``.
     A network stops updating once its training accuracy reaches the criterion (when
     ``stop_at_criterion``) or its loss is no longer finite (diverged, not converged), and leaves
-    the vectorised batch; the loop ends when none is left.
-    ``track_test`` records the test accuracy at every epoch (otherwise only at the stop).
-    ``progress`` is an optional callable taking the number of epochs just done.
+    the vectorised batch; the loop ends when none is left, or when ``should_stop()`` (asked once
+    per epoch, before the update) returns True: the networks still training then stop where they
+    are, with ``stopped`` None.
+    ``track_test`` records the held-out loss and accuracy at every epoch (otherwise only the
+    accuracy at the stop). ``progress`` is an optional callable taking the number of epochs just
+    done.
     """
     seeds = np.asarray(seeds, dtype=np.int64)
     lrs = np.broadcast_to(np.asarray(learning_rates, dtype=np.float64), seeds.shape).copy()
     if np.any(lrs <= 0):
         raise ValueError(f"learning rates must be positive, got {lrs}")
     d = one_hot(y_train, config.n_out)
+    d_test = one_hot(y_test, config.n_out)
     params = init_params(config, seeds)
     initial = {k: v.copy() for k, v in params.items()}
     S, E = seeds.size, train_config.max_epochs
     epochs = np.full(S, -1, dtype=np.int64)
+    stop_epoch = np.zeros(S, dtype=np.int64)
+    stopped: list[str | None] = [None] * S
     train_acc = np.zeros(S)
     test_acc = np.zeros(S)
-    keys = ("loss", "train_accuracy") + (("test_accuracy",) if track_test else ())
+    keys = ("loss", "train_accuracy") + (("test_loss", "test_accuracy") if track_test else ())
     curves = {k: np.full((E + 1, S), np.nan) for k in keys}
     live = np.arange(S)
     live_params = {k: v.copy() for k, v in params.items()}
-    last = 0
     for epoch in range(E + 1):
         with np.errstate(over="ignore", invalid="ignore"):
             loss, grads = loss_and_grads(config, live_params, x_train, d)
+            if track_test:
+                curves["test_loss"][epoch, live] = loss_and_grads(config, live_params, x_test,
+                                                                  d_test)[0]
         acc_tr = accuracy(config, live_params, x_train, y_train)
         curves["loss"][epoch, live] = loss
         curves["train_accuracy"][epoch, live] = acc_tr
@@ -410,12 +447,16 @@ def train_population(config: ModelConfig, x_train: np.ndarray, y_train: np.ndarr
             curves["test_accuracy"][epoch, live] = accuracy(config, live_params, x_test, y_test)
         reached = (acc_tr >= train_config.criterion) & (epochs[live] < 0)
         epochs[live[reached]] = epoch
-        stop = reached if train_config.stop_at_criterion else np.zeros_like(reached)
-        if epoch == E:
-            stop = np.ones_like(reached)
-        stop = stop | ~np.isfinite(loss)  # diverged: stops, counted as not converged
+        at_criterion = reached & train_config.stop_at_criterion
+        diverged = ~np.isfinite(loss)
+        interrupted = should_stop is not None and should_stop()
+        stop = at_criterion | diverged | (epoch == E) | interrupted
         if stop.any():
             gone = live[stop]
+            for s, div, crit in zip(gone, diverged[stop], at_criterion[stop], strict=True):
+                stopped[s] = ("diverged" if div else "target_accuracy" if crit
+                              else "n_steps" if epoch == E else None)
+            stop_epoch[gone] = epoch
             train_acc[gone] = acc_tr[stop]
             test_acc[gone] = accuracy(config, {k: v[stop] for k, v in live_params.items()},
                                       x_test, y_test)
@@ -425,7 +466,6 @@ def train_population(config: ModelConfig, x_train: np.ndarray, y_train: np.ndarr
             live = live[keep]
             live_params = {k: v[keep] for k, v in live_params.items()}
             grads = {k: v[keep] for k, v in grads.items()}
-        last = epoch
         if live.size == 0:
             break
         step = lrs[live]
@@ -433,9 +473,11 @@ def train_population(config: ModelConfig, x_train: np.ndarray, y_train: np.ndarr
             live_params[key] -= step.reshape((-1,) + (1,) * (grads[key].ndim - 1)) * grads[key]
         if progress is not None:
             progress(1)
-    curves = {k: _forward_fill(v[: last + 1]) for k, v in curves.items()}
-    return TrainResult(config, train_config, seeds, lrs, epochs, train_acc, test_acc, curves,
-                       initial, params)
+    rows = np.arange(stop_epoch.max() + 1)[:, None]
+    fill = np.minimum(rows, stop_epoch[None])  # after its stop, a column repeats its last row
+    curves = {k: np.take_along_axis(v[: rows.size], fill, axis=0) for k, v in curves.items()}
+    return TrainResult(config, train_config, seeds, lrs, epochs, train_acc, test_acc, stop_epoch,
+                       tuple(stopped), curves, initial, params)
 
 
 # --------------------------------------------------------------------------------------------

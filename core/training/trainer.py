@@ -724,7 +724,9 @@ def write_status(run_dir: str | Path, step: int, n_steps: int, stopped: str | No
     :class:`core.training.transfer.HeldAccuracy`), ``"early_stopping_threshold"``, or the reason
     given to :meth:`Trainer.request_stop`, e.g. ``"time_budget"``), or None while
     the run is unfinished (training, interrupted, or diverged after this checkpoint).
-    ``python -m core.runs`` reads it to tell finished runs; BabyAI's DAgger runs write it too."""
+    ``python -m core.runs`` reads it to tell finished runs; BabyAI's DAgger runs write it too,
+    and ``local_experts/train.py`` (epochs as steps; also ``"diverged"``, a stopping rule of its
+    protocol)."""
     save_json(Path(run_dir) / STATUS_FILE, {"step": int(step), "n_steps": int(n_steps),
                                             "stopped": stopped})
 
