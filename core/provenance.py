@@ -184,16 +184,41 @@ def option_sources(args: Any, names: Iterable[str]) -> dict[str, str]:
                                   default=list)}
 
 
+def _option_text(value: Any) -> str:
+    """An option's value as a researcher reads it: ``not set`` (None), ``yes``/``no``, strings
+    unquoted, lists comma-joined (``none`` when empty), floats as ``%g`` where that is exact
+    (else their shortest exact form)."""
+    if value is None:
+        return "not set"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        plain = f"{value:g}"
+        return plain if float(plain) == value else repr(value)
+    if isinstance(value, list):
+        return ",".join(_option_text(v) for v in value) or "none"
+    return str(value)
+
+
 def _source_reason(name: str, recorded: str | None, now: str) -> str:
     """Why the recorded source ``name`` differs from ``now`` (one phrase); for ``options``
-    (:func:`option_sources`) the options that differ, with their values then and now."""
+    (:func:`option_sources`) the options that differ, with their values then and now
+    (:func:`_option_text`; ``not recorded`` then, ``not an option`` now where absent), e.g.
+    ``they were computed with other options (k not set, now 3; rules go,dm1, now go)``."""
     if recorded is None:
         return f"they do not record their {name} (stored before they did)"
     if name != "options":
         return f"their {name} has changed since"
     then, current = json.loads(recorded), json.loads(now)
-    changed = [f"{key.replace('_', '-')} {then.get(key)!r}, now {current.get(key)!r}"
-               for key in sorted(set(then) | set(current)) if then.get(key) != current.get(key)]
+    missing = object()
+    changed = []
+    for key in sorted(set(then) | set(current)):
+        old, new = then.get(key, missing), current.get(key, missing)
+        if old != new:
+            changed.append(
+                f"{key.replace('_', '-')} "
+                f"{'not recorded' if old is missing else _option_text(old)}, now "
+                f"{'not an option' if new is missing else _option_text(new)}")
     return "they were computed with other options (" + "; ".join(changed) + ")"
 
 

@@ -131,9 +131,10 @@ def current_analysis(name: str, runs: str) -> dict:
 
 
 def settings(args: argparse.Namespace) -> dict:
-    """What the lesion numbers depend on besides the network and clusters."""
-    return {"method": args.method, "random": args.random, "trials": args.trials,
-            "seed": args.seed, "pairs": not args.no_pairs, "synapses": not args.no_synapses,
+    """What the lesion numbers depend on besides the network and clusters: the options
+    :data:`RESULT_OPTIONS`, the pruned fractions and the code version (a partial file is
+    resumed only under the same settings)."""
+    return {**{name: getattr(args, name) for name in RESULT_OPTIONS},
             "prune": np.asarray(PRUNE_FRACTIONS), "code": code_version()}
 
 

@@ -12,7 +12,7 @@ For every motif, network and seed two name-coded runs are trained under ``--out`
   embedding, the RNN's W_in), which learns delayanti, cued in that column. The MPN's M keeps
   evolving within each trial with the frozen η and λ. After stage 2 the network is scored on
   ``--eval-trials`` fresh delayanti trials (``evaluation.csv``: accuracy, 95 % Wilson interval,
-  chance).
+  chance; :meth:`core.training.trainer.RuleRun.store_evaluation`, as every family's training).
 
 Each stage resumes on its own (``--resume``); stage 2 records the digest of the stage-1 network it
 started from, so a retrained stage 1 makes ``--resume`` of stage 2 refuse (use ``--overwrite``).
@@ -29,8 +29,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
-
 from core.cli import (
     ArgumentParser,
     add_run_arguments,
@@ -39,16 +37,10 @@ from core.cli import (
     resolve_device,
     set_threads,
 )
-from core.fileio import atomic_write_text
 from core.plotting.training import plot_curves
 from core.provenance import payload_digest
 from core.training.checkpoint import load_checkpoint, load_model_state
-from core.training.trainer import (
-    CHECKPOINT_FILE,
-    EVALUATION_FILE,
-    build_rule_run,
-    score_table_csv,
-)
+from core.training.trainer import CHECKPOINT_FILE, build_rule_run
 from core.training.transfer import (
     HELD_OUT_RULE,
     MOTIFS,
@@ -142,10 +134,7 @@ def main(argv: list[str] | None = None) -> None:
                                                            "step": step}})
                 result2 = run2.trainer.fit(resume=args.resume, overwrite=args.overwrite)
                 plot_curves(result2.curves, run2.run_dir / "curves", title=name2)
-                score = run2.wiring.score_fresh(run2.model, args.eval_trials,
-                                                np.random.default_rng([seed, 2]))[HELD_OUT_RULE]
-                atomic_write_text(run2.run_dir / EVALUATION_FILE,
-                                  score_table_csv({HELD_OUT_RULE: score}))
+                score = run2.store_evaluation(args.eval_trials)[HELD_OUT_RULE]
                 low, high = score.interval()
                 print(f"{name2}: stage 2, {result2.step} steps in {result2.seconds:.0f} s; "
                       f"{HELD_OUT_RULE} accuracy on {args.eval_trials} fresh trials "

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from script_loader import ROOT, load_script
 
-from core.io import list_runs, load_results
+from core.io import list_runs, load_results, save_results
 
 
 def _script(name):
@@ -333,6 +333,32 @@ def test_a_killed_lesion_run_resumes_without_redoing_finished_families(trained, 
         for key, value in fresh[family].items():
             np.testing.assert_array_equal(resumed[family][key], value, err_msg=family)
     assert resumed["protocol"]["random"] == 1 and resumed["protocol"]["trials"] == 4
+
+
+def test_every_result_option_of_lesion_is_recomputed_and_never_resumed_into(tmp_path,
+                                                                           monkeypatch):
+    """The options that change lesion results (RESULT_OPTIONS, also one added later) both make
+    stored results stale and keep a partial file of other options from being resumed into."""
+    from core.provenance import record, stale_reason
+
+    monkeypatch.setattr(lesion, "RESULT_OPTIONS", (*lesion.RESULT_OPTIONS, "protocol"))
+    base = lesion.parse_args([NAME, "--random", "2", "--trials", "8"])
+    changed = {"method": "ward", "random": 5, "trials": 9, "seed": 1, "no_pairs": True,
+               "no_synapses": True, "protocol": "lab"}
+    assert set(changed) == set(lesion.RESULT_OPTIONS)
+    path = tmp_path / lesion.PARTIAL_FILE
+
+    def store(args):
+        save_results(path, NAME, {"settings": lesion.settings(args),
+                                  "families": {"pruning": {"x": np.ones(2)}}}, overwrite=True,
+                     provenance=record(path, None, sources=lesion.result_sources(args)))
+
+    store(base)
+    assert set(lesion.finished_families(path, NAME, lesion.settings(base))) == {"pruning"}
+    for option, value in changed.items():
+        other = types.SimpleNamespace(**{**vars(base), option: value})
+        assert stale_reason(path, NAME, lesion.result_sources(other)) is not None, option
+        assert lesion.finished_families(path, NAME, lesion.settings(other)) == {}, option
 
 
 LESION = ["--trials", "4", "--no-pairs", "--no-synapses", "--no-progress"]

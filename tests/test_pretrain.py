@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from core.analysis import fresh_evaluation
 from core.provenance import load_current
 from core.training.checkpoint import load_checkpoint
 from core.training.config import TrainConfig
@@ -33,8 +34,15 @@ def test_stage2_trains_only_the_rule_column_and_resumes_per_stage(tmp_path, netw
     model1, _, _ = load_run(tmp_path / name1)
     model2, run2, payload2 = load_run(tmp_path / name2)
     assert run2["stage1"]["name"] == name1 and payload2["step"] == 6
-    evaluation = (tmp_path / name2 / "evaluation.csv").read_text().splitlines()
+    stored = tmp_path / name2 / "evaluation.csv"
+    evaluation = stored.read_text().splitlines()
     assert evaluation[1].startswith("delayanti,16,") and evaluation[1].endswith(",0.125")
+    # the same file as every family's (the stored network on delayanti trials drawn from
+    # (seed, 2)), as fresh_evaluation writes it for a run trained without one
+    written = stored.read_bytes()
+    stored.unlink()
+    fresh_evaluation(tmp_path / name2, 16)
+    assert stored.read_bytes() == written
     column = 2 + 2 * 2 + 2  # two fixation inputs, two (sin, cos) modalities, the pair's cues
     state1, state2 = model1.state_dict(), model2.state_dict()
     assert state1.keys() == state2.keys()

@@ -119,6 +119,18 @@ def test_results_of_other_options_name_the_options_that_differ(tmp_path):
     now = SimpleNamespace(trials=500, epoch="delay1", pairs=("dmcgo", "dmcnogo"))
     assert stale_reason(path, "run", option_sources(now, vars(now))) == (
         "they were computed with other options (trials 32, now 500)")
+    # values as a researcher reads them, not Python reprs
+    then = SimpleNamespace(k=None, epoch="delay1", pairs=("dmcgo", "dmcnogo"), lr=1e-5,
+                           noise=0.1234567, no_pairs=False, probes=[], removed=2)
+    save_results(path, "run", {"x": np.ones(1)}, overwrite=True,
+                 provenance=record(path, None, sources=option_sources(then, vars(then))))
+    now = SimpleNamespace(k=3, epoch="go1", pairs=["dmcgo", "dm1"], lr=0.5, noise=0.1234568,
+                          no_pairs=True, probes=["go"], added=0.25)
+    assert stale_reason(path, "run", option_sources(now, vars(now))) == (
+        "they were computed with other options (added not recorded, now 0.25; epoch delay1, "
+        "now go1; k not set, now 3; lr 1e-05, now 0.5; no-pairs no, now yes; noise 0.1234567, "
+        "now 0.1234568; pairs dmcgo,dmcnogo, now dmcgo,dm1; probes none, now go; removed 2, "
+        "now not an option)")
 
 
 def test_further_networks_and_sources_are_checked(tmp_path):

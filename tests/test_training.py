@@ -199,6 +199,7 @@ def _diverging(tmp_path, bad_from, n_steps=40, recover_at=None):
         return Validation(1e12 if bad else 1.0, {r: 0.5 for r in wiring.rules})
 
     trainer.evaluate = evaluate
+    trainer.wiring = wiring
     return trainer
 
 
@@ -215,6 +216,45 @@ def test_divergence_rule_three_validations_in_a_row_keeps_the_last_good_checkpoi
     # high at the last validation: diverged, the checkpoint before it kept
     with pytest.raises(TrainingDiverged, match="1 validation.* at step 12.*step 10"):
         _diverging(tmp_path / "c", bad_from=12, n_steps=12).fit()
+
+
+def _end_at_step_7(trainer, wiring, ending):
+    """Make ``trainer`` end training at step 7 by ``ending`` (a should_stop rule: at step 6)."""
+    if ending == "n_steps":
+        trainer.config = trainer.config.replace(n_steps=7)
+    elif ending == "target_accuracy":  # a should_stop rule, at the first high validation
+        trainer.should_stop = lambda curves: curves.val_step[-1] >= 6
+    elif ending == "early_stopping_threshold":  # (the MoP trainer's config field) validated
+        trainer.config.early_stopping_threshold = 1e-2
+        loss_fn = wiring.loss_fn
+        trainer.loss_fn = lambda model, batch: (
+            lambda loss, out: (loss * 0 if trainer.step == 6 else loss, out))(
+                *loss_fn(model, batch))
+    elif ending == "time_budget":  # between validations
+        trainer.on_step = lambda t: t.request_stop("time_budget") if t.step == 7 else None
+    else:  # a signal arriving during step 7
+        sample = trainer.sample_batch
+        trainer.sample_batch = lambda rng: (
+            os.kill(os.getpid(), signal.SIGTERM) if trainer.step == 6 else None, sample(rng))[1]
+
+
+@pytest.mark.parametrize("ending", ["n_steps", "target_accuracy", "early_stopping_threshold",
+                                    "time_budget", "signal"])
+def test_a_run_ending_above_the_divergence_threshold_keeps_the_status_of_its_checkpoint(
+        tmp_path, ending):
+    """Training that ends (any way) while its latest validation is above the divergence threshold
+    stores no checkpoint of that step, so status.json (what core.runs reads) keeps the stored
+    checkpoint's step, unfinished, as curves.csv and ``--resume`` do."""
+    trainer = _diverging(tmp_path, bad_from=6)  # validations every 2 steps, good up to step 4
+    _end_at_step_7(trainer, trainer.wiring, ending)
+    error = TrainingInterrupted if ending == "signal" else TrainingDiverged
+    with pytest.raises(error, match=f"step {6 if ending == 'target_accuracy' else 7}; .*step 4"):
+        trainer.fit()
+    run = tmp_path / "run"
+    status = json.loads((run / "status.json").read_text())
+    assert status == {"step": 4, "n_steps": trainer.config.n_steps, "stopped": None}
+    assert load_checkpoint(run / "checkpoint.pt")["step"] == 4
+    assert (run / "curves.csv").read_text().splitlines()[-1].startswith("4,")
 
 
 def test_a_huge_learning_rate_is_caught_as_divergence(tmp_path):

@@ -16,8 +16,10 @@ without training).
 Divergence: :class:`TrainingDiverged` is raised, keeping the last good checkpoint, when the loss
 or the gradient norm of a step is NaN/inf, or when the validation loss exceeds
 :data:`DIVERGENCE_FACTOR` (10) times its value at step 0 at :data:`DIVERGENCE_PATIENCE` (3)
-validations in a row, or at the run's last validation. While the latest validation loss is above
-that threshold no checkpoint is written, so the stored one is the last below it.
+validations in a row, or when training ends (step budget, target accuracy, loss threshold,
+:meth:`Trainer.request_stop`) with its latest validation above it. While the latest validation
+loss is above that threshold no checkpoint is written, so the stored one is the last below it,
+and ``status.json`` (written with each checkpoint) keeps describing it: its step, unfinished.
 
 Signals: during :meth:`Trainer.fit` SIGINT (Ctrl-C) and SIGTERM (sent by SLURM before pre-empting
 a job) end the current step, save a checkpoint at that step (unless the validation loss is above
@@ -100,7 +102,8 @@ DERIVED_SUFFIXES = (".h5", ".png", ".pdf")
 
 #: Divergence: validation loss above this multiple of its step-0 value ...
 DIVERGENCE_FACTOR = 10.0
-#: ... at this many validations in a row (or at the last one) raises TrainingDiverged.
+#: ... at this many validations in a row (or at the one before training ends) raises
+#: TrainingDiverged.
 DIVERGENCE_PATIENCE = 3
 #: Signals after which :meth:`Trainer.fit` (and :func:`core.training.curriculum.train_curriculum`)
 #: saves a checkpoint and stops.
@@ -465,10 +468,11 @@ class Trainer:
             count += 1
         return count
 
-    def _check_divergence(self) -> None:
-        """TrainingDiverged by the module docstring's rule (after a validation)."""
+    def _check_divergence(self, ending: bool) -> None:
+        """TrainingDiverged by the module docstring's rule (after a validation, and when
+        training ends at this step: ``ending``)."""
         count = self.validations_above_threshold()
-        if count >= DIVERGENCE_PATIENCE or (count and self.step >= self.config.n_steps):
+        if count >= DIVERGENCE_PATIENCE or (count and ending):
             self._diverged(
                 f"validation loss {self.curves.val_loss[-1]:.3g} above {DIVERGENCE_FACTOR:g}x "
                 f"its step-0 value {self.curves.val_loss[0]:.3g} at {count} validation(s) in a "
@@ -523,7 +527,7 @@ class Trainer:
                     if self.step % cfg.val_every == 0 or self.step == cfg.n_steps or early:
                         val = self.validate()
                         if val is not None:
-                            self._check_divergence()
+                            self._check_divergence(ending=self.step >= cfg.n_steps)
                         if isinstance(self.scheduler,
                                       torch.optim.lr_scheduler.ReduceLROnPlateau) \
                                 and val is not None:
@@ -537,6 +541,7 @@ class Trainer:
                     if self._stop_request is not None and stopped == "n_steps":
                         stopped = self._stop_request
                     if stopped != "n_steps" or self.step >= cfg.n_steps:
+                        self._check_divergence(ending=True)  # else this step is not stored
                         self.stopped = stopped
                     if (self.step % cfg.checkpoint_every == 0 or self.step == cfg.n_steps
                             or stopped != "n_steps") and not self.validations_above_threshold():
@@ -553,7 +558,8 @@ class Trainer:
             if received:
                 self._interrupted(received[0])
             self.stopped = stopped
-            if self.run_dir is not None:
+            if self.run_dir is not None and self.last_checkpoint_step == self.step:
+                # the status of the checkpoint on disk (also one resumed that needs no steps)
                 write_status(self.run_dir, self.step, cfg.n_steps, stopped)
         return TrainResult(self.step, stopped, self.curves, time.perf_counter() - start)
 
