@@ -20,7 +20,8 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 __all__ = ["FIGURE_FORMATS", "atomic_path", "atomic_write_bytes", "atomic_write_text",
-           "figure_files", "file_in_the_way", "make_folder", "refuse_existing", "save_json"]
+           "figure_files", "file_in_the_way", "make_folder", "refuse_existing", "save_json",
+           "update_text"]
 
 #: The formats every figure is saved in (vector and raster), see :func:`figure_files`.
 FIGURE_FORMATS = ("pdf", "png")
@@ -87,6 +88,17 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     """Atomically write UTF-8 ``text`` to ``path``; returns it."""
     return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def update_text(path: str | os.PathLike, text: str) -> bool:
+    """Atomically write UTF-8 ``text`` to ``path`` unless the file holds it already, so its
+    modification time says when its content last changed (a summary table whose figures
+    :func:`core.plotting.figure_current` compares with it); returns whether it was written."""
+    path = Path(path)
+    if path.is_file() and path.read_bytes() == text.encode("utf-8"):
+        return False
+    atomic_write_text(path, text)
+    return True
 
 
 def save_json(path: str | os.PathLike, obj: Any) -> Path:

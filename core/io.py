@@ -43,6 +43,7 @@ __all__ = [
     "load_provenance",
     "results_digest",
     "list_runs",
+    "delete_results",
 ]
 
 _COMPRESSION = hdf5plugin.Blosc(cname="zstd", clevel=5, shuffle=hdf5plugin.Blosc.BITSHUFFLE)
@@ -150,6 +151,21 @@ def save_results(path: str | os.PathLike, run_name: str, results: Mapping[str, A
             for key, value in results.items():
                 _write_value(group, key, value)
     return path
+
+
+def delete_results(path: str | os.PathLike, run_name: str) -> bool:
+    """Remove the entry ``/<run_name>`` from the HDF5 file ``path``, keeping the others (the file
+    is rewritten atomically); returns whether there was one. For a run replaced on purpose (a
+    training script's ``--overwrite``), so the file never describes a run that is gone.
+    ResultsFileError (one line) if the file cannot be read."""
+    path = Path(path)
+    if not path.exists() or run_name not in list_runs(path):
+        return False
+    with atomic_path(path) as tmp:
+        shutil.copyfile(path, tmp)
+        with h5py.File(tmp, "a") as f:
+            del f[run_name]
+    return True
 
 
 def _check_readable(path: Path) -> None:

@@ -7,14 +7,21 @@ run's trainable-parameter count and target, and ``evaluation``: its accuracy on 
 rule with the 95 % Wilson interval and chance level, from the run's ``evaluation.csv``
 (``flex_task.py`` writes it after training; for a run without one, ``--eval-trials`` fresh
 trials per rule are scored and the file written, the same trials training would have used:
-:func:`core.analysis.fresh_evaluation`). Then across the named runs, per network: the validation
+:func:`core.analysis.fresh_evaluation`). A run whose stored entry is current (computed from the
+network now on disk, with the same ``--level``, recorded with it: :mod:`core.provenance`) is not
+recomputed: one line says it is reused. A stale one (a run trained again or further, another
+``--level``, or stored before it recorded it or its fresh-trial scores) is recomputed, and one
+line says why; ``--overwrite`` recomputes every named run (:func:`core.analysis.analyse_runs`).
+Then across the named runs, drawn from their stored results, per network: the validation
 curves' mean and 95 % t-interval over seeds at the steps every seed reached
 (:func:`core.analysis.seeds.curve_interval`; ``<figures>/flex_task_curves.{pdf,png}``), the
 fresh-trial accuracy per rule and its mean over rules, each seed and the mean with its 95 %
 t-interval over seeds, with chance (``<figures>/flex_task_evaluation.{pdf,png}``; both figures as
 ``paper_plot.py --only flex_task`` draws them), and a table of the steps to ``--level`` and the
 fresh-trial accuracies (mean [95 % t-interval] over seeds; printed and written to
-``<figures>/flex_task_speed.md``).
+``<figures>/flex_task_speed.md``). The table file is rewritten when its text changes; a figure
+is kept while drawn after the table and the runs' results were last written, and drawn again
+otherwise or when missing (:func:`core.plotting.transfer.draw_summary`).
 
 Example::
 
@@ -47,12 +54,17 @@ from core.cli import (
     positive_int,
     set_threads,
 )
-from core.fileio import atomic_write_text
-from core.plotting.transfer import plot_group_curves, plot_group_scores
+from core.plotting.transfer import draw_summary, group_curves_figure, group_scores_figure
+from core.provenance import option_sources
 from core.training.checkpoint import load_checkpoint
 from core.training.trainer import CHECKPOINT_FILE, EVALUATION_FILE
 
 RESULTS_FILE = "flex_task.h5"
+#: The options that change a run's stored results (recorded as a provenance source, beside
+#: :data:`~core.analysis.transfer.FLEX_TASK_SOURCES`: results of another ``--level`` are
+#: recomputed, not reused). ``--eval-trials`` is not one: the scores are read from the run's
+#: ``evaluation.csv`` once it exists.
+RESULT_OPTIONS = ("level",)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -68,7 +80,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="fresh trials per rule scored for a run without evaluation.csv (then "
                         "written there, as flex_task.py does after training; default: "
                         "%(default)s)")
-    p.add_argument("--overwrite", action="store_true", help="recompute current stored results")
+    p.add_argument("--overwrite", action="store_true",
+                   help="recompute the stored results of every named run, also current ones "
+                        "(without it, current results are reused and stale ones recomputed), "
+                        "or replace an unreadable flex_task.h5")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar over the runs")
     add_threads_argument(p)
     return p.parse_args(argv)
@@ -105,13 +120,15 @@ def main(argv: list[str] | None = None) -> None:
         raise ValueError(f"--level must be in (0, 1], got {args.level}")
     stored = analyse_runs(args.runs, args.names, RESULTS_FILE, args.overwrite,
                           partial(analyse, level=args.level, eval_trials=args.eval_trials),
-                          progress=not args.no_progress, sources=FLEX_TASK_SOURCES)
+                          progress=not args.no_progress,
+                          sources={**FLEX_TASK_SOURCES, **option_sources(args, RESULT_OPTIONS)})
     groups, table = network_summary(stored)
-    plot_group_curves(groups, args.figures / "flex_task_curves",
-                      ylabel="mean validation accuracy", chance=rules_chance(stored))
-    plot_group_scores(evaluation_groups(stored), args.figures / "flex_task_evaluation")
-    atomic_write_text(args.figures / "flex_task_speed.md", table + "\n")
     print(table)
+    figures = {"flex_task_curves": group_curves_figure(groups, ylabel="mean validation accuracy",
+                                                       chance=rules_chance(stored)),
+               "flex_task_evaluation": group_scores_figure(evaluation_groups(stored))}
+    print(draw_summary(args.figures, "flex_task_speed.md", table, figures,
+                       {name: Path(args.runs) / name / RESULTS_FILE for name in stored}))
 
 
 if __name__ == "__main__":

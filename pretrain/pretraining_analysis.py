@@ -18,14 +18,21 @@ from, ``<runs>/<NAME>/pretraining.h5`` receives (keyed by ``NAME``, with provena
   a run without one, ``--eval-trials`` trials are scored and the file written, the same trials
   training would have used: :func:`core.analysis.fresh_evaluation`).
 
-Test trials are noise-free, ``--test-trials`` per rule with one shared timing. Then across all
-named runs: the transfer-speed table (per motif and network, the steps to each level as mean and
-95 % t-interval over the seeds that reached it and how many did, and the fresh-trial accuracy as
-mean and 95 % t-interval over seeds with each seed's value and chance; printed and written to
-``<figures>/transfer_speed.md``) and the learning
-curves (mean and 95 % t-interval over seeds at the steps every seed reached,
-:func:`core.analysis.seeds.curve_interval`; ``<figures>/transfer_curves.{pdf,png}``), drawn from
-the stored results as ``paper_plot.py --only pretraining`` does.
+Test trials are noise-free, ``--test-trials`` per rule with one shared timing. A run whose
+stored entry is current (computed from the stage-2 and stage-1 networks now on disk and with the
+same ``--test-trials``, ``--pcs``, ``--angle-dims`` and ``--seed``, recorded with it:
+:mod:`core.provenance`) is not recomputed: one line says it is reused. A stale one (a run trained
+again or further, other options, or stored before it recorded them) is recomputed, and one line
+says why; ``--overwrite`` recomputes every named run (:func:`core.analysis.analyse_runs`). Then,
+drawn from the stored results of all named runs as ``paper_plot.py --only pretraining`` does:
+the transfer-speed table (per motif and network, the steps to each level as mean and 95 %
+t-interval over seeds that reached it and how many did, and the fresh-trial accuracy as mean and
+95 % t-interval over seeds with each seed's value and chance; printed and written to
+``<figures>/transfer_speed.md``) and the learning curves (mean and 95 % t-interval over seeds at
+the steps every seed reached, :func:`core.analysis.seeds.curve_interval`;
+``<figures>/transfer_curves.{pdf,png}``). The table file is rewritten when its text changes; the
+figure is kept while drawn after the table and the runs' results were last written, and drawn
+again otherwise or when missing (:func:`core.plotting.transfer.draw_summary`).
 
 Example::
 
@@ -66,14 +73,19 @@ from core.cli import (
     positive_int,
     set_threads,
 )
-from core.fileio import atomic_write_text
-from core.plotting.transfer import plot_group_curves
+from core.plotting.transfer import draw_summary, group_curves_figure
+from core.provenance import option_sources
 from core.tasks import MPN_LAB, TaskConfig, chance_level, generate_trials
-from core.training.trainer import load_run
+from core.training.checkpoint import load_json
+from core.training.trainer import CHECKPOINT_FILE, CONFIG_FILE, load_run
 from core.training.transfer import HELD_OUT_RULE
 
 RESULTS_FILE = "pretraining.h5"
 EPOCHS = ("stim1", "go")
+#: The options that change a run's stored results (recorded as a provenance source: results of
+#: other options are recomputed, not reused). ``--eval-trials`` is not one: the score is read
+#: from the run's ``evaluation.csv`` once it exists.
+RESULT_OPTIONS = ("test_trials", "pcs", "angle_dims", "seed")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -94,7 +106,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--eval-trials", type=positive_int, default=500,
                    help="fresh delayanti trials scored for a stage-2 run without evaluation.csv "
                         "(then written there, as pretraining.py does; default: %(default)s)")
-    p.add_argument("--overwrite", action="store_true", help="recompute current stored results")
+    p.add_argument("--overwrite", action="store_true",
+                   help="recompute the stored results of every named run, also current ones "
+                        "(without it, current results are reused and stale ones recomputed), "
+                        "or replace an unreadable pretraining.h5")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar over the runs")
     add_threads_argument(p)
     return p.parse_args(argv)
@@ -117,13 +132,19 @@ def _samples(activity: np.ndarray, trials, epoch: str) -> np.ndarray:
     return part.reshape(part.shape[0], -1)
 
 
+def stage1_checkpoint(run_dir: Path, runs: Path) -> list[Path]:
+    """The checkpoint of the stage-1 run a stage-2 run started from (one item; the results are
+    also computed from it). ValueError for a run that is not a stage-2 transfer run."""
+    stage1 = load_json(run_dir / CONFIG_FILE).get("stage1")
+    if stage1 is None:
+        raise ValueError(f"{run_dir.name} is not a stage-2 transfer run (no stage1 in its config)")
+    return [resolve_run(runs, stage1["name"]) / CHECKPOINT_FILE]
+
+
 def analyse(run_dir: Path, args: argparse.Namespace) -> tuple[dict, dict]:
     """The results of one stage-2 run and its config."""
     model2, config2, payload2 = load_run(run_dir)
-    stage1 = config2.get("stage1")
-    if stage1 is None:
-        raise ValueError(f"{run_dir.name} is not a stage-2 transfer run (no stage1 in its config)")
-    model1, _, _ = load_run(resolve_run(args.runs, stage1["name"]))
+    model1, _, _ = load_run(stage1_checkpoint(run_dir, args.runs)[0].parent)
     task = dataclasses.replace(TaskConfig.from_dict(config2["task"]), timing_per_trial=False)
     pair = list(task.rules)
     curves = payload2["curves"]
@@ -181,14 +202,16 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     set_threads(args.threads)
     stored = analyse_runs(args.runs, args.names, RESULTS_FILE, args.overwrite,
-                          partial(analyse, args=args), progress=not args.no_progress)
+                          partial(analyse, args=args), progress=not args.no_progress,
+                          sources=option_sources(args, RESULT_OPTIONS),
+                          networks=partial(stage1_checkpoint, runs=args.runs))
     table = speed_table(stored)
-    atomic_write_text(args.figures / "transfer_speed.md", table + "\n")
     print(table)
-    plot_group_curves(transfer_curve_groups(stored), args.figures / "transfer_curves",
-                      ylabel=f"{HELD_OUT_RULE} validation accuracy",
-                      chance=chance_level(HELD_OUT_RULE, MPN_LAB))
-    print(f"table and figure in {args.figures}")
+    curves = group_curves_figure(transfer_curve_groups(stored),
+                                 ylabel=f"{HELD_OUT_RULE} validation accuracy",
+                                 chance=chance_level(HELD_OUT_RULE, MPN_LAB))
+    print(draw_summary(args.figures, "transfer_speed.md", table, {"transfer_curves": curves},
+                       {name: Path(args.runs) / name / RESULTS_FILE for name in stored}))
 
 
 if __name__ == "__main__":

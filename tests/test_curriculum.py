@@ -136,7 +136,7 @@ def test_run_that_solves_nothing_says_so_and_keeps_its_network(tmp_path, monkeyp
                         lambda model, task, ns, *a, **k: np.full(len(ns), 0.5))
     train.main(["--hidden", "4", "--batch", "4", "--steps", "2", "--eval-every", "1",
                 "--eval-batches", "1", "--out", str(tmp_path / "runs"), "--results",
-                str(tmp_path / "c.h5"), "--quiet"])
+                str(tmp_path / "c.h5"), "--no-progress"])
     out = capsys.readouterr().out
     assert "solved no N in 2 steps" in out
     last = tmp_path / "runs" / "parity_seed0_multi+hidden4+batch4+sgd+last" / "checkpoint.pt"

@@ -14,6 +14,7 @@ from core.fileio import (
     make_folder,
     refuse_existing,
     save_json,
+    update_text,
 )
 
 
@@ -42,6 +43,16 @@ def test_save_json_is_sorted_and_ends_with_newline(tmp_path):
     text = path.read_text()
     assert json.loads(text) == {"a": [1.5, "x"], "b": 1}
     assert text.index('"a"') < text.index('"b"') and text.endswith("}\n")
+
+
+def test_update_text_writes_only_a_change(tmp_path):
+    path = tmp_path / "sub" / "table.md"
+    assert update_text(path, "a\n") and path.read_text() == "a\n"
+    earlier = path.stat().st_mtime_ns - 10**9
+    os.utime(path, ns=(earlier, earlier))
+    assert not update_text(path, "a\n") and path.stat().st_mtime_ns == earlier  # same text
+    assert update_text(path, "b\n") and path.read_text() == "b\n"
+    assert path.stat().st_mtime_ns > earlier
 
 
 def test_refuse_existing(tmp_path):

@@ -81,12 +81,40 @@ def test_script_prints_and_stores_both_counts(tmp_path, capsys):
     np.testing.assert_array_equal(evaluation["n_correct"], n_correct)
     np.testing.assert_allclose(evaluation["accuracy"], np.array(n_correct) / 20)
     assert (tmp_path / "fig" / "flex_task_evaluation.png").is_file()
-    with pytest.raises(SystemExit):  # current results are not recomputed without --overwrite
-        analysis.main([names[0], "--runs", str(tmp_path), "--figures", str(tmp_path / "fig")])
-    capsys.readouterr()
+    # current results are reused, not recomputed, and the summary drawn since them is kept
+    def written(*paths):
+        return [p.stat().st_mtime_ns for p in paths]
+
+    entries = [tmp_path / n / "flex_task.h5" for n in names]
+    summary = [tmp_path / "fig" / f for f in ("flex_task_speed.md", "flex_task_curves.png",
+                                              "flex_task_evaluation.pdf")]
+    before = written(*entries, *summary)
+    analysis.main([*names, "--runs", str(tmp_path), "--figures", str(tmp_path / "fig")])
+    out = capsys.readouterr().out
+    assert all(f"{n}: stored results are current, reused" in out for n in names), out
+    assert "replacing" not in out and written(*entries, *summary) == before
+    assert f"table unchanged in {summary[0]}; kept flex_task_curves, flex_task_evaluation" in out
+    assert table in summary[0].read_text()  # the same table, with the runs it summarises
+    assert f"<!-- runs: {', '.join(names)} -->" in summary[0].read_text()
+    # a summary of one run replaces that of two: table and figures drawn again; a lost figure is
+    # drawn again; another --level is stale, recomputed and said why
+    analysis.main([names[0], "--runs", str(tmp_path), "--figures", str(tmp_path / "fig")])
+    assert f"table written to {summary[0]}; drew flex_task_curves, flex_task_evaluation" in \
+        capsys.readouterr().out
+    assert "| 1 |" in summary[0].read_text() and written(*entries) == before[:len(names)]
+    (tmp_path / "fig" / "flex_task_evaluation.png").unlink()
+    analysis.main([names[0], "--runs", str(tmp_path), "--figures", str(tmp_path / "fig"),
+                   "--level", "0.5"])
+    out = capsys.readouterr().out
+    assert "replacing the stored results" in out and "(level 0.9, now 0.5)" in out
+    assert "table written to" in out and "drew flex_task_curves, flex_task_evaluation" in out
+    assert load_results(entries[0], names[0])["level"] == 0.5
     analysis.main([*names, "--runs", str(tmp_path), "--figures", str(tmp_path / "fig"),
-                   "--overwrite", "--no-progress"])
-    assert "runs analysed" not in capsys.readouterr().err
+                   "--overwrite", "--no-progress"])  # recomputes current ones too
+    out, err = capsys.readouterr()
+    assert "runs analysed" not in err and "reused" not in out
+    assert all(a > b for a, b in zip(written(*entries), before[:len(names)], strict=True))
+    assert "drew flex_task_curves, flex_task_evaluation" in out
     with pytest.raises(SystemExit) as stop:  # --figures names a file: said in one line
         analysis.main([*names, "--runs", str(tmp_path), "--overwrite",
                        "--figures", str(tmp_path / "fig" / "flex_task_speed.md")])

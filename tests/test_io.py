@@ -2,7 +2,14 @@ import h5py
 import numpy as np
 import pytest
 
-from core.io import ResultsFileError, list_runs, load_config, load_results, save_results
+from core.io import (
+    ResultsFileError,
+    delete_results,
+    list_runs,
+    load_config,
+    load_results,
+    save_results,
+)
 
 
 def _results(rng):
@@ -68,6 +75,19 @@ def _damaged_results(path, damage):
         path.write_bytes(path.read_bytes()[:700])
     else:
         _flip_data_byte(path)
+
+
+def test_delete_results_removes_one_entry_and_keeps_the_others(tmp_path):
+    path = tmp_path / "curricula.h5"
+    assert not delete_results(path, "a") and not path.exists()
+    for name in ("a", "b"):
+        save_results(path, name, {"x": np.arange(3)}, config={"name": name})
+    assert delete_results(path, "a") and list_runs(path) == ["b"]
+    assert not delete_results(path, "a")
+    np.testing.assert_array_equal(load_results(path, "b")["x"], np.arange(3))
+    assert load_config(path, "b") == {"name": "b"}
+    save_results(path, "a", {"x": np.ones(2)})  # stored again without overwrite
+    assert list_runs(path) == ["a", "b"]
 
 
 @pytest.mark.parametrize("damage", ["garbage", "truncate", "flip"])

@@ -64,3 +64,22 @@ def test_figures_of_results_written_since_are_drawn_again(tmp_path):
     (tmp_path / "b.pdf").unlink()  # one file of b lost: b is drawn again
     assert draw_from_stored(figures(), tmp_path, results=results).startswith(
         f"drew b in {tmp_path}; kept a")
+
+
+def test_a_summary_is_current_only_after_every_results_file_it_is_drawn_from(tmp_path):
+    results = [tmp_path / "a.h5", tmp_path / "b.h5", tmp_path / "table.md"]
+    for path in results:
+        path.write_bytes(b"results")
+    assert draw_from_stored({"s": plt.subplots()[0]}, tmp_path, results=results) == (
+        f"drew s in {tmp_path}")
+    assert figure_current(tmp_path / "s", results)
+    assert not figure_current(tmp_path / "s", [*results, tmp_path / "missing.h5"])
+    assert draw_from_stored({"s": plt.subplots()[0]}, tmp_path, results=results) == (
+        f"kept s (drawn in {tmp_path} after each of the 3 files it is drawn from (a.h5, b.h5, "
+        "table.md) was written; --overwrite redraws)")
+    later = (tmp_path / "s.png").stat().st_mtime_ns + 10**9
+    os.utime(results[1], ns=(later, later))  # one of them written since
+    assert figure_current(tmp_path / "s", results[::2])
+    assert not figure_current(tmp_path / "s", results)
+    assert draw_from_stored({"s": plt.subplots()[0]}, tmp_path, results=results) == (
+        f"drew s in {tmp_path}")

@@ -6,7 +6,7 @@ import torch
 
 from core.analysis import fresh_evaluation
 from core.provenance import load_current
-from core.training.checkpoint import load_checkpoint
+from core.training.checkpoint import load_checkpoint, save_checkpoint
 from core.training.config import TrainConfig
 from core.training.trainer import Curves, Trainer, Validation, load_run
 from core.training.transfer import (
@@ -81,6 +81,20 @@ def test_stage2_trains_only_the_rule_column_and_resumes_per_stage(tmp_path, netw
         table = (tmp_path / "fig" / "transfer_speed.md").read_text()
         assert "| MPN, fdanti+delaygo |" in table and f"| {n_correct / 16:.2f} (" in table
         assert "delayanti accuracy, 16 fresh trials: mean [95 % t-interval]" in table
+        # current: reused and the figure kept; stage 1 trained again: stale, recomputed
+        flags = [name2, "--runs", str(tmp_path), "--figures", str(tmp_path / "fig"),
+                 "--test-trials", "8", "--no-progress"]
+        analysis.main(flags)
+        out = capsys.readouterr().out
+        assert f"{name2}: stored results are current, reused" in out and "replacing" not in out
+        assert "table unchanged in" in out and "kept transfer_curves" in out
+        payload = load_checkpoint(tmp_path / name1 / "checkpoint.pt")
+        payload["model"]["w_in.weight"] = payload["model"]["w_in.weight"] * 2
+        save_checkpoint(tmp_path / name1 / "checkpoint.pt", payload)
+        analysis.main(flags)
+        out = capsys.readouterr().out
+        assert "replacing the stored results" in out and f"{name1}/checkpoint.pt" in out
+        assert "drew transfer_curves" in out
 
 
 def test_train_only_input_columns_rejects_bad_columns():

@@ -154,32 +154,51 @@ def test_further_networks_and_sources_are_checked(tmp_path):
     assert "step 4 then, step 6 now" in stale_reason(path, "run")
 
 
-def test_analyse_runs_claims_every_run_first_and_returns_the_stored_entries(tmp_path, capsys):
+def test_analyse_runs_reuses_current_entries_and_recomputes_stale_ones(tmp_path, capsys):
     from core.analysis import analyse_runs
     from core.io import load_results
 
     names = ["go_seed0_L21e4+hidden4+batch8+angle", "go_seed1_L21e4+hidden4+batch8+angle"]
     for name in names:
         _checkpoint(tmp_path / name / "checkpoint.pt")
+    _checkpoint(tmp_path / "stage1.pt")
     seen = []
 
     def analyse(run_dir):
         seen.append(run_dir.name)
-        return {"network": "mpn", "curve": np.arange(3.0)}, {"name": run_dir.name}
+        return {"network": "mpn", "curve": np.arange(3.0) * len(seen)}, {"name": run_dir.name}
 
-    stored = analyse_runs(tmp_path, names, "summary.h5", False, analyse)
+    def run(names, overwrite=False, sources=None):
+        return analyse_runs(tmp_path, names, "summary.h5", overwrite, analyse, sources=sources,
+                            networks=lambda run_dir: [tmp_path / "stage1.pt"])
+
+    stored = run(names)
     assert seen == names and list(stored) == names
     for name in names:
         again = load_results(tmp_path / name / "summary.h5", name)
         assert stored[name]["network"] == again["network"] == "mpn"
         np.testing.assert_array_equal(stored[name]["curve"], again["curve"])
         load_current(tmp_path / name / "summary.h5", name, "refresh")  # current, with provenance
-    with pytest.raises(FileExistsError, match="current"):  # before any run is analysed
-        analyse_runs(tmp_path, names, "summary.h5", False, analyse)
-    with pytest.raises(FileNotFoundError, match="no trained run"):
+    capsys.readouterr()
+    reused = run(names)  # current: read back, not recomputed, one line each says so
+    out = capsys.readouterr().out
+    assert len(seen) == 2 and list(reused) == names
+    for name in names:
+        np.testing.assert_array_equal(reused[name]["curve"], stored[name]["curve"])
+        assert f"{name}: stored results are current, reused" in out
+    with pytest.raises(FileNotFoundError, match="no trained run"):  # before any run is analysed
         analyse_runs(tmp_path, [names[0], names[1].replace("seed1", "seed2")], "new.h5", True,
                      analyse)
     assert len(seen) == 2
     _checkpoint(tmp_path / names[1] / "checkpoint.pt", scale=2.0)  # trained again: stale
-    analyse_runs(tmp_path, names[1:], "summary.h5", False, analyse)
-    assert "replacing the stored results" in capsys.readouterr().out and len(seen) == 3
+    run(names)
+    out = capsys.readouterr().out
+    assert seen == [*names, names[1]] and f"{names[0]}: stored results are current" in out
+    assert "replacing the stored results for" in out and "another network" in out
+    _checkpoint(tmp_path / "stage1.pt", scale=3.0)  # the further network changed: both stale
+    run(names)
+    assert len(seen) == 5 and "stage1.pt" in capsys.readouterr().out
+    run(names, sources={"options": "b"})  # other options: stale, recomputed, saying why
+    assert len(seen) == 7 and "do not record their options" in capsys.readouterr().out
+    run(names, overwrite=True, sources={"options": "b"})  # --overwrite recomputes current ones
+    assert len(seen) == 9 and "reused" not in capsys.readouterr().out

@@ -130,14 +130,14 @@ def test_sigint_to_train_saves_the_current_step_and_resume_matches_uninterrupted
     stopped = load_checkpoint(out / f"{name}+last" / "checkpoint.pt")
     assert stopped["interrupted"] and stopped["step"] == step and not results.exists()
 
-    with pytest.raises(SystemExit, match="--resume continues an interrupted run"):
+    with pytest.raises(SystemExit, match="--resume to continue it if it was interrupted"):
         train.main([*flags, "--steps", str(step + 7), "--out", str(out), "--results",
-                    str(results), "--quiet"])
+                    str(results), "--no-progress"])
     train.main([*flags, "--steps", str(step + 7), "--out", str(out), "--results", str(results),
-                "--quiet", "--resume"])
+                "--no-progress", "--resume"])
     assert f"{name}: resuming at step {step}" in capsys.readouterr().out
     train.main([*flags, "--steps", str(step + 7), "--out", str(tmp_path / "whole"),
-                "--results", str(tmp_path / "whole.h5"), "--quiet"])
+                "--results", str(tmp_path / "whole.h5"), "--no-progress"])
     resumed = load_checkpoint(out / f"{name}+last" / "checkpoint.pt")
     whole = load_checkpoint(tmp_path / "whole" / f"{name}+last" / "checkpoint.pt")
     assert not resumed["interrupted"] and resumed["step"] == whole["step"]
@@ -146,5 +146,53 @@ def test_sigint_to_train_saves_the_current_step_and_resume_matches_uninterrupted
     for key, array in load_results(tmp_path / "whole.h5", name).items():
         np.testing.assert_array_equal(array, load_results(results, name)[key], err_msg=key)
     train.main([*flags, "--steps", str(step + 7), "--out", str(out), "--results", str(results),
-                "--quiet", "--resume"])  # finished: nothing to do
+                "--no-progress", "--resume"])  # finished: nothing to do
     assert "finished already" in capsys.readouterr().out
+
+
+def test_train_refuses_an_existing_run_and_replaces_it_only_with_overwrite(tmp_path, capsys):
+    from core.io import load_config
+    from core.provenance import stale_reason
+
+    train = load_script("timescales/train.py", "timescales_train_overwrite")
+    out, results = tmp_path / "runs", tmp_path / "c.h5"
+    flags = ["--hidden", "4", "--batch", "4", "--steps", "2", "--eval-every", "1",
+             "--eval-batches", "1", "--out", str(out), "--results", str(results),
+             "--no-progress"]
+    train.main(flags)
+    name = "parity_seed0_multi+hidden4+batch4+sgd"
+    last = out / f"{name}+last" / "checkpoint.pt"
+    solved = out / f"{name}+N9"  # a per-N folder of the run, as if it had solved N = 9
+    solved.mkdir()
+    before = (last.read_bytes(), results.read_bytes())
+    capsys.readouterr()
+    exists = (f"already exists in {results} and {out}; pass --resume to continue it if it was "
+              "interrupted, or --overwrite to replace it")
+    for again, said in ((["--lr", "0.5"], exists),  # a run asked for twice is refused too
+                        (["--overwrite", "--seeds", "0", "0"], "asked for twice"),
+                        (["--overwrite", "--curricula", "multi", "cumulative"], "asked for twice")):
+        with pytest.raises(SystemExit) as stop:  # refused before anything is written
+            train.main([*flags, *again])
+        err = capsys.readouterr().err
+        assert stop.value.code == 2 and err.count("\n") == 1 and err.startswith("error: run ")
+        assert said in err and (last.read_bytes(), results.read_bytes()) == before
+        assert solved.is_dir()
+    train.main([*flags, "--lr", "0.5", "--overwrite"])
+    assert not solved.exists() and last.read_bytes() != before[0]
+    assert load_config(results, name)["curriculum"]["lr"] == 0.5
+    assert stale_reason(results, name) is None  # the entry describes the new network
+
+
+def test_every_train_flag_is_described_and_progress_is_hidden_by_no_progress(monkeypatch):
+    import argparse
+
+    train = load_script("timescales/train.py", "timescales_train_help")
+    parsers = []
+    parse = argparse.ArgumentParser.parse_args
+    monkeypatch.setattr(argparse.ArgumentParser, "parse_args",
+                        lambda self, *a, **k: parsers.append(self) or parse(self, *a, **k))
+    args = train.parse_args(["--no-progress", "--overwrite"])
+    assert args.no_progress and args.overwrite and not args.resume
+    flags = {f: a.help for a in parsers[0]._actions for f in a.option_strings}
+    assert {"--seeds", "--resume", "--overwrite", "--no-progress"} <= set(flags)
+    assert "--quiet" not in flags and all(flags.values())

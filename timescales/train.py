@@ -7,6 +7,12 @@ its curve (accuracy per head, N reached) in ``--results`` under the run name. He
 the reference code: ``--init-heads``, ``--add-heads`` (multi/cumulative), ``--forget-heads``
 (sliding).
 
+A run that exists already (its folders under --out or its entry in --results) is refused
+before any training, with one line naming --resume and --overwrite: runs are never replaced
+silently. --resume continues the runs stopped by a signal, skips finished ones and starts those
+not started; --overwrite removes each run's folders and entry just before training it again
+(results computed from the old network, e.g. by analyze.py, are then stale).
+
 Ctrl-C (SIGINT) or SIGTERM ends the current step, saves the whole training state as the run's
 +last checkpoint and exits with status 130 or 143; --resume continues it bit-for-bit.
 
@@ -24,8 +30,8 @@ from pathlib import Path
 
 import torch
 
-from core.cli import ArgumentParser, add_threads_argument, cli_main, set_threads
-from core.errors import CheckpointError
+from core.cli import ArgumentParser, add_threads_argument, cli_main, fail, set_threads
+from core.errors import CheckpointError, RunExistsError
 from core.io import list_runs, save_results
 from core.models.timescale_rnn import (
     ACTIVATIONS,
@@ -42,6 +48,8 @@ from core.training.curriculum import (
     CURRICULUM_ALIASES,
     OPTIMIZERS,
     CurriculumConfig,
+    clear_curriculum_run,
+    curriculum_run_folders,
     curriculum_run_name,
     last_checkpoint_path,
     save_reached_checkpoint,
@@ -50,14 +58,16 @@ from core.training.curriculum import (
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n")[2],
+    p = ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n")[3],
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--task", choices=MEMORY_TASKS, default="parity", help="memory task")
     p.add_argument("--curricula", nargs="+", choices=CURRICULA + tuple(CURRICULUM_ALIASES),
                    default=["multi"],
                    help="curricula to train (one network per curriculum and seed; cumulative = "
                         "multi, the reference's name)")
-    p.add_argument("--seeds", nargs="+", type=int, default=[0], help="random seeds")
+    p.add_argument("--seeds", nargs="+", type=int, default=[0],
+                   help="random seeds: each trains one network per curriculum (its weights, "
+                        "training batches and evaluation batches)")
     p.add_argument("--steps", type=int, default=600_000, help="training steps per network")
     p.add_argument("--n-start", type=int, default=2, help="first N of the curriculum")
     p.add_argument("--n-max", type=int, default=None, help="stop once this N is solved")
@@ -91,13 +101,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--eval-batches", type=int, default=50, help="batches per evaluation")
     add_threads_argument(p)
     p.add_argument("--out", type=Path, default=Path("runs/timescales"),
-                   help="folder for the per-N checkpoints")
+                   help="folder of the runs' checkpoint folders (<run name>+N<n>/ per solved N, "
+                        "<run name>+last/)")
     p.add_argument("--results", type=Path, default=Path("results/timescales/curricula.h5"),
                    help="HDF5 file for the training curves (one entry per run name)")
-    p.add_argument("--resume", action="store_true",
-                   help="continue the runs stopped by a signal from their +last checkpoint; "
-                        "runs already in --results are skipped, runs not started are started")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    existing = p.add_mutually_exclusive_group()
+    existing.add_argument("--resume", action="store_true",
+                          help="continue the runs stopped by a signal from their +last "
+                               "checkpoint; runs already in --results are skipped, runs not "
+                               "started are started")
+    existing.add_argument("--overwrite", action="store_true",
+                          help="replace runs that exist already: their folders under --out and "
+                               "their entry in --results are removed before each is trained "
+                               "again")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return p.parse_args(argv)
 
 
@@ -117,35 +134,44 @@ def main(argv: list[str] | None = None) -> None:
         momentum=args.momentum, clip=args.clip, batch_size=args.batch,
         eval_every=args.eval_every, eval_batches=args.eval_batches, max_steps=args.steps,
         n_max=args.n_max, seed=s) for s in args.seeds for c in args.curricula]
+    names = [curriculum_run_name(job, model_config) for job in jobs]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        fail(f"run {twice[0]} is asked for twice (--seeds or --curricula repeated; cumulative is "
+             "multi); name each once")
     stored = set(list_runs(args.results)) if args.results.exists() else set()
     todo = []
-    for job in jobs:
-        name = curriculum_run_name(job, model_config)
+    for job, name in zip(jobs, names, strict=True):  # every run checked before any is trained
         last = last_checkpoint_path(args.out, job, model_config)
+        payload = load_checkpoint(last) if args.resume and last.is_file() else {}
         if args.resume and name in stored:
             print(f"{name}: finished already (in {args.results})", flush=True)
-        elif args.resume and last.is_file():
-            todo.append((job, load_checkpoint(last)))
-            if not todo[-1][1].get("interrupted"):
-                raise CheckpointError(f"cannot resume: {last} holds a finished run, but "
-                                      f"{args.results} has no results for it; remove it")
-        elif name in stored or [p for p in args.out.glob(f"{name}+N*") if p.is_dir()] \
-                or last.parent.is_dir():
-            raise FileExistsError(
-                f"run {name} already exists in {args.results} or {args.out}; " +
-                (f"it has no checkpoint to resume ({last})" if args.resume else
-                 "--resume continues an interrupted run") +
-                "; choose another --out/--results or remove it")
-        else:
+        elif payload.get("interrupted"):
+            todo.append((job, payload))
+        elif args.overwrite or not (name in stored or
+                                    curriculum_run_folders(args.out, job, model_config)):
             todo.append((job, None))
+        elif args.resume:
+            raise CheckpointError(
+                f"cannot resume run {name}: {args.out} holds it without an interrupted +last "
+                f"checkpoint and {args.results} has no results for it; pass --overwrite to train "
+                "it again")
+        else:
+            where = " and ".join(str(p) for p, there in (
+                (args.results, name in stored),
+                (args.out, curriculum_run_folders(args.out, job, model_config))) if there)
+            raise RunExistsError(f"run {name} already exists in {where}; pass --resume to "
+                                 "continue it if it was interrupted, or --overwrite to replace it")
     for job, resume in todo:
         torch.manual_seed(job.seed)
         model = TimescaleRNN(TimescaleRNNConfig(**asdict(model_config)))
         name = curriculum_run_name(job, model.config)
         if resume is not None:
             print(f"{name}: resuming at step {resume['step']}", flush=True)
+        elif args.overwrite:
+            clear_curriculum_run(args.out, job, model.config, args.results)
         history = train_curriculum(
-            model, job, progress=not args.quiet, out_dir=args.out, resume=resume,
+            model, job, progress=not args.no_progress, out_dir=args.out, resume=resume,
             on_reached=lambda n, m, step, acc, job=job: save_reached_checkpoint(
                 args.out, m, job, n, step, acc))
         last = last_checkpoint_path(args.out, job, model.config)

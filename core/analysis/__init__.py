@@ -1,7 +1,8 @@
 """Multi-task analysis: task variance, clustering, lesions and pruning, state space.
 
 ``load_trained(run_dir)`` rebuilds a trained run's model and task config for analysis;
-``analyse_runs`` analyses named runs into their results files and returns the stored entries;
+``analyse_runs`` analyses named runs into their results files (current entries reused) and returns
+the stored entries;
 ``warn_if_at_chance(run_dir)`` warns when the run's network is no better than chance;
 ``fresh_evaluation(run_dir, n_trials)`` gives the run's accuracy on fresh trials
 (``evaluation.csv``), scoring and storing it for runs trained without one.
@@ -119,18 +120,23 @@ def resolve_run(runs: str | Path, name: str) -> Path:
 
 def analyse_runs(runs: str | Path, names: Sequence[str], results_file: str, overwrite: bool,
                  analyse: Callable[[Path], tuple[Mapping[str, Any], Mapping[str, Any]]],
-                 progress: bool = True, sources: Mapping[str, str] | None = None
+                 progress: bool = True, sources: Mapping[str, str] | None = None,
+                 networks: Callable[[Path], Sequence[Path]] | None = None
                  ) -> dict[str, dict[str, Any]]:
-    """Analyse each named run into ``<runs>/<name>/<results_file>``; returns
-    ``{name: stored entry}``.
+    """Analyse each named run into ``<runs>/<name>/<results_file>`` unless its stored entry is
+    current; returns ``{name: stored entry}``.
 
-    Every name is resolved (:func:`resolve_run`) and its entry claimed
-    (:func:`core.provenance.claim`: FileExistsError for a current entry unless ``overwrite``; a
-    stale one is replaced, which is printed) before any run is analysed. Then ``analyse(run_dir)``
-    returns ``(results, config)`` of a run, stored under its name with the run's checkpoint as
-    provenance (:func:`core.io.save_results`), with a progress bar over the runs (``progress``);
-    ``sources`` are recorded and checked with it (:func:`core.provenance.record`), so entries
-    stored without them, or with others, are stale.
+    Every name is resolved (:func:`resolve_run`) and its entry checked
+    (:func:`core.provenance.claim`) before any run is analysed: a current entry is reused, not
+    recomputed (one line says so), unless ``overwrite``; a stale one is recomputed (one line says
+    why: :func:`core.provenance.stale_reason`); an unreadable file is refused
+    (ResultsFileError) unless ``overwrite``. Then ``analyse(run_dir)`` returns ``(results,
+    config)`` of each run to compute, stored under its name with the run's checkpoint as
+    provenance (:func:`core.io.save_results`), with a progress bar over those runs
+    (``progress``); ``sources`` and the further checkpoints ``networks(run_dir)`` (e.g. the
+    run a stage-2 run started from) are recorded and checked with it
+    (:func:`core.provenance.record`), so entries stored without them, with others, or from
+    networks since trained again are stale.
     The entries are returned as read back from the files, so a summary of them is the one drawn
     from the files later (``paper_plot.py``).
     """
@@ -141,14 +147,23 @@ def analyse_runs(runs: str | Path, names: Sequence[str], results_file: str, over
     from core.training.trainer import CHECKPOINT_FILE
 
     run_dirs = {name: resolve_run(runs, name) for name in names}
+    todo = {}
     for name, run_dir in run_dirs.items():
-        if note := claim(run_dir / results_file, name, overwrite, sources):
-            print(note)
-    stored = {}
-    for name, run_dir in tqdm(run_dirs.items(), desc="runs analysed", disable=not progress):
         path = run_dir / results_file
-        provenance = record(path, run_dir / CHECKPOINT_FILE, sources=sources)
+        try:
+            note = claim(path, name, overwrite, sources)
+        except FileExistsError:
+            print(f"{name}: stored results are current, reused ({path}; --overwrite recomputes "
+                  "them)")
+            continue
+        if note:
+            print(note)
+        todo[name] = run_dir
+    for name, run_dir in tqdm(todo.items(), desc="runs analysed", disable=not progress):
+        path = run_dir / results_file
+        provenance = record(path, run_dir / CHECKPOINT_FILE,
+                            networks=networks(run_dir) if networks is not None else (),
+                            sources=sources)
         results, config = analyse(run_dir)
         save_results(path, name, results, config=config, overwrite=True, provenance=provenance)
-        stored[name] = load_results(path, name)
-    return stored
+    return {name: load_results(run_dir / results_file, name) for name, run_dir in run_dirs.items()}

@@ -5,7 +5,7 @@ drawn since its results were written is :func:`figure_current`)."""
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import matplotlib
@@ -69,34 +69,40 @@ def save_figure(fig: plt.Figure, path: str | os.PathLike,
     return written
 
 
-def figure_current(path: str | os.PathLike, results: str | os.PathLike) -> bool:
+def figure_current(path: str | os.PathLike,
+                   results: str | os.PathLike | Sequence[str | os.PathLike]) -> bool:
     """Whether every file of the figure ``path`` (:func:`core.fileio.figure_files`) exists and
-    was written no earlier than the stored results file ``results`` it is drawn from (False if
-    ``results`` is missing). For figures of results another script writes (``lesion_plot.py``
-    draws the ``lesion.h5`` of ``lesion.py``): an older file shows results since recomputed."""
-    results = Path(results)
-    if not results.is_file():
+    was written no earlier than the stored results file ``results`` it is drawn from, or than
+    each of several (a summary across runs; False if any is missing). For figures of results
+    another script, or another step, writes (``lesion_plot.py`` draws the ``lesion.h5`` of
+    ``lesion.py``): an older file shows results since recomputed."""
+    sources = [Path(results)] if isinstance(results, str | os.PathLike) else \
+        [Path(r) for r in results]
+    if not all(r.is_file() for r in sources):
         return False
-    written = results.stat().st_mtime_ns
+    written = max((r.stat().st_mtime_ns for r in sources), default=0)
     return all(p.is_file() and p.stat().st_mtime_ns >= written for p in figure_files(path))
 
 
 def draw_from_stored(figures: Mapping[str, plt.Figure], folder: str | os.PathLike,
-                     results: str | os.PathLike | None = None) -> str:
+                     results: str | os.PathLike | Sequence[str | os.PathLike] | None = None
+                     ) -> str:
     """Save the figures ``{stem: figure}`` of stored results that are current (the script did
     not recompute them) as ``folder/<stem>`` (:func:`save_figure`), except those of which a
     file exists already: those are kept, never overwritten (a script's ``--overwrite``
     recomputes the results and redraws every figure). Every figure is closed.
 
-    ``results``: the stored results file the figures are drawn from, for a script that draws
-    what another script writes (``lesion_plot.py``): then a figure is kept only while it is
-    :func:`figure_current` (all its files drawn since ``results`` was written); the others are
-    drawn again (the script's ``--overwrite`` redraws every figure).
+    ``results``: the stored results file the figures are drawn from, or several (a summary
+    across runs), for a script that draws what another script or step writes
+    (``lesion_plot.py``): then a figure is kept only while it is :func:`figure_current` (all its
+    files drawn since every one of ``results`` was written); the others are drawn again (the
+    script's ``--overwrite`` redraws every figure).
 
     Returns what was done, one phrase for the script's output line: ``drew a, b in <folder>``,
     ``kept c (files exist in <folder>; --overwrite recomputes and redraws)`` (with ``results``:
-    ``kept c (drawn in <folder> after <results' name> was written; --overwrite redraws)``), or both
-    joined by ``; `` (``no figures`` for none).
+    ``kept c (drawn in <folder> after <results' name> was written; --overwrite redraws)``, for
+    several ``after each of the <n> files it is drawn from (<their names>) was written``), or
+    both joined by ``; `` (``no figures`` for none).
     """
     drawn, kept = [], []
     for stem, fig in figures.items():
@@ -110,8 +116,13 @@ def draw_from_stored(figures: Mapping[str, plt.Figure], folder: str | os.PathLik
             drawn.append(stem)
     parts = [f"drew {', '.join(drawn)} in {folder}"] if drawn else []
     if kept:
-        why = (f"files exist in {folder}; --overwrite recomputes and redraws" if results is None
-               else f"drawn in {folder} after {Path(results).name} was written; --overwrite "
-                    "redraws")
+        if results is None:
+            why = f"files exist in {folder}; --overwrite recomputes and redraws"
+        elif isinstance(results, str | os.PathLike):
+            why = f"drawn in {folder} after {Path(results).name} was written; --overwrite redraws"
+        else:
+            names = ", ".join(sorted({Path(r).name for r in results}))
+            why = (f"drawn in {folder} after each of the {len(results)} files it is drawn from "
+                   f"({names}) was written; --overwrite redraws")
         parts.append(f"kept {', '.join(kept)} ({why})")
     return "; ".join(parts) or "no figures"

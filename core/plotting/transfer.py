@@ -1,7 +1,8 @@
 """Figures of the transfer families (``pretrain/``, ``flex_task/``): validation-accuracy curves,
 mean and Student-t interval over seeds per group (:func:`core.analysis.seeds.curve_interval`),
 and accuracy on fresh trials per rule (:func:`core.analysis.transfer.evaluation_groups`), drawn
-from stored results by the family scripts and ``paper_plot.py``."""
+from stored results by the family scripts and ``paper_plot.py``; the scripts' summary of the
+named runs (table and figures) kept while current (:func:`draw_summary`)."""
 
 from __future__ import annotations
 
@@ -11,19 +12,21 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from core.plotting.style import apply_style, save_figure
+from core.fileio import update_text
+from core.plotting.style import apply_style, draw_from_stored, save_figure
 
-__all__ = ["plot_group_curves", "plot_group_scores"]
+__all__ = ["draw_summary", "group_curves_figure", "group_scores_figure", "plot_group_curves",
+           "plot_group_scores"]
 
 
-def plot_group_curves(groups: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray,
-                                                  int]],
-                      path: str | Path, ylabel: str = "validation accuracy", title: str = "",
-                      chance: float | None = None, confidence: float = 0.95) -> list[Path]:
+def group_curves_figure(groups: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                    np.ndarray, int]],
+                        ylabel: str = "validation accuracy", title: str = "",
+                        chance: float | None = None, confidence: float = 0.95) -> plt.Figure:
     """One line per group ``label -> (steps (n,), mean (n,), low (n,), high (n,), n_seeds)`` (as
     :func:`core.analysis.transfer.curve_groups` gives it) with its ``confidence`` interval over
     seeds as a band (none for one seed), and an optional dashed chance level; the legend says what
-    the band is. PDF + PNG."""
+    the band is."""
     apply_style()
     fig, ax = plt.subplots(figsize=(3.6, 2.4))
     for i, (label, (steps, mean, low, high, n)) in enumerate(groups.items()):
@@ -37,17 +40,25 @@ def plot_group_curves(groups: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndar
     if title:
         ax.set_title(title, fontsize=7)
     fig.tight_layout()
-    return save_figure(fig, path)
+    return fig
 
 
-def plot_group_scores(groups: Mapping[str, Mapping[str, np.ndarray]], path: str | Path,
-                      confidence: float = 0.95) -> list[Path]:
+def plot_group_curves(groups: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                                                  int]],
+                      path: str | Path, ylabel: str = "validation accuracy", title: str = "",
+                      chance: float | None = None, confidence: float = 0.95) -> list[Path]:
+    """:func:`group_curves_figure` saved as ``path`` (PDF + PNG)."""
+    return save_figure(group_curves_figure(groups, ylabel, title, chance, confidence), path)
+
+
+def group_scores_figure(groups: Mapping[str, Mapping[str, np.ndarray]],
+                        confidence: float = 0.95) -> plt.Figure:
     """Accuracy on fresh trials per column (rule, and the mean over rules), one colour per group,
     from :func:`core.analysis.transfer.evaluation_groups` (``label -> {"columns" (C,),
     "accuracy" (n_seeds, C), "mean"/"low"/"high" (C,), "chance" (C,), "n_trials"}``): each
     seed's value as a dot (left of its group's bar), the mean over seeds with its ``confidence``
     Student-t interval as an error bar (none for one seed), and each column's chance level as a
-    dashed segment. PDF + PNG. ValueError for no groups."""
+    dashed segment. ValueError for no groups."""
     if not groups:
         raise ValueError("no groups of runs to draw")
     apply_style()
@@ -75,4 +86,29 @@ def plot_group_scores(groups: Mapping[str, Mapping[str, np.ndarray]], path: str 
               title=f"dots: seeds; bar: mean,\n{100 * confidence:g} % t-interval over n seeds",
               title_fontsize=6)
     fig.tight_layout()
-    return save_figure(fig, path)
+    return fig
+
+
+def plot_group_scores(groups: Mapping[str, Mapping[str, np.ndarray]], path: str | Path,
+                      confidence: float = 0.95) -> list[Path]:
+    """:func:`group_scores_figure` saved as ``path`` (PDF + PNG)."""
+    return save_figure(group_scores_figure(groups, confidence), path)
+
+
+def draw_summary(folder: Path, table_name: str, table: str, figures: Mapping[str, plt.Figure],
+                 results: Mapping[str, Path]) -> str:
+    """Write the summary ``table`` (markdown) of the runs ``results`` (``{run name: its stored
+    results file}``) as ``folder/table_name``, followed by an HTML comment naming the runs, and
+    the ``figures`` ``{stem: figure}`` drawn from the same results into ``folder``.
+
+    The table file is rewritten only when its text changes (:func:`core.fileio.update_text`):
+    other runs or other results. A figure is kept while it was drawn after the table file and
+    every results file were last written (:func:`core.plotting.draw_from_stored` with those
+    files, :func:`core.plotting.figure_current`), so a figure of other runs (the table's text
+    names them) or of results since recomputed is drawn again, and a missing one is drawn.
+    Returns what was done, one line for the script's output.
+    """
+    path = Path(folder) / table_name
+    written = update_text(path, f"{table}\n\n<!-- runs: {', '.join(sorted(results))} -->\n")
+    drawn = draw_from_stored(figures, folder, results=[path, *results.values()])
+    return f"table {'written to' if written else 'unchanged in'} {path}; {drawn}"

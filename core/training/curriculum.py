@@ -27,6 +27,8 @@ of 256; both numbers are configurable.
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import signal
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -40,6 +42,7 @@ from tqdm import tqdm
 
 from core.errors import CheckpointError, TrainingInterrupted
 from core.fileio import save_json
+from core.io import delete_results
 from core.models import build_model
 from core.models.timescale_rnn import TimescaleRNN, TimescaleRNNConfig
 from core.tasks.memory import MEMORY_TASKS, make_memory_batch
@@ -414,6 +417,27 @@ def last_checkpoint_path(out_dir: str | os.PathLike, config: CurriculumConfig,
                          model_config: TimescaleRNNConfig) -> Path:
     """``<out_dir>/<run name>+last/checkpoint.pt``, where :func:`save_last_checkpoint` writes."""
     return Path(out_dir) / (curriculum_run_name(config, model_config) + "+last") / "checkpoint.pt"
+
+
+def curriculum_run_folders(out_dir: str | os.PathLike, config: CurriculumConfig,
+                           model_config: TimescaleRNNConfig) -> list[Path]:
+    """The folders of the run under ``out_dir`` that exist: ``<run name>+N{n}/`` of each solved
+    N (:func:`save_reached_checkpoint`) and ``<run name>+last/`` (:func:`save_last_checkpoint`)."""
+    out_dir = Path(out_dir)
+    if not out_dir.is_dir():
+        return []
+    pattern = re.compile(re.escape(curriculum_run_name(config, model_config)) + r"\+(N\d+|last)")
+    return sorted(p for p in out_dir.iterdir() if p.is_dir() and pattern.fullmatch(p.name))
+
+
+def clear_curriculum_run(out_dir: str | os.PathLike, config: CurriculumConfig,
+                         model_config: TimescaleRNNConfig, results: str | os.PathLike) -> None:
+    """Remove the run from ``out_dir`` (:func:`curriculum_run_folders`) and its entry from the
+    results file ``results`` (:func:`core.io.delete_results`), before it is trained again
+    (``timescales/train.py --overwrite``)."""
+    for folder in curriculum_run_folders(out_dir, config, model_config):
+        shutil.rmtree(folder)
+    delete_results(results, curriculum_run_name(config, model_config))
 
 
 def save_last_checkpoint(out_dir: str | os.PathLike, model: TimescaleRNN,
