@@ -106,9 +106,18 @@ def test_difficulty_runs_and_analysis(tmp_path):
                           str(tmp_path / "single"), "--eval-trials", "20"])
     results = tmp_path / "res.h5"
     analyze.main([str(multi), "--difficulty-runs", str(tmp_path / "single"), "--results",
-                  str(results), "--figures", str(tmp_path / "fig"), "--loss-threshold", "0.5"])
+                  str(results), "--figures", str(tmp_path / "fig"), "--loss-threshold", "0.5",
+                  "--eval-trials", "20"])
     stored = load_results(results, multi.name)
     assert set(stored) >= {"baseline", "disable_complex", "prune0.1", "difficulty"}
+    # fresh-trial scores per condition; without intervention those of the run's evaluation.csv
+    evaluation = read_scores(multi / "evaluation.csv")
+    assert list(stored["baseline"]["trial_n_correct"]) == [s.n_correct
+                                                           for s in evaluation.values()]
+    assert list(stored["disable_complex"]["trial_n_trials"]) == [20, 20, 20]
+    assert list(stored["baseline"]["trial_chance"]) == [1 / 16, 0.5, 0.5]
+    assert np.array_equal(stored["difficulty"]["learned"],
+                          stored["baseline"]["trial_accuracy"] >= 0.8)
     assert list(stored["difficulty"]["tasks"]) == ["go", "dm1", "dms"]
     assert np.all(stored["difficulty"]["difficulty"] > 0)
     assert {p.name for p in (tmp_path / "fig").iterdir()} >= {
@@ -294,7 +303,8 @@ def test_analysis_is_refused_after_the_run_is_retrained_then_recomputed(tmp_path
     train = ["--task-id", "modcog/go,dms", "--out", str(tmp_path / "runs"), *TINY]
     [run] = run_experiment.main([*train, "--num-epochs", "1"])
     results = tmp_path / "results" / "mixture_of_pathways.h5"
-    analyze_args = [str(run), "--results", str(results), "--figures", str(tmp_path / "fig")]
+    analyze_args = [str(run), "--results", str(results), "--figures", str(tmp_path / "fig"),
+                    "--eval-trials", "20"]
     analyze.main(analyze_args)
     stored = load_provenance(results, run.name)
     assert stored["step"] == 2 and Path(stored["checkpoint"]).name == "checkpoint.pt"
@@ -321,7 +331,8 @@ def test_corrupt_results_file_is_replaced_with_overwrite(tmp_path, no_figures):
                                  "--out", str(tmp_path), *TINY])
     results = tmp_path / "res.h5"
     results.write_bytes(b"not an HDF5 file" * 8)
-    args = [str(run), "--results", str(results), "--figures", str(tmp_path / "fig")]
+    args = [str(run), "--results", str(results), "--figures", str(tmp_path / "fig"),
+            "--eval-trials", "20"]
     with pytest.raises(SystemExit, match="^error: .*corrupted.*pass --overwrite"):
         analyze.main(args)
     assert not (tmp_path / "fig").exists()
