@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from core.analysis.routing import (
+    MOP_SOURCES,
     fresh_stream_scores,
     lpc_difficulty_correlation,
     routing_statistics,
@@ -16,9 +17,9 @@ from core.analysis.routing import (
     task_difficulty,
 )
 from core.errors import CheckpointError
-from core.io import load_provenance, load_results
+from core.io import load_provenance, load_results, save_results
 from core.models.mop import MixtureOfPathways, MixtureOfPathwaysConfig
-from core.provenance import stale_reason
+from core.provenance import record, stale_reason
 from core.runs import index_runs
 from core.tasks.modcog import generate_stream, max_trial_steps
 from core.training import parse_run_name
@@ -118,6 +119,11 @@ def test_difficulty_runs_and_analysis(tmp_path):
     assert list(stored["baseline"]["trial_chance"]) == [1 / 16, 0.5, 0.5]
     assert np.array_equal(stored["difficulty"]["learned"],
                           stored["baseline"]["trial_accuracy"] >= 0.8)
+    # an entry stored without the fresh-trial scores is stale for paper_plot
+    assert stale_reason(results, multi.name, MOP_SOURCES) is None
+    save_results(results, "old", {"baseline": stored["baseline"]},
+                 provenance=record(results, multi / "checkpoint.pt"))
+    assert stale_reason(results, "old", MOP_SOURCES) is not None
     assert list(stored["difficulty"]["tasks"]) == ["go", "dm1", "dms"]
     assert np.all(stored["difficulty"]["difficulty"] > 0)
     assert {p.name for p in (tmp_path / "fig").iterdir()} >= {
