@@ -371,6 +371,8 @@ def test_fresh_stream_scores_match_a_direct_count():
     model = MixtureOfPathways(MixtureOfPathwaysConfig(
         n_stimulus=33, n_tasks=2, n_output=17, layers=((0, 4),), intermediate_dim=8,
         router_dim=4, task_dim=2))
+    with torch.no_grad():  # fixates: right on the no-go trials of dms, which vary by trial
+        model.output_layer.bias[0] = 50.0
     config = {"seed": 3, "task": {"tasks": list(tasks), "n_ring": 16, "dt": 100.0, "sigma": 1.0,
                                   "seq_len": 30}}
     scores = fresh_stream_scores(model, config, 40)
@@ -392,6 +394,7 @@ def test_fresh_stream_scores_match_a_direct_count():
     for k, task in enumerate(tasks):
         assert scores[task].n_trials == 40
         assert scores[task].n_correct == sum(outcomes[k][:40])
+    assert scores["go"].n_correct == 0 and 5 < scores["dms"].n_correct < 35
     assert scores["go"].chance == 1 / 16 and scores["dms"].chance == 0.5
     assert fresh_stream_scores(model, config, 40) == scores
     assert fresh_stream_scores(model, {**config, "seed": 4}, 40, seed=3) == scores
