@@ -37,6 +37,10 @@ Deviations from the Mod-Cog reference code (github.com/mikailkhona/Mod_Cog), on 
   other). Stimulus noise goes to the ring channels only, never to the fixation input.
 - Evaluation batches come from a Generator independent of the training one (see
   :func:`split_generators`); the reference evaluates on its cached training set.
+
+Scores: :func:`score_fresh_streams` gives each task's accuracy on fresh trials of such streams
+(a trial is correct when every step of its response period is, :func:`trial_outcomes`) with its
+chance level (:func:`task_chance_level`), as :class:`core.tasks.accuracy.RuleScore`.
 """
 
 from __future__ import annotations
@@ -536,7 +540,6 @@ def generate_stream(tasks: Sequence[str], batch_size: int, seq_len: int,
                         trial_start=trial_start, tasks=tasks)
 
 
-
 # ----------------------------------------------------------------------------- trial scores
 
 
@@ -585,7 +588,8 @@ def score_fresh_streams(respond: Callable[[ModCogStream], object], tasks: Sequen
     to end inside their stream whatever their length (:func:`trial_outcomes`); the first
     ``n_trials`` of each task count (so one Generator seed gives the same scores). Each score
     carries the task's :func:`task_chance_level`; :meth:`RuleScore.interval` is its 95 % Wilson
-    interval. ValueError for ``n_trials`` or ``chunk`` < 1, or ``seq_len`` shorter than the
+    interval, which treats the trials as independent (trials of one stream share the network's
+    state). ValueError for ``n_trials`` or ``chunk`` < 1, or ``seq_len`` shorter than the
     longest trial of a task (:func:`max_trial_steps`).
     """
     cfg = config or ModCogConfig()
