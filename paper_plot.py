@@ -82,6 +82,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
+from core.analysis.routing import MOP_SOURCES
 from core.analysis.state_space import SHIFT_SOURCES
 from core.analysis.transfer import (
     FLEX_TASK_SOURCES,
@@ -544,7 +545,7 @@ def draw_mixture_of_pathways(args: argparse.Namespace, log: FigureLog) -> bool:
             found = True
             try:
                 layers = load_config(path, name)["model"]["layers"]
-                results = load_current(path, name, mop_refresh(path, name))
+                results = load_current(path, name, mop_refresh(path, name), MOP_SOURCES)
                 log.figures("mixture_of_pathways", name, routing_figures(results, layers), path)
             except (ResultsFileError, CheckpointError, KeyError, ValueError) as exc:
                 log.failed("mixture_of_pathways", path, exc)

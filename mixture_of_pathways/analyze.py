@@ -1,11 +1,16 @@
 """Pathway-complexity analysis of a trained Mixture-of-Pathways run (Cook et al. 2025).
 
 On held-out Mod-Cog streams (drawn from the run's evaluation Generator, never used for
-training) it measures, per task: accuracy, learned pathway complexity (LPC) and the mean routing
-weight of every expert, also with inference-time pruning and with each layer's most complex
-expert disabled. With ``--difficulty-runs`` it reads the single-task runs of
+training) it measures, per task: the accuracy of each response step, learned pathway complexity
+(LPC) and the mean routing weight of every expert, also with inference-time pruning and with each
+layer's most complex expert disabled; and under each of these conditions the accuracy on
+``--eval-trials`` fresh trials per task (whole trials, every response step right), with its 95 %
+Wilson interval and chance level (``trial_*``;
+:func:`core.analysis.routing.intervention_trial_scores`: the trials of the run's
+``evaluation.csv``). With ``--difficulty-runs`` it reads the single-task runs of
 ``difficulty_runs.py``, computes each task's difficulty (log median steps before the loss stays
-below ``--loss-threshold``) and the Spearman correlation between LPC and difficulty. Results go
+below ``--loss-threshold``) and the Spearman correlation between LPC and difficulty, over all
+tasks and over those the network learned (fresh-trial accuracy >= ``--min-accuracy``). Results go
 to HDF5 (``core.io``) with their provenance (:mod:`core.provenance`: the digest of the run's
 checkpoint and of every difficulty run's), figures to ``--figures`` (``mop_*.png`` / ``.pdf``).
 The inputs are checked first (the run exists, is a MoP run, and its checkpoint, ``config.json``
@@ -30,18 +35,23 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from core.analysis import warn_if_at_chance
 from core.analysis.routing import (
+    MOP_SOURCES,
     intervention_effects,
+    intervention_trial_scores,
     lpc_difficulty_correlation,
     steps_to_threshold,
     task_difficulty,
 )
+from core.analysis.transfer import score_arrays
 from core.cli import (
     ArgumentParser,
     add_threads_argument,
     cli_main,
     fail,
     folder,
+    positive_int,
     set_threads,
 )
 from core.fileio import refuse_existing
@@ -68,10 +78,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--loss-threshold", type=float, default=0.25,
                    help="training loss defining 'learned' for the difficulty measure")
     p.add_argument("--min-accuracy", type=float, default=0.8,
-                   help="tasks the multi-task run solves below this held-out accuracy are "
-                        "marked 'not learned' and left out of the second correlation")
+                   help="tasks the multi-task run solves below this accuracy on fresh trials "
+                        "are marked 'not learned' and left out of the second correlation")
     p.add_argument("--eval-batches", type=int, default=None,
                    help="held-out batches (default: the run's own --eval-batches)")
+    p.add_argument("--eval-trials", type=positive_int, default=500,
+                   help="fresh trials per task scored under each condition")
     p.add_argument("--prune-thresholds", type=float, nargs="+", default=[0.05, 0.1, 0.2],
                    help="inference-time routing thresholds below which experts are pruned")
     p.add_argument("--results", type=Path, default=Path("results/mixture_of_pathways.h5"),
@@ -157,7 +169,7 @@ def claim_outputs(args: argparse.Namespace) -> str | None:
     line) if this run's entry in ``--results`` is current, or one of the figures it would draw in
     ``--figures`` exists and the entry is not stale, unless ``--overwrite``; ResultsFileError for
     an unreadable ``--results`` without ``--overwrite``. Returns claim's note on a stale entry."""
-    note = claim(args.results, args.run.name, args.overwrite)
+    note = claim(args.results, args.run.name, args.overwrite, MOP_SOURCES)
     names = ["mop_routing_maps", "mop_interventions"]
     if args.difficulty_runs is not None:
         names.append("mop_lpc_vs_difficulty")
@@ -171,6 +183,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     set_threads(args.threads)
     model, config = load_run(args.run)
+    warn_if_at_chance(args.run)
     task = config["task"]
     tasks = tuple(task["tasks"])
     used: list[Path] = []
@@ -185,7 +198,7 @@ def main(argv: list[str] | None = None) -> None:
     if note is not None:
         print(note)
     provenance = record(args.results, args.run / CHECKPOINT_FILE,
-                        networks=[run / CHECKPOINT_FILE for run in used])
+                        networks=[run / CHECKPOINT_FILE for run in used], sources=MOP_SOURCES)
     n_batches = args.eval_batches or task["eval_batches"]
     _, held_out = split_generators(config["seed"])
     task_cfg = ModCogConfig(n_ring=task["n_ring"], dt=task["dt"], sigma=task["sigma"])
@@ -193,11 +206,19 @@ def main(argv: list[str] | None = None) -> None:
                                task_cfg).to_torch()
                for _ in range(n_batches)]
     effects = intervention_effects(model, batches, tasks, args.prune_thresholds)
+    trial_scores = intervention_trial_scores(model, config, args.eval_trials,
+                                             args.prune_thresholds)
     base = effects["baseline"]
-    results: dict = {name: stats.to_dict() for name, stats in effects.items()}
+    results: dict = {
+        name: {**stats.to_dict(), **{f"trial_{k}": v for k, v in
+                                     score_arrays(trial_scores[name]).items() if k != "rules"}}
+        for name, stats in effects.items()}
+    print(f"mean over tasks of: the accuracy on {args.eval_trials} fresh trials per task "
+          f"(chance {results['baseline']['trial_chance'].mean():.3f}), of each response step "
+          f"on {n_batches} held-out batches, and LPC")
     for name, stats in effects.items():
-        print(f"{name:>16}: mean accuracy {stats.accuracy.mean():.3f}, mean LPC "
-              f"{stats.lpc.mean():.1f}")
+        print(f"{name:>16}: {results[name]['trial_accuracy'].mean():.3f} on fresh trials, "
+              f"{stats.accuracy.mean():.3f} per step, LPC {stats.lpc.mean():.1f}")
 
     stem = args.run.name
 
@@ -205,7 +226,7 @@ def main(argv: list[str] | None = None) -> None:
         idx = [tasks.index(t) for t in common]
         lpc = base.lpc[idx]
         diff = np.array([difficulty[t] for t in common])
-        learned = base.accuracy[idx] >= args.min_accuracy
+        learned = results["baseline"]["trial_accuracy"][idx] >= args.min_accuracy
         correlations = {"all": (*lpc_difficulty_correlation(lpc, diff), len(common))}
         if learned.sum() >= 3:
             correlations["learned"] = (*lpc_difficulty_correlation(lpc[learned], diff[learned]),

@@ -73,6 +73,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--learning-rate", type=float, default=1e-2, help="learning rate")
     p.add_argument("--optimizer", choices=list(run_experiment.OPTIMIZERS),
                    default="schedulefree", help="optimiser of every run")
+    p.add_argument("--eval-trials", type=int, default=500,
+                   help="fresh trials scored after each run into its evaluation.csv")
     add_device_argument(p)
     add_threads_argument(p)
     p.add_argument("--out", type=Path, default=Path("runs/mixture_of_pathways_difficulty"),
@@ -90,6 +92,7 @@ def run_arguments(args: argparse.Namespace, task: str, seed: int) -> list[str]:
             "--batch-size", str(args.batch_size), "--seq-len", str(args.seq_len),
             "--learning-rate", str(args.learning_rate), "--optimizer", args.optimizer,
             "--cost-based-loss-alpha", str(protocol["alpha"]), "--eval-batches", "1",
+            "--eval-trials", str(args.eval_trials),
             "--device", args.device, "--threads", str(args.threads), "--out", str(args.out),
             "--resume=if-exists", "--no-progress"]
     argv += [a for layer in setting["layers"] for a in ("-l", layer)]

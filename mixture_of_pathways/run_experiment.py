@@ -10,6 +10,9 @@ tasks) and minimises Eq. 2 (per-task cross-entropy plus the performance-scaled r
 the fixation loss. After every epoch of ``--num-steps`` steps the network is evaluated on held-out
 streams (a Generator independent of the training one) and a checkpoint is written to
 ``<out>/<run name>/`` (``checkpoint.pt``, ``config.json``, ``curves.csv``, ``validation.csv``).
+At the end the network is scored on ``--eval-trials`` fresh trials per task (whole trials, every
+response step right; :func:`core.analysis.routing.fresh_stream_scores`) into ``evaluation.csv``
+(accuracy, 95 % Wilson interval and chance level per task), as the rule-based families do.
 
 Examples::
 
@@ -28,8 +31,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from core.analysis.routing import routing_statistics
+from core.analysis.routing import fresh_stream_scores, routing_statistics
 from core.cli import ArgumentParser, add_run_arguments, cli_main, resolve_device, set_threads
+from core.fileio import atomic_write_text
 from core.models.mop import (
     MixtureOfPathways,
     MixtureOfPathwaysConfig,
@@ -37,9 +41,11 @@ from core.models.mop import (
     parse_layers,
     task_routing_cost,
 )
+from core.tasks import RuleScore
 from core.tasks.modcog import ModCogConfig, generate_stream, resolve_tasks, split_generators
 from core.training import Trainer, Validation, run_name
 from core.training.naming import format_strength
+from core.training.trainer import EVALUATION_FILE, accuracy_table, score_table_csv
 
 DEFAULT_LAYERS = ("0,16,32", "0,16,32", "0,16,32")
 
@@ -114,6 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "--seed + 1, ...")
     p.add_argument("--eval-batches", type=int, default=4,
                    help="held-out batches (of --batch-size streams) evaluated after each epoch")
+    p.add_argument("--eval-trials", type=int, default=500,
+                   help="fresh trials per task scored after training into evaluation.csv")
     p.add_argument("--seed", type=int, default=0, help="random seed (data, init, dropout)")
     add_run_arguments(p, out="runs/mixture_of_pathways")
     return p
@@ -194,7 +202,8 @@ def main(argv: list[str] | None = None) -> list[Path]:
     args = build_parser().parse_args(argv)
     tasks = resolve_tasks(args.task_id)
     layers = parse_layers(args.layers or list(DEFAULT_LAYERS))
-    for name in ("num_epochs", "num_steps", "batch_size", "seq_len", "eval_batches", "num_runs"):
+    for name in ("num_epochs", "num_steps", "batch_size", "seq_len", "eval_batches", "num_runs",
+                 "eval_trials"):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 1")
     if args.learning_rate <= 0 or args.cost_based_loss_alpha < 0:
@@ -248,7 +257,20 @@ def train_run(args: argparse.Namespace, tasks: tuple[str, ...],
     acc = f", held-out accuracy {val.mean_accuracy:.3f}" if val is not None else ""
     print(f"{name}: {result.step} steps in {result.seconds:.0f} s (stopped: {result.stopped})"
           f"{acc}", file=sys.stderr)
+    scores = store_evaluation(model, run_config, args.out / name, args.eval_trials)
+    print(f"accuracy on {args.eval_trials} fresh trials per task:\n{accuracy_table(scores)}",
+          file=sys.stderr)
     return args.out / name
+
+
+def store_evaluation(model: MixtureOfPathways, run_config: dict, run_dir: Path, n_trials: int
+                     ) -> dict[str, RuleScore]:
+    """Score ``model`` on ``n_trials`` fresh trials per task
+    (:func:`core.analysis.routing.fresh_stream_scores`) and write ``<run_dir>/evaluation.csv``
+    (:func:`core.training.trainer.score_table_csv`, atomically); returns the scores."""
+    scores = fresh_stream_scores(model, run_config, n_trials)
+    atomic_write_text(run_dir / EVALUATION_FILE, score_table_csv(scores))
+    return scores
 
 
 if __name__ == "__main__":

@@ -11,7 +11,10 @@ from core.tasks.modcog import (
     generate_modcog,
     generate_stream,
     resolve_tasks,
+    score_fresh_streams,
     split_generators,
+    task_chance_level,
+    trial_outcomes,
 )
 
 N = 16
@@ -173,3 +176,65 @@ def test_stream_draws_tasks_uniformly_and_fills_every_step():
     counts = np.bincount(s.task_ids[s.trial_start], minlength=3)
     assert counts.sum() > 400
     assert np.all(np.abs(counts / counts.sum() - 1 / 3) < 0.05), counts
+
+
+def one_hot(actions: np.ndarray) -> np.ndarray:
+    """Logits ``(T, B, 1 + N)`` whose argmax is ``actions (T, B)``."""
+    return np.eye(N + 1, dtype=np.float32)[actions]
+
+
+def test_trial_outcomes_match_a_direct_count():
+    tasks = resolve_tasks("modcog/go,dlydm1,dnmsseql")
+    s = generate_stream(tasks, 16, 90, np.random.default_rng(5))
+    rng = np.random.default_rng(6)
+    actions = np.where(rng.random(s.labels.shape) < 0.9, s.labels,
+                       rng.integers(0, N + 1, s.labels.shape))
+    expected = []
+    for b in range(16):  # every trial starting at step <= 40, stream by stream
+        starts = list(np.nonzero(s.trial_start[:, b])[0]) + [90]
+        for start, end in zip(starts[:-1], starts[1:], strict=True):
+            if start <= 40:
+                resp = s.response[start:end, b]
+                expected.append((int(s.task_ids[start, b]), bool(np.array_equal(
+                    actions[start:end, b][resp], s.labels[start:end, b][resp]))))
+    task, correct = trial_outcomes(torch_tensor(one_hot(actions)), s, 40)
+    assert list(zip(task.tolist(), correct.tolist(), strict=True)) == expected
+    assert 0.2 < correct.mean() < 0.9  # both outcomes occur
+    with pytest.raises(ValueError, match="y_hat"):
+        trial_outcomes(one_hot(actions[:-1]), s, 40)
+
+
+def torch_tensor(a: np.ndarray):
+    import torch
+
+    return torch.from_numpy(a)
+
+
+def test_chance_levels_and_scores_of_fixed_answers():
+    """Reach tasks 1/16, decision and match tasks 1/2, variants as their base task; an answer
+    that ignores the stimuli scores at (or, for sequences and decisions, below) chance, the
+    targets themselves score every trial."""
+    assert task_chance_level("go") == task_chance_level("antiseql") == 1 / N
+    assert task_chance_level("dm1") == task_chance_level("ctxdlydm1intr") == 0.5
+    assert task_chance_level("dms") == task_chance_level("dnmcintl") == 0.5
+    tasks = ("go", "goseqr", "dlydm1", "dms")
+    kwargs = {"tasks": tasks, "n_trials": 300, "seq_len": 80}
+
+    def score(respond, seed=0):
+        return score_fresh_streams(respond, rng=np.random.default_rng(seed), **kwargs)
+
+    targets = score(lambda s: one_hot(s.labels))
+    assert all(v.n_correct == v.n_trials == 300 for v in targets.values())
+    fixate = score(lambda s: one_hot(np.zeros_like(s.labels)))
+    assert fixate["go"].n_correct == fixate["dlydm1"].n_correct == 0
+    constant = score(lambda s: one_hot(np.where(s.response, 1 + 3, 0)))
+    for task, chance in (("go", 1 / N), ("dms", 0.5)):
+        low, high = (fixate if task == "dms" else constant)[task].interval()
+        assert fixate[task].chance == chance and low < chance < high, task
+    assert constant["goseqr"].n_correct == 0  # a fixed direction never follows a sequence
+    assert constant["dlydm1"].accuracy < 0.5
+    assert score(lambda s: one_hot(np.where(s.response, 1 + 3, 0))) == constant  # seeded
+    assert score(lambda s: one_hot(np.where(s.response, 1 + 3, 0)), seed=1) != constant
+    with pytest.raises(ValueError, match="longest trial"):
+        score_fresh_streams(lambda s: one_hot(s.labels), ("dnmsseql",), 10, 30,
+                            np.random.default_rng(0))

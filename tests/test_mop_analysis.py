@@ -9,21 +9,26 @@ import pytest
 import torch
 
 from core.analysis.routing import (
+    MOP_SOURCES,
+    fresh_stream_scores,
     lpc_difficulty_correlation,
     routing_statistics,
     steps_to_threshold,
     task_difficulty,
 )
 from core.errors import CheckpointError
-from core.io import load_provenance, load_results
+from core.io import load_provenance, load_results, save_results
 from core.models.mop import MixtureOfPathways, MixtureOfPathwaysConfig
-from core.provenance import stale_reason
-from core.tasks.modcog import generate_stream
+from core.provenance import record, stale_reason
+from core.runs import index_runs
+from core.tasks.modcog import generate_stream, max_trial_steps
 from core.training import parse_run_name
+from core.training.trainer import read_scores
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "mixture_of_pathways"))
 import analyze  # noqa: E402
 import difficulty_runs  # noqa: E402
+import evaluate  # noqa: E402
 import run_experiment  # noqa: E402
 
 
@@ -69,7 +74,7 @@ def test_routing_statistics_matches_manual_computation():
 
 TINY = ["-l", "0,4", "--intermediate-dim", "8", "--router-dim", "4", "--task-dim", "2",
         "--batch-size", "4", "--seq-len", "30", "--num-steps", "2", "--eval-batches", "1",
-        "--no-progress"]
+        "--eval-trials", "20", "--no-progress"]
 
 
 def test_run_experiment_resume_and_refuse(tmp_path):
@@ -99,12 +104,26 @@ def test_difficulty_runs_and_analysis(tmp_path):
                                    "--out", str(tmp_path / "multi"), *TINY])
     difficulty_runs.main(["--protocol", "current", "--task-id", tasks, "-l", "0,4",
                           "--num-steps", "3", "--batch-size", "4", "--seq-len", "30", "--out",
-                          str(tmp_path / "single")])
+                          str(tmp_path / "single"), "--eval-trials", "20"])
     results = tmp_path / "res.h5"
     analyze.main([str(multi), "--difficulty-runs", str(tmp_path / "single"), "--results",
-                  str(results), "--figures", str(tmp_path / "fig"), "--loss-threshold", "0.5"])
+                  str(results), "--figures", str(tmp_path / "fig"), "--loss-threshold", "0.5",
+                  "--eval-trials", "20"])
     stored = load_results(results, multi.name)
     assert set(stored) >= {"baseline", "disable_complex", "prune0.1", "difficulty"}
+    # fresh-trial scores per condition; without intervention those of the run's evaluation.csv
+    evaluation = read_scores(multi / "evaluation.csv")
+    assert list(stored["baseline"]["trial_n_correct"]) == [s.n_correct
+                                                           for s in evaluation.values()]
+    assert list(stored["disable_complex"]["trial_n_trials"]) == [20, 20, 20]
+    assert list(stored["baseline"]["trial_chance"]) == [1 / 16, 0.5, 0.5]
+    assert np.array_equal(stored["difficulty"]["learned"],
+                          stored["baseline"]["trial_accuracy"] >= 0.8)
+    # an entry stored without the fresh-trial scores is stale for paper_plot
+    assert stale_reason(results, multi.name, MOP_SOURCES) is None
+    save_results(results, "old", {"baseline": stored["baseline"]},
+                 provenance=record(results, multi / "checkpoint.pt"))
+    assert stale_reason(results, "old", MOP_SOURCES) is not None
     assert list(stored["difficulty"]["tasks"]) == ["go", "dm1", "dms"]
     assert np.all(stored["difficulty"]["difficulty"] > 0)
     assert {p.name for p in (tmp_path / "fig").iterdir()} >= {
@@ -132,7 +151,7 @@ def test_difficulty_runs_and_analysis(tmp_path):
     run_experiment.main(["--task-id", "modcog/go", "-l", "0,4", "--num-steps", "3",
                          "--num-epochs", "2", "--batch-size", "4", "--seq-len", "30",
                          "--eval-batches", "1", "--out", str(tmp_path / "single"), "--resume",
-                         "--no-progress"])
+                         "--eval-trials", "20", "--no-progress"])
     assert "another network" in stale_reason(results, multi.name)
 
 
@@ -208,7 +227,8 @@ def test_run_experiment_early_stop_and_num_runs(tmp_path):
 def test_difficulty_runs_reference_protocol_by_default(tmp_path):
     out = tmp_path / "single"
     args = ["--task-id", "modcog/go", "--num-repeats", "2", "--num-epochs", "2", "--num-steps",
-            "2", "-l", "4", "--batch-size", "4", "--seq-len", "30", "--out", str(out)]
+            "2", "-l", "4", "--batch-size", "4", "--seq-len", "30", "--eval-trials", "20",
+            "--out", str(out)]
     difficulty_runs.main(args)
     runs = sorted(out.iterdir())
     assert [parse_run_name(r.name).seed for r in runs] == [0, 1]
@@ -249,7 +269,7 @@ def test_analyze_checks_inputs_before_outputs(tmp_path):
                                    "--out", str(tmp_path / "multi"), *TINY])
     difficulty_runs.main(["--task-id", "modcog/go,dms", "--num-repeats", "1", "--num-epochs",
                           "1", "--num-steps", "2", "-l", "4", "--batch-size", "4", "--seq-len",
-                          "30", "--out", str(tmp_path / "single")])
+                          "30", "--eval-trials", "20", "--out", str(tmp_path / "single")])
     calls = []
     original = analyze.intervention_effects
     analyze.intervention_effects = lambda *a, **k: calls.append(a) or original(*a, **k)
@@ -289,7 +309,8 @@ def test_analysis_is_refused_after_the_run_is_retrained_then_recomputed(tmp_path
     train = ["--task-id", "modcog/go,dms", "--out", str(tmp_path / "runs"), *TINY]
     [run] = run_experiment.main([*train, "--num-epochs", "1"])
     results = tmp_path / "results" / "mixture_of_pathways.h5"
-    analyze_args = [str(run), "--results", str(results), "--figures", str(tmp_path / "fig")]
+    analyze_args = [str(run), "--results", str(results), "--figures", str(tmp_path / "fig"),
+                    "--eval-trials", "20"]
     analyze.main(analyze_args)
     stored = load_provenance(results, run.name)
     assert stored["step"] == 2 and Path(stored["checkpoint"]).name == "checkpoint.pt"
@@ -316,7 +337,8 @@ def test_corrupt_results_file_is_replaced_with_overwrite(tmp_path, no_figures):
                                  "--out", str(tmp_path), *TINY])
     results = tmp_path / "res.h5"
     results.write_bytes(b"not an HDF5 file" * 8)
-    args = [str(run), "--results", str(results), "--figures", str(tmp_path / "fig")]
+    args = [str(run), "--results", str(results), "--figures", str(tmp_path / "fig"),
+            "--eval-trials", "20"]
     with pytest.raises(SystemExit, match="^error: .*corrupted.*pass --overwrite"):
         analyze.main(args)
     assert not (tmp_path / "fig").exists()
@@ -339,3 +361,62 @@ def test_load_run_checks_checkpoint_config_and_folder_name(tmp_path):
                                          r"'renamed'"):
         analyze.main([str(renamed), "--results", str(tmp_path / "r.h5")])
     assert not (tmp_path / "r.h5").exists()
+
+
+def test_fresh_stream_scores_match_a_direct_count():
+    """Streams of the run's length (here the longest trial, 34 steps of dms) from (seed, 2), 128
+    at a time; per task the first trials that start early enough to end in their stream."""
+    torch.manual_seed(0)
+    tasks = ("go", "dms")
+    model = MixtureOfPathways(MixtureOfPathwaysConfig(
+        n_stimulus=33, n_tasks=2, n_output=17, layers=((0, 4),), intermediate_dim=8,
+        router_dim=4, task_dim=2))
+    with torch.no_grad():  # fixates: right on the no-go trials of dms, which vary by trial
+        model.output_layer.bias[0] = 50.0
+    config = {"seed": 3, "task": {"tasks": list(tasks), "n_ring": 16, "dt": 100.0, "sigma": 1.0,
+                                  "seq_len": 30}}
+    scores = fresh_stream_scores(model, config, 40)
+    assert model.training  # mode restored
+    seq_len = max(max_trial_steps(t) for t in tasks)
+    assert seq_len == 34
+    rng = np.random.default_rng([3, 2])
+    outcomes: dict[int, list[bool]] = {0: [], 1: []}
+    model.eval()
+    while min(len(v) for v in outcomes.values()) < 40:
+        stream = generate_stream(tasks, 128, seq_len, rng)
+        with torch.no_grad():
+            actions = model(torch.from_numpy(stream.x))[0].argmax(-1).numpy()
+        for b in range(128):  # only trials starting at step 0 are sure to end by step 34
+            end = ([t for t in range(1, seq_len) if stream.trial_start[t, b]] + [seq_len])[0]
+            resp = stream.response[:end, b]
+            outcomes[int(stream.task_ids[0, b])].append(bool(np.array_equal(
+                actions[:end, b][resp], stream.labels[:end, b][resp])))
+    for k, task in enumerate(tasks):
+        assert scores[task].n_trials == 40
+        assert scores[task].n_correct == sum(outcomes[k][:40])
+    assert scores["go"].n_correct == 0 and 5 < scores["dms"].n_correct < 35
+    assert scores["go"].chance == 1 / 16 and scores["dms"].chance == 0.5
+    assert fresh_stream_scores(model, config, 40) == scores
+    assert fresh_stream_scores(model, {**config, "seed": 4}, 40, seed=3) == scores
+
+
+def test_run_experiment_writes_evaluation_that_core_runs_reads_and_evaluate_repeats(tmp_path,
+                                                                                   capsys):
+    [run] = run_experiment.main(["--task-id", "modcog/go,dms", "--num-epochs", "1",
+                                 "--out", str(tmp_path), *TINY])
+    scores = read_scores(run / "evaluation.csv")
+    assert list(scores) == ["go", "dms"] and all(s.n_trials == 20 for s in scores.values())
+    assert [s.chance for s in scores.values()] == [1 / 16, 0.5]
+    assert "accuracy on 20 fresh trials per task" in capsys.readouterr().err
+    [row] = index_runs(tmp_path)
+    assert row.family == "mixture_of_pathways" and row.eval_trials == 20
+    assert row.eval_accuracy == pytest.approx(np.mean([s.accuracy for s in scores.values()]))
+    written = (run / "evaluation.csv").read_bytes()
+    with pytest.raises(SystemExit, match="^error: .*evaluation.csv already exist"):
+        evaluate.main([str(run), "--eval-trials", "20"])
+    evaluate.main([str(run), "--eval-trials", "20", "--overwrite", "--no-progress"])
+    assert (run / "evaluation.csv").read_bytes() == written  # the stored network, same trials
+    evaluate.main([str(run), "--eval-trials", "30", "--overwrite", "--no-progress"])
+    assert all(s.n_trials == 30 for s in read_scores(run / "evaluation.csv").values())
+    with pytest.raises(SystemExit, match="^error: .*nope: no such run"):
+        evaluate.main([str(tmp_path / "nope")])

@@ -12,6 +12,7 @@ import pytest
 import torch
 from script_loader import load_script
 
+from core.analysis.routing import MOP_SOURCES
 from core.fileio import figure_files
 from core.io import load_results, save_results
 from core.provenance import record
@@ -76,7 +77,8 @@ def _synthetic_results(results: Path, rng: np.random.Generator) -> None:
                           "checkpoint.pt"))
     tasks = np.array(["go", "dm1", "dms"])
     layers = [[0, 4], [0, 4]]
-    stats = {cond: {"tasks": tasks, "accuracy": rng.random(3), "lpc": rng.random(3),
+    stats = {cond: {"tasks": tasks, "accuracy": rng.random(3), "trial_accuracy": rng.random(3),
+                    "lpc": rng.random(3),
                     "n_steps": np.full(3, 10), "gates0": rng.random((3, 2)),
                     "gates1": rng.random((3, 2))}
              for cond in ("baseline", "prune0.1", "prune0.05", "disable_complex")}
@@ -87,7 +89,7 @@ def _synthetic_results(results: Path, rng: np.random.Generator) -> None:
                                  {"model": {"w": torch.ones(2)}, "config": {}, "step": 1})
     path = results / "mixture_of_pathways.h5"
     save_results(path, MOP, stats, config={"model": {"layers": layers}},
-                 provenance=record(path, checkpoint))
+                 provenance=record(path, checkpoint, sources=MOP_SOURCES))
     table1 = results / "local_experts" / "table1.h5"
     save_results(table1, "table1", {
         "system": np.array(["4 experts", "backprop 6 hidden"]), "runs": np.array([5, 5]),

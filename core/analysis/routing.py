@@ -10,6 +10,9 @@
   network needs before its loss stays below a threshold (reference threshold 0.25).
 - :func:`intervention_effects`: accuracy and LPC per task when pruning experts below a routing
   threshold at inference and when disabling each layer's most complex expert.
+- :func:`fresh_stream_scores`: accuracy per task on fresh trials (whole trials, every response
+  step right), with its Wilson interval and chance level: a run's ``evaluation.csv``;
+  :func:`intervention_trial_scores` the same under each inference-time intervention.
 """
 
 from __future__ import annotations
@@ -22,6 +25,14 @@ import torch
 from scipy import stats
 
 from core.models.mop import MixtureOfPathways, task_routing_cost
+from core.tasks.accuracy import RuleScore
+from core.tasks.modcog import ModCogConfig, max_trial_steps, score_fresh_streams
+
+#: What ``mixture_of_pathways/analyze.py`` results hold, recorded as a provenance source
+#: (:func:`core.provenance.record`): entries stored before they held the fresh-trial scores
+#: (``trial_*`` per condition) are stale. The analysis and ``paper_plot.py`` pass it.
+MOP_SOURCES = {"contents": "routing statistics and fresh-trial scores per task (trial_*) per "
+                           "condition"}
 
 
 @dataclass
@@ -125,8 +136,57 @@ def intervention_effects(model: MixtureOfPathways, batches: Sequence[tuple[torch
     """Routing statistics without intervention (``baseline``), with inference-time pruning at
     each threshold (``prune<thr>``) and with each layer's largest expert disabled
     (``disable_complex``)."""
-    out = {"baseline": routing_statistics(model, batches, tasks)}
-    for thr in prune_thresholds:
-        out[f"prune{thr:g}"] = routing_statistics(model, batches, tasks, prune_threshold=thr)
-    out["disable_complex"] = routing_statistics(model, batches, tasks, disable_complex=True)
-    return out
+    return {name: routing_statistics(model, batches, tasks, **intervention)
+            for name, intervention in intervention_conditions(prune_thresholds).items()}
+
+
+def intervention_conditions(prune_thresholds: Sequence[float]) -> dict[str, dict]:
+    """The inference conditions of :func:`intervention_effects`, in order, each with the keyword
+    arguments of the model's forward that apply it: ``baseline``, ``prune<thr>`` per threshold,
+    ``disable_complex``."""
+    return {"baseline": {}, **{f"prune{thr:g}": {"prune_threshold": thr}
+                               for thr in prune_thresholds},
+            "disable_complex": {"disable_complex": True}}
+
+
+def intervention_trial_scores(model: MixtureOfPathways, run_config: dict, n_trials: int,
+                              prune_thresholds: Sequence[float] = (0.05, 0.1, 0.2),
+                              seed: int | None = None) -> dict[str, dict[str, RuleScore]]:
+    """:func:`fresh_stream_scores` under each of :func:`intervention_conditions` (the same
+    trials for every condition), ``{condition: {task: RuleScore}}``."""
+    return {name: fresh_stream_scores(model, run_config, n_trials, seed, **intervention)
+            for name, intervention in intervention_conditions(prune_thresholds).items()}
+
+
+def fresh_stream_scores(model: MixtureOfPathways, run_config: dict, n_trials: int,
+                        seed: int | None = None, prune_threshold: float | None = None,
+                        disable_complex: bool = False, chunk: int = 128
+                        ) -> dict[str, RuleScore]:
+    """Accuracy of a MoP network on ``n_trials`` fresh trials of each of its tasks, with the
+    95 % Wilson interval and chance level of :func:`core.tasks.modcog.score_fresh_streams`.
+
+    ``run_config`` is the run's stored config (``config.json``): its ``task`` entry gives the
+    tasks, the Mod-Cog constants and the training stream length ``seq_len``; the streams are as
+    long, or as the longest trial where that is longer. They are drawn from a Generator seeded
+    with ``(seed, 2)``, ``seed`` the run's unless given, which neither training nor the held-out
+    streams use (:func:`core.tasks.modcog.split_generators`; the rule runs' ``evaluation.csv``
+    uses the same pair). The model runs in eval mode (no routing dropout), without gradients,
+    on its device; its mode is restored. ``prune_threshold`` / ``disable_complex`` apply the
+    inference-time interventions of the model's forward.
+    """
+    task = run_config["task"]
+    tasks = tuple(task["tasks"])
+    cfg = ModCogConfig(n_ring=task["n_ring"], dt=task["dt"], sigma=task["sigma"])
+    seq_len = max(int(task["seq_len"]), *(max_trial_steps(t, cfg) for t in tasks))
+    device = next(model.parameters()).device
+    rng = np.random.default_rng([run_config["seed"] if seed is None else seed, 2])
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        scores = score_fresh_streams(
+            lambda stream: model(torch.from_numpy(stream.x).to(device),
+                                 prune_threshold=prune_threshold,
+                                 disable_complex=disable_complex)[0],
+            tasks, n_trials, seq_len, rng, cfg, chunk)
+    model.train(was_training)
+    return scores

@@ -81,7 +81,7 @@ def plot_intervention_effects(accuracy: Mapping[str, np.ndarray], lpc: np.ndarra
                      color="k", zorder=3)
     left.set_xticks(range(len(names)))
     left.set_xticklabels(names, rotation=30, ha="right")
-    left.set_ylabel("held-out accuracy")
+    left.set_ylabel("accuracy on fresh trials")
     left.set_ylim(0, 1.05)
     drop = np.asarray(accuracy["baseline"]) - np.asarray(accuracy["disable_complex"])
     right.scatter(lpc, drop, s=12, color="C3")
@@ -107,7 +107,8 @@ def routing_figures(results: Mapping[str, Mapping], layer_sizes: Sequence[Sequen
 
     Args:
         results: per condition (``baseline``, ``prune<thr>``, ``disable_complex``) a dict with
-            ``tasks (K,)``, ``accuracy (K,)``, ``lpc (K,)``, ``gates<l> (K, E_l)``; optionally
+            ``tasks (K,)``, ``trial_accuracy (K,)`` (fresh trials), ``lpc (K,)``,
+            ``gates<l> (K, E_l)``; optionally
             ``difficulty`` with ``tasks``, ``difficulty``, ``lpc``, ``learned`` ``(K',)``,
             ``step_budget`` and ``spearman_all`` / ``spearman_learned`` ``(rho, p)``.
         layer_sizes: the experts' hidden sizes per layer (the model config's ``layers``).
@@ -117,7 +118,8 @@ def routing_figures(results: Mapping[str, Mapping], layer_sizes: Sequence[Sequen
     gates = [np.asarray(base[f"gates{l}"]) for l in range(len(layer_sizes))]
     figures = {"mop_routing_maps": plot_routing_maps(gates, tasks, layer_sizes),
                "mop_interventions": plot_intervention_effects(
-                   {name: np.asarray(results[name]["accuracy"]) for name in _conditions(results)},
+                   {name: np.asarray(results[name]["trial_accuracy"])
+                    for name in _conditions(results)},
                    np.asarray(base["lpc"]), tasks)}
     if "difficulty" in results:
         diff = results["difficulty"]

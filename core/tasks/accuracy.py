@@ -37,6 +37,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.stats import binomtest
@@ -44,6 +45,9 @@ from scipy.stats import binomtest
 from core.tasks.config import TaskConfig
 from core.tasks.trials import Trials
 from core.tasks.yang import RULE_SPECS, circular_distance, encode_angle, generate_trials
+
+if TYPE_CHECKING:
+    from core.tasks.modcog import ModCogConfig
 
 #: Largest angular error of a correct response on a continuous circle (radians; Yang et al.).
 TOLERANCE = 0.2 * math.pi
@@ -59,13 +63,14 @@ def response_tolerance(config: TaskConfig) -> float:
     return math.pi / config.n_directions
 
 
-def chance_level(rule: str, config: TaskConfig) -> float:
+def chance_level(rule: str, config: TaskConfig | ModCogConfig) -> float:
     """Accuracy of a guess that ignores what ``rule`` asks for (trials in ``random`` mode).
 
     Reach rules: the share of targets one fixed answer hits (1 / n_directions on a grid, the
     tolerance arc 2 * 0.2 pi / 2 pi = 0.2 on a continuous circle). Decision rules: 1/2 (one of
     the two stimuli). Match go/no-go rules: 1/2 (respond or fixate; half the trials match).
-    ValueError for an unknown rule.
+    Only ``config.n_directions`` is read, so a Mod-Cog config (its ring's grid) serves too
+    (:func:`core.tasks.modcog.task_chance_level`). ValueError for an unknown rule.
     """
     if rule not in RULE_SPECS:
         raise ValueError(f"unknown rule {rule!r}; expected one of {list(RULE_SPECS)}")

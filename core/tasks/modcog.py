@@ -37,16 +37,21 @@ Deviations from the Mod-Cog reference code (github.com/mikailkhona/Mod_Cog), on 
   other). Stimulus noise goes to the ring channels only, never to the fixation input.
 - Evaluation batches come from a Generator independent of the training one (see
   :func:`split_generators`); the reference evaluates on its cached training set.
+
+Scores: :func:`score_fresh_streams` gives each task's accuracy on fresh trials of such streams
+(a trial is correct when every step of its response period is, :func:`trial_outcomes`) with its
+chance level (:func:`task_chance_level`), as :class:`core.tasks.accuracy.RuleScore`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from core.tasks.accuracy import RuleScore, chance_level
 from core.tasks.noise import gaussian_noise
 from core.tasks.trials import Trials
 from core.tasks.yang import RULE_SPECS, TWO_PI, RuleSpec, ring_code, rule_target
@@ -101,6 +106,12 @@ class ModCogConfig:
     def n_output(self) -> int:
         """Action classes: fixate + one per ring direction."""
         return 1 + self.n_ring
+
+    @property
+    def n_directions(self) -> int:
+        """Directions an answer can take (the ring's grid; read by
+        :func:`core.tasks.accuracy.chance_level`)."""
+        return self.n_ring
 
     def steps(self, ms: float) -> int:
         """Number of time steps lasting ``ms`` milliseconds."""
@@ -254,6 +265,24 @@ def min_trial_steps(task: str, config: ModCogConfig | None = None) -> int:
     cfg = config or ModCogConfig()
     return sum(cfg.steps(v[0] if isinstance(v, tuple) else v)
                for v in _epoch_table(task_spec(task)).values())
+
+
+def max_trial_steps(task: str, config: ModCogConfig | None = None) -> int:
+    """Longest possible trial of ``task`` in steps."""
+    cfg = config or ModCogConfig()
+    return sum(cfg.steps(v[1] if isinstance(v, tuple) else v)
+               for v in _epoch_table(task_spec(task)).values())
+
+
+def task_chance_level(task: str, config: ModCogConfig | None = None) -> float:
+    """Accuracy of a guess that ignores what ``task`` asks for, as
+    :func:`core.tasks.accuracy.chance_level` of its Yang et al. (2019) base rule on the ring's
+    grid of ``n_ring`` directions: 1 / n_ring for the reach family (one fixed direction),
+    1/2 for the decision family (one of the two stimuli) and the match family (respond or fixate;
+    half the trials match). The interval and sequence variants keep their base task's chance:
+    the guess follows the task's timing and sequence rule but not the stimuli."""
+    cfg = config or ModCogConfig()
+    return chance_level(YANG_RULE[task_spec(task).base], cfg)
 
 
 def _epochs(spec: TaskSpec, cfg: ModCogConfig, b: int, rng: np.random.Generator
@@ -510,3 +539,74 @@ def generate_stream(tasks: Sequence[str], batch_size: int, seq_len: int,
     return ModCogStream(x=x, labels=labels, task_ids=task_ids, response=x[..., 0] == 0,
                         trial_start=trial_start, tasks=tasks)
 
+
+# ----------------------------------------------------------------------------- trial scores
+
+
+def trial_outcomes(y_hat, stream: ModCogStream, last_start: int
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Score every trial of ``stream`` that starts at step ``last_start`` or earlier.
+
+    ``y_hat (T, B, n_out)`` logits (numpy or torch) of the stream; the action of a step is its
+    argmax. A trial is correct when the action equals the target label at every step of its
+    response period (the fixation input off): the right direction at each step (the whole
+    sequence of a sequence task), fixation (label 0) at each step of a no-go trial. This is
+    stricter than one reading per trial (Yang et al. 2019 read the last step) and than the
+    per-step accuracy of :func:`core.analysis.routing.routing_statistics`.
+
+    Returns ``(task (N,) index into stream.tasks, correct (N,) bool)`` ordered by stream, then
+    by start. With ``last_start <= seq_len - longest trial`` every counted trial is complete,
+    and whether a trial is counted does not depend on its own length (only on the trials before
+    it). ValueError for a ``y_hat`` of another ``(T, B)`` than the stream.
+    """
+    actions = y_hat.argmax(-1)
+    actions = actions.cpu().numpy() if hasattr(actions, "cpu") else np.asarray(actions)
+    if actions.shape != stream.labels.shape:
+        raise ValueError(f"y_hat (T, B) {actions.shape} != the stream's {stream.labels.shape}")
+    n_streams = stream.labels.shape[1]
+    local = np.cumsum(stream.trial_start, axis=0) - 1  # (T, B) index of the trial in its stream
+    n = int(local.max()) + 1
+    trial = (local + n * np.arange(n_streams)).ravel()  # global index, stream-major
+    wrong = np.bincount(trial, ((actions != stream.labels) & stream.response).ravel(),
+                        minlength=n * n_streams)
+    task = np.zeros(n * n_streams, dtype=np.int64)
+    task[trial] = stream.task_ids.ravel()
+    counted = stream.trial_start[: last_start + 1].sum(0)  # (B,) trials starting in time
+    keep = (np.arange(n)[None, :] < counted[:, None]).ravel()
+    return task[keep], wrong[keep] == 0
+
+
+def score_fresh_streams(respond: Callable[[ModCogStream], object], tasks: Sequence[str],
+                        n_trials: int, seq_len: int, rng: np.random.Generator,
+                        config: ModCogConfig | None = None, chunk: int = 128
+                        ) -> dict[str, RuleScore]:
+    """``{task: RuleScore}`` of ``respond(stream) -> y_hat (T, B, n_out)`` logits on
+    ``n_trials`` fresh trials of each task, in streams as the network was trained on.
+
+    Streams of ``seq_len`` steps are drawn from ``rng`` ``chunk`` at a time
+    (:func:`generate_stream`) until every task has ``n_trials`` trials that start early enough
+    to end inside their stream whatever their length (:func:`trial_outcomes`); the first
+    ``n_trials`` of each task count (so one Generator seed gives the same scores). Each score
+    carries the task's :func:`task_chance_level`; :meth:`RuleScore.interval` is its 95 % Wilson
+    interval, which treats the trials as independent (trials of one stream share the network's
+    state). ValueError for ``n_trials`` or ``chunk`` < 1, or ``seq_len`` shorter than the
+    longest trial of a task (:func:`max_trial_steps`).
+    """
+    cfg = config or ModCogConfig()
+    tasks = tuple(t.removeprefix("modcog/") for t in tasks)
+    if n_trials < 1 or chunk < 1:
+        raise ValueError(f"n_trials and chunk must be >= 1, got {n_trials}, {chunk}")
+    longest = max(max_trial_steps(t, cfg) for t in tasks)
+    if seq_len < longest:
+        raise ValueError(f"streams of {seq_len} steps cannot hold the longest trial of "
+                         f"{list(tasks)} ({longest} steps)")
+    outcomes: list[list[np.ndarray]] = [[] for _ in tasks]
+    counts = np.zeros(len(tasks), dtype=np.int64)
+    while counts.min() < n_trials:
+        stream = generate_stream(tasks, chunk, seq_len, rng, cfg)
+        task, correct = trial_outcomes(respond(stream), stream, seq_len - longest)
+        for k in range(len(tasks)):
+            outcomes[k].append(correct[task == k])
+            counts[k] += outcomes[k][-1].size
+    return {t: RuleScore(int(np.concatenate(outcomes[k])[:n_trials].sum()), n_trials,
+                         task_chance_level(t, cfg)) for k, t in enumerate(tasks)}
