@@ -48,7 +48,6 @@ from core.cli import (
 )
 from core.fileio import atomic_write_text, figure_files, refuse_existing
 from core.plotting.training import plot_curves, plot_rule_scores, plot_time_to_accuracy
-from core.tasks import resolve_rules
 from core.training.config import BATCH_RULES, OPTIMIZERS, get_preset
 from core.training.trainer import (
     EVALUATION_FILE,
@@ -56,7 +55,6 @@ from core.training.trainer import (
     accuracy_table,
     build_rule_run,
     check_run_target,
-    curriculum_stages,
     rule_run_name,
     set_optimizer_mode,
 )
@@ -242,12 +240,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
             print(f"note: --lr-halve-every replaces the {args.preset} preset's "
                   f"{config.scheduler} schedule")
         levers.update(scheduler="step", scheduler_step=args.lr_halve_every, scheduler_gamma=0.5)
-    try:
-        config = config.replace(hidden=hidden, model=model, n_steps=10**9, target_accuracy=None,
-                                **{k: v for k, v in levers.items() if v is not None})
-        curriculum_stages(config.curriculum, resolve_rules(config.rules))
-    except ValueError as e:
-        fail(str(e))
+    config = config.replace(hidden=hidden, model=model, n_steps=10**9, target_accuracy=None,
+                            **{k: v for k, v in levers.items() if v is not None})
     run_dir = args.out / rule_run_name(config, args.seed)
     # a benchmark is not resumed: its clock would not be one run's
     check_run_target(run_dir, False, args.overwrite, resumable=False)
