@@ -262,15 +262,19 @@ def _epoch_table(spec: TaskSpec) -> dict[str, float | tuple[float, float]]:
 
 def min_trial_steps(task: str, config: ModCogConfig | None = None) -> int:
     """Shortest possible trial of ``task`` in steps."""
-    cfg = config or ModCogConfig()
-    return sum(cfg.steps(v[0] if isinstance(v, tuple) else v)
-               for v in _epoch_table(task_spec(task)).values())
+    return _trial_steps(task, config, bound=0)
 
 
 def max_trial_steps(task: str, config: ModCogConfig | None = None) -> int:
     """Longest possible trial of ``task`` in steps."""
+    return _trial_steps(task, config, bound=1)
+
+
+def _trial_steps(task: str, config: ModCogConfig | None, bound: int) -> int:
+    """Steps of a trial of ``task`` whose ranged epochs all take their lower (``bound`` 0) or
+    upper (1) duration."""
     cfg = config or ModCogConfig()
-    return sum(cfg.steps(v[1] if isinstance(v, tuple) else v)
+    return sum(cfg.steps(v[bound] if isinstance(v, tuple) else v)
                for v in _epoch_table(task_spec(task)).values())
 
 
