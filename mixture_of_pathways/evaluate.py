@@ -21,7 +21,6 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from core.analysis.routing import fresh_stream_scores
 from core.cli import (
     ArgumentParser,
     add_device_argument,
@@ -31,11 +30,12 @@ from core.cli import (
     resolve_device,
     set_threads,
 )
-from core.fileio import atomic_write_text, refuse_existing
-from core.training.trainer import EVALUATION_FILE, accuracy_table, score_table_csv
+from core.fileio import refuse_existing
+from core.training.trainer import EVALUATION_FILE, accuracy_table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from analyze import load_run  # noqa: E402  (sibling script)
+from analyze import load_run  # noqa: E402  (sibling scripts)
+from run_experiment import store_evaluation  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -64,8 +64,7 @@ def main(argv: list[str] | None = None) -> None:
     refuse_existing([run / EVALUATION_FILE for run in runs], args.overwrite)
     for run, (model, config) in tqdm(runs.items(), desc="runs scored",
                                      disable=args.no_progress):
-        scores = fresh_stream_scores(model.to(device), config, args.eval_trials, args.seed)
-        atomic_write_text(run / EVALUATION_FILE, score_table_csv(scores))
+        scores = store_evaluation(model.to(device), config, run, args.eval_trials, args.seed)
         tqdm.write(f"{run / EVALUATION_FILE}: {args.eval_trials} fresh trials per task\n"
                    f"{accuracy_table(scores)}")
 

@@ -263,12 +263,13 @@ def train_run(args: argparse.Namespace, tasks: tuple[str, ...],
     return args.out / name
 
 
-def store_evaluation(model: MixtureOfPathways, run_config: dict, run_dir: Path, n_trials: int
-                     ) -> dict[str, RuleScore]:
+def store_evaluation(model: MixtureOfPathways, run_config: dict, run_dir: Path, n_trials: int,
+                     seed: int | None = None) -> dict[str, RuleScore]:
     """Score ``model`` on ``n_trials`` fresh trials per task
-    (:func:`core.analysis.routing.fresh_stream_scores`) and write ``<run_dir>/evaluation.csv``
-    (:func:`core.training.trainer.score_table_csv`, atomically); returns the scores."""
-    scores = fresh_stream_scores(model, run_config, n_trials)
+    (:func:`core.analysis.routing.fresh_stream_scores`; ``seed``: the run's unless given) and
+    write ``<run_dir>/evaluation.csv`` (:func:`core.training.trainer.score_table_csv`,
+    atomically); returns the scores. Also ``evaluate.py``'s, for stored runs."""
+    scores = fresh_stream_scores(model, run_config, n_trials, seed)
     atomic_write_text(run_dir / EVALUATION_FILE, score_table_csv(scores))
     return scores
 
