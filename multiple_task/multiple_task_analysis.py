@@ -20,7 +20,8 @@ index is taken between the networks' rule partitions (``clustering_seeds.h5`` an
 ``<runs>/<NAME>/analysis.h5`` (keyed by the run name, with the digest of the checkpoint they
 describe: :mod:`core.provenance`), figures to ``<runs>/<NAME>/figures/`` (or ``--figures``;
 ``--figures``/``<NAME>`` when several runs are named: :func:`core.cli.run_figures`).
-Stored results of the same network are kept unless ``--overwrite``, and those of their figures
+Stored results of the same network (and, when every named run's are, those across the runs) are
+kept unless ``--overwrite``, and those of their figures
 whose files do not exist yet (another ``--figures``, deleted files) are drawn from them
 (:func:`core.plotting.draw_from_stored`); stale ones (the run was trained further or again) are
 recomputed. A progress bar follows each run's stages (``--no-progress`` hides it).
@@ -76,7 +77,7 @@ from core.cli import (
     run_figures,
     set_threads,
 )
-from core.io import save_results
+from core.io import load_results, save_results
 from core.plotting import apply_style, draw_from_stored, save_figure
 from core.plotting.multi_task import (
     TASK_SET,
@@ -365,6 +366,16 @@ def clustering_seeds(runs: dict[str, dict], folder: Path, inputs: list[tuple[Pat
     return results
 
 
+def reuse_across(path: Path, names: list[str], figures_of, folder: Path) -> None:
+    """Keep the current summary across the runs ``names`` stored in ``path`` (its runs were all
+    reused, so it would come out the same) and draw those of its figures ``figures_of(stored)``
+    (``{stem: figure}``) whose files are missing in ``folder``."""
+    stored = load_results(path, seeds_key(names))
+    apply_style()
+    print(f"across runs: stored results are current, reused ({path}); "
+          f"{draw_from_stored(figures_of(stored), folder)}")
+
+
 def seeds_key(names) -> str:
     """Key of a set of runs in :data:`SEEDS_FILE`: their sorted names joined by ','."""
     return ",".join(sorted(names))
@@ -404,20 +415,34 @@ def main(argv: list[str] | None = None) -> None:
             current.add(name)
     seeds_folder, figures = Path(args.runs), Path(args.figures) if args.figures else None
     same_rules = len(rules) == 1
-    if len(args.names) > 1 and not args.no_synapses:
-        claim(seeds_folder / SEEDS_FILE, seeds_key(args.names), args.overwrite)
-    if len(args.names) > 1 and same_rules:
-        claim(seeds_folder / CLUSTERING_SEEDS_FILE, seeds_key(args.names), args.overwrite)
+    kept = set()  # summaries across runs that are current and whose runs are all reused
+    for file, wanted in ((SEEDS_FILE, not args.no_synapses), (CLUSTERING_SEEDS_FILE, same_rules)):
+        if len(args.names) > 1 and wanted:
+            try:
+                claim(seeds_folder / file, seeds_key(args.names), args.overwrite)
+            except FileExistsError:
+                if current != set(args.names):
+                    raise
+                kept.add(file)
     results = {name: reuse(name, args) if name in current else analyse(name, args, notes[name])
                for name in args.names}
     if len(results) > 1 and same_rules:
         print("clustering agreement across runs (rule partitions):")
-        clustering_seeds(results, seeds_folder, [(resolve_run(args.runs, n) / RESULTS_FILE, n)
-                                                 for n in results], figures)
+        if CLUSTERING_SEEDS_FILE in kept:
+            reuse_across(seeds_folder / CLUSTERING_SEEDS_FILE, args.names,
+                         seeds_agreement_figures, figures or seeds_folder)
+        else:
+            clustering_seeds(results, seeds_folder,
+                             [(resolve_run(args.runs, n) / RESULTS_FILE, n) for n in results],
+                             figures)
     elif len(results) > 1:
         print("the runs train different rules: no clustering agreement across runs")
     runs = {n: r["over_membership"] for n, r in results.items() if "over_membership" in r}
-    if len(runs) > 1:
+    if len(runs) > 1 and SEEDS_FILE in kept:
+        reuse_across(seeds_folder / SEEDS_FILE, args.names,
+                     lambda s: {"over_membership_seeds": over_membership_seeds_figure(s)},
+                     figures or seeds_folder)
+    elif len(runs) > 1:
         over_membership_seeds(runs, seeds_folder, [(resolve_run(args.runs, n) / RESULTS_FILE, n)
                                                    for n in runs], figures)
 

@@ -547,6 +547,18 @@ def test_a_fixed_k_clusters_units_and_synapses_and_the_clusterings_are_compared(
     assert "KMeans vs Ward adjusted Rand index at k=" in out
     with pytest.raises(SystemExit, match="^error: .*--k must be >= 1"):
         multiple_task_analysis.main([NAME, "--runs", str(trained), "--k", "0"])
+    # run again without --overwrite: the current results across runs are kept, not refused
+    files = [trained / f for f in (multiple_task_analysis.SEEDS_FILE,
+                                   multiple_task_analysis.CLUSTERING_SEEDS_FILE)]
+    stamps = [f.stat().st_mtime_ns for f in files]
+    for lost in figures.glob("over_membership_seeds.*"):
+        lost.unlink()
+    multiple_task_analysis.main([a for a in argv if a != "--overwrite"])
+    out = capsys.readouterr().out
+    assert [f.stat().st_mtime_ns for f in files] == stamps
+    for f in files:
+        assert f"across runs: stored results are current, reused ({f})" in out
+    assert (figures / "over_membership_seeds.png").is_file()  # a missing figure is drawn
 
 
 def _evaluation(run_dir, correct, n_trials=500, chance=1 / 8, rules=6):
