@@ -24,7 +24,7 @@ parameters reached, ``status.json`` says the runs are unfinished, and the script
 status 128 + the signal number (runs cannot be resumed; train them again with ``--overwrite``).
 
     python local_experts/train.py --system mix8 --lr 3 --seeds 5
-    python local_experts/train.py --system mix16 --sigma 0.5 --temperature 2 --lr 1
+    python local_experts/train.py --system mix16 --sigma 0.5 --temperature 2 --lr 1 --seeds 5
 """
 
 from __future__ import annotations
@@ -120,7 +120,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="gate softmax temperature of a mixture (default 1, the paper)")
     parser.add_argument("--lr", type=float, default=2.0, help="learning rate (default 2)")
     parser.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
-    parser.add_argument("--seeds", type=int, default=5, help="number of seeds (default 5)")
+    parser.add_argument("--seeds", type=int, default=1,
+                        help="number of consecutive seeds from --seed, one run each (default 1, "
+                             "as a sweep job of core.sweep passes one --seed)")
     parser.add_argument("--max-epochs", type=int, default=3000,
                         help="epoch budget (default 3000)")
     parser.add_argument("--criterion", type=float, default=0.88,
@@ -133,6 +135,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/local_experts"),
                         help="parent folder of the run folders (default runs/local_experts)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing runs")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     args = parser.parse_args(argv)
     if args.seeds < 1 or args.lr <= 0 or args.seed < 0:
         fail("--seeds and --lr must be positive, --seed not negative")
@@ -160,7 +163,8 @@ def main(argv: list[str] | None = None) -> None:
             for name in RUN_FILES[1:-1]:  # the old results of an --overwrite run go first
                 (folder / name).unlink(missing_ok=True)
             write_status(folder, 0, train_config.max_epochs, None)
-        with tqdm(total=train_config.max_epochs, desc=args.system, unit="epoch") as bar:
+        with tqdm(total=train_config.max_epochs, desc=args.system, unit="epoch",
+                  disable=args.no_progress) as bar:
             result = train_population(config, split.x_train, split.y_train, split.x_test,
                                       split.y_test, seeds, args.lr, train_config, bar.update,
                                       track_test=True, should_stop=lambda: bool(received))

@@ -380,3 +380,20 @@ def test_scripts_run_as_files_with_only_core_installed(tmp_path):
                           env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("usage:") == 3
+
+
+def test_a_sweep_over_seeds_lands_one_run_per_seed(tmp_path, monkeypatch, capfd):
+    """core.sweep passes one --seed per job: each job of local_experts/train.py trains that seed
+    only (before, every job trained 5 seeds from it, and the second job ended on the first's
+    runs); a resubmission runs none."""
+    from core.sweep import main as sweep
+
+    monkeypatch.chdir(ROOT)
+    argv = ["local_experts/train.py", "--seeds", "0-1", "--out", str(tmp_path), "--executor",
+            "debug", "--", "--system", "mix2", "--max-epochs", "3", "--no-progress"]
+    assert sweep(argv) == 0
+    assert "2 finished" in capfd.readouterr().out
+    assert sorted(r.seed for r in index_runs(tmp_path)) == [0, 1]
+    assert sweep(["--resume", *argv]) == 0
+    assert "0 of 2 jobs submitted (2 finished before)" in capfd.readouterr().out
+    assert sorted(r.seed for r in index_runs(tmp_path)) == [0, 1]
