@@ -79,6 +79,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add_threads_argument(p)
     p.add_argument("--out", type=Path, default=Path("runs/mixture_of_pathways_difficulty"),
                    help="folder for the single-task runs (one protocol per folder)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return p.parse_args(argv)
 
 
@@ -112,7 +113,7 @@ def main(argv: list[str] | None = None) -> None:
         raise ValueError("--num-repeats must be >= 1")
     seeds = args.seeds if args.seeds is not None else list(range(repeats))
     jobs = [(task, seed) for task in tasks for seed in seeds]
-    for task, seed in tqdm(jobs, desc="single-task runs"):
+    for task, seed in tqdm(jobs, desc="single-task runs", disable=args.no_progress):
         run_experiment.main(run_arguments(args, task, seed))
 
 

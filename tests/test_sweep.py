@@ -135,3 +135,25 @@ def test_preempted_job_is_requeued_with_the_resume_flag(tmp_path):
     requeued = job.checkpoint()
     assert requeued.function.command[-1] == "--resume"
     assert requeued.function.argv == job.argv and requeued.function.key == job.key
+
+
+TRAINING_SCRIPTS = {  # every family's training script: how a sweep job passes its seed
+    "multiple_task/multiple_task.py": "--seed", "one_task/one_task.py": "--seed",
+    "two_task/two_task.py": "--seed", "pretrain/pretraining.py": "--seed",
+    "flex_task/flex_task.py": "--seed", "mixture_of_pathways/run_experiment.py": "--seed",
+    "mixture_of_pathways/difficulty_runs.py": "--seeds", "timescales/train.py": "--seeds",
+    "local_experts/train.py": "--seed", "babyai/train.py": "--seed"}
+
+
+@pytest.mark.parametrize("script", sorted(TRAINING_SCRIPTS))
+def test_every_training_script_takes_what_a_sweep_job_passes(script, capsys):
+    """A sweep job passes the seed flag, ``--out`` and (in the job's log) ``--no-progress``."""
+    from script_loader import load_script
+
+    module = load_script(script, "sweep_contract_" + script.replace("/", "_")[:-3])
+    with pytest.raises(SystemExit) as info:
+        module.main(["--help"])
+    assert info.value.code == 0
+    text = capsys.readouterr().out
+    for flag in (TRAINING_SCRIPTS[script], "--out", "--no-progress"):
+        assert f"{flag} " in text or f"{flag}\n" in text, (script, flag)
