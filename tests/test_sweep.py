@@ -147,7 +147,8 @@ TRAINING_SCRIPTS = {  # every family's training script: how a sweep job passes i
 
 @pytest.mark.parametrize("script", sorted(TRAINING_SCRIPTS))
 def test_every_training_script_takes_what_a_sweep_job_passes(script, capsys):
-    """A sweep job passes the seed flag, ``--out`` and (in the job's log) ``--no-progress``."""
+    """A sweep job passes the seed flag and ``--out``; the README's sweeps add ``--no-progress``
+    (no progress bars in the jobs' logs)."""
     from script_loader import load_script
 
     module = load_script(script, "sweep_contract_" + script.replace("/", "_")[:-3])
