@@ -6,7 +6,9 @@ uniformly random policy (chance level) on the same seeds, then success rate (Wil
 interval), mean episode length against the bot's, bot agreement, LPC per step, and for
 Mixture-of-Pathways runs the expert use per grid cell and per episode phase. Results go to
 ``--results`` (HDF5, one entry per run), figures to ``--figures`` (``core.plotting.babyai``;
-with MoP runs at several alphas also expert use across alpha).
+with MoP runs at several alphas also expert use across alpha). A run whose stored results are
+current (same network) is not evaluated again unless ``--overwrite``; figures are drawn from every
+entry of ``--results``, those drawn before it was last written again, the others kept.
 
 Example::
 
@@ -46,7 +48,7 @@ from core.cli import (
 from core.envs.babyai import EVAL_SEEDS
 from core.io import list_runs, save_results
 from core.models import build_model
-from core.plotting import save_figure
+from core.plotting import draw_from_stored
 from core.plotting.babyai import babyai_figures
 from core.provenance import claim, load_current, record
 from core.training.checkpoint import load_checkpoint, load_json, load_model_state
@@ -67,7 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--phase-bins", type=positive_int, default=5, help="bins of episode phase")
     p.add_argument("--results", type=Path, default=Path("results/babyai.h5"),
                    help="HDF5 file of evaluation results (one entry per run)")
-    p.add_argument("--overwrite", action="store_true", help="replace stored results and figures")
+    p.add_argument("--overwrite", action="store_true",
+                   help="evaluate again runs whose stored results are current")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     add_device_argument(p)
     add_threads_argument(p)
@@ -118,12 +121,20 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.names:
         if not (runs / name / CHECKPOINT_FILE).is_file():
             raise FileNotFoundError(f"{runs / name}: no trained run (checkpoint.pt missing)")
+    todo = []
     for name in args.names:
-        if note := claim(args.results, name, args.overwrite):
+        try:
+            note = claim(args.results, name, args.overwrite)
+        except FileExistsError:
+            print(f"{name}: stored results are current, reused ({args.results}; --overwrite "
+                  "evaluates again)")
+            continue
+        if note:
             print(note)
+        todo.append(name)
     start = EVAL_SEEDS[0] + args.seed * 10**6
     seeds = np.arange(start, start + args.episodes)
-    for name in tqdm(args.names, disable=args.no_progress, desc="runs"):
+    for name in tqdm(todo, disable=args.no_progress, desc="runs"):
         torch.manual_seed(args.seed)
         result, config = evaluate_run(runs / name, seeds, args.n_envs, args.phase_bins, device,
                                       args.seed)
@@ -140,12 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     figures = Path(args.figures) if args.figures else runs / "figures"
     everything = {n: load_current(args.results, n, f"python babyai/evaluate.py {n} --overwrite")
                   for n in list_runs(args.results)}
-    for stem, fig in babyai_figures(everything).items():
-        path = figures / f"{stem}.png"
-        if path.exists() and not args.overwrite:
-            print(f"kept {path} (pass --overwrite to redraw)")
-            continue
-        save_figure(fig, figures / stem)
+    # a figure drawn before the results file was last written is drawn again, the others kept
+    print(draw_from_stored(babyai_figures(everything), figures, results=args.results))
     return 0
 
 

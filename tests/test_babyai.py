@@ -220,10 +220,16 @@ def test_two_runs_with_one_seed_give_identical_losses(tmp_path, capsys):
     assert "stale" in out and "babyai/evaluate.py" in out
     evaluate_again = [run.name, "--runs", str(tmp_path / "a"), "--episodes", "3", "--results",
                       str(results), "--figures", str(tmp_path / "fig"), "--no-progress"]
+    figure = tmp_path / "fig" / f"{run.name}_cells.png"
+    drawn = figure.stat().st_mtime_ns
     assert evaluate.main(evaluate_again) == 0
     assert "replacing the stored results" in capsys.readouterr().out
-    with pytest.raises(SystemExit):  # now current: kept unless --overwrite
-        evaluate.main(evaluate_again)
+    assert figure.stat().st_mtime_ns > drawn  # figures of recomputed results are drawn again
+    stamps = results.stat().st_mtime_ns, figure.stat().st_mtime_ns
+    assert evaluate.main(evaluate_again) == 0  # now current: kept (and their figures) unless
+    out = capsys.readouterr().out              # --overwrite
+    assert f"{run.name}: stored results are current, reused" in out and "kept" in out
+    assert (results.stat().st_mtime_ns, figure.stat().st_mtime_ns) == stamps
 
 
 def test_routing_by_cell_and_phase():
