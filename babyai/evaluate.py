@@ -46,13 +46,15 @@ from core.cli import (
     set_threads,
 )
 from core.envs.babyai import EVAL_SEEDS
-from core.io import list_runs, save_results
+from core.fileio import atomic_write_text
+from core.io import list_runs, load_results, save_results
 from core.models import build_model
 from core.plotting import draw_from_stored
 from core.plotting.babyai import babyai_figures
 from core.provenance import claim, load_current, record
+from core.tasks.accuracy import RuleScore
 from core.training.checkpoint import load_checkpoint, load_json, load_model_state
-from core.training.trainer import CHECKPOINT_FILE, CONFIG_FILE
+from core.training.trainer import CHECKPOINT_FILE, CONFIG_FILE, EVALUATION_FILE, score_table_csv
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -112,6 +114,16 @@ def evaluate_run(run_dir: Path, seeds: np.ndarray, n_envs: int, phase_bins: int,
     return out, config
 
 
+def write_evaluation(run_dir: Path, result: dict) -> None:
+    """``run_dir/evaluation.csv`` (:func:`core.training.trainer.score_table_csv`, one row named
+    after the level): success on the evaluation episodes as the accuracy, with its Wilson
+    interval, and the random policy's success on the same seeds as the chance level, so that
+    ``python -m core.runs`` lists it as the run's ``eval_accuracy``."""
+    score = RuleScore(int(np.sum(result["success"])), len(result["success"]),
+                      float(np.mean(result["random_success"])))
+    atomic_write_text(run_dir / EVALUATION_FILE, score_table_csv({str(result["level"]): score}))
+
+
 @cli_main
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
@@ -128,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
         except FileExistsError:
             print(f"{name}: stored results are current, reused ({args.results}; --overwrite "
                   "evaluates again)")
+            if not (runs / name / EVALUATION_FILE).is_file():  # evaluated before it was written
+                write_evaluation(runs / name, load_results(args.results, name))
             continue
         if note:
             print(note)
@@ -140,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
                                       args.seed)
         save_results(args.results, name, result, config, overwrite=True,
                      provenance=record(args.results, runs / name / CHECKPOINT_FILE))
+        write_evaluation(runs / name, result)
         s, n = int(result["success"].sum()), len(result["success"])
         lpc = f", LPC/step {np.mean(result['lpc']):.1f}" if "lpc" in result else ""
         print(f"{name}: success {s}/{n} = {100 * s / n:.1f}% (95% CI "

@@ -26,6 +26,7 @@ from core.models.rnn import GRUConfig, GRUNet, GRUState
 from core.runs import index_runs
 from core.training.checkpoint import load_checkpoint, save_checkpoint
 from core.training.dagger import DaggerConfig, DaggerLearner
+from core.training.trainer import read_scores
 from tests.script_loader import load_script
 
 LEVEL = "BabyAI-GoToRedBall-v0"
@@ -205,6 +206,10 @@ def test_two_runs_with_one_seed_give_identical_losses(tmp_path, capsys):
     assert stored["random_success"].shape == (3,)
     assert stored["cells"]["layer0"].shape == (2, 8, 8)  # experts of -l 0,4; 8x8 grid
     assert (tmp_path / "fig" / f"{run.name}_cells.png").is_file()
+    (row,) = index_runs(tmp_path / "a")  # success on the episodes as the index's accuracy
+    assert (row.eval_accuracy, row.eval_trials) == (stored["success"].mean(), 3)
+    (score,) = read_scores(tmp_path / "a" / run.name / "evaluation.csv").values()
+    assert score.chance == stored["random_success"].mean()
     paper_plot = load_script("paper_plot.py", "paper_plot_babyai")
     assert paper_plot.main(["--only", "babyai", "--results", str(tmp_path),
                             "--out", str(tmp_path / "paper")]) == 0
@@ -226,10 +231,13 @@ def test_two_runs_with_one_seed_give_identical_losses(tmp_path, capsys):
     assert "replacing the stored results" in capsys.readouterr().out
     assert figure.stat().st_mtime_ns > drawn  # figures of recomputed results are drawn again
     stamps = results.stat().st_mtime_ns, figure.stat().st_mtime_ns
+    (tmp_path / "a" / run.name / "evaluation.csv").unlink()  # as for a run evaluated before
     assert evaluate.main(evaluate_again) == 0  # now current: kept (and their figures) unless
     out = capsys.readouterr().out              # --overwrite
     assert f"{run.name}: stored results are current, reused" in out and "kept" in out
     assert (results.stat().st_mtime_ns, figure.stat().st_mtime_ns) == stamps
+    assert index_runs(tmp_path / "a")[0].eval_accuracy == load_results(results, run.name)[
+        "success"].mean()
 
 
 def test_routing_by_cell_and_phase():
