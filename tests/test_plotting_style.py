@@ -23,7 +23,7 @@ def test_a_dot_in_the_figure_name_is_kept(tmp_path):
     assert [p.name for p in save_figure(fig, tmp_path / "x.png", formats=("png",))] == ["x.png"]
 
 
-def test_figures_of_stored_results_are_drawn_only_where_no_file_exists(tmp_path):
+def test_figures_of_stored_results_are_drawn_where_a_file_is_missing(tmp_path):
     def figures():
         return {stem: plt.subplots()[0] for stem in ("a", "b", "c")}
 
@@ -34,10 +34,12 @@ def test_figures_of_stored_results_are_drawn_only_where_no_file_exists(tmp_path)
     before = {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()}
     open_figures = plt.get_fignums()
     assert draw_from_stored(figures(), tmp_path) == (
-        f"drew c in {tmp_path}; kept a, b (files exist in {tmp_path}; --overwrite recomputes "
+        f"drew b, c in {tmp_path}; kept a (files exist in {tmp_path}; --overwrite recomputes "
         "and redraws)")
-    assert {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir() if p.stem != "c"} == before
-    assert (tmp_path / "c.png").is_file() and (tmp_path / "c.pdf").is_file()
+    assert {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir() if p.stem == "a"} == {
+        n: t for n, t in before.items() if n.startswith("a.")}
+    for stem in "bc":
+        assert (tmp_path / f"{stem}.png").is_file() and (tmp_path / f"{stem}.pdf").is_file()
     assert plt.get_fignums() == open_figures  # every figure closed
 
 

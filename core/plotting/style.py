@@ -88,8 +88,9 @@ def draw_from_stored(figures: Mapping[str, plt.Figure], folder: str | os.PathLik
                      results: str | os.PathLike | Sequence[str | os.PathLike] | None = None
                      ) -> str:
     """Save the figures ``{stem: figure}`` of stored results that are current (the script did
-    not recompute them) as ``folder/<stem>`` (:func:`save_figure`), except those of which a
-    file exists already: those are kept, never overwritten (a script's ``--overwrite``
+    not recompute them) as ``folder/<stem>`` (:func:`save_figure`), except those whose files
+    (PNG and PDF) all exist already: those are kept, never overwritten (one lost file: the
+    figure is drawn again) (a script's ``--overwrite``
     recomputes the results and redraws every figure). Every figure is closed.
 
     ``results``: the stored results file the figures are drawn from, or several (a summary
@@ -107,7 +108,7 @@ def draw_from_stored(figures: Mapping[str, plt.Figure], folder: str | os.PathLik
     drawn, kept = [], []
     for stem, fig in figures.items():
         path = Path(folder) / stem
-        if (any(p.exists() for p in figure_files(path)) if results is None
+        if (all(p.exists() for p in figure_files(path)) if results is None
                 else figure_current(path, results)):
             plt.close(fig)
             kept.append(stem)
