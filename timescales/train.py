@@ -145,7 +145,8 @@ def main(argv: list[str] | None = None) -> None:
         last = last_checkpoint_path(args.out, job, model_config)
         payload = load_checkpoint(last) if args.resume and last.is_file() else {}
         if args.resume and name in stored:
-            print(f"{name}: finished already (in {args.results})", flush=True)
+            print(f"{name}: finished already (in {args.results}); --resume does not extend a "
+                  "finished run, --overwrite trains it again", flush=True)
         elif payload.get("interrupted"):
             todo.append((job, payload))
         elif args.overwrite or not (name in stored or
