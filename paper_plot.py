@@ -91,7 +91,7 @@ from core.analysis.transfer import (
     rules_chance,
     transfer_curve_groups,
 )
-from core.cli import ArgumentParser, cli_main, fail
+from core.cli import ArgumentParser, cli_main, fail, non_negative_int
 from core.errors import CheckpointError
 from core.fileio import figure_files
 from core.io import ResultsFileError, list_runs, load_config, load_provenance
@@ -259,7 +259,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--list", action="store_true",
                    help="draw nothing; print every figure with the command that produces the "
                         "results it needs")
-    p.add_argument("--seed", type=int, default=0, help="seed of the task-suite trials")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the task-suite trials")
     p.add_argument("--task-rules", default="all",
                    help="rules and rule sets, comma-separated, of the task-suite figure")
     p.add_argument("--overwrite", action="store_true", help="replace existing figure files")

@@ -41,6 +41,7 @@ from core.cli import (
     add_threads_argument,
     add_trained_runs_arguments,
     cli_main,
+    non_negative_int,
     positive_int,
     resolve_device,
     set_threads,
@@ -64,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                "<runs>/figures)")
     p.set_defaults(runs="runs/babyai")
     p.add_argument("--episodes", type=positive_int, default=500, help="fresh episodes per run")
-    p.add_argument("--seed", type=int, default=0,
+    p.add_argument("--seed", type=non_negative_int, default=0,
                    help="evaluation block: episode seeds EVAL_SEEDS[0] + seed * 1e6 + "
                         "[0, episodes)")
     p.add_argument("--n-envs", type=positive_int, default=32, help="environments stepped together")

@@ -30,6 +30,7 @@ from core.cli import (
     ArgumentParser,
     add_run_arguments,
     cli_main,
+    non_negative_int,
     positive_int,
     resolve_device,
     set_threads,
@@ -73,7 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="routing-cost weight of Eq. 2 (Cook et al. 2025); MoP only (ignored for "
                         "gru); 0: none")
     p.add_argument("--epsilon", type=float, default=1e-2, help="epsilon of Eq. 2")
-    p.add_argument("--seed", type=int, default=0, help="seeds weights, episodes and mixing")
+    p.add_argument("--seed", type=non_negative_int, default=0,
+                   help="seeds weights, episodes and mixing")
     p.add_argument("--steps", type=positive_int, default=150, help="DAgger updates")
     p.add_argument("--n-envs", type=positive_int, default=32, help="environments stepped together")
     p.add_argument("--unroll", type=positive_int, default=20, help="steps per unroll (TBPTT)")

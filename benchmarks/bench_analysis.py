@@ -25,7 +25,7 @@ from core.analysis.task_variance import (
     ftv_histogram,
     task_variance_of_activity,
 )
-from core.cli import ArgumentParser
+from core.cli import ArgumentParser, non_negative_int
 
 GOAL_S = 10.0
 
@@ -49,7 +49,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="BLAS/OpenMP threads (default 2)")
     parser.add_argument("--synapses", action="store_true",
                         help="also stream the task variance of a units x units modulation")
-    parser.add_argument("--seed", type=int, default=0, help="random seed")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="random seed")
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
     times: dict[str, float] = {}

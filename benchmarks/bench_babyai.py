@@ -28,6 +28,7 @@ from core.cli import (
     add_device_argument,
     add_threads_argument,
     cli_main,
+    non_negative_int,
     positive_int,
     resolve_device,
     set_threads,
@@ -70,7 +71,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--n-envs", type=positive_int, default=32, help="environments")
     p.add_argument("--unroll", type=positive_int, default=20, help="steps per unroll")
     p.add_argument("--replay", type=positive_int, default=8, help="Adam steps per update")
-    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="random seed")
     add_device_argument(p)
     add_threads_argument(p)
     return p.parse_args()

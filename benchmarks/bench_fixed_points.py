@@ -31,7 +31,15 @@ from core.analysis.fixed_points import (
     step_map,
     trajectory_seeds,
 )
-from core.cli import ArgumentParser, add_threads_argument, cli_main, fail, positive_int, set_threads
+from core.cli import (
+    ArgumentParser,
+    add_threads_argument,
+    cli_main,
+    fail,
+    non_negative_int,
+    positive_int,
+    set_threads,
+)
 from core.fileio import refuse_existing, save_json
 from core.models.mpn import DeepMultiPlasticNet, MPNConfig
 from core.models.rnn import GRUConfig, GRUNet
@@ -58,7 +66,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--n-eigs", type=positive_int, default=10,
                    help="leading Jacobian eigenvalues timed at the first point (default: 10)")
     p.add_argument("--rule", default="delaygo", help="mpn_lab rule driving the models")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default: 0)")
     add_threads_argument(p)
     p.add_argument("--json", type=Path, default=None,
                    help="also write the figures to this JSON file")

@@ -25,6 +25,7 @@ from core.cli import (
     add_threads_argument,
     cli_main,
     fail,
+    non_negative_int,
     resolve_device,
     set_threads,
 )
@@ -51,7 +52,7 @@ def parse_args() -> argparse.Namespace:
     add_threads_argument(p)
     p.add_argument("--reference-seconds", type=float, default=100.0,
                    help="reference seconds per step on a 2-core CPU")
-    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="random seed")
     return p.parse_args()
 
 

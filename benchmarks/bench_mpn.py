@@ -30,6 +30,7 @@ from core.cli import (
     add_threads_argument,
     cli_main,
     fail,
+    non_negative_int,
     resolve_device,
     set_threads,
 )
@@ -61,7 +62,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--batch-chunk", type=int, default=0,
                    help="samples per fused-kernel chunk (default 0: 8 on CPU, all on GPU)")
     add_threads_argument(p)
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default: 0)")
     p.add_argument("--json", type=Path, default=None,
                    help="also write the results to this JSON file (atomically)")
     p.add_argument("--overwrite", action="store_true",

@@ -34,6 +34,7 @@ from core.cli import (
     add_threads_argument,
     cli_main,
     fail,
+    non_negative_int,
     positive_int,
     resolve_device,
     set_threads,
@@ -49,7 +50,7 @@ def parse_args() -> argparse.Namespace:
                    help="task presets to time (mpn_lab gets rule units for all 20 rules)")
     p.add_argument("--batch", type=int, default=128, help="trials per batch")
     p.add_argument("--repeats", type=int, default=10, help="timed batches per rule and setting")
-    p.add_argument("--seed", type=int, default=0, help="seed of the numpy Generator")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the numpy Generator")
     p.add_argument("--orig-ms", type=float, nargs=2, default=(20.0, 65.0),
                    help="reference ms per batch of the original generator (low, high)")
     p.add_argument("--neurogym-ms", type=float, default=300.0,

@@ -43,6 +43,7 @@ from core.cli import (
     add_threads_argument,
     cli_main,
     fail,
+    non_negative_int,
     positive_int,
     set_threads,
 )
@@ -98,7 +99,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--eval-trials", type=int, default=500,
                    help="fixed fresh trials per rule for each scoring, and further fresh trials "
                         "per rule of the final evaluation.csv (default: 500)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default: 0)")
     p.add_argument("--out", type=Path, default=Path("runs/time_to_accuracy"),
                    help="folder of run folders (default: %(default)s)")
     p.add_argument("--overwrite", action="store_true",

@@ -154,6 +154,14 @@ def positive_int(text: str) -> int:
     return value
 
 
+def non_negative_int(text: str) -> int:
+    """argparse ``type``: an integer >= 0 (a seed: numpy's generators take no negative one)."""
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
 def folder(text: str) -> Path:
     """argparse ``type`` of a folder flag (``--figures``, ``--out``): the path, refused while
     parsing (one line: ``<file> is a file, not a folder``) when it or a parent is a file, so a

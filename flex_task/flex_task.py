@@ -25,6 +25,7 @@ from core.cli import (
     ArgumentParser,
     add_run_arguments,
     cli_main,
+    non_negative_int,
     positive_int,
     resolve_device,
     set_threads,
@@ -52,7 +53,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    default=sorted(FLEX_NETWORKS),
                    help="networks to train (default: all): mpn, mpn-rec (MPN with recurrent "
                         "weights), rnn (leaky RNN)")
-    p.add_argument("--seed", type=int, nargs="+", default=[0],
+    p.add_argument("--seed", type=non_negative_int, nargs="+", default=[0],
                    help="one or several seeds; each trains one run per network (default: 0)")
     p.add_argument("--hidden", type=positive_int, default=None,
                    help="hidden units of the leaky RNN, which sets the parameter count "

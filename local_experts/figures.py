@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.cli import ArgumentParser, cli_main, fail
+from core.cli import ArgumentParser, cli_main, fail, non_negative_int
 from core.fileio import refuse_existing
 from core.io import load_results, save_results
 from core.models.local_experts import (
@@ -85,7 +85,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "results/local_experts/figures; the README's are in docs/figures)")
     parser.add_argument("--results", type=Path, default=RESULTS,
                         help=f"HDF5 file receiving the figures' arrays (default {RESULTS})")
-    parser.add_argument("--seed", type=int, default=0,
+    parser.add_argument("--seed", type=non_negative_int, default=0,
                         help="seed of the network drawn in the regions figure; the curves use "
                              "--seeds seeds from here (default 0)")
     parser.add_argument("--seeds", type=int, default=10,

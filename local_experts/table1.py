@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from core.cli import ArgumentParser, cli_main
+from core.cli import ArgumentParser, cli_main, non_negative_int
 from core.fileio import atomic_write_text, refuse_existing
 from core.io import save_results
 from core.models.local_experts import (
@@ -77,7 +77,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="output folder (default: results/local_experts)")
     parser.add_argument("--seeds", type=int, default=25,
                         help="evaluation seeds per system (default 25, as in the paper)")
-    parser.add_argument("--seed", type=int, default=0, help="first evaluation seed (default 0)")
+    parser.add_argument("--seed", type=non_negative_int, default=0,
+                        help="first evaluation seed (default 0)")
     parser.add_argument("--tune-seeds", type=int, default=10,
                         help="seeds per learning rate when tuning (default 10)")
     parser.add_argument("--lrs", default="0.3,1,2,3,5,10,20",
@@ -96,7 +97,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--split", choices=("paper", "stratified"), default="paper",
                         help="speaker split: the fixed 50/25 'paper' split or a random "
                              "group-stratified one drawn with --split-seed (default paper)")
-    parser.add_argument("--split-seed", type=int, default=0, help="seed of a stratified split")
+    parser.add_argument("--split-seed", type=non_negative_int, default=0,
+                        help="seed of a stratified split")
     parser.add_argument("--overwrite", action="store_true", help="replace existing results")
     args = parser.parse_args(argv)
 

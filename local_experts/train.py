@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from core.cli import ArgumentParser, cli_main, fail
+from core.cli import ArgumentParser, cli_main, fail, non_negative_int
 from core.errors import TrainingInterrupted
 from core.fileio import atomic_write_bytes, atomic_write_text, refuse_existing, save_json
 from core.models.local_experts import (
@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--temperature", type=float, default=1.0,
                         help="gate softmax temperature of a mixture (default 1, the paper)")
     parser.add_argument("--lr", type=float, default=2.0, help="learning rate (default 2)")
-    parser.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="first seed (default 0)")
     parser.add_argument("--seeds", type=int, default=1,
                         help="number of consecutive seeds from --seed, one run each (default 1, "
                              "as a sweep job of core.sweep passes one --seed)")
@@ -131,7 +131,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="keep training after the criterion until --max-epochs")
     parser.add_argument("--split", choices=("paper", "stratified"), default="paper",
                         help="speaker split (default: the fixed 50/25 paper split)")
-    parser.add_argument("--split-seed", type=int, default=0, help="seed of a stratified split")
+    parser.add_argument("--split-seed", type=non_negative_int, default=0,
+                        help="seed of a stratified split")
     parser.add_argument("--out", type=Path, default=Path("runs/local_experts"),
                         help="parent folder of the run folders (default runs/local_experts)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing runs")

@@ -30,7 +30,13 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from core.cli import ArgumentParser, add_device_argument, add_threads_argument, cli_main
+from core.cli import (
+    ArgumentParser,
+    add_device_argument,
+    add_threads_argument,
+    cli_main,
+    non_negative_int,
+)
 from core.tasks.modcog import resolve_tasks
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -54,7 +60,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "repeats, <= 100 x 100 steps, -l 64; current: the multi-task settings, "
                         "1 seed, 1000 steps, no early stop")
     p.add_argument("--task-id", default="modcog/16", help="tasks to measure (one run each)")
-    p.add_argument("--seeds", type=int, nargs="+", default=None,
+    p.add_argument("--seeds", type=non_negative_int, nargs="+", default=None,
                    help="seeds per task (None: 0 .. --num-repeats - 1)")
     p.add_argument("--num-repeats", type=int, default=None,
                    help="runs per task, seeds 0, 1, ... (None: the protocol's)")

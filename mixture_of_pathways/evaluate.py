@@ -26,6 +26,7 @@ from core.cli import (
     add_device_argument,
     add_threads_argument,
     cli_main,
+    non_negative_int,
     positive_int,
     resolve_device,
     set_threads,
@@ -44,7 +45,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("runs", type=Path, nargs="+", help="folders of run_experiment.py runs")
     p.add_argument("--eval-trials", type=positive_int, default=500,
                    help="fresh trials per task")
-    p.add_argument("--seed", type=int, default=None,
+    p.add_argument("--seed", type=non_negative_int, default=None,
                    help="trials from the Generator (seed, 2) (None: each run's own seed, the "
                         "trials its training scored)")
     p.add_argument("--overwrite", action="store_true",

@@ -32,7 +32,14 @@ import numpy as np
 import torch
 
 from core.analysis.routing import fresh_stream_scores, routing_statistics
-from core.cli import ArgumentParser, add_run_arguments, cli_main, resolve_device, set_threads
+from core.cli import (
+    ArgumentParser,
+    add_run_arguments,
+    cli_main,
+    non_negative_int,
+    resolve_device,
+    set_threads,
+)
 from core.fileio import atomic_write_text
 from core.models.mop import (
     MixtureOfPathways,
@@ -122,7 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="held-out batches (of --batch-size streams) evaluated after each epoch")
     p.add_argument("--eval-trials", type=int, default=500,
                    help="fresh trials per task scored after training into evaluation.csv")
-    p.add_argument("--seed", type=int, default=0, help="random seed (data, init, dropout)")
+    p.add_argument("--seed", type=non_negative_int, default=0,
+                   help="random seed (data, init, dropout)")
     add_run_arguments(p, out="runs/mixture_of_pathways")
     return p
 

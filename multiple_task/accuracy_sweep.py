@@ -30,6 +30,7 @@ from core.cli import (
     cli_main,
     fail,
     folder,
+    non_negative_int,
     positive_int,
     set_threads,
 )
@@ -57,7 +58,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="figure folder (default DIR/figures)")
     p.add_argument("--overwrite", action="store_true",
                    help="recompute every run's entry, current or not")
-    p.add_argument("--seed", type=int, default=2,
+    p.add_argument("--seed", type=non_negative_int, default=2,
                    help="second seed of each run's trial generator (default 2, as the "
                         "training script's evaluation)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

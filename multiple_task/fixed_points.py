@@ -43,6 +43,7 @@ from core.cli import (
     cli_main,
     fail,
     folder,
+    non_negative_int,
     positive_int,
     set_threads,
 )
@@ -103,7 +104,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--overwrite", action="store_true",
                    help="recompute the run's entry of fixed_points.h5 although it is current, "
                         "or replace an unreadable fixed_points.h5")
-    p.add_argument("--seed", type=int, default=0, help="seed of the trials and the seeds")
+    p.add_argument("--seed", type=non_negative_int, default=0,
+                   help="seed of the trials and the seeds")
     add_threads_argument(p)
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     args = p.parse_args(argv)

@@ -52,6 +52,7 @@ from core.cli import (
     add_trained_runs_arguments,
     cli_main,
     fail,
+    non_negative_int,
     resolve_trained_runs,
     set_threads,
 )
@@ -94,7 +95,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--overwrite", action="store_true",
                    help="recompute this run's entry of lesion.h5 although it is current, or "
                         "replace an unreadable lesion.h5")
-    p.add_argument("--seed", type=int, default=0, help="seed of trials and random lesions")
+    p.add_argument("--seed", type=non_negative_int, default=0,
+                   help="seed of trials and random lesions")
     add_threads_argument(p)
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     args = p.parse_args(argv)

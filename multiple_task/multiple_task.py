@@ -34,6 +34,7 @@ from core.cli import (
     ArgumentParser,
     add_run_arguments,
     cli_main,
+    non_negative_int,
     positive_int,
     resolve_device,
     set_threads,
@@ -62,7 +63,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--rules", default=None,
                    help="rules and rule sets, comma-separated, e.g. 'everything' or 'go,dm1' "
                         "(a list is named with '-' in the run name; default: the preset's)")
-    p.add_argument("--seed", type=int, nargs="+", default=[0],
+    p.add_argument("--seed", type=non_negative_int, nargs="+", default=[0],
                    help="one or several seeds; each trains its own run (default: 0)")
     p.add_argument("--steps", type=positive_int, default=None,
                    help="number of training steps, >= 1 (default: the preset's)")

@@ -73,6 +73,7 @@ from core.cli import (
     add_trained_runs_arguments,
     cli_main,
     fail,
+    non_negative_int,
     resolve_trained_runs,
     run_figures,
     set_threads,
@@ -118,7 +119,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--overwrite", action="store_true",
                    help="recompute this run's entry of analysis.h5 although it is current, "
                         "or replace an unreadable analysis.h5")
-    p.add_argument("--seed", type=int, default=0, help="seed of trials and clustering (default 0)")
+    p.add_argument("--seed", type=non_negative_int, default=0,
+                   help="seed of trials and clustering (default 0)")
     add_threads_argument(p)
     p.add_argument("--no-progress", action="store_true",
                    help="hide the progress bar (the analysis stages of each run)")

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from core.cli import ArgumentParser, cli_main, fail
+from core.cli import ArgumentParser, cli_main, fail, non_negative_int
 from core.fileio import figure_files, refuse_existing
 from core.plotting import apply_style, save_figure
 from core.plotting.tasks import plot_trials
@@ -33,7 +33,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help=f"rules and rule sets ({', '.join(sorted(RULE_SETS))}), "
                         "comma-separated")
     p.add_argument("--batch", type=int, default=16, help="trials generated per rule")
-    p.add_argument("--seed", type=int, default=0, help="seed of the numpy Generator")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the numpy Generator")
     p.add_argument("--noise", action="store_true", help="add the preset's input noise")
     p.add_argument("--cols", type=int, default=5, help="rules per figure row")
     p.add_argument("--out", default="runs/figures/tasks",

@@ -45,6 +45,7 @@ from core.cli import (
     cli_main,
     fail,
     folder,
+    non_negative_int,
     positive_int,
     set_threads,
 )
@@ -80,7 +81,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--chunk", type=positive_int, default=64,
                    help="trials run at once; memory is about (trial steps) x chunk x hidden "
                         "floats (default: 64)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the probe and preceding trials")
+    p.add_argument("--seed", type=non_negative_int, default=0,
+                   help="seed of the probe and preceding trials")
     add_threads_argument(p)
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     args = p.parse_args(argv)

@@ -47,6 +47,7 @@ from core.cli import (
     add_trained_runs_arguments,
     cli_main,
     fail,
+    non_negative_int,
     resolve_trained_runs,
     run_figures,
     stop_on_signals,
@@ -85,7 +86,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--fixed-points-args", default="",
                    help="further options of fixed_points.py, e.g. "
                         "--fixed-points-args='--n-seeds 16'")
-    p.add_argument("--seed", type=int, default=0, help="seed of every step (default 0)")
+    p.add_argument("--seed", type=non_negative_int, default=0,
+                   help="seed of every step (default 0)")
     add_threads_argument(p)
     p.add_argument("--no-progress", action="store_true", help="hide the steps' progress bars")
     return p.parse_args(argv)

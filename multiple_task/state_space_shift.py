@@ -51,6 +51,7 @@ from core.cli import (
     add_threads_argument,
     cli_main,
     folder,
+    non_negative_int,
     run_figures,
     set_threads,
 )
@@ -84,7 +85,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--overwrite", action="store_true",
                    help="recompute a run's entry of state_space_shift.h5 although it is "
                         "current, or replace an unreadable state_space_shift.h5")
-    p.add_argument("--seed", type=int, default=0, help="seed of every rule's trials")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="seed of every rule's trials")
     add_threads_argument(p)
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     args = p.parse_args(argv)

@@ -32,6 +32,7 @@ from core.cli import (
     add_run_arguments,
     cli_main,
     fail,
+    non_negative_int,
     positive_int,
     resolve_device,
     set_threads,
@@ -65,7 +66,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--rule", choices=RULES, default=None,
                    help="the rule to train on (default: the preset's, delaygo)")
     p.add_argument("--network", choices=NETWORKS, default="mpn", help="model kind (default: mpn)")
-    p.add_argument("--seed", type=int, nargs="+", default=[0],
+    p.add_argument("--seed", type=non_negative_int, nargs="+", default=[0],
                    help="one or several seeds; each trains its own run (default: 0)")
     p.add_argument("--stages", type=int, nargs="+", default=[0, 1, 8, 64, 512],
                    help="training steps at which to record; the last step is always added "

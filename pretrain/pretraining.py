@@ -33,6 +33,7 @@ from core.cli import (
     ArgumentParser,
     add_run_arguments,
     cli_main,
+    non_negative_int,
     positive_int,
     resolve_device,
     set_threads,
@@ -71,7 +72,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    default=sorted(TRANSFER_NETWORKS),
                    help="mpn (multi-plastic network) and/or rnn (leaky RNN, W_rec = 0.8 I); "
                         "default: both")
-    p.add_argument("--seed", type=int, nargs="+", default=[0],
+    p.add_argument("--seed", type=non_negative_int, nargs="+", default=[0],
                    help="one or several seeds; each trains its own pair of runs (default: 0)")
     p.add_argument("--steps1", type=positive_int, default=None,
                    help="stage-1 step limit (default: the preset's)")

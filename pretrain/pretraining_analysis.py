@@ -70,6 +70,7 @@ from core.cli import (
     add_trained_runs_arguments,
     cli_main,
     folder,
+    non_negative_int,
     positive_int,
     set_threads,
 )
@@ -101,7 +102,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="principal components for cumulative variance (default: %(default)s)")
     p.add_argument("--angle-dims", type=positive_int, default=3,
                    help="PCs spanning each subspace for principal angles (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0,
+    p.add_argument("--seed", type=non_negative_int, default=0,
                    help="seed of the test trials (default: %(default)s)")
     p.add_argument("--eval-trials", type=positive_int, default=500,
                    help="fresh delayanti trials scored for a stage-2 run without evaluation.csv "

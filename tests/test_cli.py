@@ -245,3 +245,17 @@ def test_scripts_write_only_into_untracked_folders_by_default():
         script = load_script(path, "defaults_" + path.replace("/", "_")[:-3])
         value = getattr(script.parse_args(argv), flag)
         assert str(value).split("/")[0] in ignored, (path, value)
+
+
+@pytest.mark.parametrize("script", ["multiple_task/multiple_task.py",
+                                    "mixture_of_pathways/evaluate.py", "babyai/train.py",
+                                    "local_experts/train.py", "timescales/analyze.py"])
+def test_a_negative_seed_is_refused_naming_the_flag_before_any_work(script, capsys):
+    """numpy's generators take no negative seed; the flag says so, not a ValueError mid-run."""
+    module = load_script(script, "negative_seed_" + script.replace("/", "_")[:-3])
+    with pytest.raises(SystemExit) as info:
+        module.main(["runs/none", "--seed", "-1"] if "evaluate" in script or
+                    "analyze" in script else ["--seed", "-1"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "argument --seed: must be >= 0, got -1" in err

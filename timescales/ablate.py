@@ -31,7 +31,14 @@ import numpy as np
 import torch
 
 from core.analysis.timescales import ablation_mask, neurons_by_tau, perturbed_copy
-from core.cli import ArgumentParser, add_threads_argument, cli_main, fail, set_threads
+from core.cli import (
+    ArgumentParser,
+    add_threads_argument,
+    cli_main,
+    fail,
+    non_negative_int,
+    set_threads,
+)
 from core.fileio import figure_files, refuse_existing
 from core.io import save_results
 from core.models.timescale_rnn import (
@@ -76,7 +83,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--eval-every", type=int, default=50, help="steps between retraining evals")
     p.add_argument("--eval-batches", type=int, default=4, help="batches per evaluation")
     add_threads_argument(p)
-    p.add_argument("--seed", type=int, default=0, help="seed of data, noise and random ablations")
+    p.add_argument("--seed", type=non_negative_int, default=0,
+                   help="seed of data, noise and random ablations")
     p.add_argument("--results", type=Path, default=Path("results/timescales/ablation.h5"),
                    help="HDF5 output")
     p.add_argument("--overwrite", action="store_true", help="replace an existing entry")

@@ -41,7 +41,14 @@ from core.analysis.timescales import (
     simulate_activity,
     simulate_lstm_gates,
 )
-from core.cli import ArgumentParser, add_threads_argument, cli_main, fail, set_threads
+from core.cli import (
+    ArgumentParser,
+    add_threads_argument,
+    cli_main,
+    fail,
+    non_negative_int,
+    set_threads,
+)
 from core.fileio import figure_files, refuse_existing
 from core.io import save_results
 from core.models.timescale_rnn import INITIAL_STATES, TimescaleRNN, reference_checkpoints
@@ -69,7 +76,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--fit-lag", type=int, default=30, help="largest AC lag used in the fits")
     p.add_argument("--variance", type=float, default=0.9, help="variance explained for PCA dim")
     add_threads_argument(p)
-    p.add_argument("--seed", type=int, default=0, help="seed of the random input and state")
+    p.add_argument("--seed", type=non_negative_int, default=0,
+                   help="seed of the random input and state")
     p.add_argument("--results", type=Path, default=None,
                    help="HDF5 output (default results/timescales/analysis[_refconv].h5)")
     p.add_argument("--overwrite", action="store_true", help="replace existing entries and figure")

@@ -37,6 +37,7 @@ from core.cli import (
     add_run_arguments,
     cli_main,
     fail,
+    non_negative_int,
     positive_int,
     resolve_device,
     set_threads,
@@ -69,7 +70,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="the two rules (default: delaygo delayanti)")
     p.add_argument("--network", choices=NETWORKS, default="mpn",
                    help="model: multi-plastic network (default), leaky vanilla RNN or GRU")
-    p.add_argument("--seed", type=int, nargs="+", default=[0],
+    p.add_argument("--seed", type=non_negative_int, nargs="+", default=[0],
                    help="one or several seeds; each trains its own run (default: 0)")
     p.add_argument("--steps", type=int, default=None, help="training steps (default: preset's)")
     p.add_argument("--hidden", type=int, default=None, help="hidden units (default: preset's)")

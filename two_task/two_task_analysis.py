@@ -76,6 +76,7 @@ from core.cli import (
     add_trained_runs_arguments,
     cli_main,
     fail,
+    non_negative_int,
     positive_int,
     run_figures,
     set_threads,
@@ -103,7 +104,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="dPCA components per marginalization (default 3)")
     p.add_argument("--pruning-trials", type=positive_int, default=64,
                    help="fresh trials per rule of the pruning curve (default 64)")
-    p.add_argument("--seed", type=int, default=0,
+    p.add_argument("--seed", type=non_negative_int, default=0,
                    help="seed of the pruning trials and the fixed points' seed noise (default 0)")
     p.add_argument("--fp-alphas", type=float, nargs="+", default=list(FP_ALPHAS),
                    help="α values of the delay-epoch fixed points (default "
