@@ -111,6 +111,9 @@ def main(argv: list[str] | None = None) -> None:
                for key in args.systems.split(",") if key.strip()]
     if not configs:
         raise ValueError("--systems names no system")
+    if args.split != "stratified" and args.split_seed != 0:
+        raise ValueError("--split-seed applies to --split stratified only (the paper split is "
+                         "fixed)")
     paths = [args.out / name for name in
              ("table1.md", "table1.csv", "table1_lr_grid.csv", "table1_tests.csv",
               "table1_confusion.csv", "table1_confusion.png", "table1_confusion.pdf")]

@@ -140,6 +140,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.seeds < 1 or args.lr <= 0 or args.seed < 0:
         fail("--seeds and --lr must be positive, --seed not negative")
+    if args.split != "stratified" and args.split_seed != 0:
+        fail("--split-seed applies to --split stratified only (the paper split is fixed)")
     config = parse_system(args.system, args.sigma, args.temperature)
     if not isinstance(config, MixtureConfig) and (args.sigma != 1 or args.temperature != 1):
         fail("--sigma and --temperature apply to mixtures (mix<K>) only")

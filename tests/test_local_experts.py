@@ -305,6 +305,11 @@ def test_train_script_flags_experts_sigma_temperature(tmp_path, capsys):
         train.main([*args[:-1], "bp6", "--sigma", "0.5"])
     with pytest.raises(SystemExit, match="^error: --sigma applies to the competitive"):
         train.main([*args[:-1], "mix3coop", "--sigma", "0.5"])
+    with pytest.raises(SystemExit, match="^error: system 'mix0': a system needs at least one "
+                                         "expert"):
+        train.main([*args[:-1], "mix0"])
+    with pytest.raises(SystemExit, match="^error: --split-seed applies to --split stratified"):
+        train.main([*args, "--split-seed", "3"])
     train.main([*args[:-1], "mix3coop", "--temperature", "2", "--no-stop"])
     assert (tmp_path / "vowels_seed0_cooperative+hidden3+batch400+T2+lr2+nostop").is_dir()
 

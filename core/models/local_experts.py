@@ -117,6 +117,9 @@ def parse_system(key: str, sigma: float = 1.0, temperature: float = 1.0) -> Mode
     if m is None:
         raise ValueError(f"unknown system {key!r}; use mix<K> (K experts), mix<K>coop "
                          "(cooperative) or bp<H> (backprop with H hidden units), e.g. mix4")
+    if int(m["hidden"] or m["experts"]) < 1:
+        raise ValueError(f"system {key!r}: a system needs at least one "
+                         f"{'hidden unit' if m['hidden'] is not None else 'expert'}")
     if m["hidden"] is not None:
         return BackpropConfig(n_hidden=int(m["hidden"]))
     return MixtureConfig(n_experts=int(m["experts"]), sigma=sigma, temperature=temperature,
