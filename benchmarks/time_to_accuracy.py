@@ -121,6 +121,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         fail("--lr must be a finite number > 0")
     if args.eval_trials < 1 or args.hidden < 1:
         fail("--eval-trials and --hidden must be >= 1")
+    if args.curriculum_steps is not None and args.curriculum is None:
+        fail("--curriculum-steps needs --curriculum")
+    if args.labels and not args.compare:
+        fail("--labels labels the runs of --compare only")
+    if args.optimizer == "schedulefree" and args.lr_halve_every:
+        fail("--lr-halve-every does not apply to --optimizer schedulefree (it needs no "
+             "schedule)")
     return args
 
 

@@ -126,6 +126,18 @@ def test_a_curriculum_of_rules_not_trained_is_refused(tmp_path, capsys):
     assert not any(tmp_path.iterdir())
 
 
+@pytest.mark.parametrize("flags, error", [
+    (["--curriculum-steps", "5"], "--curriculum-steps needs --curriculum"),
+    (["--labels", "a"], "--labels labels the runs of --compare only"),
+    (["--optimizer", "schedulefree", "--lr-halve-every", "3"],
+     "--lr-halve-every does not apply to --optimizer schedulefree")])
+def test_flags_that_would_do_nothing_are_refused(flags, error, tmp_path, capsys):
+    with pytest.raises(SystemExit) as refused:
+        tta.main([*TINY, "--out", str(tmp_path), *flags])
+    assert refused.value.code == 2 and f"error: {error}" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
+
+
 def test_a_step_schedule_over_the_papers_plateau_schedule_is_said(tmp_path, capsys):
     args = [a if a != "quick" else "paper" for a in TINY]
     tta.main([*args, "--out", str(tmp_path), "--lr-halve-every", "3"])
