@@ -133,6 +133,12 @@ def test_sigint_to_train_saves_the_current_step_and_resume_matches_uninterrupted
     with pytest.raises(SystemExit, match="--resume to continue it if it was interrupted"):
         train.main([*flags, "--steps", str(step + 7), "--out", str(out), "--results",
                     str(results), "--no-progress"])
+    capsys.readouterr()
+    with pytest.raises(SystemExit, match=r"^error: cannot resume run .*other settings \(lr "
+                                         r"0\.003, now 0\.01\); resume with its flags"):
+        train.main([*flags, "--lr", "0.01", "--steps", str(step + 7), "--out", str(out),
+                    "--results", str(results), "--no-progress", "--resume"])
+    assert "resuming" not in capsys.readouterr().out  # refused before it says it resumes
     train.main([*flags, "--steps", str(step + 7), "--out", str(out), "--results", str(results),
                 "--no-progress", "--resume"])
     assert f"{name}: resuming at step {step}" in capsys.readouterr().out

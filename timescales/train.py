@@ -52,6 +52,7 @@ from core.training.curriculum import (
     curriculum_run_folders,
     curriculum_run_name,
     last_checkpoint_path,
+    resume_mismatch,
     save_reached_checkpoint,
     train_curriculum,
 )
@@ -148,6 +149,9 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{name}: finished already (in {args.results}); --resume does not extend a "
                   "finished run, --overwrite trains it again", flush=True)
         elif payload.get("interrupted"):
+            if (differ := resume_mismatch(payload, job)) is not None:
+                raise CheckpointError(f"cannot resume run {name}: its checkpoint was trained with "
+                                      f"other settings ({differ}); resume with its flags")
             todo.append((job, payload))
         elif args.overwrite or not (name in stored or
                                     curriculum_run_folders(args.out, job, model_config)):

@@ -100,6 +100,8 @@ class CurriculumConfig:
                      "eval_every", "eval_batches", "max_steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.n_max is not None and self.n_max < self.n_start:
+            raise ValueError(f"n_max={self.n_max} is below n_start={self.n_start}: no N to train")
         if self.curriculum == "single" and self.init_heads != 1:
             raise ValueError(f"the single curriculum has one head, "
                              f"got init_heads={self.init_heads}")
@@ -311,6 +313,15 @@ def train_curriculum(model: TimescaleRNN, config: CurriculumConfig,
                               f"{path.parent}; continue with --resume", received[0])
 
 
+def resume_mismatch(payload: Mapping[str, Any], config: CurriculumConfig) -> str | None:
+    """The curriculum settings (all but ``max_steps``, which a resumed run may change) of the
+    interrupted run's checkpoint ``payload`` that differ from ``config``, as ``name then, now
+    value`` phrases joined by ``, ``; None if none differ."""
+    then, now = {**payload.get("curriculum", {}), "max_steps": config.max_steps}, asdict(config)
+    differ = [f"{k} {then.get(k, 'not set')}, now {now[k]}" for k in now if then.get(k) != now[k]]
+    return ", ".join(differ) or None
+
+
 def _resume(payload: Mapping[str, Any], model: TimescaleRNN, optimizer: torch.optim.Optimizer,
             config: CurriculumConfig, rng: np.random.Generator, eval_rng: np.random.Generator
             ) -> tuple[CurriculumHistory, list[float], int, int]:
@@ -319,9 +330,9 @@ def _resume(payload: Mapping[str, Any], model: TimescaleRNN, optimizer: torch.op
     state = payload.get("training_state")
     if not payload.get("interrupted") or state is None:
         raise CheckpointError("cannot resume: the checkpoint is not one of an interrupted run")
-    if {**payload.get("curriculum", {}), "max_steps": config.max_steps} != asdict(config):
-        raise CheckpointError("cannot resume: the checkpoint's curriculum settings differ from "
-                              "this run's")
+    if (differ := resume_mismatch(payload, config)) is not None:
+        raise CheckpointError(f"cannot resume: the checkpoint's curriculum settings differ from "
+                              f"this run's ({differ})")
     heads = [int(n) for n in payload["model_config"]["heads"]]
     if config.curriculum == "single":
         if model.heads != (heads[-1],):
