@@ -327,9 +327,7 @@ def over_membership_seeds(runs: dict[str, dict], folder: Path, inputs: list[tupl
     entries ``inputs`` it came from) and figure ``over_membership_seeds`` in ``figures`` (default
     ``folder``)."""
     agg = aggregate_over_membership(list(runs.values()))
-    print(f"over-membership over {len(runs)} runs, mean [95 % interval]: " + ", ".join(
-        f"{f} {m:.2f} [{lo:.2f}, {hi:.2f}]" for f, m, lo, hi in
-        zip(agg["forms"], agg["mean"], agg["low"], agg["high"], strict=True)))
+    print_over_membership(agg, len(runs))
     out = folder / SEEDS_FILE
     save_results(out, seeds_key(runs), {**agg, "runs": np.asarray(list(runs))}, overwrite=True,
                  provenance=record(out, None, inputs))
@@ -354,11 +352,8 @@ def clustering_seeds(runs: dict[str, dict], folder: Path, inputs: list[tuple[Pat
             parts = [rule_partition(r["task_variance"][pop]["by_rule"],
                                     r["clusters"][pop][method]["labels"],
                                     r["clusters"][pop][method]["active"]) for r in runs.values()]
-            agree = seeds_agreement(parts)
-            results.setdefault(pop, {})[method] = agree
-            print(f"  {pop} {method}: rule partitions agree across {len(runs)} runs with mean "
-                  f"adjusted Rand index {agree['mean_ari']:.2f} (rule groups per run: "
-                  f"{', '.join(map(str, agree['n_groups']))})")
+            results.setdefault(pop, {})[method] = seeds_agreement(parts)
+    print_agreement(results)
     out = folder / CLUSTERING_SEEDS_FILE
     save_results(out, seeds_key(runs), results, overwrite=True,
                  provenance=record(out, None, inputs))
@@ -368,14 +363,32 @@ def clustering_seeds(runs: dict[str, dict], folder: Path, inputs: list[tuple[Pat
     return results
 
 
-def reuse_across(path: Path, names: list[str], figures_of, folder: Path) -> None:
+def print_over_membership(agg: dict, n_runs: int) -> None:
+    """One line: the over-membership of every form over ``n_runs`` runs (``aggregate``)."""
+    print(f"over-membership over {n_runs} runs, mean [95 % interval]: " + ", ".join(
+        f"{f} {m:.2f} [{lo:.2f}, {hi:.2f}]" for f, m, lo, hi in
+        zip(agg["forms"], agg["mean"], agg["low"], agg["high"], strict=True)))
+
+
+def print_agreement(results: dict) -> None:
+    """One line per unit population and method of the agreement across runs of
+    :func:`clustering_seeds`' ``results``."""
+    for pop in ("input", "hidden"):
+        for method, agree in results.get(pop, {}).items():
+            print(f"  {pop} {method}: rule partitions agree across {len(results['runs'])} runs "
+                  f"with mean adjusted Rand index {float(agree['mean_ari']):.2f} (rule groups "
+                  f"per run: {', '.join(map(str, agree['n_groups']))})")
+
+
+def reuse_across(path: Path, names: list[str], figures_of, folder: Path) -> dict:
     """Keep the current summary across the runs ``names`` stored in ``path`` (its runs were all
-    reused, so it would come out the same) and draw those of its figures ``figures_of(stored)``
-    (``{stem: figure}``) whose files are missing in ``folder``."""
+    reused, so it would come out the same), draw those of its figures ``figures_of(stored)``
+    (``{stem: figure}``) with a file missing in ``folder``, and return it."""
     stored = load_results(path, seeds_key(names))
     apply_style()
     print(f"across runs: stored results are current, reused ({path}); "
           f"{draw_from_stored(figures_of(stored), folder)}")
+    return stored
 
 
 def seeds_key(names) -> str:
@@ -431,8 +444,8 @@ def main(argv: list[str] | None = None) -> None:
     if len(results) > 1 and same_rules:
         print("clustering agreement across runs (rule partitions):")
         if CLUSTERING_SEEDS_FILE in kept:
-            reuse_across(seeds_folder / CLUSTERING_SEEDS_FILE, args.names,
-                         seeds_agreement_figures, figures or seeds_folder)
+            print_agreement(reuse_across(seeds_folder / CLUSTERING_SEEDS_FILE, args.names,
+                                         seeds_agreement_figures, figures or seeds_folder))
         else:
             clustering_seeds(results, seeds_folder,
                              [(resolve_run(args.runs, n) / RESULTS_FILE, n) for n in results],
@@ -441,9 +454,10 @@ def main(argv: list[str] | None = None) -> None:
         print("the runs train different rules: no clustering agreement across runs")
     runs = {n: r["over_membership"] for n, r in results.items() if "over_membership" in r}
     if len(runs) > 1 and SEEDS_FILE in kept:
-        reuse_across(seeds_folder / SEEDS_FILE, args.names,
-                     lambda s: {"over_membership_seeds": over_membership_seeds_figure(s)},
-                     figures or seeds_folder)
+        print_over_membership(reuse_across(
+            seeds_folder / SEEDS_FILE, args.names,
+            lambda s: {"over_membership_seeds": over_membership_seeds_figure(s)},
+            figures or seeds_folder), len(runs))
     elif len(runs) > 1:
         over_membership_seeds(runs, seeds_folder, [(resolve_run(args.runs, n) / RESULTS_FILE, n)
                                                    for n in runs], figures)

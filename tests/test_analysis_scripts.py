@@ -558,6 +558,8 @@ def test_a_fixed_k_clusters_units_and_synapses_and_the_clusterings_are_compared(
     assert [f.stat().st_mtime_ns for f in files] == stamps
     for f in files:
         assert f"across runs: stored results are current, reused ({f})" in out
+    assert "  hidden kmeans: rule partitions agree across 2 runs with mean adjusted Rand " in out
+    assert "over-membership over 2 runs, mean [95 % interval]: " in out  # the stored summaries
     assert (figures / "over_membership_seeds.png").is_file()  # a missing figure is drawn
 
 
