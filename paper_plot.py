@@ -91,7 +91,7 @@ from core.analysis.transfer import (
     rules_chance,
     transfer_curve_groups,
 )
-from core.cli import ArgumentParser, cli_main, fail, non_negative_int
+from core.cli import ArgumentParser, DefaultsHelpFormatter, cli_main, fail, non_negative_int
 from core.errors import CheckpointError
 from core.fileio import figure_files
 from core.io import ResultsFileError, list_runs, load_config, load_provenance
@@ -244,7 +244,7 @@ CATALOGUE: dict[str, tuple[tuple[str, str], ...]] = {
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options (every one documented in ``--help``)."""
     p = ArgumentParser(description=__doc__.splitlines()[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=DefaultsHelpFormatter)
     p.add_argument("--runs", type=Path, default=Path("runs"),
                    help="folder of training runs (one sub-folder per run)")
     p.add_argument("--results", type=Path, default=Path("results"),

@@ -37,6 +37,7 @@ from core.analysis.babyai import (
 )
 from core.cli import (
     ArgumentParser,
+    DefaultsHelpFormatter,
     add_device_argument,
     add_threads_argument,
     add_trained_runs_arguments,
@@ -60,7 +61,7 @@ from core.training.trainer import CHECKPOINT_FILE, CONFIG_FILE, EVALUATION_FILE,
 
 def build_parser() -> argparse.ArgumentParser:
     p = ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=DefaultsHelpFormatter)
     add_trained_runs_arguments(p, figures_help="figure folder of all the named runs (None: "
                                                "<runs>/figures)")
     p.set_defaults(runs="runs/babyai")

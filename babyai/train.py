@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from core.cli import (
     ArgumentParser,
+    DefaultsHelpFormatter,
     add_run_arguments,
     cli_main,
     non_negative_int,
@@ -67,7 +68,7 @@ COUNT_FIELDS = ("update", "agent_steps", "episodes", "bot_failures")
 
 def build_parser() -> argparse.ArgumentParser:
     p = ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=DefaultsHelpFormatter)
     p.add_argument("--level", default="BabyAI-GoToRedBall-v0", help="BabyAI environment id")
     p.add_argument("--policy", choices=("mop", "gru"), default="mop", help="policy network")
     p.add_argument("--alpha", type=float, default=1e-5,

@@ -25,6 +25,7 @@ from minigrid.utils.baby_ai_bot import BabyAIBot
 
 from core.cli import (
     ArgumentParser,
+    DefaultsHelpFormatter,
     add_device_argument,
     add_threads_argument,
     cli_main,
@@ -63,7 +64,7 @@ class TimedBot(BabyAIBot):
 
 def parse_args() -> argparse.Namespace:
     p = ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=DefaultsHelpFormatter)
     p.add_argument("--level", default="BabyAI-GoToRedBall-v0", help="BabyAI environment id")
     p.add_argument("--policies", nargs="+", choices=("mop", "gru"), default=["mop", "gru"],
                    help="policies to time")

@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from core.cli import (
     ArgumentParser,
+    DefaultsHelpFormatter,
     add_device_argument,
     add_threads_argument,
     cli_main,
@@ -41,7 +42,7 @@ from core.tasks.modcog import ModCogConfig, generate_stream, resolve_tasks
 
 def parse_args() -> argparse.Namespace:
     p = ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=DefaultsHelpFormatter)
     add_device_argument(p)
     p.add_argument("--task-id", default="modcog/all", help="Mod-Cog task set")
     p.add_argument("--layers", "-l", action="append", default=None,

@@ -31,6 +31,7 @@ from tqdm import tqdm
 
 from core.cli import (
     ArgumentParser,
+    DefaultsHelpFormatter,
     add_threads_argument,
     cli_main,
     fail,
@@ -45,7 +46,7 @@ from core.tasks.noise import noise_threads, set_noise_threads
 
 def parse_args() -> argparse.Namespace:
     p = ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=DefaultsHelpFormatter)
     p.add_argument("--preset", choices=sorted(PRESETS), nargs="+", default=sorted(PRESETS),
                    help="task presets to time (mpn_lab gets rule units for all 20 rules)")
     p.add_argument("--batch", type=int, default=128, help="trials per batch")

@@ -81,6 +81,15 @@ class ScriptError(SystemExit):
         return self.message
 
 
+class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Adds ``(default: ...)`` to a flag's help unless the help already states its default
+    (``argparse.ArgumentDefaultsHelpFormatter`` would add ``(default: None)`` after it)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        return text if "(default" in text else super()._get_help_string(action)
+
+
 class ArgumentParser(argparse.ArgumentParser):
     """``argparse.ArgumentParser`` whose errors (a bad or missing flag) are one line,
     ``error: <prog>: <message> (see <prog> --help)``, with exit status 2, like every other

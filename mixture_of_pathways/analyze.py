@@ -47,6 +47,7 @@ from core.analysis.routing import (
 from core.analysis.transfer import score_arrays
 from core.cli import (
     ArgumentParser,
+    DefaultsHelpFormatter,
     add_threads_argument,
     cli_main,
     fail,
@@ -71,7 +72,7 @@ from run_experiment import stored_run_name  # noqa: E402  (sibling script)
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=DefaultsHelpFormatter)
     p.add_argument("run", type=Path, help="folder of a run_experiment.py run")
     p.add_argument("--difficulty-runs", type=Path, default=None,
                    help="folder of difficulty_runs.py single-task runs (omit to skip difficulty)")

@@ -32,6 +32,7 @@ from tqdm import tqdm
 
 from core.cli import (
     ArgumentParser,
+    DefaultsHelpFormatter,
     add_device_argument,
     add_threads_argument,
     cli_main,
@@ -54,7 +55,7 @@ PROTOCOLS: dict[str, dict] = {
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=DefaultsHelpFormatter)
     p.add_argument("--protocol", choices=list(PROTOCOLS), default="reference",
                    help="reference: alpha 0, no fixation loss, early stop at loss 0.25, 5 "
                         "repeats, <= 100 x 100 steps, -l 64; current: the multi-task settings, "

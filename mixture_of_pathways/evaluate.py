@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from core.cli import (
     ArgumentParser,
+    DefaultsHelpFormatter,
     add_device_argument,
     add_threads_argument,
     cli_main,
@@ -41,7 +42,7 @@ from run_experiment import store_evaluation  # noqa: E402
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = ArgumentParser(description=__doc__.split("\n\n")[0],
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                       formatter_class=DefaultsHelpFormatter)
     p.add_argument("runs", type=Path, nargs="+", help="folders of run_experiment.py runs")
     p.add_argument("--eval-trials", type=positive_int, default=500,
                    help="fresh trials per task")

@@ -34,6 +34,7 @@ import torch
 from core.analysis.routing import fresh_stream_scores, routing_statistics
 from core.cli import (
     ArgumentParser,
+    DefaultsHelpFormatter,
     add_run_arguments,
     cli_main,
     non_negative_int,
@@ -84,7 +85,7 @@ class MoPTrainConfig:
 
 def build_parser() -> argparse.ArgumentParser:
     p = ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=DefaultsHelpFormatter)
     p.add_argument("--task-id", default="modcog/all",
                    help="modcog/all (82 tasks), modcog/16, modcog/<task> or modcog/<a>,<b>,...")
     p.add_argument("--layers", "-l", action="append", default=None,

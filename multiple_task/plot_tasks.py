@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from core.cli import ArgumentParser, cli_main, fail, non_negative_int
+from core.cli import ArgumentParser, DefaultsHelpFormatter, cli_main, fail, non_negative_int
 from core.fileio import figure_files, refuse_existing
 from core.plotting import apply_style, save_figure
 from core.plotting.tasks import plot_trials
@@ -26,7 +26,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options (every one documented in ``--help``)."""
     p = ArgumentParser(
         description="Draw one trial of every rule of a task preset (PDF + PNG).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=DefaultsHelpFormatter)
     p.add_argument("--preset", choices=sorted(PRESETS), default="yang19",
                    help="task encoding/timing preset")
     p.add_argument("--rules", default="all",

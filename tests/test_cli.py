@@ -259,3 +259,14 @@ def test_a_negative_seed_is_refused_naming_the_flag_before_any_work(script, caps
     assert info.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "argument --seed: must be >= 0, got -1" in err
+
+
+def test_a_help_that_states_its_default_gets_no_second_one():
+    from core.cli import DefaultsHelpFormatter
+
+    p = ArgumentParser(prog="x", formatter_class=DefaultsHelpFormatter)
+    p.add_argument("--layers", default=None, help="sizes (default: -l 0,16,32)")
+    p.add_argument("--steps", type=int, default=7, help="updates")
+    text = p.format_help()
+    assert "(default: -l 0,16,32)" in text and "(default: None)" not in text
+    assert "updates (default: 7)" in text

@@ -33,6 +33,7 @@ import torch
 from core.analysis.timescales import ablation_mask, neurons_by_tau, perturbed_copy
 from core.cli import (
     ArgumentParser,
+    DefaultsHelpFormatter,
     add_threads_argument,
     cli_main,
     fail,
@@ -62,7 +63,7 @@ from core.training.curriculum import (
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=DefaultsHelpFormatter)
     p.add_argument("checkpoint", type=Path, nargs="?",
                    help="per-N checkpoint folder (or its checkpoint.pt) written by train.py")
     p.add_argument("--from-reference", type=Path, metavar="PATH",

@@ -43,6 +43,7 @@ from core.analysis.timescales import (
 )
 from core.cli import (
     ArgumentParser,
+    DefaultsHelpFormatter,
     add_threads_argument,
     cli_main,
     fail,
@@ -60,7 +61,7 @@ from core.training.curriculum import load_reached_checkpoint
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=DefaultsHelpFormatter)
     p.add_argument("runs", nargs="*", help="run names (as printed by train.py, without +N)")
     p.add_argument("--runs-dir", type=Path, default=Path("runs/timescales"),
                    help="folder holding the per-N checkpoint folders")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.cli import ArgumentParser, cli_main, fail
+from core.cli import ArgumentParser, DefaultsHelpFormatter, cli_main, fail
 from core.fileio import figure_files, refuse_existing
 from core.io import list_runs, load_config, load_results
 from core.plotting.style import save_figure
@@ -23,7 +23,7 @@ from core.plotting.timescales import plot_curricula
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=DefaultsHelpFormatter)
     p.add_argument("--results", type=Path, default=Path("results/timescales/curricula.h5"),
                    help="HDF5 file written by timescales/train.py")
     p.add_argument("--out", type=Path, default=Path("results/timescales/curricula"),

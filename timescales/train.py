@@ -30,7 +30,14 @@ from pathlib import Path
 
 import torch
 
-from core.cli import ArgumentParser, add_threads_argument, cli_main, fail, set_threads
+from core.cli import (
+    ArgumentParser,
+    DefaultsHelpFormatter,
+    add_threads_argument,
+    cli_main,
+    fail,
+    set_threads,
+)
 from core.errors import CheckpointError, RunExistsError
 from core.io import list_runs, save_results
 from core.models.timescale_rnn import (
@@ -60,7 +67,7 @@ from core.training.curriculum import (
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n")[3],
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                       formatter_class=DefaultsHelpFormatter)
     p.add_argument("--task", choices=MEMORY_TASKS, default="parity", help="memory task")
     p.add_argument("--curricula", nargs="+", choices=CURRICULA + tuple(CURRICULUM_ALIASES),
                    default=["multi"],
