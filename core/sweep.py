@@ -322,13 +322,14 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     p.add_argument("--executor", choices=EXECUTORS, default="auto",
                    help="slurm (a job array), local (processes here), debug (in-process), auto "
                         "(slurm where sbatch exists, else local)")
-    p.add_argument("--partition", default=None, help="SLURM partition")
+    p.add_argument("--partition", default=None, help="SLURM partition (slurm only)")
     p.add_argument("--time", type=int, default=60,
-                   help="time limit per job in minutes; at the limit submitit requeues the job, "
-                        "which resumes its run (SLURM and local)")
-    p.add_argument("--mem", type=float, default=None, help="memory per job in GB")
-    p.add_argument("--cpus", type=int, default=1, help="CPUs per job")
-    p.add_argument("--gpus", type=int, default=0, help="GPUs per job")
+                   help="time limit per job in minutes (default 60); at the limit submitit "
+                        "requeues the job, which resumes its run (SLURM and local)")
+    p.add_argument("--mem", type=float, default=None,
+                   help="memory per job in GB (slurm only; default: the partition's)")
+    p.add_argument("--cpus", type=int, default=1, help="CPUs per job (default 1)")
+    p.add_argument("--gpus", type=int, default=0, help="GPUs per job (default 0)")
     p.add_argument("--max-parallel", type=int, default=None,
                    help="SLURM: most array jobs running at once")
     p.add_argument("--no-wait", action="store_true",
@@ -380,6 +381,13 @@ def main(argv: list[str] | None = None) -> int:
                              gpus=args.gpus, max_parallel=args.max_parallel,
                              name=Path(sweep.script).stem)
     submission = submit(sweep, executor, resume=args.resume)
+    if submission.executor != "slurm":
+        unused = [f"--{k.replace('_', '-')}" for k in ("partition", "mem", "max_parallel")
+                  if getattr(args, k)]
+        if unused:
+            print(f"note: {', '.join(unused)} appl{'y' if len(unused) > 1 else 'ies'} to SLURM "
+                  f"only; the {submission.executor} executor ignores "
+                  f"{'them' if len(unused) > 1 else 'it'}")
     n_jobs = len(submission.submitted) + len(submission.skipped)
     print(f"{len(submission.submitted)} of {n_jobs} jobs submitted "
           f"({len(submission.skipped)} finished before) via {submission.executor}; states and "

@@ -122,7 +122,9 @@ def test_command_line_sweep_reports_a_failed_job_and_runs_the_others(tmp_path, m
     (tmp_path / "sweep.toml").write_text(
         'script = "train.py"\nargs = ["--steps", "2"]\nseeds = "3"\nout = "toml"\n'
         '[grid]\nhidden = [4, 8]\n')
-    assert main(["--spec", "sweep.toml", "--executor", "debug"]) == 0
+    assert main(["--spec", "sweep.toml", "--executor", "debug", "--partition", "gpu"]) == 0
+    assert "note: --partition applies to SLURM only; the debug executor ignores it" in \
+        capfd.readouterr().out
     assert sorted(runs_of(tmp_path / "toml")) == [
         "toy_seed3_noreg+hidden4+batch8", "toy_seed3_noreg+hidden8+batch8"]
 
