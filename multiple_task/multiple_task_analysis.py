@@ -21,8 +21,8 @@ index is taken between the networks' rule partitions (``clustering_seeds.h5`` an
 describe: :mod:`core.provenance`), figures to ``<runs>/<NAME>/figures/`` (or ``--figures``;
 ``--figures``/``<NAME>`` when several runs are named: :func:`core.cli.run_figures`).
 Stored results of the same network (and, when every named run's are, those across the runs) are
-kept unless ``--overwrite``, and those of their figures
-with a file missing (another ``--figures``, a deleted PNG or PDF) are drawn from them
+kept unless ``--overwrite``, and those of their figures with a file missing (another
+``--figures``, a deleted PNG or PDF) are drawn from them
 (:func:`core.plotting.draw_from_stored`); stale ones (the run was trained further or again) are
 recomputed. A progress bar follows each run's stages (``--no-progress`` hides it).
 
