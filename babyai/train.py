@@ -19,6 +19,8 @@ import argparse
 import csv
 import io
 import json
+import math
+import signal
 import sys
 from pathlib import Path
 
@@ -37,7 +39,7 @@ from core.cli import (
     set_threads,
 )
 from core.envs.babyai import N_ACTIONS, VOCABULARY, BotVecEnv, observation_size
-from core.errors import RunExistsError
+from core.errors import RunExistsError, TrainingDiverged, TrainingInterrupted
 from core.fileio import atomic_write_text, save_json
 from core.models import build_model
 from core.models.mop import parse_layers
@@ -56,8 +58,10 @@ from core.training.trainer import (
     CHECKPOINT_FILE,
     CONFIG_FILE,
     CURVES_FILE,
+    STOP_SIGNALS,
     check_run_target,
     clear_run,
+    deferred_signals,
     write_status,
 )
 
@@ -95,6 +99,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="encode the view as raw integer codes instead of one-hot")
     p.add_argument("--checkpoint-every", type=positive_int, default=25,
                    help="updates between checkpoints")
+    p.epilog = ("Ctrl-C (SIGINT) or SIGTERM saves a checkpoint after the current update and "
+                "exits with status 130 or 143; --resume continues from it with fresh episodes and "
+                "an empty replay buffer (not bit-for-bit: running environments cannot be stored "
+                "pickle-free). Training stops as diverged (exit 2, last checkpoint kept) when the "
+                "loss is NaN/inf.")
     add_run_arguments(p, out="runs/babyai")
     return p
 
@@ -159,24 +168,38 @@ def main(argv: list[str] | None = None) -> int:
     write_status(run_dir, learner.update_index, args.steps,
                  "n_steps" if learner.update_index >= args.steps else None)
     episodes = int(curves[-1]["episodes"]) if curves else 0
+    saved = learner.update_index  # the update of the checkpoint on disk
     bar = tqdm(range(learner.update_index, args.steps), initial=learner.update_index,
                total=args.steps, disable=args.no_progress, desc=name[:40])
-    for update in bar:
-        batch = learner.update()
-        ended = int(batch.done.sum())
-        episodes += ended
-        rate = float(batch.success.sum() / ended) if ended else float("nan")
-        curves.append({"update": update + 1, "agent_steps": (update + 1) * batch.done.size,
-                       "episodes": episodes, "success_rate": rate, "beta": batch.beta,
-                       "loss": batch.loss, "ce": batch.ce, "cost": batch.cost, "lpc": batch.lpc,
-                       "bot_failures": venv.bot_failures})
-        bar.set_postfix(success=f"{rate:.2f}", ce=f"{batch.ce:.3f}", beta=f"{batch.beta:.2f}")
-        if (update + 1) % args.checkpoint_every == 0 or update + 1 == args.steps:
-            _save(run_dir, model, learner, rng, curves, args.steps)
+    with deferred_signals(STOP_SIGNALS) as received:
+        for update in bar:
+            batch = learner.update()
+            if not math.isfinite(batch.loss):
+                write_status(run_dir, saved, args.steps, "diverged")
+                raise TrainingDiverged(f"{name}: loss {batch.loss} at update {update + 1}; the "
+                                       f"checkpoint of update {saved} in {run_dir} is kept")
+            ended = int(batch.done.sum())
+            episodes += ended
+            rate = float(batch.success.sum() / ended) if ended else float("nan")
+            curves.append({"update": update + 1, "agent_steps": (update + 1) * batch.done.size,
+                           "episodes": episodes, "success_rate": rate, "beta": batch.beta,
+                           "loss": batch.loss, "ce": batch.ce, "cost": batch.cost,
+                           "lpc": batch.lpc, "bot_failures": venv.bot_failures})
+            bar.set_postfix(success=f"{rate:.2f}", ce=f"{batch.ce:.3f}", beta=f"{batch.beta:.2f}")
+            if received or (update + 1) % args.checkpoint_every == 0 or update + 1 == args.steps:
+                _save(run_dir, model, learner, rng, curves, args.steps)
+                saved = update + 1
+            if received:
+                break
     venv.close()
-    last = curves[-1] if curves else {}
-    print(f"{name}: {episodes} episodes, training success {last.get('success_rate', 0):.2f}, "
-          f"bot failures {venv.bot_failures}")
+    if received:
+        raise TrainingInterrupted(
+            f"stopped by {signal.Signals(received[0]).name} at update {saved}; checkpoint of "
+            f"update {saved} in {run_dir}; continue with --resume", received[0])
+    recent = [c["success_rate"] for c in curves[-10:] if math.isfinite(c["success_rate"])]
+    success = f"{np.mean(recent):.2f}" if recent else "n/a (no episode ended)"
+    print(f"{name}: {episodes} episodes, training success {success} (last 10 updates), bot "
+          f"failures {venv.bot_failures}")
     return 0
 
 

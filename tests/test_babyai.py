@@ -266,3 +266,47 @@ def test_expert_use_across_alpha_needs_two_alphas_of_one_level():
     assert f"{LEVEL}_alpha" in both
     bars = [p.get_height() for p in both[f"{LEVEL}_alpha"].axes[0].patches]
     np.testing.assert_allclose(sorted(bars), [0.4, 0.4, 0.6, 0.6])
+
+
+def test_a_signal_saves_the_update_and_resume_matches_and_a_nan_loss_stops_as_diverged(
+        tmp_path, monkeypatch, capsys):
+    """SIGTERM during an update: checkpoint of that update, exit 143, and --resume trains the
+    rest (with fresh episodes, so not bit-for-bit); a NaN loss ends the run as diverged, exit
+    2."""
+    import dataclasses
+    import json
+    import os
+    import signal
+
+    train = load_script("babyai/train.py", "babyai_train_signals")
+    flags = ["--steps", "4", "--n-envs", "2", "--unroll", "3", "--replay", "2", "--hidden", "8",
+             "--policy", "gru", "--no-progress"]
+    update, calls = DaggerLearner.update, {"n": 0}
+
+    def signalled(self):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return update(self)
+
+    monkeypatch.setattr(DaggerLearner, "update", signalled)
+    with pytest.raises(SystemExit) as info:
+        train.main([*flags, "--out", str(tmp_path / "a")])
+    assert info.value.code == 143
+    assert "stopped by SIGTERM at update 2; checkpoint of update 2" in capsys.readouterr().err
+    (run,) = (tmp_path / "a").iterdir()
+    assert json.loads((run / "status.json").read_text())["step"] == 2
+    monkeypatch.setattr(DaggerLearner, "update", update)
+    assert train.main([*flags, "--out", str(tmp_path / "a"), "--resume"]) == 0
+    assert train.main([*flags, "--out", str(tmp_path / "b")]) == 0
+    resumed, whole = ((folder / "curves.csv").read_text().splitlines()
+                      for folder in (run, tmp_path / "b" / run.name))
+    assert len(resumed) == len(whole) == 5 and resumed[:3] == whole[:3]  # header + 2 updates
+
+    monkeypatch.setattr(DaggerLearner, "update", lambda self: dataclasses.replace(
+        update(self), loss=float("nan")))
+    with pytest.raises(SystemExit) as info:
+        train.main([*flags, "--out", str(tmp_path / "c")])
+    assert info.value.code == 2 and "loss nan at update 1" in capsys.readouterr().err
+    assert json.loads((tmp_path / "c" / run.name / "status.json").read_text())["stopped"] == \
+        "diverged"
