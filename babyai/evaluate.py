@@ -7,7 +7,10 @@ interval), mean episode length against the bot's, bot agreement, LPC per step, a
 Mixture-of-Pathways runs the expert use per grid cell and per episode phase. Results go to
 ``--results`` (HDF5, one entry per run), figures to ``--figures`` (``core.plotting.babyai``;
 with MoP runs at several alphas also expert use across alpha). A run whose stored results are
-current (same network) is not evaluated again unless ``--overwrite``; figures are drawn from every
+current (same network) is not evaluated again unless ``--overwrite``. Each run's
+``evaluation.csv`` (success as accuracy, the random policy as chance, for ``core.runs``) is written
+when missing, with ``--overwrite`` or for a recomputed stale entry, and otherwise kept (an
+evaluation into another ``--results`` does not replace it). Figures are drawn from every
 entry of ``--results``, those drawn before it was last written again, the others kept.
 
 Example::
@@ -135,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.names:
         if not (runs / name / CHECKPOINT_FILE).is_file():
             raise FileNotFoundError(f"{runs / name}: no trained run (checkpoint.pt missing)")
-    todo = []
+    todo, replace = [], set(args.names) if args.overwrite else set()
     for name in args.names:
         try:
             note = claim(args.results, name, args.overwrite)
@@ -145,8 +148,9 @@ def main(argv: list[str] | None = None) -> int:
             if not (runs / name / EVALUATION_FILE).is_file():  # evaluated before it was written
                 write_evaluation(runs / name, load_results(args.results, name))
             continue
-        if note:
+        if note:  # a stale entry: the run's evaluation.csv describes the old network too
             print(note)
+            replace.add(name)
         todo.append(name)
     start = EVAL_SEEDS[0] + args.seed * 10**6
     seeds = np.arange(start, start + args.episodes)
@@ -156,7 +160,11 @@ def main(argv: list[str] | None = None) -> int:
                                       args.seed)
         save_results(args.results, name, result, config, overwrite=True,
                      provenance=record(args.results, runs / name / CHECKPOINT_FILE))
-        write_evaluation(runs / name, result)
+        csv_path = runs / name / EVALUATION_FILE
+        if name in replace or not csv_path.is_file():
+            write_evaluation(runs / name, result)
+        else:
+            print(f"kept {csv_path} (of an evaluation stored elsewhere; --overwrite replaces it)")
         s, n = int(result["success"].sum()), len(result["success"])
         lpc = f", LPC/step {np.mean(result['lpc']):.1f}" if "lpc" in result else ""
         print(f"{name}: success {s}/{n} = {100 * s / n:.1f}% (95% CI "

@@ -210,6 +210,12 @@ def test_two_runs_with_one_seed_give_identical_losses(tmp_path, capsys):
     assert (row.eval_accuracy, row.eval_trials) == (stored["success"].mean(), 3)
     (score,) = read_scores(tmp_path / "a" / run.name / "evaluation.csv").values()
     assert score.chance == stored["random_success"].mean()
+    assert evaluate.main([run.name, "--runs", str(tmp_path / "a"), "--episodes", "2",
+                          "--results", str(tmp_path / "other.h5"), "--figures",
+                          str(tmp_path / "fig2"), "--no-progress"]) == 0
+    assert "(of an evaluation stored elsewhere; --overwrite replaces it)" in \
+        capsys.readouterr().out
+    assert index_runs(tmp_path / "a")[0].eval_trials == 3  # not replaced by the 2 episodes
     paper_plot = load_script("paper_plot.py", "paper_plot_babyai")
     assert paper_plot.main(["--only", "babyai", "--results", str(tmp_path),
                             "--out", str(tmp_path / "paper")]) == 0
