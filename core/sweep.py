@@ -119,6 +119,14 @@ class Sweep:
             raise FileNotFoundError(f"{self.root / self.script}: no such training script")
         if not self.seeds:
             raise ValueError("a sweep needs at least one seed")
+        for flag, instead in ((self.seed_flag, "--seeds"), (self.out_flag, "--out")):
+            if any(a == flag or a.startswith(flag + "=") for a in self.args):
+                raise ValueError(f"{flag} among the fixed arguments would be overridden by each "
+                                 f"job's own; give it to the sweep as {instead}")
+        clash = sorted(set(self.grid) & {a[2:].split("=")[0] for a in self.args
+                                         if a.startswith("--")})
+        if clash:
+            raise ValueError(f"--{clash[0]} is both in the grid and among the fixed arguments")
 
     @property
     def state_dir(self) -> Path:

@@ -114,6 +114,12 @@ def test_command_line_sweep_reports_a_failed_job_and_runs_the_others(tmp_path, m
     assert len(runs_of(tmp_path / "sw")) == 2
     with pytest.raises(SystemExit, match="^error: 4 of the 4 jobs .*pass --resume"):
         main(args)
+    with pytest.raises(SystemExit, match="^error: --seed among the fixed arguments would be "
+                                         "overridden by each job's own; give it to the sweep as "
+                                         "--seeds"):
+        main(["train.py", "--out", "x", "--executor", "debug", "--", "--seed", "3"])
+    with pytest.raises(SystemExit, match="^error: --lr is both in the grid and among the fixed"):
+        main(["train.py", "--grid", "lr=1", "--executor", "debug", "--", "--lr=2"])
     with pytest.raises(SystemExit, match="^error: .*nope.py: no such training script"):
         main(["nope.py", "--executor", "debug"])
     if shutil.which("srun") is None:  # asking for SLURM where there is none: one line
