@@ -82,12 +82,14 @@ class ScriptError(SystemExit):
 
 
 class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Adds ``(default: ...)`` to a flag's help unless the help already states its default
-    (``argparse.ArgumentDefaultsHelpFormatter`` would add ``(default: None)`` after it)."""
+    """Adds ``(default: ...)`` to a flag's help unless the help already states its default,
+    ``(default ...)``, or what None means, ``(None: ...)`` (the argparse formatter would add
+    ``(default: None)`` after it)."""
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
         text = action.help or ""
-        return text if "(default" in text else super()._get_help_string(action)
+        return text if "(default" in text or "(None:" in text else \
+            super()._get_help_string(action)
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -262,7 +264,7 @@ def add_run_arguments(parser: argparse.ArgumentParser, out: str | Path = "runs")
 def add_trained_runs_arguments(parser: argparse.ArgumentParser, figures: bool = True,
                                figures_help: str = "figure folder (default: <runs>/<NAME>/"
                                                    "figures; with several names, FIGURES/<NAME> "
-                                                   "per run: run_figures)") -> None:
+                                                   "per run)") -> None:
     """The flags of a script that analyses trained runs by name: ``NAME ...`` (``names``),
     ``--runs`` (the folder holding them) and, with ``figures``, ``--figures`` (:func:`folder`;
     None means ``<runs>/<NAME>/figures``; ``figures_help`` for a script that draws elsewhere)."""

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.cli import ArgumentParser, cli_main, fail, non_negative_int
+from core.cli import ArgumentParser, cli_main, fail, non_negative_int, positive_int
 from core.fileio import refuse_existing
 from core.io import load_results, save_results
 from core.models.local_experts import (
@@ -88,7 +88,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=non_negative_int, default=0,
                         help="seed of the network drawn in the regions figure; the curves use "
                              "--seeds seeds from here (default 0)")
-    parser.add_argument("--seeds", type=int, default=10,
+    parser.add_argument("--seeds", type=positive_int, default=10,
                         help="seeds averaged in the curves figure (default 10)")
     parser.add_argument("--epochs", type=int, default=400,
                         help="epochs trained for every figure (default 400)")

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from core.cli import ArgumentParser, cli_main, non_negative_int
+from core.cli import ArgumentParser, cli_main, non_negative_int, positive_int
 from core.fileio import atomic_write_text, refuse_existing
 from core.io import save_results
 from core.models.local_experts import (
@@ -75,11 +75,11 @@ def main(argv: list[str] | None = None) -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("results/local_experts"),
                         help="output folder (default: results/local_experts)")
-    parser.add_argument("--seeds", type=int, default=25,
+    parser.add_argument("--seeds", type=positive_int, default=25,
                         help="evaluation seeds per system (default 25, as in the paper)")
     parser.add_argument("--seed", type=non_negative_int, default=0,
                         help="first evaluation seed (default 0)")
-    parser.add_argument("--tune-seeds", type=int, default=10,
+    parser.add_argument("--tune-seeds", type=positive_int, default=10,
                         help="seeds per learning rate when tuning (default 10)")
     parser.add_argument("--lrs", default="0.3,1,2,3,5,10,20",
                         help="comma-separated learning-rate grid (default 0.3,1,2,3,5,10,20)")

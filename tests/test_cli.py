@@ -267,6 +267,7 @@ def test_a_help_that_states_its_default_gets_no_second_one():
     p = ArgumentParser(prog="x", formatter_class=DefaultsHelpFormatter)
     p.add_argument("--layers", default=None, help="sizes (default: -l 0,16,32)")
     p.add_argument("--steps", type=int, default=7, help="updates")
+    p.add_argument("--stop", type=float, default=None, help="loss to stop at (None: never)")
     text = p.format_help()
     assert "(default: -l 0,16,32)" in text and "(default: None)" not in text
     assert "updates (default: 7)" in text

@@ -36,6 +36,7 @@ from core.cli import (
     add_threads_argument,
     cli_main,
     fail,
+    non_negative_int,
     set_threads,
 )
 from core.errors import CheckpointError, RunExistsError
@@ -73,7 +74,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    default=["multi"],
                    help="curricula to train (one network per curriculum and seed; cumulative = "
                         "multi, the reference's name)")
-    p.add_argument("--seeds", nargs="+", type=int, default=[0],
+    p.add_argument("--seeds", nargs="+", type=non_negative_int, default=[0],
                    help="random seeds: each trains one network per curriculum (its weights, "
                         "training batches and evaluation batches)")
     p.add_argument("--steps", type=int, default=600_000, help="training steps per network")
