@@ -27,6 +27,7 @@ from core.training.trainer import (
     TrainingDiverged,
     TrainingInterrupted,
     Validation,
+    check_run_target,
     curriculum_stages,
 )
 
@@ -179,6 +180,10 @@ def test_zero_steps_and_resuming_a_missing_run_are_refused(tmp_path):
     with pytest.raises(CheckpointError, match="cannot resume: run .* does not exist"):
         trainer.fit(resume=True)
     assert not (tmp_path / "run").exists()
+    (tmp_path / "stopped").mkdir()  # a run stopped before its first checkpoint
+    (tmp_path / "stopped" / "config.json").write_text("{}")
+    with pytest.raises(CheckpointError, match="holds no checkpoint.pt .*pass --overwrite"):
+        check_run_target(tmp_path / "stopped", True, False)
 
 
 def test_resume_if_exists_starts_a_missing_run_and_says_so(tmp_path, capsys):

@@ -755,9 +755,13 @@ def check_run_target(run_dir: str | Path, resume: bool | str = False, overwrite:
                   else "pass --overwrite to replace it (it cannot be resumed)")
         raise RunExistsError(f"{run_dir} already holds a run ({', '.join(existing)}); {advice}")
     if resume and resume != RESUME_IF_EXISTS and CHECKPOINT_FILE not in existing:
-        what = "does not exist" if not existing else f"holds no {CHECKPOINT_FILE}"
-        raise CheckpointError(f"cannot resume: run {run_dir} {what}; check the name and flags, "
-                              f"start it without --resume, or pass --resume={RESUME_IF_EXISTS}")
+        if existing:  # stopped before its first checkpoint: nothing to continue
+            raise CheckpointError(f"cannot resume: run {run_dir} holds no {CHECKPOINT_FILE} (it "
+                                  "stopped before its first checkpoint); pass --overwrite to "
+                                  "start it again")
+        raise CheckpointError(f"cannot resume: run {run_dir} does not exist; check the name and "
+                              f"flags, start it without --resume, or pass "
+                              f"--resume={RESUME_IF_EXISTS}")
     return existing
 
 
