@@ -435,10 +435,9 @@ def main(argv: list[str] | None = None) -> None:
         if len(args.names) > 1 and wanted:
             try:
                 claim(seeds_folder / file, seeds_key(args.names), args.overwrite)
-            except FileExistsError:
-                if current != set(args.names):
-                    raise
-                kept.add(file)
+            except FileExistsError:  # current; recomputed anyway if any run is recomputed
+                if current == set(args.names):
+                    kept.add(file)
     results = {name: reuse(name, args) if name in current else analyse(name, args, notes[name])
                for name in args.names}
     if len(results) > 1 and same_rules:

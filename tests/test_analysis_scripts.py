@@ -561,6 +561,16 @@ def test_a_fixed_k_clusters_units_and_synapses_and_the_clusterings_are_compared(
     assert "  hidden kmeans: rule partitions agree across 2 runs with mean adjusted Rand " in out
     assert "over-membership over 2 runs, mean [95 % interval]: " in out  # the stored summaries
     assert (figures / "over_membership_seeds.png").is_file()  # a missing figure is drawn
+    # one run trained again (its checkpoint changes): it and the summaries are recomputed
+    from core.training.checkpoint import load_checkpoint, save_checkpoint
+
+    checkpoint = trained / second / "checkpoint.pt"
+    payload = load_checkpoint(checkpoint)
+    payload["model"] = {k: v * 1.01 for k, v in payload["model"].items()}
+    save_checkpoint(checkpoint, payload)
+    multiple_task_analysis.main([a for a in argv if a != "--overwrite"])
+    assert all(f.stat().st_mtime_ns > t for f, t in zip(files, stamps, strict=True))
+    assert f"{NAME}: stored results are current, reused" in capsys.readouterr().out
 
 
 def _evaluation(run_dir, correct, n_trials=500, chance=1 / 8, rules=6):
